@@ -1,0 +1,1 @@
+// DataIO: see docs/ARCHITECTURE.md. (module placeholder until its issue lands)

@@ -1,0 +1,1 @@
+// Device: see docs/ARCHITECTURE.md. (module placeholder until its issue lands)

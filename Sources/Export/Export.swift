@@ -1,0 +1,1 @@
+// Export: see docs/ARCHITECTURE.md. (module placeholder until its issue lands)

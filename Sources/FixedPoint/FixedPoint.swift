@@ -1,0 +1,1 @@
+// FixedPoint: see docs/ARCHITECTURE.md. (module placeholder until its issue lands)

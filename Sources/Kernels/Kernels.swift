@@ -1,0 +1,1 @@
+// Kernels: see docs/ARCHITECTURE.md. (module placeholder until its issue lands)

@@ -1,0 +1,1 @@
+// ModelFile: see docs/ARCHITECTURE.md. (module placeholder until its issue lands)

@@ -1,0 +1,1 @@
+// Quant: see docs/ARCHITECTURE.md. (module placeholder until its issue lands)

@@ -1,0 +1,1 @@
+// Training: see docs/ARCHITECTURE.md. (module placeholder until its issue lands)

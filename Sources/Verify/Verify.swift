@@ -1,0 +1,1 @@
+// Verify: see docs/ARCHITECTURE.md. (module placeholder until its issue lands)

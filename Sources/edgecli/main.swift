@@ -1,0 +1,2 @@
+// edgecli: the command line of rram-edge.
+print("edgecli")
