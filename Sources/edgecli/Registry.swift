@@ -1,0 +1,7 @@
+// The commands of edgecli, in pipeline order. Each command's file defines a `static let`
+// Command (e.g. `DeviceCommand.command`); add one line here per command.
+enum Registry {
+    static let all: [Command] = [
+        InfoCommand.command,
+    ]
+}
