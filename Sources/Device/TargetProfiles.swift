@@ -97,10 +97,16 @@ public enum TargetProfiles {
         return [UInt8]((try? enc.encode(p)) ?? Data())
     }
 
+    /// FNV-1a 64 (offset basis cbf29ce484222325, prime 100000001b3).
+    public static func fnv1a64(_ bytes: [UInt8]) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        return h
+    }
+
     /// FNV-1a 64 of the canonical JSON, 16 lowercase hex digits.
     public static func contentHash(_ p: TargetProfile) -> String {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for b in canonicalJSON(p) { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        let h = fnv1a64(canonicalJSON(p))
         let s = String(h, radix: 16)
         return String(repeating: "0", count: 16 - s.count) + s
     }

@@ -25,13 +25,3 @@ enum TestSupport {
     }
 }
 
-final class DeviceSmokeTests: XCTestCase {
-    func testFullArrayFillSpeed() {
-        let d = StatisticalDevice(profile: TargetProfiles.rram40nmTaOx, seed: 1)
-        let t0 = Date()
-        let a = d.sampleArray(array: 0, state: .formed, read: nil, threads: 1)
-        let dt = Date().timeIntervalSince(t0)
-        print("fill 512x512: \(dt) s")
-        XCTAssertEqual(a.count, 512 * 512)
-    }
-}
