@@ -190,10 +190,14 @@ public enum ProfileFitter {
 
     /// Otsu's threshold on log conductance (1024-bin histogram), placed in the middle of the
     /// run of bins that maximise the between-class variance (the middle of the gap between two
-    /// separated clusters). `bimodal` is false when the two classes' geometric means differ by
-    /// less than 10x; the threshold is then half the smallest value.
+    /// separated clusters). Values are floored at 1% of their mean first, so reads clamped at
+    /// 0 (or tiny pristine values) cannot form a cluster of their own. `bimodal` is false when
+    /// the two classes' geometric means differ by less than 10x; the threshold is then half
+    /// the smallest value.
     public static func otsu(_ values: [Double]) -> (threshold: Double, bimodal: Bool) {
-        let logs = values.map { log(max($0, 1e-9)) }
+        let mean = values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count)
+        let floor = max(1e-9, 0.01 * mean)
+        let logs = values.map { log(max($0, floor)) }
         guard let lo = logs.min(), let hi = logs.max(), hi > lo else { return ((values.min() ?? 0) * 0.5, false) }
         let bins = 1024
         var hist = [Double](repeating: 0, count: bins), sums = [Double](repeating: 0, count: bins)
