@@ -95,6 +95,14 @@ final class RequantizationTests: XCTestCase {
             let exponent = g.int(below: 90) - 60                     // 2^-60 ... 2^29: flush, range, reject
             checkQuantization(Double(sign: .plus, exponent: exponent, significand: significand))
         }
+        // Constructed from the bit pattern: exact ties of frac·2^31 (low 22 significand bits =
+        // 0x200000), and values just below a power of two (q rounds up to 2^31).
+        for i in 0..<4000 {
+            let high = UInt64(g.int(below: 1 << 30)) << 22                     // random upper bits
+            let fraction: UInt64 = i % 2 == 0 ? (high | (1 << 21)) : ((1 << 52) - 1 - UInt64(g.int(below: 1 << 22)))
+            let biased = UInt64(1023 - 45 + g.int(below: 80))                  // 2^-45 ... 2^34
+            checkQuantization(Double(bitPattern: biased << 52 | fraction))
+        }
         // Log-uniform in 1e-12 ... 1e6 (the range used by real layers).
         for _ in 0..<5000 {
             let e = -40 + g.int(below: 60)
