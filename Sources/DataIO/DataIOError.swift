@@ -49,6 +49,11 @@ public struct DataIOError: Error, CustomStringConvertible, Equatable, Sendable {
         self.note = note
     }
 
+    /// Same as `init(_:file:)` (labelled spelling).
+    public init(kind: Kind, file: String) {
+        self.init(kind, file: file)
+    }
+
     /// The problem in words, without the file name.
     public var problem: String {
         switch kind {

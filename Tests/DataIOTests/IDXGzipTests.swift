@@ -104,6 +104,17 @@ final class FileIOTests: XCTestCase {
     }
 }
 
+final class ErrorTests: XCTestCase {
+    func testDescriptionNamesFileProblemOffsetAndNote() {
+        let e = DataIOError(.payloadTooShort(expected: 8, got: 5), file: "/d/x.npy", offset: 128, note: "hint")
+        XCTAssertEqual(e.description, "/d/x.npy: payload too short: header promises 8 bytes, file has 5 (at byte 128); hint")
+        XCTAssertEqual(DataIOError(kind: .badMagic, file: "f"), DataIOError(.badMagic, file: "f"))
+        XCTAssertNotEqual(DataIOError(.badMagic, file: "f"), DataIOError(.badMagic, file: "g"))
+        XCTAssertEqual("\(DataIOError(.fortranOrder, file: "a.npy"))",
+                       "a.npy: Fortran-order array refused (save it C-contiguous: np.ascontiguousarray)")
+    }
+}
+
 final class IDXTests: XCTestCase {
     /// Hand-built known answer: a 2x3 uint8 array and a 2x2 float32 one.
     static let u8Bytes: [UInt8] = [0, 0, 0x08, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 250, 254, 255]

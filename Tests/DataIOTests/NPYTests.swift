@@ -297,6 +297,32 @@ final class NumpyInteropTests: XCTestCase {
         }
     }
 
+    /// Our IDX reader and numpy (parsing the same gzipped file independently) agree exactly.
+    func testIDXAgreesWithNumpyOnSharedData() throws {
+        try requireNumpy()
+        guard let root = Datasets.sharedDataDir(), fileExists(root + "/spoken-digit/test-features-idx3-float.gz") else {
+            throw XCTSkip("shared spoken-digit data absent: IDX/numpy cross-check skipped")
+        }
+        let p = root + "/spoken-digit/test-features-idx3-float.gz"
+        let script = """
+        import sys, gzip, numpy as np
+        raw = gzip.open(sys.argv[1]).read()
+        nd = raw[3]
+        shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], 'big') for i in range(nd))
+        a = np.frombuffer(raw[4 + 4 * nd:], dtype='>f4').reshape(shape)
+        print(list(shape))
+        print(' '.join(str(int(x)) for x in a.ravel()[::997].view('>u4')))
+        """
+        let r = try python(script, [p])
+        XCTAssertEqual(r.status, 0)
+        let lines = r.out.split(separator: "\n").map(String.init)
+        let a = try IDX.read(path: p)
+        XCTAssertEqual(lines.first, "\(a.shape)")
+        let ours = try XCTUnwrap(a.float32)
+        let sampled = stride(from: 0, to: ours.count, by: 997).map { String(ours[$0].bitPattern) }
+        XCTAssertEqual(lines.dropFirst().first, sampled.joined(separator: " "))
+    }
+
     func testWeReadNumpyFiles() throws {
         try requireNumpy()
         let dir = makeTempDir(); defer { removeTree(dir) }
