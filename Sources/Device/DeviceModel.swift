@@ -197,6 +197,7 @@ struct SendableBuffer<T>: @unchecked Sendable {
 
 /// Runs `body(row)` for rows 0..<rows on `threads` workers (contiguous row blocks). The result
 /// of a body that writes only its own row is the same whatever the thread count.
+@inlinable
 public func parallelRows(_ rows: Int, threads: Int, _ body: @Sendable (Int) -> Void) {
     let t = max(1, min(threads, rows))
     if t == 1 {
@@ -210,6 +211,7 @@ public func parallelRows(_ rows: Int, threads: Int, _ body: @Sendable (Int) -> V
 }
 
 /// Fills a rows x cols array (row-major) from any conductance source, on `threads` workers.
+@inlinable
 public func fillArray(source: some ConductanceSource, array: Int, rows: Int, cols: Int, state: CellState,
                       read: Int?, threads: Int = 1) -> [Double] {
     let (n, o) = rows.multipliedReportingOverflow(by: cols)

@@ -55,7 +55,7 @@ public enum HistogramSVG {
 
     /// The SVG document.
     public static func render(title: String, series: [HistogramSeries], binsPerDecade: Int = 20,
-                              width: Double = 860, height: Double = 500) -> String {
+                              width: Double = 860, height: Double = 540) -> String {
         let positive = series.flatMap { $0.values.filter { $0 > 0 && $0.isFinite } }
         let lo = Int((log10(positive.min() ?? 0.01)).rounded(.down))
         var hi = Int((log10(positive.max() ?? 100)).rounded(.up))
@@ -68,7 +68,8 @@ public enum HistogramSVG {
         let mag = pow(10, (log10(rawStep)).rounded(.down))
         let step = [1.0, 2.0, 5.0, 10.0].map { $0 * mag }.first { $0 >= rawStep } ?? 10 * mag
         let yMax = step * (Double(maxCount) / step).rounded(.up)
-        let left = 80.0, right = 20.0, top = 50.0, bottom = 60.0
+        // The legend sits between the title and the plot, so it never hides a bar.
+        let left = 80.0, right = 20.0, top = 50.0 + 20.0 * Double(series.count), bottom = 60.0
         let pw = width - left - right, ph = height - top - bottom
         func x(_ decade: Double) -> Double { left + (decade - Double(lo)) / Double(hi - lo) * pw }
         func y(_ c: Double) -> Double { top + ph - c / yMax * ph }
@@ -108,9 +109,9 @@ public enum HistogramSVG {
         s += "<text x=\"\(fmt(left + pw / 2))\" y=\"\(fmt(height - 14))\" text-anchor=\"middle\">Conductance (µS, log scale)</text>\n"
         s += "<text x=\"18\" y=\"\(fmt(top + ph / 2))\" text-anchor=\"middle\" transform=\"rotate(-90 18 \(fmt(top + ph / 2)))\">Cells per bin (\(binsPerDecade) bins per decade)</text>\n"
         // Legend.
-        var ly = top + 10
+        var ly = 40.0
         for ser in series {
-            let lx = left + pw - 260
+            let lx = left
             s += "<rect x=\"\(fmt(lx))\" y=\"\(fmt(ly))\" width=\"14\" height=\"14\" fill=\"\(escape(ser.color))\" fill-opacity=\"0.5\" stroke=\"\(escape(ser.color))\"/>\n"
             s += "<text x=\"\(fmt(lx + 20))\" y=\"\(fmt(ly + 12))\">\(escape(ser.label)) (n = \(ser.values.count))</text>\n"
             ly += 20

@@ -216,6 +216,7 @@ public enum CrossbarMapper {
 /// fan-in index i = (c * kh + y) * kw + x): on = G+_formed - G-_formed (the pair kept),
 /// off = G+_reset - G-_reset (the pair pruned). `read` nil = nominal, k = k-th read.
 /// An out-of-range layer index gives empty arrays.
+@inlinable
 public func differentialWeights(placement: CrossbarPlacement, layer: Int, source: some ConductanceSource,
                                 read: Int?) -> (on: [Float], off: [Float]) {
     guard layer >= 0, layer < placement.layers.count else { return ([], []) }

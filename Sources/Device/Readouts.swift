@@ -110,6 +110,7 @@ public struct MeasuredReadouts: ConductanceSource {
         return m < 0 ? m + cells : m
     }
 
+    @inlinable
     public func conductance(array: Int, row: Int, col: Int, state: CellState, read: Int?) -> Double {
         let c = cellIndex(array: array, row: row, col: col)
         switch (state, read) {

@@ -15,10 +15,11 @@ enum DeviceCommand {
           P-set.npy and P-reset.npy (a trailing .npy of P is dropped), each [K, N*rows*cols]
           float32 µS (float64 with --float64; K >= 1, default K = 1 when --out is given);
           cell index = (array*rows + row)*cols + col. --svg writes a histogram.
-      fit     [READOUTS.npy | --set S.npy --reset R.npy] [--unit uS|mS|S|nS] [--base T]
+      fit     [READOUTS | --set S.npy --reset R.npy] [--unit uS|mS|S|nS] [--base T]
               [--name NAME] [--formed-threshold uS] [--out profile.json] [--json]
-          Fit a profile's statistics to readouts ([reads, cells] arrays). READOUTS.npy stands
-          for READOUTS-set.npy + READOUTS-reset.npy (what `sample --out` writes). Geometry,
+          Fit a profile's statistics to readouts ([reads, cells] float arrays, µS by default).
+          READOUTS is one file of shape [2, reads, cells] (set, reset) if it exists, else
+          READOUTS-set.npy + READOUTS-reset.npy (what `sample --out READOUTS` writes). Geometry,
           converters and forming voltage come from --base (default rram-40nm-taox).
       show    [--target T] [--json]
           Print a resolved profile, where it came from and its content hash.
@@ -129,7 +130,7 @@ enum DeviceCommand {
                 series: [HistogramSeries(label: "formed cells, formed state", color: "#d62728", values: fo),
                          HistogramSeries(label: "formed cells, reset (off) state", color: "#1f77b4", values: re),
                          HistogramSeries(label: "cells that did not form (pristine)", color: "#7f7f7f", values: pr)])
-            try ReadoutFiles.writeAtomically(Array(doc.utf8), to: svg)
+            try writeFileAtomically(Array(doc.utf8), to: svg)
             files.append(svg)
         }
         let drift = profile.drift.map { d in exp(-d.nuMean * log((time ?? d.readTimeSeconds) / d.t0Seconds)) }
@@ -176,21 +177,21 @@ enum DeviceCommand {
             guard let v = Double(t), v.isFinite, v > 0 else { throw CLIError("device fit: --formed-threshold must be a number > 0 (µS), got '\(t)'") }
             threshold = v
         }
-        let paths: (set: String, reset: String)
+        if let n = name, n.isEmpty || n.contains("/") { throw CLIError("device fit: --name must be a non-empty name without '/'") }
+        let base = try TargetProfiles.resolve(baseName)
+        let readouts: MeasuredReadouts, files: String
         switch (positional, setOpt, resetOpt) {
-        case (let p?, nil, nil): paths = ReadoutFiles.paths(p)
-        case (nil, let s?, let r?): paths = (s, r)
+        case (let p?, nil, nil):
+            (readouts, files) = try ReadoutFiles.load(path: p, arrayRows: base.arrayRows, arrayCols: base.arrayCols, unit: unit)
+        case (nil, let s?, let r?):
+            readouts = try ReadoutFiles.load(setPath: s, resetPath: r, arrayRows: base.arrayRows, arrayCols: base.arrayCols, unit: unit)
+            files = s + " + " + r
         case (nil, _, _): throw CLIError("device fit: give READOUTS.npy or both --set S.npy and --reset R.npy")
         default: throw CLIError("device fit: give either READOUTS.npy or --set/--reset, not both")
         }
-        if let n = name, n.isEmpty || n.contains("/") { throw CLIError("device fit: --name must be a non-empty name without '/'") }
-        let base = try TargetProfiles.resolve(baseName)
-        let readouts = try ReadoutFiles.load(setPath: paths.set, resetPath: paths.reset, arrayRows: base.arrayRows,
-                                             arrayCols: base.arrayCols, unit: unit)
-        let report = try ProfileFitter.fit(readouts, base: base, name: name, formedThreshold: threshold,
-                                           sourceNote: "\(paths.set) + \(paths.reset)")
+        let report = try ProfileFitter.fit(readouts, base: base, name: name, formedThreshold: threshold, sourceNote: files)
         if let out {
-            try ReadoutFiles.writeAtomically(TargetProfiles.canonicalJSON(report.profile, pretty: true) + Array("\n".utf8), to: out)
+            try writeFileAtomically(TargetProfiles.canonicalJSON(report.profile, pretty: true) + Array("\n".utf8), to: out)
         }
         if json {
             print(try encodeJSON(report))
@@ -268,7 +269,7 @@ enum DeviceCommand {
         }
         let placement = try CrossbarMapper.place(layers, arrayRows: rows, arrayCols: cols)
         try placement.validate()
-        if let out { try ReadoutFiles.writeAtomically(Array((try encodeJSON(placement, pretty: true) + "\n").utf8), to: out) }
+        if let out { try writeFileAtomically(Array((try encodeJSON(placement, pretty: true) + "\n").utf8), to: out) }
         if json {
             print(try encodeJSON(placement))
         } else {
