@@ -98,8 +98,9 @@ enum DeviceCommand {
         let perArray = profile.arrayRows * profile.arrayCols
         let (cells, o1) = perArray.multipliedReportingOverflow(by: arrays)
         let (values, o2) = cells.multipliedReportingOverflow(by: max(reads, 1))
-        guard !o1, !o2, values <= 1 << 31 else {
-            throw CLIError("device sample: \(arrays) arrays x \(reads) reads of \(perArray) cells is too large")
+        // Statistics keep every nominal value in memory (and --out every read): cap at 2^27 values.
+        guard !o1, !o2, values <= 1 << 27 else {
+            throw CLIError("device sample: \(arrays) arrays x \(reads) reads of \(perArray) cells is too large (limit 2^27 values)")
         }
         let stats = SampleStatistics(device: device, arrays: arrays, reads: reads, threads: threads)
         var files: [String] = []
