@@ -105,6 +105,20 @@ public struct StatisticalDevice: ConductanceSource {
             stuckOn: profile.stuckFaults?.stuckOnFraction ?? 0, stuckOff: profile.stuckFaults?.stuckOffFraction ?? 0)
     }
 
+    /// Validates the profile (and the read time) first: a typed error instead of NaN values.
+    public init(validating profile: TargetProfile, seed: UInt64, timeSeconds: Double? = nil) throws {
+        try profile.validate()
+        if let t = timeSeconds {
+            guard let d = profile.drift else {
+                throw DeviceError("profile '\(profile.name)': a read time needs a drift model")
+            }
+            guard t.isFinite, t >= d.t0Seconds else {
+                throw DeviceError("profile '\(profile.name)': read time must be a finite number >= t0 (\(d.t0Seconds) s), got \(t)")
+            }
+        }
+        self.init(profile: profile, seed: seed, timeSeconds: timeSeconds)
+    }
+
     public var rows: Int { profile.arrayRows }
     public var cols: Int { profile.arrayCols }
 

@@ -246,6 +246,14 @@ public struct TargetProfile: Codable, Sendable, Equatable {
         return o ? nil : p
     }
 
+    /// Activation precision of `task`, or an error listing the known tasks.
+    public func activationBits(for task: String) throws -> Int {
+        guard let b = activationBits[task] else {
+            throw DeviceError("profile '\(name)': no activationBits for task '\(task)' (known: \(activationBits.keys.sorted().joined(separator: ", ")))")
+        }
+        return b
+    }
+
     /// Checks every field; the error names the profile and the field.
     public func validate() throws {
         func fail(_ s: String) -> DeviceError { DeviceError("profile '\(name)': \(s)") }

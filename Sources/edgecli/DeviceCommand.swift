@@ -94,7 +94,7 @@ enum DeviceCommand {
         }
         let profile = try TargetProfiles.resolve(target)
         if time != nil && profile.drift == nil { throw CLIError("device sample: --time needs a target with a drift model ('\(profile.name)' has none)") }
-        let device = StatisticalDevice(profile: profile, seed: seed, timeSeconds: time)
+        let device = try StatisticalDevice(validating: profile, seed: seed, timeSeconds: time)
         let perArray = profile.arrayRows * profile.arrayCols
         let (cells, o1) = perArray.multipliedReportingOverflow(by: arrays)
         let (values, o2) = cells.multipliedReportingOverflow(by: max(reads, 1))

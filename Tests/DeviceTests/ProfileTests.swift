@@ -173,6 +173,21 @@ final class ProfileTests: XCTestCase {
         fails({ $0.name = "" }, "name")
     }
 
+    func testActivationBitsLookupAndValidatingInit() throws {
+        let p = TargetProfiles.rram40nmTaOx
+        XCTAssertEqual(try p.activationBits(for: "drive"), 6)
+        XCTAssertThrowsError(try p.activationBits(for: "imagenet")) { e in
+            XCTAssertTrue("\(e)".contains("imagenet") && "\(e)".contains("fashion-mnist"))
+        }
+        var bad = p
+        bad.reset.stdMicroSiemens = -1
+        XCTAssertThrowsError(try StatisticalDevice(validating: bad, seed: 1)) { XCTAssertTrue("\($0)".contains("reset.stdMicroSiemens")) }
+        XCTAssertThrowsError(try StatisticalDevice(validating: p, seed: 1, timeSeconds: 10)) { XCTAssertTrue("\($0)".contains("drift")) }
+        XCTAssertThrowsError(try StatisticalDevice(validating: TargetProfiles.pcmLike, seed: 1, timeSeconds: .nan))
+        XCTAssertThrowsError(try StatisticalDevice(validating: TargetProfiles.pcmLike, seed: 1, timeSeconds: 1))  // < t0 = 20 s
+        XCTAssertEqual(try StatisticalDevice(validating: TargetProfiles.pcmLike, seed: 1, timeSeconds: 60).timeSeconds, 60)
+    }
+
     // MARK: resolution
 
     func testResolveByNameInDirectoriesEnvAndPathAndBuiltIn() throws {

@@ -139,6 +139,27 @@ final class ReadoutsFitTests: XCTestCase {
         XCTAssertEqual(r.profile.formed.meanMicroSiemens, 40, accuracy: 1.5)
     }
 
+    /// A memory without forming (every cell "formed"): the unimodal branch keeps the forming model.
+    func testFitOfAnAllFormedMemoryKeepsTheFormingModel() throws {
+        let p = TargetProfiles.pcmLike
+        let d = StatisticalDevice(profile: p, seed: 33)
+        let s = syntheticReadouts(d, arrays: 1, reads: 2)
+        let m = try MeasuredReadouts(set: s.set, setShape: [2, s.cells], reset: s.reset, resetShape: [2, s.cells],
+                                     arrayRows: 256, arrayCols: 256)
+        let r = try ProfileFitter.fit(m, base: p)
+        XCTAssertEqual(r.formedFraction, 1)
+        XCTAssertEqual(r.profile.forming, p.forming)
+        XCTAssertEqual(r.profile.forming.expectedFormedFraction, 1)
+        XCTAssertNil(r.profile.drift)  // the drift-aged values are the fitted distributions
+        XCTAssertTrue(r.notes.contains { $0.contains("drift") })
+        // Fitted formed mean = mean of the drift-aged values, as sampled.
+        let mask = d.formedMask(array: 0)
+        XCTAssertTrue(mask.allSatisfy { $0 })
+        let aged = Moments(d.sampleArray(array: 0, state: .formed, read: nil))
+        XCTAssertEqual(r.profile.formed.meanMicroSiemens, aged.mean, accuracy: aged.mean * 0.002)
+        XCTAssertLessThan(r.profile.formed.meanMicroSiemens, 20 * 0.85)  // drift lowered it from 20 µS
+    }
+
     func testFitErrors() throws {
         let v: [Float] = [0.1, 0.1, 0.1, 0.1]
         let m = try MeasuredReadouts(set: v, setShape: [1, 4], reset: v, resetShape: [1, 4], arrayRows: 2, arrayCols: 2)
