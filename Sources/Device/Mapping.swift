@@ -61,8 +61,9 @@ public struct CrossbarPlacement: Codable, Sendable, Equatable {
     /// out-of-range index) every field is -1.
     public func cell(layer: Int, input: Int, output: Int) -> (array: Int, row: Int, colPlus: Int, colMinus: Int) {
         guard let t = tile(layer: layer, input: input, output: output) else { return (-1, -1, -1, -1) }
-        let c = t.colOffset + 2 * (output - t.outputOffset)
-        return (t.array, t.rowOffset + (input - t.inputOffset), c, c + 1)
+        // Wrapping arithmetic: an unvalidated (decoded) placement must not trap here.
+        let c = t.colOffset &+ 2 &* (output &- t.outputOffset)
+        return (t.array, t.rowOffset &+ (input &- t.inputOffset), c, c &+ 1)
     }
 
     /// Cells used / cells available, per array.
@@ -112,17 +113,31 @@ public struct CrossbarPlacement: Codable, Sendable, Equatable {
             guard !o6, !o7 else { throw bad("tile area overflows") }
             covered[t.layer] = sum
         }
-        // Overlaps: pairwise rectangle tests (in weight space within a layer; in cell space within an array).
-        for i in tiles.indices {
-            for j in tiles.indices where j > i {
-                let a = tiles[i], b = tiles[j]
-                if a.array == b.array && a.rowOffset < b.rowOffset + b.rows && b.rowOffset < a.rowOffset + a.rows
-                    && a.colOffset < b.colOffset + b.cols && b.colOffset < a.colOffset + a.cols {
-                    throw DeviceError("placement: tiles \(i) and \(j) share cells on array \(a.array)")
+        // Overlaps: pairwise rectangle tests among the tiles of one array (cell space) and among
+        // the tiles of one layer (weight space).
+        var byArray = [Int: [Int]](), byLayer = [Int: [Int]]()
+        for (i, t) in tiles.enumerated() { byArray[t.array, default: []].append(i); byLayer[t.layer, default: []].append(i) }
+        for (_, group) in byArray.sorted(by: { $0.key < $1.key }) {
+            for x in group.indices {
+                for y in group.indices where y > x {
+                    let (i, j) = (group[x], group[y])
+                    let a = tiles[i], b = tiles[j]
+                    if a.rowOffset < b.rowOffset + b.rows && b.rowOffset < a.rowOffset + a.rows
+                        && a.colOffset < b.colOffset + b.cols && b.colOffset < a.colOffset + a.cols {
+                        throw DeviceError("placement: tiles \(i) and \(j) share cells on array \(a.array)")
+                    }
                 }
-                if a.layer == b.layer && a.inputOffset < b.inputOffset + b.rows && b.inputOffset < a.inputOffset + a.rows
-                    && a.outputOffset < b.outputOffset + b.outputs && b.outputOffset < a.outputOffset + a.outputs {
-                    throw DeviceError("placement: tiles \(i) and \(j) hold the same weights of layer \(a.layer)")
+            }
+        }
+        for (_, group) in byLayer.sorted(by: { $0.key < $1.key }) {
+            for x in group.indices {
+                for y in group.indices where y > x {
+                    let (i, j) = (group[x], group[y])
+                    let a = tiles[i], b = tiles[j]
+                    if a.inputOffset < b.inputOffset + b.rows && b.inputOffset < a.inputOffset + a.rows
+                        && a.outputOffset < b.outputOffset + b.outputs && b.outputOffset < a.outputOffset + a.outputs {
+                        throw DeviceError("placement: tiles \(i) and \(j) hold the same weights of layer \(a.layer)")
+                    }
                 }
             }
         }
@@ -134,6 +149,9 @@ public struct CrossbarPlacement: Codable, Sendable, Equatable {
 }
 
 public enum CrossbarMapper {
+    /// Most tiles a placement may have (a network needing more is far beyond any target).
+    public static let maxTiles = 1 << 16
+
     /// Places `layers` on arrays of arrayRows x arrayCols cells (deterministic).
     ///
     /// 1. Cut each layer into blocks: row tiles of at most `arrayRows` inputs (the last holds the
@@ -158,6 +176,11 @@ public enum CrossbarMapper {
             let (t, o2) = total.addingReportingOverflow(w)
             guard !o, !o2, t <= 1 << 40 else { throw DeviceError("mapping: layer \(li) ('\(l.name)') is too large (\(l.fanIn)x\(l.fanOut))") }
             total = t
+            let rowTiles = (l.fanIn - 1) / arrayRows + 1, colBlocks = (l.fanOut - 1) / maxOut + 1
+            let (nb, o3) = rowTiles.multipliedReportingOverflow(by: colBlocks)
+            guard !o3, blocks.count + nb <= maxTiles else {
+                throw DeviceError("mapping: layer \(li) ('\(l.name)') brings the placement over \(maxTiles) tiles on \(arrayRows)x\(arrayCols) arrays")
+            }
             var i0 = 0
             while i0 < l.fanIn {
                 let r = min(arrayRows, l.fanIn - i0)
@@ -225,6 +248,11 @@ public func differentialWeights(placement: CrossbarPlacement, layer: Int, source
     guard !o, n > 0 else { return ([], []) }
     var on = [Float](repeating: 0, count: n), off = [Float](repeating: 0, count: n)
     for t in placement.tiles where t.layer == layer {
+        // Skip a tile outside its layer (an unvalidated placement must not trap).
+        guard t.rows >= 0, t.outputs >= 0, t.inputOffset >= 0, t.outputOffset >= 0,
+              t.rows <= l.fanIn - t.inputOffset, t.outputs <= l.fanOut - t.outputOffset,
+              t.colOffset >= 0, t.colOffset <= Int.max / 2 - t.outputs, t.rowOffset >= 0, t.rowOffset <= Int.max - t.rows
+        else { continue }
         for oo in 0..<t.outputs {
             let out = t.outputOffset + oo, cp = t.colOffset + 2 * oo
             for ii in 0..<t.rows {

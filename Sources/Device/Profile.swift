@@ -260,6 +260,9 @@ public struct TargetProfile: Codable, Sendable, Equatable {
         guard !name.isEmpty else { throw DeviceError("profile: name must not be empty") }
         guard arrayRows >= 1, arrayRows <= 1 << 20 else { throw fail("arrayRows must be in 1...\(1 << 20), got \(arrayRows)") }
         guard arrayCols >= 2, arrayCols <= 1 << 20 else { throw fail("arrayCols must be in 2...\(1 << 20), got \(arrayCols)") }
+        guard arrayRows * arrayCols <= 1 << 26 else {
+            throw fail("arrayRows x arrayCols must be at most \(1 << 26) cells per array, got \(arrayRows) x \(arrayCols)")
+        }
         guard weightEncoding == "differential-columns" else {
             throw fail("weightEncoding must be \"differential-columns\", got \"\(weightEncoding)\"")
         }

@@ -136,6 +136,20 @@ final class MappingTests: XCTestCase {
         var overflow = good
         overflow.tiles[0].rowOffset = Int.max
         XCTAssertThrowsError(try overflow.validate())
+        // Functions that take a placement as given never trap on a corrupt one.
+        XCTAssertEqual(overflow.cell(layer: 0, input: 0, output: 0).array, overflow.tiles[0].array)
+        let w = differentialWeights(placement: overflow, layer: 0, source: CodedSource(), read: nil)
+        XCTAssertEqual(w.on.count, 8)
+        var outsideLayer = good
+        outsideLayer.tiles[0].inputOffset = 3
+        XCTAssertEqual(differentialWeights(placement: outsideLayer, layer: 0, source: CodedSource(), read: nil).on, [Float](repeating: 0, count: 8))
+        // A network needing absurdly many tiles is refused, not ground through.
+        XCTAssertThrowsError(try CrossbarMapper.place([LayerShape(name: "big", fanIn: 100_000, fanOut: 100_000)], arrayRows: 16, arrayCols: 16)) {
+            XCTAssertTrue("\($0)".contains("tiles"))
+        }
+        var p = TargetProfiles.rram40nmTaOx
+        p.arrayRows = 1 << 20; p.arrayCols = 1 << 20
+        XCTAssertThrowsError(try p.validate()) { XCTAssertTrue("\($0)".contains("cells per array")) }
     }
 
     /// A source whose value encodes its cell, to check which cells `differentialWeights` reads.
