@@ -241,28 +241,36 @@ public enum CrossbarMapper {
 /// An out-of-range layer index gives empty arrays.
 @inlinable
 public func differentialWeights(placement: CrossbarPlacement, layer: Int, source: some ConductanceSource,
-                                read: Int?) -> (on: [Float], off: [Float]) {
+                                read: Int?, threads: Int = 1) -> (on: [Float], off: [Float]) {
     guard layer >= 0, layer < placement.layers.count else { return ([], []) }
     let l = placement.layers[layer]
     let (n, o) = l.fanIn.multipliedReportingOverflow(by: l.fanOut)
     guard !o, n > 0 else { return ([], []) }
+    // Tiles of this layer that lie inside it (an unvalidated placement must not trap).
+    let tiles = placement.tiles.filter { t in
+        t.layer == layer && t.rows >= 0 && t.outputs >= 0 && t.inputOffset >= 0 && t.outputOffset >= 0
+            && t.rows <= l.fanIn - t.inputOffset && t.outputs <= l.fanOut - t.outputOffset
+            && t.colOffset >= 0 && t.colOffset <= Int.max / 2 - t.outputs && t.rowOffset >= 0 && t.rowOffset <= Int.max - t.rows
+    }
     var on = [Float](repeating: 0, count: n), off = [Float](repeating: 0, count: n)
-    for t in placement.tiles where t.layer == layer {
-        // Skip a tile outside its layer (an unvalidated placement must not trap).
-        guard t.rows >= 0, t.outputs >= 0, t.inputOffset >= 0, t.outputOffset >= 0,
-              t.rows <= l.fanIn - t.inputOffset, t.outputs <= l.fanOut - t.outputOffset,
-              t.colOffset >= 0, t.colOffset <= Int.max / 2 - t.outputs, t.rowOffset >= 0, t.rowOffset <= Int.max - t.rows
-        else { continue }
-        for oo in 0..<t.outputs {
-            let out = t.outputOffset + oo, cp = t.colOffset + 2 * oo
-            for ii in 0..<t.rows {
-                let inp = t.inputOffset + ii, r = t.rowOffset + ii
-                let gpOn = source.conductance(array: t.array, row: r, col: cp, state: .formed, read: read)
-                let gmOn = source.conductance(array: t.array, row: r, col: cp + 1, state: .formed, read: read)
-                let gpOff = source.conductance(array: t.array, row: r, col: cp, state: .reset, read: read)
-                let gmOff = source.conductance(array: t.array, row: r, col: cp + 1, state: .reset, read: read)
-                on[out * l.fanIn + inp] = Float(gpOn - gmOn)
-                off[out * l.fanIn + inp] = Float(gpOff - gmOff)
+    let fanIn = l.fanIn
+    on.withUnsafeMutableBufferPointer { onBuf in
+        off.withUnsafeMutableBufferPointer { offBuf in
+            let onB = SendableBuffer(onBuf), offB = SendableBuffer(offBuf)
+            // One output per task: outputs write disjoint index ranges o * fanIn + i.
+            parallelRows(l.fanOut, threads: threads) { out in
+                for t in tiles where out >= t.outputOffset && out - t.outputOffset < t.outputs {
+                    let cp = t.colOffset + 2 * (out - t.outputOffset)
+                    for ii in 0..<t.rows {
+                        let r = t.rowOffset + ii, k = out * fanIn + t.inputOffset + ii
+                        let gpOn = source.conductance(array: t.array, row: r, col: cp, state: .formed, read: read)
+                        let gmOn = source.conductance(array: t.array, row: r, col: cp + 1, state: .formed, read: read)
+                        let gpOff = source.conductance(array: t.array, row: r, col: cp, state: .reset, read: read)
+                        let gmOff = source.conductance(array: t.array, row: r, col: cp + 1, state: .reset, read: read)
+                        onB[k] = Float(gpOn - gmOn)
+                        offB[k] = Float(gpOff - gmOff)
+                    }
+                }
             }
         }
     }

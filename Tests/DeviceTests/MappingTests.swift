@@ -187,6 +187,10 @@ final class MappingTests: XCTestCase {
         XCTAssertEqual(m.mean, 0, accuracy: 0.5)
         XCTAssertEqual(m.std, 2.0.squareRoot() * 25, accuracy: 6)
         XCTAssertLessThan(mo.std, 0.05 * m.std)  // pruned pairs are ~off
+        // Same weights with 2 threads.
+        let two = differentialWeights(placement: p, layer: 2, source: d, read: nil, threads: 2)
+        XCTAssertEqual(two.on, on)
+        XCTAssertEqual(two.off, off)
         // A noisy read differs from the nominal weights by the read noise only.
         let (on0, _) = differentialWeights(placement: p, layer: 2, source: d, read: 0)
         let diff = Moments(zip(on0, on).map { Double($0 - $1) })
