@@ -100,10 +100,10 @@ public struct Container: Sendable {
     /// to reach the checks behind the checksums. Leaves the bytes alone where fields are unreadable.
     public static func recomputeChecksums(_ b: inout [UInt8]) {
         guard b.count >= 64 else { return }
-        let n = Int(loadU32(b, 32))
         let tableOffset = loadU64(b, 24)
-        guard tableOffset <= UInt64(b.count), n <= (b.count - Int(tableOffset)) / 32 else { return }
+        guard tableOffset <= UInt64(b.count) else { ByteWriter.patchU32(&b, at: 60, CRC32.checksum(b, range: 0..<60)); return }
         let t = Int(tableOffset)
+        let n = min(Int(loadU32(b, 32)), (b.count - t) / 32)
         for i in 0..<n {
             let e = t + 32 * i
             let off = loadU64(b, e + 8), len = loadU64(b, e + 16)
@@ -153,8 +153,7 @@ public struct Container: Sendable {
         }
         var sections: [SectionEntry] = []
         sections.reserveCapacity(n)
-        var cursor = aligned(tableEnd)   // sections start after the table, in file order
-        // Padding between the table and the first section must be zero.
+        var cursor = tableEnd   // sections are stored in table order, after the table
         for i in 0..<n {
             let e = 64 + 32 * i
             let kind = loadU32(b, e), flags = loadU32(b, e + 4)
@@ -168,6 +167,7 @@ public struct Container: Sendable {
             guard o >= cursor else {
                 throw fail(.badSectionTable, "section table", e + 8, "\(sname) at \(o) overlaps the table or the previous section (ends \(cursor)); sections are stored in table order")
             }
+            // Every byte not in a section (padding) must be zero.
             if let z = b[cursor..<o].firstIndex(where: { $0 != 0 }) {
                 throw fail(.badSectionTable, "file", z, "non-zero padding before \(sname)")
             }
@@ -181,12 +181,9 @@ public struct Container: Sendable {
                 throw fail(.checksumMismatch, sname, o, "\(sname) CRC-32 mismatch")
             }
             sections.append(SectionEntry(kind: kind, flags: flags, offset: o, length: l, crc: crc))
-            cursor = aligned(o + l)
-            guard cursor <= b.count else {
-                throw fail(.badSectionTable, sname, o + l, "\(sname) is not padded to 64 bytes before the end of the file")
-            }
+            cursor = o + l
         }
-        if let z = b[min(cursor, b.count)..<b.count].firstIndex(where: { $0 != 0 }) {
+        if let z = b[cursor..<b.count].firstIndex(where: { $0 != 0 }) {
             throw fail(.badSectionTable, "file", z, "non-zero bytes after the last section")
         }
         for k in SectionKind.required where !sections.contains(where: { $0.kind == k.rawValue }) {

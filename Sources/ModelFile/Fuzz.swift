@@ -81,7 +81,11 @@ public enum Fuzzer {
         _ = rng.next()
         let base = corpus[rng.int(0...corpus.count - 1)]
         var b = FuzzMutator(hotOffsets: recomputeCRC ? FuzzMutator.modelHotOffsets(base) : []).mutate(base, &rng)
-        if recomputeCRC, rng.int(0...3) != 0 { Container.recomputeChecksums(&b) }
+        if recomputeCRC, rng.int(0...3) != 0 {
+            // Repair the file length too (most of the time) so length-changing mutations get past the header.
+            if b.count >= 64, rng.int(0...3) != 0 { ByteWriter.patchU64(&b, at: 16, UInt64(b.count)) }
+            Container.recomputeChecksums(&b)
+        }
         return b
     }
 
