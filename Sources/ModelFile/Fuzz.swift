@@ -80,6 +80,16 @@ public enum Fuzzer {
         var rng = SampleRNG(seed: seed &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(iteration))
         _ = rng.next()
         let base = corpus[rng.int(0...corpus.count - 1)]
+        // Section-aware mode: mutate one section's payload (any mutation, length changes included)
+        // and reassemble a well-formed container around it, so deep checks see every mutation kind.
+        if recomputeCRC, rng.int(0...2) == 0, let c = try? Container.parse(base), !c.sections.isEmpty {
+            var secs = c.sections.map { (kind: $0.kind, flags: $0.flags, bytes: Array(base[$0.offset..<($0.offset + $0.length)])) }
+            let i = rng.int(0...secs.count - 1)
+            let p = secs[i].bytes
+            let hot = Array(0..<min(p.count, 32)) + [max(0, p.count - 8)]
+            secs[i].bytes = FuzzMutator(hotOffsets: hot).mutate(p, &rng)
+            return Container.assembleRaw(secs, major: c.major, minor: c.minor)
+        }
         var b = FuzzMutator(hotOffsets: recomputeCRC ? FuzzMutator.modelHotOffsets(base) : []).mutate(base, &rng)
         if recomputeCRC, rng.int(0...3) != 0 {
             // Repair the file length too (most of the time) so length-changing mutations get past the header.
