@@ -19,6 +19,8 @@ extension Program {
     public static let weightBitsRange = 2...8
     public static let affineShiftRange: ClosedRange<Int32> = 0...62
     public static let adcShiftRange: ClosedRange<Int32> = -31...30
+    /// Bound on `|in * M_c| + |B_c|` of an affine quantizer (2^62: leaves room for the rounding bias).
+    public static let affineBound: Int64 = 1 << 62
 
     /// Checks the whole program; throws the first problem found.
     public func validate() throws(ProgramError) {
@@ -97,12 +99,11 @@ extension Program {
                     if p.multiplier[ch] < 0 && (pooled[i] || pooled[o]) {
                         throw fail(.nonMonotone, "channel \(ch): multiplier \(p.multiplier[ch]) < 0 next to a max-pool (pool and quantizer would not commute)")
                     }
-                    // |in * M| + |B| <= Int64.max, overflow-checked
+                    // |in * M| + |B| <= 2^62 (headroom for the rounding bias), overflow-checked
                     let (prod, o1) = mag.multipliedReportingOverflow(by: Int64(p.multiplier[ch]).magnitudeInt64)
-                    let offMag = p.offset[ch] == .min ? Int64.max : Swift.abs(p.offset[ch])
-                    let (_, o2) = prod.addingReportingOverflow(offMag)
-                    guard !o1, !o2, p.offset[ch] != .min else {
-                        throw fail(.accumulatorOverflow, "channel \(ch): |input| <= \(mag) times |multiplier| \(p.multiplier[ch]) plus |offset| \(p.offset[ch]) exceeds Int64")
+                    let (total, o2) = prod.addingReportingOverflow(p.offset[ch].magnitudeInt64)
+                    guard !o1, !o2, p.offset[ch] != .min, total <= Program.affineBound else {
+                        throw fail(.accumulatorOverflow, "channel \(ch): |input| <= \(mag) times |multiplier| \(p.multiplier[ch]) plus |offset| \(p.offset[ch]) exceeds 2^62")
                     }
                 }
                 outRange = ValueRange(0, (1 << Int64(p.outBits)) - 1)
