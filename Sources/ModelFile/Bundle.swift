@@ -1,6 +1,8 @@
 // The model bundle: a Kernels `Program` plus what a deployment needs to know about it
 // (task, target, provenance, programming counts, crossbar placement, masks, conductances).
 import DataIO
+import FixedPoint
+import Kernels
 
 /// Where a frozen model came from.
 public struct Provenance: Sendable, Equatable {

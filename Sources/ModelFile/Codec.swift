@@ -1,4 +1,6 @@
 // Encoding and decoding of a ModelBundle: metadata, graph, tensors, placement.
+import FixedPoint
+import Kernels
 
 // Graph section record sizes (see docs/FORMAT.md section 6).
 private let none32 = UInt32.max

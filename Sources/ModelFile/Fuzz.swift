@@ -1,6 +1,8 @@
 // A mutation fuzzer for byte-level decoders (the model reader, IDX, NPY). Each iteration is a
 // pure function of (seed, iteration), so any finding replays with `--start N --iterations 1`.
 import DataIO
+import FixedPoint
+import Kernels
 
 public struct FuzzMutator: Sendable {
     public static let interesting: [UInt64] = [0, 1, 0xFFFF_FFFF_FFFF_FFFF, 0x7FFF_FFFF, 0xFFFF_FFFF, 1 << 63,

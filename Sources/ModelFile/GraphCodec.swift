@@ -1,4 +1,6 @@
 // The graph section: the Kernels program's tensors and nodes; per-channel parameters and
+import FixedPoint
+import Kernels
 // weights are references into the tensor directory, each used at most once.
 
 enum GraphCodec {
@@ -170,5 +172,8 @@ enum GraphCodec {
 /// Program-level validation: the Kernels validation once available, after the reader's own
 /// structural checks (indices, counts, shapes of stored tensors) have passed.
 func validateProgram(_ p: Program, _ graph: SectionEntry) throws {
-    _ = p
+    do { try p.validate() } catch {
+        let at = error.node.map { "node \($0): " } ?? ""
+        throw ModelFileError(.invalidProgram, section: "graph", offset: graph.offset, "\(at)\(error.kind): \(error.message)")
+    }
 }

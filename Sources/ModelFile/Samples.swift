@@ -1,5 +1,7 @@
 // Valid model bundles for tests, the fuzzer's seed corpus and size measurements. Generated from
 import DataIO
+import FixedPoint
+import Kernels
 // a seed with a local SplitMix64 (ModelFile does not depend on Randomness).
 
 public struct SampleRNG: Sendable {

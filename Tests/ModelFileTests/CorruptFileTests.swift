@@ -1,5 +1,6 @@
 import XCTest
 @testable import ModelFile
+import Kernels
 import DataIO
 
 /// Crafted hostile files, each rejected with its expected error kind.
@@ -399,6 +400,13 @@ final class CorruptFileTests: XCTestCase {
         var q = try metadataPayload(items2)
         putU32(&q, q.count - 16, MetadataValue.Tag.array.rawValue)   // element type := array
         assertRejects(rebuild(good, kind: .metadata) { $0 = q }, .badEnum, section: "metadata")
+    }
+
+    // 45
+    func testProgramFailingKernelsValidation() {
+        assertRejects(rebuild(good, kind: .graph) { $0[217] = 40 }, .invalidProgram, section: "graph")        // ADC bits 40
+        assertRejects(rebuild(good, kind: .graph) { $0[84 + 12] = 0 }, .invalidProgram, section: "graph")     // inputQuant outBits 0
+        assertRejects(rebuild(good, kind: .graph) { putU32(&$0, 128 + 4, 0) }, .invalidProgram, section: "graph") // crossbar output := input tensor
     }
 
     func testErrorsNameSectionAndOffset() {

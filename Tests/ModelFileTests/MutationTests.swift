@@ -1,5 +1,6 @@
 import XCTest
 @testable import ModelFile
+import Kernels
 
 /// Random mutations of valid files: every decode throws a typed error or succeeds (a trap
 /// would kill the test process), each within a time budget; accepted files re-encode and

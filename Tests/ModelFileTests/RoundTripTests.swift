@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 @testable import ModelFile
+import Kernels
 
 final class RoundTripTests: XCTestCase {
     func testRandomBundlesRoundTripAndEncodeDeterministically() throws {

@@ -1,5 +1,6 @@
 import XCTest
 @testable import ModelFile
+import Kernels
 
 /// A fixed small valid bundle: input (1,4,4) -> inputQuant -> flatten -> crossbar 3x16, with placement.
 /// Graph layout (docs/FORMAT.md): node 0 at 84, node 1 at 116, node 2 at 128; crossbar tile 0 at 200.
