@@ -119,7 +119,9 @@ public enum ModelSamples {
             provenance: Provenance(seed: rng.next(), epochs: rng.int(0...100), dataset: "data/set-\(rng.int(0...99))",
                                    floatAccuracy: Double(rng.int(0...10000)) / 10000, integerAccuracy: Double(rng.int(0...10000)) / 10000,
                                    toolVersion: "0.1.0", created: rng.bool() ? "2026-11-29T00:00:00Z" : nil),
-            programming: ProgrammingCounts(maskFlips: nodes.filter { $0.op.kind == .crossbar }.map { _ in rng.int(0...100000) }, cellsToReset: rng.int(0...1000000)),
+            programming: ProgrammingCounts(maskFlips: nodes.compactMap { n -> Int? in
+                if case .crossbar(let c) = n.op { return rng.int(0...c.weights.count) } else { return nil } },
+                cellsToReset: rng.int(0...1000)),
             placement: pl, masks: masks, conductances: conductance ? conds : [],
             extra: rng.bool() ? ["user.note": .string("ünïcode ✓"), "user.flags": .array([.bool(true), .bool(false)]), "user.scale": .f64(0.125)] : [:])
         return ModelBundle(program: program, metadata: md)

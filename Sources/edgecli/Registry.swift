@@ -3,5 +3,7 @@
 enum Registry {
     static let all: [Command] = [
         InfoCommand.command,
+        InspectCommand.command,
+        FuzzCommand.command,
     ]
 }

@@ -1,0 +1,183 @@
+// `edgecli fuzz`: a mutation-fuzzing campaign against a decoder (the model reader; IDX/NPY
+// once DataIO provides them). Runs in-process so that a trap kills the process visibly: a
+// signal handler then prints the iteration, which replays with `--start N --iterations 1`.
+// A watchdog thread reports an iteration that runs longer than --hang-seconds as a hang.
+import Foundation
+import Synchronization
+import ModelFile
+
+/// The iteration in progress and when it started (ns since the campaign's start), for the
+/// crash handler and the watchdog.
+let fuzzCurrentIteration = Atomic<Int>(-1)
+let fuzzIterationStart = Atomic<Int64>(0)
+nonisolated(unsafe) var fuzzCrashBuffer = [UInt8](repeating: 0, count: 128)
+
+enum FuzzCommand {
+    static let command = Command(
+        name: "fuzz",
+        summary: "mutation-fuzz a decoder (model reader, IDX, NPY); reports errors, crashes, hangs",
+        usage: """
+        usage: edgecli fuzz [--target model|idx|npy] [--iterations N] [--seed S] [--start K] [--corpus N]
+                            [--no-crc-repair] [--budget-ms MS] [--hang-seconds S] [--json]
+                            [--write-corpus DIR] [--save-input FILE]
+          Each iteration mutates one seed-corpus file (bit flips, byte sets, truncation, extension,
+          chunk duplication/deletion, interesting integers at random offsets and at header/table
+          fields); for the model target CRCs are recomputed on 3/4 of the inputs so deeper checks
+          are reached. Iteration i is a pure function of (seed, i): replay with --start i --iterations 1
+          (--save-input FILE writes that input). --write-corpus DIR writes the seed corpus and the
+          Fashion-MNIST CNN sample model, then exits.
+        """,
+        run: { args in
+            let target = try args.option("target") ?? "model"
+            let iterations = try args.int("iterations", default: 10_000, range: 0...Int.max / 2)
+            let seed = try args.uint64("seed", default: 1)
+            let start = try args.int("start", default: 0, range: 0...Int.max / 2)
+            let corpusSize = try args.int("corpus", default: 16, range: 1...1000)
+            let noRepair = args.flag("no-crc-repair")
+            let budgetMs = try args.int("budget-ms", default: 1000, range: 1...3_600_000)
+            let hangSeconds = try args.int("hang-seconds", default: 10, range: 1...3600)
+            let json = args.flag("json")
+            let writeCorpus = try args.option("write-corpus")
+            let saveInput = try args.option("save-input")
+            // Harness self-test: trap deliberately at this iteration (shows what a crash report looks like).
+            let crashAt = try args.int("crash-at", default: -1, range: -1...Int.max / 2)
+            try args.finish()
+
+            let corpus: [[UInt8]]
+            let decode: ([UInt8]) throws -> Void
+            let classify: (Error) -> String
+            let repair: Bool
+            switch target {
+            case "model":
+                corpus = try Fuzzer.modelCorpus(count: corpusSize, seed: seed)
+                decode = { b in
+                    if crashAt >= 0, fuzzCurrentIteration.load(ordering: .relaxed) == crashAt { fatalError("deliberate trap (--crash-at)") }
+                    _ = try ModelBundle.decode(b, name: "fuzz")
+                }
+                classify = { ($0 as? ModelFileError)?.kind.rawValue ?? "untyped:\(type(of: $0))" }
+                repair = !noRepair
+            default:
+                guard let t = try FuzzTargets.other(target, corpusSize: corpusSize, seed: seed) else {
+                    throw CLIError("fuzz: unknown --target '\(target)' (model, idx, npy)")
+                }
+                (corpus, decode, classify) = t
+                repair = false
+            }
+
+            if let dir = writeCorpus {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                for (i, b) in corpus.enumerated() { try Data(b).write(to: URL(fileURLWithPath: "\(dir)/seed-\(i).\(target)")) }
+                if target == "model" {
+                    try ModelSamples.fashionCNN(seed: seed).write(to: "\(dir)/fashion-cnn.rram")
+                    try ModelSamples.fashionCNN(seed: seed, conductance: true).write(to: "\(dir)/fashion-cnn-conductance.rram")
+                }
+                printErr("fuzz: wrote \(corpus.count) seed files to \(dir)")
+                return 0
+            }
+            if let f = saveInput {
+                try Data(Fuzzer.input(corpus: corpus, seed: seed, iteration: start, recomputeCRC: repair)).write(to: URL(fileURLWithPath: f))
+            }
+
+            installCrashHandlers()
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            startWatchdog(hangNanoseconds: Int64(hangSeconds) * 1_000_000_000, t0: t0, seed: seed, target: target)
+
+            var total = FuzzReport()
+            var done = 0
+            let chunk = 10_000
+            let progress = stderrIsTerminal || iterations >= 100_000
+            while done < iterations {
+                let n = min(chunk, iterations - done)
+                let r = Fuzzer.run(corpus: corpus, seed: seed, start: start + done, iterations: n, recomputeCRC: repair,
+                                   budgetNanoseconds: Int64(budgetMs) * 1_000_000,
+                                   onIteration: { it in
+                                       fuzzIterationStart.store(Int64(DispatchTime.now().uptimeNanoseconds - t0), ordering: .relaxed)
+                                       fuzzCurrentIteration.store(it, ordering: .releasing)
+                                   },
+                                   decode: decode, classify: classify)
+                total.iterations += r.iterations
+                total.successes += r.successes
+                for (k, v) in r.errorsByKind { total.errorsByKind[k, default: 0] += v }
+                if r.slowestNanoseconds > total.slowestNanoseconds { total.slowestNanoseconds = r.slowestNanoseconds; total.slowestIteration = r.slowestIteration }
+                total.overBudget += r.overBudget
+                done += n
+                if progress {
+                    let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                    printErr(String(format: "fuzz %@: %d/%d iterations, %d accepted, %.0f s", target, done, iterations, total.successes, secs))
+                }
+            }
+            fuzzCurrentIteration.store(-1, ordering: .releasing)
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            let untyped = total.errorsByKind.filter { $0.key.hasPrefix("untyped") }.values.reduce(0, +)
+            let out: [String: Any] = [
+                "target": target, "seed": seed, "start": start, "iterations": total.iterations, "corpus": corpus.count,
+                "crcRepair": repair, "accepted": total.successes, "rejected": total.iterations - total.successes,
+                "errorsByKind": total.errorsByKind, "crashes": 0, "hangs": total.overBudget, "untypedErrors": untyped,
+                "slowestIterationMs": Double(total.slowestNanoseconds) / 1e6, "slowestIteration": total.slowestIteration,
+                "budgetMs": budgetMs, "seconds": seconds,
+            ]
+            if json { try printJSON(out) } else {
+                print("fuzz \(target): \(total.iterations) iterations (seed \(seed), start \(start), corpus \(corpus.count), CRC repair \(repair)) in \(String(format: "%.1f", seconds)) s")
+                print("  accepted \(total.successes), rejected \(total.iterations - total.successes)")
+                for (k, v) in total.errorsByKind.sorted(by: { $0.key < $1.key }) { print("    \(k): \(v)") }
+                print("  crashes 0, hangs (over \(budgetMs) ms) \(total.overBudget), untyped errors \(untyped)")
+                print(String(format: "  slowest iteration %d: %.3f ms", total.slowestIteration, Double(total.slowestNanoseconds) / 1e6))
+            }
+            return total.overBudget == 0 && untyped == 0 ? 0 : 1
+        })
+
+    /// On a trap (SIGILL/SIGTRAP on Linux), SIGSEGV, SIGBUS, SIGFPE or SIGABRT: print the
+    /// iteration to stderr, then die of the same signal.
+    static func installCrashHandlers() {
+        for sig in [SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGFPE, SIGABRT] {
+            signal(sig) { s in
+                let it = fuzzCurrentIteration.load(ordering: .relaxed)
+                fuzzCrashBuffer.withUnsafeMutableBufferPointer { buf in
+                    let msg: StaticString = "\nfuzz: CRASH (signal) at iteration "
+                    var n = 0
+                    msg.withUTF8Buffer { for c in $0 where n < 100 { buf[n] = c; n += 1 } }
+                    var v = it < 0 ? 0 : it
+                    var digits = 0
+                    repeat { digits += 1; v /= 10 } while v > 0
+                    v = it < 0 ? 0 : it
+                    for d in stride(from: digits - 1, through: 0, by: -1) { buf[n + d] = UInt8(48 + v % 10); v /= 10 }
+                    n += digits
+                    buf[n] = 10; n += 1
+                    _ = write(2, buf.baseAddress, n)
+                }
+                signal(s, SIG_DFL)
+                raise(s)
+            }
+        }
+    }
+
+    static func startWatchdog(hangNanoseconds: Int64, t0: UInt64, seed: UInt64, target: String) {
+        let thread = Thread {
+            while true {
+                Thread.sleep(forTimeInterval: 0.25)
+                let it = fuzzCurrentIteration.load(ordering: .acquiring)
+                guard it >= 0 else { continue }
+                let started = fuzzIterationStart.load(ordering: .relaxed)
+                let now = Int64(DispatchTime.now().uptimeNanoseconds - t0)
+                if now - started > hangNanoseconds, fuzzCurrentIteration.load(ordering: .acquiring) == it {
+                    printErr("fuzz: HANG at iteration \(it) (> \(hangNanoseconds / 1_000_000_000) s); replay: edgecli fuzz --target \(target) --seed \(seed) --start \(it) --iterations 1")
+                    exit(3)
+                }
+            }
+        }
+        thread.start()
+    }
+}
+
+/// Other fuzz targets (the DataIO decoders), available once DataIO provides them.
+enum FuzzTargets {
+    static func other(_ name: String, corpusSize: Int, seed: UInt64) throws
+        -> ([[UInt8]], ([UInt8]) throws -> Void, (Error) -> String)? {
+        switch name {
+        case "idx", "npy":
+            throw CLIError("fuzz: --target \(name) needs the DataIO decoders (not merged yet)")
+        default:
+            return nil
+        }
+    }
+}
