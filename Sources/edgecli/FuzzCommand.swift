@@ -5,6 +5,7 @@
 import Foundation
 import Synchronization
 import ModelFile
+import DataIO
 
 /// The iteration in progress and when it started (ns since the campaign's start), for the
 /// crash handler and the watchdog.
@@ -169,13 +170,52 @@ enum FuzzCommand {
     }
 }
 
-/// Other fuzz targets (the DataIO decoders), available once DataIO provides them.
+/// The DataIO decoders as fuzz targets: seed corpora of valid IDX (plain and gzip) and NPY files.
 enum FuzzTargets {
     static func other(_ name: String, corpusSize: Int, seed: UInt64) throws
         -> ([[UInt8]], ([UInt8]) throws -> Void, (Error) -> String)? {
+        var rng = SampleRNG(seed: seed)
+        func shape() -> [Int] { (0..<rng.int(1...3)).map { _ in rng.int(1...6) } }
+        func classify(_ e: Error) -> String {
+            guard let d = e as? DataIOError else { return "untyped:\(type(of: e))" }
+            let k = "\(d.kind)"
+            return String(k.prefix { $0 != "(" })
+        }
         switch name {
-        case "idx", "npy":
-            throw CLIError("fuzz: --target \(name) needs the DataIO decoders (not merged yet)")
+        case "idx":
+            var corpus: [[UInt8]] = []
+            for i in 0..<corpusSize {
+                let sh = shape()
+                let n = sh.reduce(1, *)
+                let el: IDXArray.Element
+                switch i % 6 {
+                case 0: el = .uint8((0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
+                case 1: el = .int8((0..<n).map { _ in Int8(truncatingIfNeeded: rng.next()) })
+                case 2: el = .int16((0..<n).map { _ in Int16(truncatingIfNeeded: rng.next()) })
+                case 3: el = .int32((0..<n).map { _ in Int32(truncatingIfNeeded: rng.next()) })
+                case 4: el = .float32((0..<n).map { _ in Float(rng.int(-1000...1000)) / 7 })
+                default: el = .float64((0..<n).map { _ in Double(rng.int(-1000...1000)) / 7 })
+                }
+                let plain = IDX.encode(try IDXArray(shape: sh, element: el))
+                corpus.append(i % 4 == 3 ? try Gzip.compress(plain) : plain)
+            }
+            return (corpus, { _ = try IDX.decode($0, name: "fuzz", limit: 1 << 24) }, classify)
+        case "npy":
+            var corpus: [[UInt8]] = []
+            for i in 0..<corpusSize {
+                let sh = shape()
+                let n = sh.reduce(1, *)
+                let a: NPYArray
+                switch i % 5 {
+                case 0: a = try NPYArray(shape: sh, uint8: (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
+                case 1: a = try NPYArray(shape: sh, int32: (0..<n).map { _ in Int32(truncatingIfNeeded: rng.next()) })
+                case 2: a = try NPYArray(shape: sh, float32: (0..<n).map { _ in Float(rng.int(-1000...1000)) / 3 })
+                case 3: a = try NPYArray(shape: sh, bool: (0..<n).map { _ in rng.bool() })
+                default: a = try NPYArray(shape: sh, int64: (0..<n).map { _ in Int64(bitPattern: rng.next()) })
+                }
+                corpus.append(NPY.encode(a))
+            }
+            return (corpus, { _ = try NPY.decode($0, name: "fuzz") }, classify)
         default:
             return nil
         }
