@@ -111,6 +111,15 @@ public struct TileADC: Sendable, Equatable, Hashable {
         self.shift = shift; self.rounding = rounding; self.bits = bits
     }
 
+    /// A tile with the gain of a FixedPoint `QuantizedMultiplier`.
+    public init(rowStart: Int, rowCount: Int, gain: QuantizedMultiplier, rounding: RoundingRule, bits: Int) {
+        self.init(rowStart: rowStart, rowCount: rowCount, multiplier: gain.multiplier, shift: gain.shift,
+                  rounding: rounding, bits: bits)
+    }
+
+    /// The gain as a FixedPoint `QuantizedMultiplier`.
+    public var gain: QuantizedMultiplier { QuantizedMultiplier(multiplier: multiplier, shift: shift) }
+
     /// The real gain `multiplier * 2^(shift - 31)`.
     public var realGain: Double {
         Double(multiplier) * Double(sign: .plus, exponent: Int(shift) - 31, significand: 1.0)
