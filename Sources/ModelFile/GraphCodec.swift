@@ -3,11 +3,6 @@ import FixedPoint
 import Kernels
 // weights are references into the tensor directory, each used at most once.
 
-// The rounding-rule type is named through the Kernels field that holds it (`\TileADC.rounding`),
-// so this module compiles whichever module declares `RoundingRule` (FixedPoint, or the Kernels
-// shim while it exists).
-func allRoundingRules<R: CaseIterable>(_ : KeyPath<TileADC, R>) -> [R] { Array(R.allCases) }
-
 enum GraphCodec {
     static func decode(_ b: [UInt8], _ s: SectionEntry, _ entries: [TensorEntry])
         throws -> (Program, [PackedMask?], [ConductanceCodes?]) {
@@ -58,10 +53,10 @@ enum GraphCodec {
             }
             return e
         }
-        func rounding<R: RawRepresentable>(_ node: Int, as _: KeyPath<TileADC, R>) throws -> R where R.RawValue == UInt8 {
+        func rounding(_ node: Int) throws -> RoundingRule {
             let at = r.pos
             let v = try r.u8("rounding")
-            guard let rr = R(rawValue: v) else { throw fail(.badEnum, "node \(node): rounding rule \(v)", at) }
+            guard let rr = RoundingRule(rawValue: v) else { throw fail(.badEnum, "node \(node): rounding rule \(v)", at) }
             return rr
         }
 
@@ -90,7 +85,7 @@ enum GraphCodec {
             case .inputQuant, .activation:
                 let ba = r.pos
                 let outBits = Int(try r.u8("outBits"))
-                let rr = try rounding(i, as: \TileADC.rounding)
+                let rr = try rounding(i)
                 try r.zero16("reserved")
                 let ch = try r.count("channels", limit: FormatLimits.maxDim)
                 guard ch >= 1 else { throw fail(.badGraph, "node \(i): 0 channels", ba) }
@@ -154,7 +149,7 @@ enum GraphCodec {
                     let start = Int(try r.u32("rowStart")), count = Int(try r.u32("rowCount"))
                     guard start <= fanIn, count <= fanIn - start else { throw fail(.badGraph, "node \(i): tile rows \(start)+\(count) outside fan-in \(fanIn)", ta) }
                     let mul = try r.i32("ADC multiplier"), shift = try r.i32("ADC shift")
-                    let rr = try rounding(i, as: \TileADC.rounding)
+                    let rr = try rounding(i)
                     let bits = Int(try r.u8("ADC bits"))
                     try r.zero16("reserved")
                     tiles.append(TileADC(rowStart: start, rowCount: count, multiplier: mul, shift: shift, rounding: rr, bits: bits))

@@ -22,7 +22,7 @@ public struct SampleRNG: Sendable {
 }
 
 public enum ModelSamples {
-    static let roundings = allRoundingRules(\TileADC.rounding)
+    static let roundings = RoundingRule.allCases
 
     static func affine(_ channels: Int, _ rng: inout SampleRNG) -> AffineQuantParams {
         AffineQuantParams(multiplier: (0..<channels).map { _ in Int32(rng.int(1...(1 << 20))) },
