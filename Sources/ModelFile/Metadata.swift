@@ -112,7 +112,7 @@ enum MetadataCodec {
 
     static func decode(_ b: [UInt8], _ s: SectionEntry) throws -> [String: MetadataValue] {
         var r = ByteReader(b, from: s.offset, to: s.offset + s.length, section: "metadata")
-        let n = try r.count("metadata count", limit: r.remaining / 10)   // smallest entry: key 4+1, tag 4, bool 1
+        let n = try r.count("metadata count", limit: min(FormatLimits.maxItems, r.remaining / 10))   // smallest entry: key 4+1, tag 4, bool 1
         return try decodeEntries(&r, n)
     }
 
@@ -145,7 +145,7 @@ enum MetadataCodec {
             }
             let ct = r.pos
             let count = try r.u64("array count of '\(key)'")
-            guard count <= UInt64(r.remaining / etag.minSize) else {
+            guard count <= UInt64(min(FormatLimits.maxItems, r.remaining / etag.minSize)) else {
                 throw r.error(.countTooLarge, "array '\(key)' claims \(count) elements, \(r.remaining) bytes left", at: ct)
             }
             var xs: [MetadataValue] = []
