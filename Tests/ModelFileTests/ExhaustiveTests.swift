@@ -23,3 +23,26 @@ final class ExhaustiveTests: XCTestCase {
         XCTAssertGreaterThan(rejected, b.count / 4)
     }
 }
+
+final class MutatorTests: XCTestCase {
+    /// The mutator produces every class of change: same-length edits, truncations, extensions,
+    /// and edits at the header/table hot offsets.
+    func testMutatorCoversItsMutationKinds() {
+        let base = smallFile()
+        let mut = FuzzMutator(hotOffsets: FuzzMutator.modelHotOffsets(base))
+        var rng = SampleRNG(seed: 77)
+        var shorter = 0, longer = 0, sameLengthChanged = 0, headerTouched = 0
+        for _ in 0..<2000 {
+            let m = mut.mutate(base, &rng)
+            if m.count < base.count { shorter += 1 } else if m.count > base.count { longer += 1 }
+            else if m != base { sameLengthChanged += 1 }
+            if m.count >= 64, Array(m[0..<64]) != Array(base[0..<64]) { headerTouched += 1 }
+        }
+        XCTAssertGreaterThan(shorter, 100)
+        XCTAssertGreaterThan(longer, 100)
+        XCTAssertGreaterThan(sameLengthChanged, 300)
+        XCTAssertGreaterThan(headerTouched, 200)
+        XCTAssert(FuzzMutator.interesting.contains(0x7FFF_FFFF) && FuzzMutator.interesting.contains(1 << 63)
+                  && FuzzMutator.interesting.contains(0xFFFF_FFFF) && FuzzMutator.interesting.contains(UInt64.max))
+    }
+}
