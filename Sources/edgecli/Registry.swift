@@ -4,5 +4,7 @@ enum Registry {
     static let all: [Command] = [
         InfoCommand.command,
         DeviceCommand.command,
+        InspectCommand.command,
+        FuzzCommand.command,
     ]
 }

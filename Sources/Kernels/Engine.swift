@@ -1,0 +1,228 @@
+// The fast engine: runs a validated Program with the fast kernels, on preallocated per-thread
+// workspaces (no allocation per inference), optionally recording every intermediate tensor.
+//
+// Physical layout: every tensor lives in one Int32 arena per workspace, stored H, W, C
+// (channels contiguous); traces and logits are reported in (C,H,W) order.
+
+import FixedPoint
+
+/// A validated program compiled for the fast kernels: packed weights, arena offsets.
+/// Immutable after init; shared by all threads.
+public final class CompiledProgram: @unchecked Sendable {
+    @usableFromInline enum Step {
+        case affine(src: Int, dst: Int, pixels: Int, channels: Int, plan: AffinePlan)
+        case maxPool(src: Int, dst: Int, shape: TensorShape, params: MaxPoolParams)
+        case flatten(src: Int, dst: Int, shape: TensorShape)
+        case crossbar(src: Int, dst: Int, plan: CrossbarPlan, node: Int)
+    }
+
+    public let program: Program
+    /// Worst-case value range of every tensor (from validate()).
+    public let ranges: [ValueRange]
+    @usableFromInline let steps: [Step]
+    /// Arena offset of every tensor.
+    public let offsets: [Int]
+    public let arenaCount: Int
+    public let patchCount: Int
+    /// Elements of the largest per-layer tile-ADC trace buffer.
+    public let tileTraceCount: Int
+    public let inputCount: Int
+    public let outputCount: Int
+
+    public init(_ program: Program) throws(ProgramError) {
+        ranges = try program.valueRanges()
+        self.program = program
+        var offs: [Int] = []
+        var total = 0
+        for t in program.tensors { offs.append(total); total += t.shape.count }
+        offsets = offs
+        arenaCount = Swift.max(total, 1)
+        var steps: [Step] = []
+        var patch = 1, tileTrace = 1
+        for (k, node) in program.nodes.enumerated() {
+            let i = node.inputs[0], o = node.output
+            let s = program.tensors[i].shape
+            switch node.op {
+            case .inputQuant(let p), .activation(let p):
+                steps.append(.affine(src: offs[i], dst: offs[o], pixels: s.h * s.w, channels: s.c, plan: AffinePlan(p)))
+            case .maxPool(let p):
+                steps.append(.maxPool(src: offs[i], dst: offs[o], shape: s, params: p))
+            case .flatten:
+                steps.append(.flatten(src: offs[i], dst: offs[o], shape: s))
+            case .crossbar(let p):
+                let plan = CrossbarPlan(p, inShape: s, maxCode: Int(ranges[i].hi))
+                patch = Swift.max(patch, plan.fanIn)
+                tileTrace = Swift.max(tileTrace, plan.tileCount * plan.outShape.count)
+                steps.append(.crossbar(src: offs[i], dst: offs[o], plan: plan, node: k))
+            }
+        }
+        self.steps = steps
+        patchCount = patch
+        tileTraceCount = tileTrace
+        inputCount = program.tensors[program.input].shape.count
+        outputCount = program.tensors[program.output].shape.count
+    }
+}
+
+/// Scratch memory of one thread: the tensor arena and the patch buffer.
+public final class Workspace {
+    public let arena: UnsafeMutablePointer<Int32>
+    public let patch: UnsafeMutablePointer<Int16>
+    @usableFromInline let tileTrace: UnsafeMutablePointer<Int32>
+    let counts: (Int, Int, Int)
+
+    public init(for c: CompiledProgram) {
+        counts = (c.arenaCount, c.patchCount, c.tileTraceCount)
+        arena = .allocate(capacity: c.arenaCount); arena.initialize(repeating: 0, count: c.arenaCount)
+        patch = .allocate(capacity: c.patchCount); patch.initialize(repeating: 0, count: c.patchCount)
+        tileTrace = .allocate(capacity: c.tileTraceCount); tileTrace.initialize(repeating: 0, count: c.tileTraceCount)
+    }
+    deinit { arena.deallocate(); patch.deallocate(); tileTrace.deallocate() }
+}
+
+extension CompiledProgram {
+    /// Runs one image. `pixels`: `inputCount` bytes in (C,H,W) order; `logits`: `outputCount`
+    /// Int32 in (C,H,W) order. `onCrossbar` (tracing only) is called after each crossbar layer
+    /// with the node index and the tile ADC buffer `[tile][pixel][cout]`.
+    @inlinable
+    public func run(pixels: UnsafePointer<UInt8>, logits: UnsafeMutablePointer<Int32>, workspace ws: Workspace,
+                    onCrossbar: ((Int, UnsafePointer<Int32>) -> Void)? = nil) {
+        let arena = ws.arena
+        // pixels (C,H,W) -> HWC
+        let ins = program.tensors[program.input].shape
+        let inBase = arena + offsets[program.input]
+        let hw = ins.h &* ins.w
+        for c in 0..<ins.c { for i in 0..<hw { inBase[i &* ins.c &+ c] = Int32(pixels[c &* hw &+ i]) } }
+        for step in steps {
+            switch step {
+            case let .affine(src, dst, pixels, channels, plan):
+                Fast.affineQuant(src: arena + src, dst: arena + dst, pixels: pixels, channels: channels, plan: plan)
+            case let .maxPool(src, dst, shape, params):
+                Fast.maxPool(src: arena + src, dst: arena + dst, shape: shape, params)
+            case let .flatten(src, dst, shape):
+                Fast.hwcToCHW(src: arena + src, dst: arena + dst, shape: shape)
+            case let .crossbar(src, dst, plan, node):
+                Fast.crossbar(src: arena + src, dst: arena + dst, plan: plan, patch: ws.patch,
+                              tileOut: onCrossbar == nil ? nil : ws.tileTrace)
+                if let onCrossbar { onCrossbar(node, ws.tileTrace) }
+            }
+        }
+        let os = program.tensors[program.output].shape
+        Fast.hwcToCHW(src: arena + offsets[program.output], dst: logits, shape: os)
+    }
+}
+
+/// Runs a validated program with the fast kernels on batches of images.
+public final class Engine {
+    public let compiled: CompiledProgram
+    public private(set) var workspaces: [Workspace]
+    public var program: Program { compiled.program }
+    public var inputCount: Int { compiled.inputCount }
+    public var outputCount: Int { compiled.outputCount }
+
+    /// Validates and compiles `program`, and allocates one workspace per thread.
+    public init(program: Program, threads: Int = 1) throws(ProgramError) {
+        compiled = try CompiledProgram(program)
+        workspaces = []
+        for _ in 0..<Swift.max(1, threads) { workspaces.append(Workspace(for: compiled)) }
+    }
+
+    /// Threads (workspaces) available to `inferBatch`.
+    public var threads: Int { workspaces.count }
+
+    /// One image: `pixels.count == inputCount`, `logits.count == outputCount`. Returns the argmax.
+    @discardableResult
+    public func infer(pixels: UnsafeBufferPointer<UInt8>, logits: UnsafeMutableBufferPointer<Int32>) -> Int {
+        precondition(pixels.count == inputCount && logits.count == outputCount, "buffer sizes")
+        compiled.run(pixels: pixels.baseAddress!, logits: logits.baseAddress!, workspace: workspaces[0])
+        return argmax(UnsafeBufferPointer(logits))
+    }
+
+    /// A batch of `count` images stored back to back; logits back to back; `predictions`
+    /// (optional, `count` entries) receives each argmax. Images are split into contiguous
+    /// chunks, one per thread (`threads` at most `self.threads`); results do not depend on the
+    /// thread count.
+    public func inferBatch(pixels: UnsafeBufferPointer<UInt8>, count: Int, logits: UnsafeMutableBufferPointer<Int32>,
+                           predictions: UnsafeMutableBufferPointer<Int32>? = nil, threads: Int? = nil) {
+        let nIn = inputCount, nOut = outputCount
+        precondition(pixels.count >= count * nIn && logits.count >= count * nOut, "buffer sizes")
+        precondition(predictions == nil || predictions!.count >= count, "predictions size")
+        let n = Swift.max(1, Swift.min(threads ?? workspaces.count, workspaces.count, Swift.max(count, 1)))
+        let c = compiled
+        let ws = workspaces
+        let px = pixels.baseAddress, lg = logits.baseAddress, pr = predictions?.baseAddress
+        guard count > 0, let px, let lg else { return }
+        KernelsParallel.forEach(n) { part in
+            let lo = count * part / n, hi = count * (part + 1) / n
+            let w = ws[part]
+            for i in lo..<hi {
+                let out = lg + i * nOut
+                c.run(pixels: px + i * nIn, logits: out, workspace: w)
+                if let pr { pr[i] = Int32(argmax(UnsafeBufferPointer(start: out, count: nOut))) }
+            }
+        }
+    }
+
+    /// Convenience: a batch from arrays; returns logits (back to back) and predictions.
+    public func inferBatch(_ pixels: [UInt8], count: Int, threads: Int? = nil) -> (logits: [Int32], predictions: [Int32]) {
+        var logits = [Int32](repeating: 0, count: count * outputCount)
+        var pred = [Int32](repeating: 0, count: count)
+        pixels.withUnsafeBufferPointer { p in
+            logits.withUnsafeMutableBufferPointer { l in
+                pred.withUnsafeMutableBufferPointer { q in
+                    inferBatch(pixels: p, count: count, logits: l, predictions: q, threads: threads)
+                }
+            }
+        }
+        return (logits, pred)
+    }
+
+    /// Runs one image and records every tensor and every tile's ADC codes, in (C,H,W) order
+    /// (allocates; for golden vectors and tests).
+    public func trace(pixels: [UInt8]) -> Trace {
+        let p = compiled.program
+        precondition(pixels.count == inputCount, "pixel count")
+        var tiles = [[[Int32]]](repeating: [], count: p.nodes.count)
+        var logits = [Int32](repeating: 0, count: outputCount)
+        let ws = workspaces[0]
+        pixels.withUnsafeBufferPointer { px in
+            logits.withUnsafeMutableBufferPointer { lg in
+                compiled.run(pixels: px.baseAddress!, logits: lg.baseAddress!, workspace: ws) { node, buf in
+                    guard case .crossbar(let cp) = p.nodes[node].op else { return }
+                    let os = p.tensors[p.nodes[node].output].shape
+                    var perTile: [[Int32]] = []
+                    for t in 0..<cp.tiles.count {
+                        var chw = [Int32](repeating: 0, count: os.count)
+                        chw.withUnsafeMutableBufferPointer { d in
+                            Fast.hwcToCHW(src: buf + t * os.count, dst: d.baseAddress!, shape: os)
+                        }
+                        perTile.append(chw)
+                    }
+                    tiles[node] = perTile
+                }
+            }
+        }
+        var tensors: [[Int32]] = []
+        for (i, t) in p.tensors.enumerated() {
+            var chw = [Int32](repeating: 0, count: t.shape.count)
+            chw.withUnsafeMutableBufferPointer { d in
+                Fast.hwcToCHW(src: ws.arena + compiled.offsets[i], dst: d.baseAddress!, shape: t.shape)
+            }
+            tensors.append(chw)
+        }
+        _ = logits
+        return Trace(tensors: tensors, tileADC: tiles)
+    }
+}
+
+/// Argmax; ties: the lowest index wins (DATAPATH.md section 9). -1 if empty.
+@inlinable
+public func argmax(_ v: UnsafeBufferPointer<Int32>) -> Int {
+    guard !v.isEmpty else { return -1 }
+    var best = 0
+    for i in 1..<v.count where v[i] > v[best] { best = i }
+    return best
+}
+
+/// Argmax of an array; ties: the lowest index wins.
+public func argmax(_ v: [Int32]) -> Int { v.withUnsafeBufferPointer { argmax($0) } }
