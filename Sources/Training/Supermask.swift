@@ -17,6 +17,12 @@
 // re-balancing, which would cost extra programming operations) and report the actual kept
 // fraction per layer in the log.
 
+/// Which score a hysteresis test compares with (see `MaskedWeight.updateMask`).
+public enum HysteresisReference: String, Codable, Sendable {
+    case lastFlip = "last-flip"
+    case previousStep = "previous-step"
+}
+
 public final class ByteBuffer: @unchecked Sendable {
     public let count: Int
     public let ptr: UnsafeMutablePointer<UInt8>
@@ -108,14 +114,24 @@ public final class MaskedWeight {
 
     /// Recomputes the mask from the scores with hysteresis `limit` (0 = plain top-k).
     /// Returns the number of flipped bits.
+    /// `reference` .lastFlip: s_ref = the score when the bit last changed (default);
+    /// .previousStep: s_ref = the score at the previous mask update (a bit flips only if its
+    /// score moved by `limit` relative in this very step).
     @discardableResult
-    public func updateMask(limit: Float) -> Int {
+    public func updateMask(limit: Float, reference: HysteresisReference = .lastFlip) -> Int {
         topK(into: candidate.ptr)
         let m = mask.ptr, c = candidate.ptr, s = scores.ptr, r = sRef.ptr
         var flips = 0
-        for i in 0..<count where m[i] != c[i] {
-            if limit <= 0 || abs(r[i] - s[i]) >= limit * abs(r[i]) {
-                m[i] = c[i]; r[i] = s[i]; flips += 1
+        if reference == .previousStep {
+            for i in 0..<count {
+                if m[i] != c[i] && (limit <= 0 || abs(r[i] - s[i]) >= limit * abs(r[i])) { m[i] = c[i]; flips += 1 }
+                r[i] = s[i]
+            }
+        } else {
+            for i in 0..<count where m[i] != c[i] {
+                if limit <= 0 || abs(r[i] - s[i]) >= limit * abs(r[i]) {
+                    m[i] = c[i]; r[i] = s[i]; flips += 1
+                }
             }
         }
         flipsTotal += flips

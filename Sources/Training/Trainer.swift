@@ -53,6 +53,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var limitStart = 0.01
     public var limitEnd = 0.007
     public var limitSteps = 15
+    public var hysteresisReference = HysteresisReference.lastFlip
     public var rangeMomentum = 0.1
     public var rangeMode = RangeMode.ema
     /// Hardware mode: re-read the conductances with read noise for every batch.
@@ -182,6 +183,7 @@ public final class Trainer {
         let limit = Float(currentLimit)
         let startFlips = net.masked.map { $0.flipsTotal }
         let noisy = config.mode == "hardware" && config.readNoise
+        let ref = config.hysteresisReference
         let mom = Float(config.momentum), wd = Float(config.weightDecay), smooth = Float(config.labelSmoothing)
         var lossSum = 0.0, correct = 0, seen = 0
         var lastLR = 0.0
@@ -196,7 +198,7 @@ public final class Trainer {
                     }
                     if noisy { net.setRead(source: source, read: globalBatch) }
                     let masked = net.masked
-                    pool.run(masked.count) { j, _ in masked[j].updateMask(limit: limit) }
+                    pool.run(masked.count) { j, _ in masked[j].updateMask(limit: limit, reference: ref) }
                     net.applyMasks()
                     net.graph.forward(batch: B, training: true)
                     let (l, c) = softmaxCrossEntropy(logits: net.graph.output, labels: labelBuf, batch: B, classes: classes,
