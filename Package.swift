@@ -44,7 +44,7 @@ let package = Package(
 
         .testTarget(name: "FixedPointTests", dependencies: ["FixedPoint", "Randomness"]),
         .testTarget(name: "RandomnessTests", dependencies: ["Randomness"]),
-        .testTarget(name: "DataIOTests", dependencies: ["DataIO"]),
+        .testTarget(name: "DataIOTests", dependencies: ["DataIO", "Randomness"]),
         .testTarget(name: "DeviceTests", dependencies: ["Device", "Randomness", "DataIO"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Randomness", "DataIO", "Device"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "FixedPoint", "Randomness"]),

@@ -3,5 +3,6 @@
 enum Registry {
     static let all: [Command] = [
         InfoCommand.command,
+        DeviceCommand.command,
     ]
 }

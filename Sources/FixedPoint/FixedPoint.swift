@@ -1,1 +1,0 @@
-// FixedPoint: see docs/ARCHITECTURE.md. (module placeholder until its issue lands)
