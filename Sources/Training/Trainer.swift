@@ -59,6 +59,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// Hardware mode: re-read the conductances with read noise for every batch.
     public var readNoise = true
     public var limitTrain: Int? = nil
+    /// Hardware mode: measured readouts (path as in `edgecli device fit`) instead of the model.
+    public var readouts: String? = nil
     public var evalBatch = 250
     public init() {}
 

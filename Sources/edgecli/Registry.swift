@@ -4,5 +4,7 @@ enum Registry {
     static let all: [Command] = [
         InfoCommand.command,
         DeviceCommand.command,
+        PruneCommand.command,
+        BenchCommand.command,
     ]
 }
