@@ -4,7 +4,9 @@ enum Registry {
     static let all: [Command] = [
         InfoCommand.command,
         DeviceCommand.command,
+        PruneCommand.command,
         InspectCommand.command,
         FuzzCommand.command,
+        BenchCommand.command,
     ]
 }

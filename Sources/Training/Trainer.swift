@@ -1,0 +1,273 @@
+// Topology-optimization training: SGD with momentum on the scores of a supermask network.
+import Dispatch
+import Randomness
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A labelled data split held in memory (NCHW samples, one label per sample).
+public struct DataSplit: Sendable {
+    public let count: Int
+    public let sampleShape: [Int]
+    public let samples: [Float]
+    public let labels: [UInt8]
+
+    public init(count: Int, sampleShape: [Int], samples: [Float], labels: [UInt8]) throws {
+        let per = sampleShape.reduce(1, *)
+        guard count >= 0, samples.count == count * per, labels.count == count else {
+            throw TrainingError("data split: \(samples.count) values and \(labels.count) labels do not match \(count) samples of shape \(sampleShape)")
+        }
+        for v in samples where !v.isFinite { throw TrainingError("data split: non-finite sample value") }
+        self.count = count; self.sampleShape = sampleShape; self.samples = samples; self.labels = labels
+    }
+
+    /// The first `n` samples (n clamped to count).
+    public func prefix(_ n: Int) -> DataSplit {
+        let k = max(0, min(n, count)), per = sampleShape.reduce(1, *)
+        return try! DataSplit(count: k, sampleShape: sampleShape, samples: Array(samples[0..<(k * per)]), labels: Array(labels[0..<k]))
+    }
+}
+
+/// Everything that determines a run (saved in the checkpoint; see docs/TRAINING.md).
+public struct TrainConfig: Codable, Sendable, Equatable {
+    public var task = "fashion-mnist"
+    /// software (fixed random weights) or hardware (device differential conductances)
+    public var mode = "software"
+    public var target: String? = nil
+    /// software weights: signed-constant or kaiming-normal
+    public var weightInit = "signed-constant"
+    public var seed: UInt64 = 1
+    public var epochs = 16
+    public var batch = 60
+    public var lr = 0.1
+    public var momentum = 0.9
+    public var weightDecay = 5e-4
+    /// Linear warm-up (in epochs, may be fractional) before the per-batch cosine decay to 0.
+    public var warmupEpochs = 0.0
+    public var labelSmoothing = 0.0
+    public var sparsity = 0.5
+    public var bits = 4
+    public var hysteresis = true
+    public var limitStart = 0.01
+    public var limitEnd = 0.007
+    public var limitSteps = 15
+    public var hysteresisReference = HysteresisReference.lastFlip
+    public var rangeMomentum = 0.1
+    public var rangeMode = RangeMode.ema
+    /// Hardware mode: re-read the conductances with read noise for every batch.
+    public var readNoise = true
+    public var limitTrain: Int? = nil
+    /// Hardware mode: measured readouts (path as in `edgecli device fit`) instead of the model.
+    public var readouts: String? = nil
+    public var evalBatch = 250
+    public init() {}
+
+    public func validate() throws {
+        guard ["software", "hardware"].contains(mode) else { throw TrainingError("mode must be software or hardware, got '\(mode)'") }
+        guard epochs >= 1 else { throw TrainingError("epochs must be >= 1") }
+        guard batch >= 1, batch <= 4096 else { throw TrainingError("batch must be in 1...4096") }
+        guard lr > 0, lr.isFinite else { throw TrainingError("lr must be positive") }
+        guard (0..<1).contains(momentum) else { throw TrainingError("momentum must be in [0, 1)") }
+        guard weightDecay >= 0 else { throw TrainingError("weight decay must be >= 0") }
+        guard (0..<1).contains(sparsity) else { throw TrainingError("sparsity must be in [0, 1)") }
+        guard (0..<1).contains(labelSmoothing) else { throw TrainingError("label smoothing must be in [0, 1)") }
+        guard warmupEpochs >= 0, warmupEpochs < Double(epochs) else { throw TrainingError("warm-up must be shorter than the run") }
+        guard (1...8).contains(bits) else { throw TrainingError("bits must be in 1...8") }
+        guard limitStart >= 0, limitEnd >= 0, limitSteps >= 1 else { throw TrainingError("bad hysteresis schedule") }
+        guard rangeMomentum > 0, rangeMomentum <= 1 else { throw TrainingError("range momentum must be in (0, 1]") }
+        guard evalBatch >= 1 else { throw TrainingError("eval batch must be >= 1") }
+    }
+}
+
+/// One epoch of the JSON-lines log.
+public struct EpochRecord: Codable, Equatable, Sendable {
+    public var epoch: Int
+    public var trainLoss: Double
+    public var trainAccuracy: Double
+    public var testAccuracy: Double
+    public var testLoss: Double
+    public var seconds: Double
+    public var lr: Double
+    /// Hysteresis limit used during this epoch (0 without hysteresis).
+    public var limit: Double
+    /// Mask bits flipped during this epoch per layer (= RRAM programming operations).
+    public var flips: [String: Int]
+    public var flipsEpoch: Int
+    /// Cumulative flips since the initial programming.
+    public var flipsTotal: Int
+    public var keptFraction: [String: Double]
+    public var globalBatch: Int
+
+    /// The record without its wall-clock time (for determinism comparisons).
+    public var timeless: EpochRecord { var r = self; r.seconds = 0; return r }
+}
+
+public struct Progress: Sendable {
+    public var epoch: Int, epochs: Int, batch: Int, batches: Int
+    public var loss: Double, accuracy: Double, elapsed: Double
+}
+
+@inline(__always) func nowSeconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
+
+public final class Trainer {
+    public let config: TrainConfig
+    public let net: SupermaskNetwork
+    public let pool: WorkPool
+    public let train: DataSplit
+    public let test: DataSplit
+    public let source: DifferentialWeightSource?
+    public let classes: Int
+    public internal(set) var epochsDone = 0
+    public internal(set) var globalBatch = 0
+    public internal(set) var limitStep = 0
+    public internal(set) var bestAccuracy = -1.0
+    public internal(set) var history: [EpochRecord] = []
+    let labelBuf: UnsafeMutablePointer<UInt8>
+    let evalLogits: FloatBuffer
+
+    /// A fresh run: weights (software from the seed, hardware from `source`), scores, masks.
+    public init(config: TrainConfig, train: DataSplit, test: DataSplit, source: DifferentialWeightSource? = nil,
+                threads: Int, specs: [LayerSpec]? = nil, classes: Int = 10) throws {
+        try config.validate()
+        guard train.count >= config.batch else { throw TrainingError("training set has \(train.count) samples, fewer than one batch of \(config.batch)") }
+        guard train.sampleShape == test.sampleShape else { throw TrainingError("train and test samples differ in shape") }
+        for l in train.labels + test.labels where Int(l) >= classes { throw TrainingError("label \(l) outside 0..<\(classes)") }
+        self.config = config; self.train = train; self.test = test; self.source = source; self.classes = classes
+        pool = WorkPool(threads: threads)
+        net = try SupermaskNetwork(specs: specs ?? Architectures.fashionCNN(bits: config.bits), inputShape: train.sampleShape,
+                                   sparsity: config.sparsity, maxBatch: max(config.batch, config.evalBatch), pool: pool,
+                                   rangeMomentum: Float(config.rangeMomentum), rangeMode: config.rangeMode)
+        guard net.graph.outputSize == classes else { throw TrainingError("graph outputs \(net.graph.outputSize) values, expected \(classes) classes") }
+        if config.mode == "hardware" {
+            guard let source else { throw TrainingError("hardware mode needs a weight source (--target)") }
+            try net.initHardwareWeights(source: source)
+        } else {
+            try net.initSoftwareWeights(seed: config.seed, kind: config.weightInit)
+        }
+        net.initScores(seed: config.seed)
+        labelBuf = .allocate(capacity: net.graph.maxBatch)
+        evalLogits = FloatBuffer(count: net.graph.maxBatch * classes)
+    }
+    deinit { labelBuf.deallocate() }
+
+    public var batchesPerEpoch: Int { train.count / config.batch }
+    public var totalSteps: Int { batchesPerEpoch * config.epochs }
+
+    /// Current hysteresis limit: limitStart -> limitEnd linearly in `limitSteps` steps, one
+    /// step per new best evaluation accuracy; 0 without hysteresis.
+    public var currentLimit: Double {
+        guard config.hysteresis else { return 0 }
+        let j = Double(min(limitStep, config.limitSteps))
+        return config.limitStart + (config.limitEnd - config.limitStart) * j / Double(config.limitSteps)
+    }
+
+    /// Learning rate of global step t: linear warm-up, then cosine to 0 over the remaining steps.
+    public func learningRate(step t: Int) -> Double {
+        let total = Double(totalSteps)
+        let warm = (config.warmupEpochs * Double(batchesPerEpoch)).rounded(.down)
+        let x = Double(t)
+        if x < warm { return config.lr * (x + 1) / warm }
+        let p = (x - warm) / max(1, total - warm)
+        return config.lr * 0.5 * (1 + cos(Double.pi * min(p, 1)))
+    }
+
+    /// Trains one epoch, evaluates on the test split and appends the record.
+    @discardableResult
+    public func trainEpoch(progress: ((Progress) -> Void)? = nil) throws -> EpochRecord {
+        guard epochsDone < config.epochs else { throw TrainingError("all \(config.epochs) epochs are done") }
+        let epoch = epochsDone + 1
+        let t0 = nowSeconds()
+        let B = config.batch, nb = batchesPerEpoch, isz = net.graph.inputSize
+        var rng = Xoshiro256StarStar(seed: config.seed, stream: 0x5348_5546_0000 &+ UInt64(epoch))
+        let perm = rng.permutation(train.count)
+        let limit = Float(currentLimit)
+        let startFlips = net.masked.map { $0.flipsTotal }
+        let noisy = config.mode == "hardware" && config.readNoise
+        let ref = config.hysteresisReference
+        let mom = Float(config.momentum), wd = Float(config.weightDecay), smooth = Float(config.labelSmoothing)
+        var lossSum = 0.0, correct = 0, seen = 0
+        var lastLR = 0.0
+        try train.samples.withUnsafeBufferPointer { samples in
+            try train.labels.withUnsafeBufferPointer { labels in
+                let input = net.graph.input
+                for b in 0..<nb {
+                    for i in 0..<B {
+                        let k = perm[b * B + i]
+                        (input + i * isz).update(from: samples.baseAddress! + k * isz, count: isz)
+                        labelBuf[i] = labels[k]
+                    }
+                    if noisy { net.setRead(source: source, read: globalBatch) }
+                    let masked = net.masked
+                    pool.run(masked.count) { j, _ in masked[j].updateMask(limit: limit, reference: ref) }
+                    net.applyMasks()
+                    net.graph.forward(batch: B, training: true)
+                    let (l, c) = softmaxCrossEntropy(logits: net.graph.output, labels: labelBuf, batch: B, classes: classes,
+                                                     smoothing: smooth, grad: net.graph.outputGrad)
+                    guard l.isFinite else {
+                        throw TrainingError("non-finite loss at epoch \(epoch), batch \(b + 1) (learning rate \(config.lr) too high?)")
+                    }
+                    net.graph.backward(batch: B)
+                    let lr = learningRate(step: globalBatch)
+                    lastLR = lr
+                    let wl = net.weightLayers
+                    pool.run(masked.count) { j, _ in
+                        masked[j].scoreGradient(from: wl[j].weightGrad.ptr)
+                        masked[j].sgdStep(lr: Float(lr), momentum: mom, weightDecay: wd)
+                    }
+                    globalBatch += 1
+                    lossSum += l; correct += c; seen += B
+                    if let progress {
+                        progress(Progress(epoch: epoch, epochs: config.epochs, batch: b + 1, batches: nb,
+                                          loss: lossSum / Double(seen), accuracy: Double(correct) / Double(seen), elapsed: nowSeconds() - t0))
+                    }
+                }
+            }
+        }
+        for m in net.masked where !(0..<m.count).allSatisfy({ m.scores[$0].isFinite }) {
+            throw TrainingError("non-finite scores in layer \(m.name) after epoch \(epoch)")
+        }
+        if noisy { net.setRead(source: nil, read: nil) }
+        net.applyMasks()
+        let seconds = nowSeconds() - t0
+        let (acc, tloss) = evaluate(test)
+        var flips: [String: Int] = [:], kept: [String: Double] = [:]
+        var fe = 0, ft = 0
+        for (j, m) in net.masked.enumerated() {
+            flips[m.name] = m.flipsTotal - startFlips[j]; fe += m.flipsTotal - startFlips[j]; ft += m.flipsTotal
+            kept[m.name] = m.keptFraction
+        }
+        let rec = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: Double(correct) / Double(max(seen, 1)),
+                              testAccuracy: acc, testLoss: tloss, seconds: seconds, lr: lastLR, limit: Double(limit),
+                              flips: flips, flipsEpoch: fe, flipsTotal: ft, keptFraction: kept, globalBatch: globalBatch)
+        if acc > bestAccuracy {
+            bestAccuracy = acc
+            if config.hysteresis { limitStep = min(limitStep + 1, config.limitSteps) }
+        }
+        epochsDone = epoch
+        history.append(rec)
+        return rec
+    }
+
+    /// (accuracy, mean loss) in evaluation mode with the current masks (nominal weights).
+    public func evaluate(_ split: DataSplit) -> (accuracy: Double, loss: Double) {
+        guard split.count > 0 else { return (0, 0) }
+        var correct = 0, loss = 0.0
+        let isz = net.graph.inputSize, mb = min(net.graph.maxBatch, config.evalBatch)
+        split.samples.withUnsafeBufferPointer { s in
+            split.labels.withUnsafeBufferPointer { l in
+                var i = 0
+                while i < split.count {
+                    let b = min(mb, split.count - i)
+                    net.graph.input.update(from: s.baseAddress! + i * isz, count: b * isz)
+                    net.graph.forward(batch: b, training: false)
+                    let r = softmaxCrossEntropy(logits: net.graph.output, labels: l.baseAddress! + i, batch: b, classes: classes, grad: nil)
+                    correct += r.correct; loss += r.loss
+                    i += b
+                }
+            }
+        }
+        return (Double(correct) / Double(split.count), loss / Double(split.count))
+    }
+}

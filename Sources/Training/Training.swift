@@ -1,1 +1,0 @@
-// Training: see docs/ARCHITECTURE.md. (module placeholder until its issue lands)

@@ -1,0 +1,76 @@
+// `edgecli bench SUBJECT`: speed figures. `bench train`: seconds per training epoch of the
+// Fashion-MNIST supermask CNN (release build: `swift build -c release`; for the host's vector
+// units add `-Xswiftc -target-cpu -Xswiftc native`).
+import Foundation
+import DataIO
+import Training
+
+enum BenchCommand {
+    static let usage = """
+    usage: edgecli bench train [--epochs N] [--threads T] [--batch B] [--limit-train N] [--data DIR] [--json]
+      Trains the paper's Fashion-MNIST CNN (software TO, default settings) and reports seconds per
+      epoch and per batch (training only; evaluation is timed separately). Without the data set
+      (apt-get install dataset-fashion-mnist) it times 60000 synthetic images of the same shape.
+    """
+
+    static let command = Command(name: "bench", summary: "speed benchmarks (bench train)", usage: usage) { args in
+        guard let subject = args.positional() else { throw CLIError("bench: missing subject (train)\n" + usage) }
+        switch subject {
+        case "train": return try benchTrain(&args)
+        default: throw CLIError("bench: unknown subject '\(subject)' (train)")
+        }
+    }
+
+    static func benchTrain(_ args: inout Args) throws -> Int32 {
+        let epochs = try args.int("epochs", default: 1, range: 1...100)
+        let threads = try args.int("threads", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...64)
+        let batch = try args.int("batch", default: 60, range: 1...4096)
+        let limit = try args.option("limit-train").map { s -> Int in
+            guard let v = Int(s), v >= batch else { throw CLIError("bench: --limit-train must be an integer >= the batch size, got '\(s)'") }
+            return v
+        }
+        let dir = try args.option("data") ?? Datasets.fashionMNISTDefaultDir
+        let json = args.flag("json")
+        try args.finish()
+        var train: DataSplit, test: DataSplit
+        var dataNote = "fashion-mnist"
+        do {
+            (train, test) = try PruneCommand.loadFashion(dir: dir, limitTrain: limit)
+        } catch {
+            dataNote = "synthetic (\(error))"
+            let n = limit ?? 60000
+            var rng = Xoshiro256StarStar(seed: 1, stream: 77)
+            var x = [Float](repeating: 0, count: n * 784), y = [UInt8](repeating: 0, count: n)
+            for i in 0..<x.count { x[i] = rng.uniformFloat() }
+            for i in 0..<n { y[i] = UInt8(rng.int(below: 10)) }
+            train = try DataSplit(count: n, sampleShape: [1, 28, 28], samples: x, labels: y)
+            test = train.prefix(10000)
+        }
+        var cfg = TrainConfig()
+        cfg.epochs = epochs; cfg.batch = batch
+        let trainer = try Trainer(config: cfg, train: train, test: test, threads: threads)
+        var perEpoch: [Double] = [], evalSeconds: [Double] = []
+        for _ in 0..<epochs {
+            let t0 = Date()
+            let r = try trainer.trainEpoch()
+            perEpoch.append(r.seconds)
+            evalSeconds.append(Date().timeIntervalSince(t0) - r.seconds)
+            if !json { printErr(String(format: "epoch %d: %.2f s training (%.2f ms/batch), %.2f s evaluation, test acc %.2f%%",
+                                        r.epoch, r.seconds, 1000 * r.seconds / Double(trainer.batchesPerEpoch), evalSeconds.last!, 100 * r.testAccuracy)) }
+        }
+        let mean = perEpoch.reduce(0, +) / Double(perEpoch.count)
+        let result: [String: Any] = [
+            "bench": "train", "model": "fashion-mnist-cnn", "threads": threads, "batch": batch, "epochs": epochs,
+            "images": train.count, "seconds_per_epoch": mean, "ms_per_batch": 1000 * mean / Double(trainer.batchesPerEpoch),
+            "seconds_per_epoch_all": perEpoch, "eval_seconds": evalSeconds, "test_accuracy": trainer.history.last!.testAccuracy,
+            "data": dataNote,
+        ]
+        if json { try printJSON(result) } else {
+            print(String(format: "bench train: %.2f s/epoch, %.2f ms/batch (%d threads, batch %d, %d images)", mean,
+                         1000 * mean / Double(trainer.batchesPerEpoch), threads, batch, train.count))
+        }
+        return 0
+    }
+}
+
+import Randomness

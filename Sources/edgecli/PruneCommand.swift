@@ -1,0 +1,170 @@
+// `edgecli prune`: topology optimization (supermask training) of a random-weight network.
+// Run directory layout: docs/TRAINING.md.
+import Foundation
+import DataIO
+import Training
+
+enum PruneCommand {
+    static let usage = """
+    usage: edgecli prune --task fashion-mnist --mode software|hardware --out DIR [options]
+      --target T          device profile for hardware mode (default: the default RRAM profile)
+      --readouts P        hardware mode: measured readouts (P as in `edgecli device fit`) instead of the model
+      --epochs N          epochs (default 16)          --seed S        seed (default 1)
+      --batch B           batch size (default 60)      --lr X          peak learning rate (default 0.1)
+      --threads T         worker threads (default: all cores; results do not depend on it)
+      --no-hysteresis     plain top-k masks (every candidate flip is programmed)
+      --data DIR          Fashion-MNIST directory (default /usr/share/datasets/fashion-mnist)
+      --limit-train N     use the first N training images
+      --resume            continue the run in --out from its last checkpoint (bit-identical)
+      --json              print the final summary as JSON
+      tuning: --momentum X --weight-decay X --warmup EPOCHS --label-smoothing X --sparsity X
+              --weight-init signed-constant|kaiming-normal --range-mode ema|batch --range-momentum X
+              --no-read-noise (hardware: nominal reads instead of a noisy re-read per batch)
+    """
+
+    static let command = Command(name: "prune", summary: "train a supermask (topology optimization) over random weights", usage: usage) { args in
+        let task = try args.option("task") ?? "fashion-mnist"
+        let mode = try args.option("mode")
+        let target = try args.option("target")
+        let readouts = try args.option("readouts")
+        let epochs = try args.option("epochs").map { try parseInt($0, "epochs", 1...10_000) }
+        let seed = try args.option("seed").map { s -> UInt64 in
+            guard let v = UInt64(s) else { throw CLIError("prune: --seed must be a non-negative integer, got '\(s)'") }
+            return v
+        }
+        let batch = try args.option("batch").map { try parseInt($0, "batch", 1...4096) }
+        let lr = try args.option("lr").map { try parseDouble($0, "lr") }
+        let momentum = try args.option("momentum").map { try parseDouble($0, "momentum") }
+        let wd = try args.option("weight-decay").map { try parseDouble($0, "weight-decay") }
+        let warmup = try args.option("warmup").map { try parseDouble($0, "warmup") }
+        let smoothing = try args.option("label-smoothing").map { try parseDouble($0, "label-smoothing") }
+        let sparsity = try args.option("sparsity").map { try parseDouble($0, "sparsity") }
+        let weightInit = try args.option("weight-init")
+        let rangeMode = try args.option("range-mode").map { s -> RangeMode in
+            guard let m = RangeMode(rawValue: s) else { throw CLIError("prune: --range-mode must be ema or batch, got '\(s)'") }
+            return m
+        }
+        let rangeMomentum = try args.option("range-momentum").map { try parseDouble($0, "range-momentum") }
+        let limitTrain = try args.option("limit-train").map { try parseInt($0, "limit-train", 1...10_000_000) }
+        let threads = try args.int("threads", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...64)
+        let noHyst = args.flag("no-hysteresis")
+        let noReadNoise = args.flag("no-read-noise")
+        let dataDir = try args.option("data") ?? Datasets.fashionMNISTDefaultDir
+        let out = try args.required("out")
+        let resume = args.flag("resume")
+        let json = args.flag("json")
+        try args.finish()
+        guard task == "fashion-mnist" else { throw CLIError("prune: unknown task '\(task)' (supported: fashion-mnist)") }
+
+        var cfg = TrainConfig()
+        let ckPath = (out as NSString).appendingPathComponent(RunFiles.checkpoint)
+        var checkpoint: Checkpoint? = nil
+        if resume {
+            let ck = try Checkpoint.read(dir: out)
+            cfg = ck.meta.config
+            checkpoint = ck
+        } else {
+            if FileManager.default.fileExists(atPath: ckPath) {
+                throw CLIError("prune: \(out) already holds a run; use --resume to continue it or choose another --out")
+            }
+            guard mode != nil else { throw CLIError("prune: missing required option --mode (software or hardware)") }
+        }
+        let saved = cfg
+        cfg.task = task
+        if let mode { cfg.mode = mode }
+        if let target { cfg.target = target }
+        if let epochs { cfg.epochs = epochs }
+        if let seed { cfg.seed = seed }
+        if let batch { cfg.batch = batch }
+        if let lr { cfg.lr = lr }
+        if let momentum { cfg.momentum = momentum }
+        if let wd { cfg.weightDecay = wd }
+        if let warmup { cfg.warmupEpochs = warmup }
+        if let smoothing { cfg.labelSmoothing = smoothing }
+        if let sparsity { cfg.sparsity = sparsity }
+        if let weightInit { cfg.weightInit = weightInit }
+        if let rangeMode { cfg.rangeMode = rangeMode }
+        if let rangeMomentum { cfg.rangeMomentum = rangeMomentum }
+        if let limitTrain { cfg.limitTrain = limitTrain }
+        if let readouts { cfg.readouts = readouts }
+        if noHyst { cfg.hysteresis = false }
+        if noReadNoise { cfg.readNoise = false }
+        if cfg.mode == "hardware" && cfg.target == nil { cfg.target = DeviceWeightSource.defaultTarget }
+        if resume && cfg != saved {
+            // Only --epochs may grow on resume (the schedule of the remaining epochs would change otherwise).
+            throw CLIError("prune: --resume continues the saved configuration; remove the options that differ from it")
+        }
+        do { try cfg.validate() } catch { throw CLIError("prune: \(error)") }
+
+        let (train, test) = try loadFashion(dir: dataDir, limitTrain: cfg.limitTrain)
+        var source: DifferentialWeightSource? = nil
+        let specs = Architectures.fashionCNN(bits: cfg.bits)
+        if cfg.mode == "hardware" {
+            let shapes = Architectures.layerShapes(specs)
+            if let readouts = cfg.readouts {
+                source = try DeviceWeightSource(readouts: readouts, target: cfg.target!, layers: shapes, threads: threads)
+            } else {
+                source = try DeviceWeightSource(target: cfg.target!, seed: cfg.seed, layers: shapes, threads: threads)
+            }
+        }
+        let trainer = try Trainer(config: cfg, train: train, test: test, source: source, threads: threads, specs: specs)
+        if let checkpoint { try trainer.restore(checkpoint) }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        if !json || stderrIsTerminal {
+            printErr("prune: \(cfg.mode) TO on \(task), \(train.count) training / \(test.count) test images, \(trainer.batchesPerEpoch) batches of \(cfg.batch) per epoch, \(threads) thread(s)" + (resume ? ", resuming after epoch \(trainer.epochsDone)" : ""))
+        }
+        let tty = stderrIsTerminal
+        var lastShown = 0.0
+        while trainer.epochsDone < cfg.epochs {
+            let rec = try trainer.trainEpoch { p in
+                let interval = tty ? 0.2 : 10.0
+                guard p.elapsed - lastShown >= interval || p.batch == p.batches else { return }
+                lastShown = p.elapsed
+                let eta = p.elapsed / Double(p.batch) * Double(p.batches - p.batch)
+                let line = String(format: "epoch %d/%d  batch %d/%d  loss %.4f  acc %.2f%%  %.1fs  ETA %.0fs",
+                                  p.epoch, p.epochs, p.batch, p.batches, p.loss, 100 * p.accuracy, p.elapsed, eta)
+                if tty { FileHandle.standardError.write(Data(("\r" + line + "\u{1B}[K").utf8)) } else { printErr(line) }
+            }
+            lastShown = 0
+            if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            try trainer.save(to: out)
+            let flips = rec.flips.keys.sorted().map { "\($0) \(rec.flips[$0]!)" }.joined(separator: ", ")
+            printErr(String(format: "epoch %d/%d  train loss %.4f  train acc %.2f%%  test acc %.2f%%  %.1fs  limit %.4f  flips %d (%@)",
+                            rec.epoch, cfg.epochs, rec.trainLoss, 100 * rec.trainAccuracy, 100 * rec.testAccuracy, rec.seconds,
+                            rec.limit, rec.flipsEpoch, flips))
+        }
+        let last = trainer.history.last!
+        let summary: [String: Any] = [
+            "task": cfg.task, "mode": cfg.mode, "target": cfg.target ?? NSNull(), "seed": cfg.seed, "epochs": cfg.epochs,
+            "test_accuracy": last.testAccuracy, "train_accuracy": last.trainAccuracy, "train_loss": last.trainLoss,
+            "flips_total": last.flipsTotal, "hysteresis": cfg.hysteresis,
+            "seconds_train": trainer.history.reduce(0) { $0 + $1.seconds }, "out": out,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted])
+        try RunFiles.writeAtomically(data, to: (out as NSString).appendingPathComponent(RunFiles.summary))
+        if json { try printJSON(summary) } else {
+            print(String(format: "prune: done, test accuracy %.2f%% after %d epochs, %d mask flips in total; run in %@",
+                         100 * last.testAccuracy, cfg.epochs, last.flipsTotal, out))
+        }
+        return 0
+    }
+
+    static func parseInt(_ s: String, _ name: String, _ r: ClosedRange<Int>) throws -> Int {
+        guard let v = Int(s), r.contains(v) else { throw CLIError("prune: --\(name) must be an integer in \(r.lowerBound)...\(r.upperBound), got '\(s)'") }
+        return v
+    }
+    static func parseDouble(_ s: String, _ name: String) throws -> Double {
+        guard let v = Double(s), v.isFinite else { throw CLIError("prune: --\(name) must be a finite number, got '\(s)'") }
+        return v
+    }
+
+    /// Fashion-MNIST through DataIO as training splits.
+    static func loadFashion(dir: String, limitTrain: Int?) throws -> (DataSplit, DataSplit) {
+        let tr = try Datasets.fashionMNIST(dir: dir, train: true)
+        let te = try Datasets.fashionMNIST(dir: dir, train: false)
+        var train = try DataSplit(count: tr.count, sampleShape: tr.sampleShape, samples: tr.samples, labels: tr.labels)
+        let test = try DataSplit(count: te.count, sampleShape: te.sampleShape, samples: te.samples, labels: te.labels)
+        if let limitTrain { train = train.prefix(limitTrain) }
+        return (train, test)
+    }
+}

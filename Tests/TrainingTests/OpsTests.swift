@@ -1,0 +1,215 @@
+import XCTest
+import Randomness
+@testable import Training
+
+/// Finite-difference checks of every op (Float32 forward, central differences, loss in Double).
+final class OpsTests: XCTestCase {
+    func randomArray(_ n: Int, seed: UInt64, lo: Double = -1, hi: Double = 1) -> [Float] {
+        var r = Xoshiro256StarStar(seed: seed)
+        return (0..<n).map { _ in Float(r.uniform(lo, hi)) }
+    }
+
+    func testGemmMatchesNaiveWithStridesAndEdges() {
+        let ws = GemmWorkspace()
+        for (m, n, k) in [(1, 1, 1), (7, 9, 5), (13, 17, 300), (6, 8, 256), (30, 70, 300)] {
+            let a = randomArray(m * k, seed: 1), b = randomArray(k * n, seed: 2)
+            for transA in [false, true] { for transB in [false, true] { for acc in [false, true] {
+                var c = randomArray(m * n, seed: 3)
+                let c0 = c
+                let (ars, acs) = transA ? (1, m) : (k, 1)
+                let (brs, bcs) = transB ? (1, k) : (n, 1)
+                a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+                    Gemm.multiply(m: m, n: n, k: k, a: pa.baseAddress!, ars: ars, acs: acs, b: pb.baseAddress!, brs: brs, bcs: bcs,
+                                  c: pc.baseAddress!, ldc: n, accumulate: acc, ws: ws)
+                }}}
+                var maxErr: Float = 0
+                for i in 0..<m { for j in 0..<n {
+                    var s: Double = acc ? Double(c0[i * n + j]) : 0
+                    for kk in 0..<k { s += Double(a[i * ars + kk * acs]) * Double(b[kk * brs + j * bcs]) }
+                    maxErr = max(maxErr, abs(Float(s) - c[i * n + j]))
+                }}
+                XCTAssertLessThan(maxErr, 1e-3, "m\(m) n\(n) k\(k) tA\(transA) tB\(transB) acc\(acc)")
+            }}}
+        }
+    }
+
+    /// Runs forward on x, loss = sum(y * R); returns (loss, dx, dW?) analytically.
+    func lossAndGrads(_ layer: Layer, input: [Int], batch: Int, x: [Float], R: [Float], pool: WorkPool) throws -> (Double, [Float], [Float]?) {
+        let g = try Sequential(layers: [layer], inputShape: input, maxBatch: batch, pool: pool)
+        g.input.update(from: x, count: x.count)
+        g.forward(batch: batch, training: true)
+        var L = 0.0
+        for i in 0..<R.count { L += Double(g.output[i]) * Double(R[i]) }
+        g.outputGrad.update(from: R, count: R.count)
+        layer.backward(g.acts[0].ptr, g.acts[1].ptr, g.grads[1].ptr, g.grads[0].ptr, batch: batch, pool: pool)
+        let dx = Array(UnsafeBufferPointer(start: g.grads[0].ptr, count: x.count))
+        let dW = (layer as? WeightLayer).map { $0.weightGrad.array }
+        return (L, dx, dW)
+    }
+
+    func lossOnly(_ layer: Layer, input: [Int], batch: Int, x: [Float], R: [Float], pool: WorkPool) throws -> Double {
+        let g = try Sequential(layers: [layer], inputShape: input, maxBatch: batch, pool: pool)
+        g.input.update(from: x, count: x.count)
+        g.forward(batch: batch, training: true)
+        var L = 0.0
+        for i in 0..<R.count { L += Double(g.output[i]) * Double(R[i]) }
+        return L
+    }
+
+    func gradCheck(_ make: () -> Layer, input: [Int], batch: Int, x xin: [Float]? = nil, eps: Float = 1e-2, tol: Double = 2e-2,
+                   file: StaticString = #filePath, line: UInt = #line) throws {
+        let pool = WorkPool(threads: 2)
+        let n = batch * input.reduce(1, *)
+        let x = xin ?? randomArray(n, seed: 11)
+        let layer = make()
+        let outShape = try layer.configure(input: input, maxBatch: batch, pool: pool)
+        let R = randomArray(batch * outShape.reduce(1, *), seed: 12)
+        if let w = layer as? WeightLayer { w.weight.copy(from: randomArray(w.weight.count, seed: 13)) }
+        let weights = (layer as? WeightLayer)?.weight.array
+        let (_, dx, dW) = try lossAndGrads(layer, input: input, batch: batch, x: x, R: R, pool: pool)
+        var scale = 0.0
+        for v in dx { scale = max(scale, Double(abs(v))) }
+        var worst = 0.0
+        for i in stride(from: 0, to: n, by: max(1, n / 40)) {
+            var xp = x, xm = x
+            xp[i] += eps; xm[i] -= eps
+            let l2 = make(); if let w = l2 as? WeightLayer { w.weight.copy(from: weights!) }
+            let lp = try lossOnly(l2, input: input, batch: batch, x: xp, R: R, pool: pool)
+            let l3 = make(); if let w = l3 as? WeightLayer { w.weight.copy(from: weights!) }
+            let lm = try lossOnly(l3, input: input, batch: batch, x: xm, R: R, pool: pool)
+            let fd = (lp - lm) / Double(2 * eps)
+            worst = max(worst, abs(fd - Double(dx[i])) / max(1, scale))
+        }
+        XCTAssertLessThan(worst, tol, "input gradient", file: file, line: line)
+        XCTAssertGreaterThan(scale, 0, "gradient is identically zero", file: file, line: line)
+        if let dW, let weights {
+            var wscale = 0.0
+            for v in dW { wscale = max(wscale, Double(abs(v))) }
+            var worstW = 0.0
+            for i in stride(from: 0, to: weights.count, by: max(1, weights.count / 40)) {
+                var wp = weights, wm = weights
+                wp[i] += eps; wm[i] -= eps
+                let l2 = make() as! WeightLayer; l2.weight.copy(from: wp)
+                let lp = try lossOnly(l2, input: input, batch: batch, x: x, R: R, pool: pool)
+                let l3 = make() as! WeightLayer; l3.weight.copy(from: wm)
+                let lm = try lossOnly(l3, input: input, batch: batch, x: x, R: R, pool: pool)
+                let fd = (lp - lm) / Double(2 * eps)
+                worstW = max(worstW, abs(fd - Double(dW[i])) / max(1, wscale))
+            }
+            XCTAssertLessThan(worstW, tol, "weight gradient", file: file, line: line)
+            XCTAssertGreaterThan(wscale, 0, file: file, line: line)
+        }
+    }
+
+    func testConvGradients() throws {
+        try gradCheck({ Conv2d(name: "c", cin: 2, cout: 3, kh: 3, kw: 3) }, input: [2, 6, 5], batch: 5)
+        try gradCheck({ Conv2d(name: "c", cin: 3, cout: 4, kh: 3, kw: 2, stride: 2, pad: 1) }, input: [3, 7, 6], batch: 3)
+        // more samples than one im2col block (16) and a chunk split over several blocks
+        try gradCheck({ Conv2d(name: "c", cin: 1, cout: 2, kh: 2, kw: 2) }, input: [1, 3, 3], batch: 70)
+    }
+
+    func testConvForwardMatchesDirect() throws {
+        let pool = WorkPool(threads: 2)
+        let conv = Conv2d(name: "c", cin: 2, cout: 3, kh: 3, kw: 3, stride: 2, pad: 1)
+        let g = try Sequential(layers: [conv], inputShape: [2, 5, 5], maxBatch: 2, pool: pool)
+        let x = randomArray(2 * 50, seed: 4), w = randomArray(conv.weight.count, seed: 5)
+        conv.weight.copy(from: w)
+        g.input.update(from: x, count: x.count)
+        g.forward(batch: 2, training: true)
+        XCTAssertEqual(g.shapes[1], [3, 3, 3])
+        for s in 0..<2 { for co in 0..<3 { for oy in 0..<3 { for ox in 0..<3 {
+            var acc: Float = 0
+            for c in 0..<2 { for ky in 0..<3 { for kx in 0..<3 {
+                let iy = oy * 2 - 1 + ky, ix = ox * 2 - 1 + kx
+                if iy >= 0 && iy < 5 && ix >= 0 && ix < 5 { acc += x[s * 50 + c * 25 + iy * 5 + ix] * w[((co * 2 + c) * 3 + ky) * 3 + kx] }
+            }}}
+            XCTAssertEqual(g.output[((s * 3 + co) * 3 + oy) * 3 + ox], acc, accuracy: 1e-5)
+        }}}}
+    }
+
+    func testLinearGradients() throws {
+        try gradCheck({ Linear(name: "f", inFeatures: 13, outFeatures: 7) }, input: [13], batch: 9)
+    }
+
+    func testMaxPoolGradients() throws {
+        try gradCheck({ MaxPool2d(kernel: 2) }, input: [3, 5, 4], batch: 4, eps: 1e-3)
+    }
+
+    func testBatchNormGradientsAndEvalStatistics() throws {
+        try gradCheck({ BatchNorm() }, input: [3, 2, 2], batch: 6, eps: 1e-2, tol: 3e-2)
+        try gradCheck({ BatchNorm() }, input: [5], batch: 8, eps: 1e-2, tol: 3e-2)
+        // evaluation uses the running statistics, not the batch's
+        let pool = WorkPool(threads: 1)
+        let bn = BatchNorm(momentum: 1)
+        let g = try Sequential(layers: [bn], inputShape: [1], maxBatch: 4, pool: pool)
+        g.input.update(from: [1, 2, 3, 4], count: 4)
+        g.forward(batch: 4, training: true)
+        XCTAssertEqual(bn.runningMean[0], 2.5, accuracy: 1e-6)
+        XCTAssertEqual(bn.runningVar[0], 5.0 / 3.0, accuracy: 1e-5)   // unbiased
+        g.input.update(from: [10, 10, 10, 10], count: 4)
+        g.forward(batch: 1, training: false)
+        XCTAssertEqual(g.output[0], Float((10 - 2.5) / (5.0 / 3.0 + 1e-5).squareRoot()), accuracy: 1e-4)
+    }
+
+    func testReLUGradients() throws {
+        var x = randomArray(60, seed: 3)
+        for i in x.indices where abs(x[i]) < 0.05 { x[i] = 0.3 }
+        try gradCheck({ ReLU() }, input: [3, 4], batch: 5, x: x)
+    }
+
+    func testFakeQuantForwardStaticRangeAndStraightThrough() throws {
+        let pool = WorkPool(threads: 2)
+        let q = FakeQuant(bits: 4, momentum: 0.5)
+        let g = try Sequential(layers: [q], inputShape: [4], maxBatch: 2, pool: pool)
+        g.input.update(from: [-1, 0.1, 0.5, 2, 0.26, 0.9, 1.5, 3], count: 8)
+        g.forward(batch: 2, training: true)
+        XCTAssertEqual(q.range, 3)                                   // first batch: the batch max
+        let step: Float = 3 / 15
+        XCTAssertEqual(g.output[0], 0)
+        XCTAssertEqual(g.output[2], (0.5 / step).rounded() * step, accuracy: 1e-6)
+        XCTAssertEqual(g.output[7], 3, accuracy: 1e-6)
+        // EMA update, and evaluation uses the static range, not the batch max
+        g.input.update(from: [1, 1, 1, 1, 1, 1, 1, 1], count: 8)
+        g.forward(batch: 2, training: true)
+        XCTAssertEqual(q.range, 2, accuracy: 1e-6)                   // 0.5 * 3 + 0.5 * 1
+        g.input.update(from: [10, 0.6, 0, 0, 0, 0, 0, 0], count: 8)
+        g.forward(batch: 2, training: false)
+        XCTAssertEqual(q.range, 2, accuracy: 1e-6)
+        XCTAssertEqual(g.output[0], 2, accuracy: 1e-6)               // clamped to the static range
+        XCTAssertEqual(g.output[1], (0.6 / (2.0 / 15)).rounded() * (2.0 / 15), accuracy: 1e-6)
+        // straight-through: gradient passes inside [0, r], zero outside
+        g.input.update(from: [-0.5, 0.3, 1.9, 2.5, 1, 1, 1, 1], count: 8)
+        g.forward(batch: 2, training: true)  // r = 0.5*2 + 0.5*2.5 = 2.25
+        g.outputGrad.update(from: [1, 2, 3, 4, 5, 6, 7, 8], count: 8)
+        q.backward(g.acts[0].ptr, g.acts[1].ptr, g.grads[1].ptr, g.grads[0].ptr, batch: 2, pool: pool)
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: g.grads[0].ptr, count: 4)), [0, 2, 3, 0])
+        // a fixed range never moves
+        let fq = FakeQuant(bits: 4, fixedRange: 1)
+        let g2 = try Sequential(layers: [fq], inputShape: [1], maxBatch: 1, pool: pool)
+        g2.input[0] = 7; g2.forward(batch: 1, training: true)
+        XCTAssertEqual(fq.range, 1); XCTAssertEqual(g2.output[0], 1)
+    }
+
+    func testFlattenGradient() throws {
+        try gradCheck({ Flatten() }, input: [2, 3, 2], batch: 3)
+    }
+
+    func testSoftmaxCrossEntropyGradient() {
+        let B = 4, C = 5
+        let z = randomArray(B * C, seed: 8, lo: -2, hi: 2)
+        let labels: [UInt8] = [0, 3, 4, 1]
+        for smoothing: Float in [0, 0.1] {
+            var g = [Float](repeating: 0, count: B * C)
+            var zz = z
+            _ = zz.withUnsafeMutableBufferPointer { zp in g.withUnsafeMutableBufferPointer { gp in
+                softmaxCrossEntropy(logits: zp.baseAddress!, labels: labels, batch: B, classes: C, smoothing: smoothing, grad: gp.baseAddress!) } }
+            for i in 0..<(B * C) {
+                var zp = z, zm = z
+                zp[i] += 1e-2; zm[i] -= 1e-2
+                let lp = zp.withUnsafeMutableBufferPointer { softmaxCrossEntropy(logits: $0.baseAddress!, labels: labels, batch: B, classes: C, smoothing: smoothing, grad: nil).loss }
+                let lm = zm.withUnsafeMutableBufferPointer { softmaxCrossEntropy(logits: $0.baseAddress!, labels: labels, batch: B, classes: C, smoothing: smoothing, grad: nil).loss }
+                XCTAssertEqual((lp - lm) / 2e-2 / Double(B), Double(g[i]), accuracy: 2e-3)
+            }
+        }
+    }
+}
