@@ -50,8 +50,8 @@ public final class CompiledProgram: @unchecked Sendable {
             case .flatten:
                 steps.append(.flatten(src: offs[i], dst: offs[o], shape: s))
             case .crossbar(let p):
-                let plan = CrossbarPlan(p, inShape: s, maxCode: Int(ranges[i].hi))
-                patch = Swift.max(patch, plan.fanIn)
+                let plan = CrossbarPlan(p, inShape: s)
+                patch = Swift.max(patch, plan.patchCount)
                 tileTrace = Swift.max(tileTrace, plan.tileCount * plan.outShape.count)
                 steps.append(.crossbar(src: offs[i], dst: offs[o], plan: plan, node: k))
             }
@@ -68,16 +68,19 @@ public final class CompiledProgram: @unchecked Sendable {
 public final class Workspace {
     public let arena: UnsafeMutablePointer<Int32>
     public let patch: UnsafeMutablePointer<Int16>
+    let patchRaw: UnsafeMutableRawPointer
     @usableFromInline let tileTrace: UnsafeMutablePointer<Int32>
     let counts: (Int, Int, Int)
 
     public init(for c: CompiledProgram) {
         counts = (c.arenaCount, c.patchCount, c.tileTraceCount)
         arena = .allocate(capacity: c.arenaCount); arena.initialize(repeating: 0, count: c.arenaCount)
-        patch = .allocate(capacity: c.patchCount); patch.initialize(repeating: 0, count: c.patchCount)
+        patchRaw = .allocate(byteCount: c.patchCount * 2, alignment: 16)
+        patch = patchRaw.bindMemory(to: Int16.self, capacity: c.patchCount)
+        patch.initialize(repeating: 0, count: c.patchCount)
         tileTrace = .allocate(capacity: c.tileTraceCount); tileTrace.initialize(repeating: 0, count: c.tileTraceCount)
     }
-    deinit { arena.deallocate(); patch.deallocate(); tileTrace.deallocate() }
+    deinit { arena.deallocate(); patchRaw.deallocate(); tileTrace.deallocate() }
 }
 
 extension CompiledProgram {

@@ -20,10 +20,9 @@ final class FastVsReferenceTests: XCTestCase {
                 x = max(-bound, min(bound, x))
             }
             if i % 7 == 0 { x = Int64(rng.int(-40...40)) }
-            let k = ShiftConst(shift: s)
             for rule in RoundingRule.allCases {
                 let e = roundingShiftRight(x, s, rule)
-                let g = fastRoundingShiftRight(x, k, rule)
+                let g = RoundingConst(shift: s, rule: rule).apply(x)
                 if e != g { XCTFail("round \(rule) x=\(x) s=\(s): expected \(e), got \(g)"); return }
             }
             if s > 0 && x & ((Int64(1) << Int64(s)) - 1) == Int64(1) << Int64(s - 1) { ties += 1 }
@@ -129,15 +128,15 @@ final class FastVsReferenceTests: XCTestCase {
             var expTiles: [[Int32]] = []
             let expected = Reference.crossbar(x, shape: s, p, tileADC: &expTiles)
             let os = p.outputShape(for: s)
-            let plan = CrossbarPlan(p, inShape: s, maxCode: (1 << codeBits) - 1)
+            let plan = CrossbarPlan(p, inShape: s)
             let hwc = toHWC(x, s)
             var got = [Int32](repeating: 0, count: os.count)
             var tileBuf = [Int32](repeating: 0, count: p.tiles.count * os.count)
-            var patch = [Int16](repeating: 0, count: p.fanIn)
+            let patch = AlignedPatch(plan.patchCount)
             hwc.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
-                patch.withUnsafeMutableBufferPointer { pt in tileBuf.withUnsafeMutableBufferPointer { tb in
-                    Fast.crossbar(src: src.baseAddress!, dst: dst.baseAddress!, plan: plan, patch: pt.baseAddress!, tileOut: tb.baseAddress!)
-                } }
+                tileBuf.withUnsafeMutableBufferPointer { tb in
+                    Fast.crossbar(src: src.baseAddress!, dst: dst.baseAddress!, plan: plan, patch: patch.pointer, tileOut: tb.baseAddress!)
+                }
             } }
             for (t, tile) in p.tiles.enumerated() {
                 let gotTile = toCHW(Array(tileBuf[(t * os.count)..<((t + 1) * os.count)]), os)
@@ -163,12 +162,12 @@ final class FastVsReferenceTests: XCTestCase {
             let x = [Int32](repeating: Int32(code), count: fanIn)
             var t: [[Int32]] = []
             let expected = Reference.crossbar(x, shape: s, p, tileADC: &t)
-            let plan = CrossbarPlan(p, inShape: s, maxCode: 255)
+            let plan = CrossbarPlan(p, inShape: s)
             var got = [Int32](repeating: 0, count: 3)
-            var patch = [Int16](repeating: 0, count: fanIn)
-            x.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in patch.withUnsafeMutableBufferPointer { pt in
-                Fast.crossbar(src: src.baseAddress!, dst: dst.baseAddress!, plan: plan, patch: pt.baseAddress!, tileOut: nil)
-            } } }
+            let patch = AlignedPatch(plan.patchCount)
+            x.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
+                Fast.crossbar(src: src.baseAddress!, dst: dst.baseAddress!, plan: plan, patch: patch.pointer, tileOut: nil)
+            } }
             assertBitExact(expected, got, stage: "extreme code \(code) weight \(wt)")
             // acc = 512 * code * wt, gain ~ 2^30 * ... saturates at 16 bits
             XCTAssertEqual(t[0][0], wt < 0 ? -32768 : 32767)
