@@ -44,7 +44,7 @@ public struct RoundingConst: Sendable, Equatable {
     /// `roundingShiftRight(x, shift, rule)` for `|x| <= 2^62`.
     @inlinable @inline(__always)
     public func apply(_ x: Int64) -> Int64 {
-        let q = (x &+ (x > 0 ? biasPos : biasNeg)) >> shift
+        let q = (x &+ (x > 0 ? biasPos : biasNeg)) &>> shift   // shift in 0...62: masking shift is exact
         return q &- (((x & mask) == tieEven) && (q & 1) != 0 ? 1 : 0)
     }
 }
