@@ -3,7 +3,7 @@
 // Set-up (CrossbarPlan, once): each row tile's fan-in is re-ordered so that, for each kernel
 // position (y, x), the tile's channels form one contiguous run [cLo, cHi) (for fixed (y, x) the
 // canonical row r = (c*kh + y)*kw + x grows with c, so a tile's rows at that position are a
-// channel interval), then padded with zero rows to a multiple of 8. Weights are packed Int16,
+// channel interval), then padded to a multiple of 8 rows whose weights are 0. Weights are packed Int16,
 // 16-byte aligned, `[tile][out (padded to 4)][padded row]`.
 // Eval (per output pixel): gather the patch (contiguous copies of HWC runs, 0 for padding) into
 // Int16, then for each tile and group of 4 output channels, 4 dot products over the tile's rows
@@ -131,7 +131,8 @@ extension Fast {
         var pix = 0
         for oy in 0..<oh {
             for ox in 0..<ow {
-                // gather the patch in packed order, zero the row padding
+                // gather the patch in packed order (the row padding of each tile is left as is:
+                // its weights are 0, so whatever the scratch holds there contributes exactly 0)
                 for s in 0..<plan.segmentCount {
                     let sg = segs + 5 &* s
                     let iy = oy &* plan.sh &- plan.ph &+ sg[0]
@@ -144,11 +145,6 @@ extension Fast {
                     } else {
                         for j in 0..<n { d[j] = 0 }
                     }
-                }
-                for t in 0..<plan.tileCount {
-                    let from = plan.tileOffset[t] &+ plan.tileRows[t], to = plan.tileOffset[t] &+ plan.tileRows8[t]
-                    var j = from
-                    while j < to { patch[j] = 0; j &+= 1 }
                 }
                 let out = dst + pix &* cout
                 for t in 0..<plan.tileCount {
