@@ -173,4 +173,44 @@ final class FastVsReferenceTests: XCTestCase {
             XCTAssertEqual(t[0][0], wt < 0 ? -32768 : 32767)
         }
     }
+
+    /// Fused single-tile crossbar + activation (thresholds) == reference crossbar then activation.
+    func testFusedCrossbarActivation() {
+        var rng = Xoshiro256StarStar(seed: 43)
+        var fusedCases = 0, top = 0, zero = 0, mid = 0
+        for case_ in 0..<1000 {
+            var (p, s, codeBits) = Self.randomCrossbar(&rng)
+            // a single tile (merge the random tiles' rows into the first tile's ADC)
+            p.tiles = [TileADC(rowStart: 0, rowCount: p.fanIn, multiplier: p.tiles[0].multiplier, shift: p.tiles[0].shift,
+                               rounding: p.tiles[0].rounding, bits: p.tiles[0].bits)]
+            let outBits = rng.int(1...4)
+            let adcRange = Double(1 << (p.tiles[0].bits - 1))
+            var mul: [Int32] = [], sh: [Int32] = [], off: [Int64] = []
+            for _ in 0..<p.outChannels {
+                let shift = rng.int(0...30)
+                let real = Double(1 << outBits) / adcRange * (0.2 + 3.0 * rng.uniform()) * (rng.int(below: 20) == 0 ? 0 : 1)
+                mul.append(Int32(min(Double(Int32.max), real * Double(Int64(1) << Int64(shift)))))
+                sh.append(Int32(shift))
+                off.append(Int64((rng.uniform() - 0.3) * Double(1 << outBits) * Double(Int64(1) << Int64(shift))))
+            }
+            let act = AffineQuantParams(multiplier: mul, shift: sh, offset: off, outBits: outBits, rounding: rng.rule())
+            let maxCode = Int64((1 << codeBits) - 1)
+            guard CrossbarPlan.canFuse(p, act, maxCode: maxCode) else { continue }
+            fusedCases += 1
+            let x = (0..<s.count).map { _ in Int32(rng.int(0...((1 << codeBits) - 1))) }
+            var tiles: [[Int32]] = []
+            let os = p.outputShape(for: s)
+            let expected = Reference.affineQuant(Reference.crossbar(x, shape: s, p, tileADC: &tiles), shape: os, act)
+            let plan = CrossbarPlan(p, inShape: s, fusing: act, maxCode: maxCode)
+            let patch = AlignedPatch(plan.patchCount)
+            var got = [Int32](repeating: -1, count: os.count)
+            toHWC(x, s).withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
+                Fast.crossbarActivation(src: src.baseAddress!, dst: dst.baseAddress!, plan: plan, patch: patch.pointer)
+            } }
+            assertBitExact(expected, toCHW(got, os), stage: "fused crossbar+activation case \(case_)")
+            for v in expected { if v == 0 { zero += 1 } else if v == (1 << outBits) - 1 { top += 1 } else { mid += 1 } }
+        }
+        XCTAssertGreaterThan(fusedCases, 900)
+        XCTAssertGreaterThan(top, 500); XCTAssertGreaterThan(zero, 500); XCTAssertGreaterThan(mid, 500)
+    }
 }

@@ -21,6 +21,8 @@ final class ProgramTests: XCTestCase {
         for seed: UInt64 in [5, 6] {
             let p = makeCNN(seed: seed, weightBits: seed == 5 ? 8 : 5, codeBits: seed == 5 ? 4 : 6)
             let engine = try Engine(program: p)
+            // conv1+act and fc1+act are fused with 4-bit activations; 6-bit ones (63 levels) are not
+            XCTAssertEqual(engine.compiled.fusedCount, seed == 5 ? 2 : 0)
             let images = randomImages(2, seed: seed)
             var zeros = 0, highs = 0, adcSat = 0, adcTotal = 0
             for i in 0..<2 {

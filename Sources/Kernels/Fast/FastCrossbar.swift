@@ -35,8 +35,22 @@ public final class CrossbarPlan: @unchecked Sendable {
     @usableFromInline let adcLo: UnsafeMutablePointer<Int64>
     @usableFromInline let adcHi: UnsafeMutablePointer<Int64>
     @usableFromInline let weights: UnsafeMutableRawPointer
+    /// Fused activation: number of thresholds per output (0: not fused) and the thresholds
+    /// `[level k = 1...][out (padded to 4)]`, 16-byte aligned.
+    public let fusedLevels: Int
+    @usableFromInline let fusedThresholds: UnsafeMutableRawPointer
 
-    public init(_ p: CrossbarParams, inShape: TensorShape) {
+    /// Whether `act` can be fused into this single-tile layer (see `crossbarActivation`):
+    /// one tile, multipliers >= 0, at most `maxLevels` output levels, thresholds fit Int32.
+    public static func canFuse(_ p: CrossbarParams, _ act: AffineQuantParams, maxCode: Int64, maxLevels: Int = 15) -> Bool {
+        guard p.tiles.count == 1, act.multiplier.allSatisfy({ $0 >= 0 }), (1 << act.outBits) - 1 <= maxLevels,
+              act.multiplier.count == p.outChannels else { return false }
+        let bound = Int64(p.tiles[0].rowCount) * maxCode * Int64(1 << (p.weightBits - 1))
+        return bound < Int64(Int32.max)
+    }
+
+    /// `fusing`: an activation that `canFuse` accepted; `maxCode`: the largest input code.
+    public init(_ p: CrossbarParams, inShape: TensorShape, fusing act: AffineQuantParams? = nil, maxCode: Int64 = 255) {
         self.inShape = inShape
         outShape = p.outputShape(for: inShape)
         kh = p.kernelH; kw = p.kernelW; sh = p.strideH; sw = p.strideW; ph = p.padH; pw = p.padW
@@ -82,6 +96,34 @@ public final class CrossbarPlan: @unchecked Sendable {
         segments = .allocate(capacity: Swift.max(1, segs.count))
         for (i, v) in segs.enumerated() { segments[i] = v }
 
+        // fused activation thresholds: T_k[o] = min { acc in [-B, B] : act(adc(acc)) >= k }, or B + 1
+        if let act {
+            precondition(CrossbarPlan.canFuse(p, act, maxCode: maxCode), "activation cannot be fused")
+            let levels = (1 << act.outBits) - 1
+            let bound = Int64(p.tiles[0].rowCount) * maxCode * Int64(1 << (p.weightBits - 1))
+            fusedLevels = levels
+            fusedThresholds = .allocate(byteCount: levels * coutPad * 4, alignment: 16)
+            let th = fusedThresholds.bindMemory(to: Int32.self, capacity: levels * coutPad)
+            th.initialize(repeating: Int32(bound + 1), count: levels * coutPad)
+            let tile = p.tiles[0]
+            for o in 0..<cout {
+                func g(_ acc: Int64) -> Int64 {
+                    Reference.affineQuant(Int64(Reference.adc(Int32(acc), tile)), channel: o, act)
+                }
+                for k in 1...levels {
+                    var lo = -bound, hi = bound + 1          // invariant: g(hi) >= k or hi == B + 1
+                    while lo < hi {
+                        let mid = lo + (hi - lo) / 2
+                        if g(mid) >= Int64(k) { hi = mid } else { lo = mid + 1 }
+                    }
+                    th[(k - 1) * coutPad + o] = Int32(lo)
+                }
+            }
+        } else {
+            fusedLevels = 0
+            fusedThresholds = .allocate(byteCount: 16, alignment: 16)
+        }
+
         // packed weights [tile][out][padded row], Int16, zero in the padding
         let wcount = Swift.max(patchCount * coutPad, 8)
         weights = .allocate(byteCount: wcount * 2, alignment: 16)
@@ -105,6 +147,7 @@ public final class CrossbarPlan: @unchecked Sendable {
     deinit {
         segments.deallocate(); tileOffset.deallocate(); tileRows.deallocate(); tileRows8.deallocate()
         adcMult.deallocate(); adcRound.deallocate(); adcLo.deallocate(); adcHi.deallocate(); weights.deallocate()
+        fusedThresholds.deallocate()
     }
 }
 
@@ -116,36 +159,59 @@ extension Fast {
         return p.evenHalf &+ p.oddHalf
     }
 
+    /// Gathers the patch of output pixel (oy, ox) in packed order. The row padding of each tile
+    /// is left as is: its weights are 0, so whatever the scratch holds there contributes 0.
+    @inlinable @inline(__always)
+    static func gather(_ src: UnsafePointer<Int32>, _ plan: CrossbarPlan, _ patch: UnsafeMutablePointer<Int16>, _ oy: Int, _ ox: Int) {
+        let inH = plan.inShape.h, inW = plan.inShape.w, inC = plan.inShape.c
+        let segs = plan.segments
+        for s in 0..<plan.segmentCount {
+            let sg = segs + 5 &* s
+            let iy = oy &* plan.sh &- plan.ph &+ sg[0]
+            let ix = ox &* plan.sw &- plan.pw &+ sg[1]
+            let cLo = sg[2], n = sg[3] &- cLo
+            let d = patch + sg[4]
+            if iy >= 0 && iy < inH && ix >= 0 && ix < inW {
+                let sp = src + ((iy &* inW &+ ix) &* inC &+ cLo)
+                for j in 0..<n { d[j] = Int16(truncatingIfNeeded: sp[j]) }
+            } else {
+                for j in 0..<n { d[j] = 0 }
+            }
+        }
+    }
+
+    /// The exact tile accumulators of outputs o..<o+4 (weights of padded outputs are 0).
+    @inlinable @inline(__always)
+    static func dot4(_ pt: UnsafeRawPointer, _ wt: UnsafeRawPointer, _ n8: Int, _ o: Int) -> SIMD4<Int32> {
+        let w0 = wt + o &* n8 &* 2, w1 = w0 + n8 &* 2, w2 = w1 + n8 &* 2, w3 = w2 + n8 &* 2
+        var a0 = SIMD4<Int32>(), a1 = SIMD4<Int32>(), a2 = SIMD4<Int32>(), a3 = SIMD4<Int32>()
+        var b = 0
+        let bytes = n8 &* 2
+        while b < bytes {
+            let pv = pt.load(fromByteOffset: b, as: SIMD8<Int16>.self)
+            a0 &+= madd(pv, w0.load(fromByteOffset: b, as: SIMD8<Int16>.self))
+            a1 &+= madd(pv, w1.load(fromByteOffset: b, as: SIMD8<Int16>.self))
+            a2 &+= madd(pv, w2.load(fromByteOffset: b, as: SIMD8<Int16>.self))
+            a3 &+= madd(pv, w3.load(fromByteOffset: b, as: SIMD8<Int16>.self))
+            b &+= 16
+        }
+        return SIMD4<Int32>(a0.wrappedSum(), a1.wrappedSum(), a2.wrappedSum(), a3.wrappedSum())
+    }
+
     /// One crossbar layer. `src`: HWC input codes (Int32), `dst`: HWC digital sums,
     /// `patch`: 16-byte aligned scratch of `plan.patchCount` Int16,
     /// `tileOut` (optional): ADC codes `[tile][pixel][cout]`.
     @inlinable
     public static func crossbar(src: UnsafePointer<Int32>, dst: UnsafeMutablePointer<Int32>, plan: CrossbarPlan,
                                 patch: UnsafeMutablePointer<Int16>, tileOut: UnsafeMutablePointer<Int32>?) {
-        let inH = plan.inShape.h, inW = plan.inShape.w, inC = plan.inShape.c
         let oh = plan.outShape.h, ow = plan.outShape.w
         let cout = plan.cout, coutPad = plan.coutPad, pixels = oh &* ow
-        let segs = plan.segments
         let wbase = UnsafeRawPointer(plan.weights)
         let pbase = UnsafeRawPointer(patch)
         var pix = 0
         for oy in 0..<oh {
             for ox in 0..<ow {
-                // gather the patch in packed order (the row padding of each tile is left as is:
-                // its weights are 0, so whatever the scratch holds there contributes exactly 0)
-                for s in 0..<plan.segmentCount {
-                    let sg = segs + 5 &* s
-                    let iy = oy &* plan.sh &- plan.ph &+ sg[0]
-                    let ix = ox &* plan.sw &- plan.pw &+ sg[1]
-                    let cLo = sg[2], n = sg[3] &- cLo
-                    let d = patch + sg[4]
-                    if iy >= 0 && iy < inH && ix >= 0 && ix < inW {
-                        let sp = src + ((iy &* inW &+ ix) &* inC &+ cLo)
-                        for j in 0..<n { d[j] = Int16(truncatingIfNeeded: sp[j]) }
-                    } else {
-                        for j in 0..<n { d[j] = 0 }
-                    }
-                }
+                gather(src, plan, patch, oy, ox)
                 let out = dst + pix &* cout
                 for t in 0..<plan.tileCount {
                     let n8 = plan.tileRows8[t]
@@ -155,19 +221,7 @@ extension Fast {
                     let tout = tileOut.map { $0 + (t &* pixels &+ pix) &* cout }
                     var o = 0
                     while o < cout {
-                        let w0 = wt + o &* n8 &* 2, w1 = w0 + n8 &* 2, w2 = w1 + n8 &* 2, w3 = w2 + n8 &* 2
-                        var a0 = SIMD4<Int32>(), a1 = SIMD4<Int32>(), a2 = SIMD4<Int32>(), a3 = SIMD4<Int32>()
-                        var b = 0
-                        let bytes = n8 &* 2
-                        while b < bytes {
-                            let pv = pt.load(fromByteOffset: b, as: SIMD8<Int16>.self)
-                            a0 &+= madd(pv, w0.load(fromByteOffset: b, as: SIMD8<Int16>.self))
-                            a1 &+= madd(pv, w1.load(fromByteOffset: b, as: SIMD8<Int16>.self))
-                            a2 &+= madd(pv, w2.load(fromByteOffset: b, as: SIMD8<Int16>.self))
-                            a3 &+= madd(pv, w3.load(fromByteOffset: b, as: SIMD8<Int16>.self))
-                            b &+= 16
-                        }
-                        let accs = SIMD4<Int32>(a0.wrappedSum(), a1.wrappedSum(), a2.wrappedSum(), a3.wrappedSum())
+                        let accs = dot4(pt, wt, n8, o)
                         let lanes = Swift.min(4, cout &- o)
                         for l in 0..<lanes {
                             // |acc * m| < 2^62 (validate): no wrap
@@ -180,6 +234,42 @@ extension Fast {
                     }
                 }
                 pix &+= 1
+            }
+        }
+    }
+
+    /// A single-tile crossbar layer fused with the activation that follows it (plan made with
+    /// `fusing:`): `dst` receives the activation codes (HWC) directly. Exact because
+    /// `act(adc(acc))` is non-decreasing in `acc` (ADC gain >= 0, activation multipliers >= 0),
+    /// so it equals the number of thresholds `T_k[o]` (k = 1...2^b - 1) with `acc >= T_k[o]`.
+    @inlinable
+    public static func crossbarActivation(src: UnsafePointer<Int32>, dst: UnsafeMutablePointer<Int32>, plan: CrossbarPlan,
+                                          patch: UnsafeMutablePointer<Int16>) {
+        precondition(plan.fusedLevels > 0 && plan.tileCount == 1, "plan is not fused")
+        let oh = plan.outShape.h, ow = plan.outShape.w
+        let cout = plan.cout, coutPad = plan.coutPad, levels = plan.fusedLevels
+        let wt = UnsafeRawPointer(plan.weights)
+        let pt = UnsafeRawPointer(patch)
+        let n8 = plan.tileRows8[0]
+        let th = UnsafeRawPointer(plan.fusedThresholds)
+        var out = dst
+        for oy in 0..<oh {
+            for ox in 0..<ow {
+                gather(src, plan, patch, oy, ox)
+                var o = 0
+                while o < cout {
+                    let accs = dot4(pt, wt, n8, o)
+                    var cnt = SIMD4<Int32>()
+                    let one = SIMD4<Int32>(repeating: 1)
+                    for k in 0..<levels {
+                        let t = th.load(fromByteOffset: (k &* coutPad &+ o) &* 4, as: SIMD4<Int32>.self)
+                        cnt &+= SIMD4<Int32>().replacing(with: one, where: accs .>= t)
+                    }
+                    let lanes = Swift.min(4, cout &- o)
+                    for l in 0..<lanes { out[o &+ l] = cnt[l] }
+                    o &+= 4
+                }
+                out += cout
             }
         }
     }
