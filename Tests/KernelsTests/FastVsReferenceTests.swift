@@ -177,7 +177,7 @@ final class FastVsReferenceTests: XCTestCase {
     /// Fused single-tile crossbar + activation (thresholds) == reference crossbar then activation.
     func testFusedCrossbarActivation() {
         var rng = Xoshiro256StarStar(seed: 43)
-        var fusedCases = 0, top = 0, zero = 0, mid = 0
+        var fusedCases = 0, narrowCases = 0, top = 0, zero = 0, mid = 0
         for case_ in 0..<1000 {
             var (p, s, codeBits) = Self.randomCrossbar(&rng)
             // a single tile (merge the random tiles' rows into the first tile's ADC)
@@ -202,6 +202,7 @@ final class FastVsReferenceTests: XCTestCase {
             let os = p.outputShape(for: s)
             let expected = Reference.affineQuant(Reference.crossbar(x, shape: s, p, tileADC: &tiles), shape: os, act)
             let plan = CrossbarPlan(p, inShape: s, fusing: act, maxCode: maxCode)
+            if plan.isNarrow { narrowCases += 1 }
             let patch = AlignedPatch(plan.patchCount)
             var got = [Int32](repeating: -1, count: os.count)
             toHWC(x, s).withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
@@ -211,6 +212,8 @@ final class FastVsReferenceTests: XCTestCase {
             for v in expected { if v == 0 { zero += 1 } else if v == (1 << outBits) - 1 { top += 1 } else { mid += 1 } }
         }
         XCTAssertGreaterThan(fusedCases, 900)
+        XCTAssertGreaterThan(narrowCases, 200, "narrow (Int16) variant exercised")
+        XCTAssertGreaterThan(fusedCases - narrowCases, 200, "wide variant exercised")
         XCTAssertGreaterThan(top, 500); XCTAssertGreaterThan(zero, 500); XCTAssertGreaterThan(mid, 500)
     }
 }

@@ -39,6 +39,13 @@ public final class CrossbarPlan: @unchecked Sendable {
     /// `[level k = 1...][out (padded to 4)]`, 16-byte aligned.
     public let fusedLevels: Int
     @usableFromInline let fusedThresholds: UnsafeMutableRawPointer
+    /// Narrow fused variant (tile bound `B < 2^15 - 1`, e.g. a first conv layer): accumulation
+    /// and threshold compares in Int16 lanes, 8 outputs at a time; weights `[row][out (padded
+    /// to 8)]`, thresholds `[level][out (padded to 8)]`, both Int16.
+    public let isNarrow: Bool
+    public let coutPad8: Int
+    @usableFromInline let narrowWeights: UnsafeMutableRawPointer
+    @usableFromInline let narrowThresholds: UnsafeMutableRawPointer
 
     /// Whether `act` can be fused into this single-tile layer (see `crossbarActivation`):
     /// one tile, multipliers >= 0, at most `maxLevels` output levels, thresholds fit Int32.
@@ -96,6 +103,8 @@ public final class CrossbarPlan: @unchecked Sendable {
         segments = .allocate(capacity: Swift.max(1, segs.count))
         for (i, v) in segs.enumerated() { segments[i] = v }
 
+        coutPad8 = (cout + 7) / 8 * 8
+        var narrow = false
         // fused activation thresholds: T_k[o] = min { acc in [-B, B] : act(adc(acc)) >= k }, or B + 1
         if let act {
             precondition(CrossbarPlan.canFuse(p, act, maxCode: maxCode), "activation cannot be fused")
@@ -119,9 +128,23 @@ public final class CrossbarPlan: @unchecked Sendable {
                     th[(k - 1) * coutPad + o] = Int32(lo)
                 }
             }
+            narrow = bound + 1 <= Int64(Int16.max)
         } else {
             fusedLevels = 0
             fusedThresholds = .allocate(byteCount: 16, alignment: 16)
+        }
+        isNarrow = narrow
+        if narrow {
+            let rows = p.tiles[0].rowCount, levels = fusedLevels
+            narrowWeights = .allocate(byteCount: Swift.max(rows * coutPad8 * 2, 16), alignment: 16)
+            narrowThresholds = .allocate(byteCount: levels * coutPad8 * 2, alignment: 16)
+            let th32 = fusedThresholds.bindMemory(to: Int32.self, capacity: levels * coutPad)
+            let th16 = narrowThresholds.bindMemory(to: Int16.self, capacity: levels * coutPad8)
+            th16.initialize(repeating: Int16.max, count: levels * coutPad8)
+            for k in 0..<levels { for o in 0..<cout { th16[k * coutPad8 + o] = Int16(th32[k * coutPad + o]) } }
+        } else {
+            narrowWeights = .allocate(byteCount: 16, alignment: 16)
+            narrowThresholds = .allocate(byteCount: 16, alignment: 16)
         }
 
         // packed weights [tile][out][padded row], Int16, zero in the padding
@@ -138,6 +161,10 @@ public final class CrossbarPlan: @unchecked Sendable {
                     let r = (c * kh + y) * kw + x            // canonical row
                     let pr = off + (c - cLo) - tileOffset[t] // packed row within the tile
                     for o in 0..<cout { w16[base + o * n8 + pr] = Int16(p.weights[o * fanIn + r]) }
+                    if narrow {
+                        let nw = narrowWeights.bindMemory(to: Int16.self, capacity: tile.rowCount * coutPad8)
+                        for o in 0..<coutPad8 { nw[pr * coutPad8 + o] = o < cout ? Int16(p.weights[o * fanIn + r]) : 0 }
+                    }
                 }
                 s += 1
             }
@@ -147,7 +174,7 @@ public final class CrossbarPlan: @unchecked Sendable {
     deinit {
         segments.deallocate(); tileOffset.deallocate(); tileRows.deallocate(); tileRows8.deallocate()
         adcMult.deallocate(); adcRound.deallocate(); adcLo.deallocate(); adcHi.deallocate(); weights.deallocate()
-        fusedThresholds.deallocate()
+        fusedThresholds.deallocate(); narrowWeights.deallocate(); narrowThresholds.deallocate()
     }
 }
 
@@ -246,6 +273,7 @@ extension Fast {
     public static func crossbarActivation(src: UnsafePointer<Int32>, dst: UnsafeMutablePointer<Int32>, plan: CrossbarPlan,
                                           patch: UnsafeMutablePointer<Int16>) {
         precondition(plan.fusedLevels > 0 && plan.tileCount == 1, "plan is not fused")
+        if plan.isNarrow { crossbarActivationNarrow(src: src, dst: dst, plan: plan, patch: patch); return }
         let oh = plan.outShape.h, ow = plan.outShape.w
         let cout = plan.cout, coutPad = plan.coutPad, levels = plan.fusedLevels
         let wt = UnsafeRawPointer(plan.weights)
@@ -268,6 +296,42 @@ extension Fast {
                     let lanes = Swift.min(4, cout &- o)
                     for l in 0..<lanes { out[o &+ l] = cnt[l] }
                     o &+= 4
+                }
+                out += cout
+            }
+        }
+    }
+
+    /// The narrow fused variant: `|acc| <= B < 2^15 - 1`, so every partial sum of the tile product
+    /// fits Int16 lanes (products `|a * w| <= B` too); 8 outputs per vector.
+    @inlinable
+    static func crossbarActivationNarrow(src: UnsafePointer<Int32>, dst: UnsafeMutablePointer<Int32>, plan: CrossbarPlan,
+                                         patch: UnsafeMutablePointer<Int16>) {
+        let oh = plan.outShape.h, ow = plan.outShape.w
+        let cout = plan.cout, pad8 = plan.coutPad8, levels = plan.fusedLevels, rows = plan.tileRows[0]
+        let w = UnsafeRawPointer(plan.narrowWeights), th = UnsafeRawPointer(plan.narrowThresholds)
+        let one = SIMD8<Int16>(repeating: 1), zero = SIMD8<Int16>()
+        var out = dst
+        for oy in 0..<oh {
+            for ox in 0..<ow {
+                gather(src, plan, patch, oy, ox)
+                var o = 0
+                while o < cout {
+                    var acc = SIMD8<Int16>()
+                    var wp = w + o &* 2
+                    for r in 0..<rows {
+                        acc &+= SIMD8<Int16>(repeating: patch[r]) &* wp.load(as: SIMD8<Int16>.self)
+                        wp += pad8 &* 2
+                    }
+                    var cnt = SIMD8<Int16>()
+                    var tp = th + o &* 2
+                    for _ in 0..<levels {
+                        cnt &+= zero.replacing(with: one, where: acc .>= tp.load(as: SIMD8<Int16>.self))
+                        tp += pad8 &* 2
+                    }
+                    let lanes = Swift.min(8, cout &- o)
+                    for l in 0..<lanes { out[o &+ l] = Int32(cnt[l]) }
+                    o &+= 8
                 }
                 out += cout
             }
