@@ -134,3 +134,19 @@ final class FloatPipelineTests: XCTestCase {
         print("float/int argmax agreement on random CNN: \(agree)/\(n)")
     }
 }
+
+final class SampleProgramTests: XCTestCase {
+    func testSampleCNNIsValidAndFastEqualsReference() throws {
+        let p = SamplePrograms.fashionMNISTCNN(seed: 1)
+        try p.validate()
+        XCTAssertEqual(p, SamplePrograms.fashionMNISTCNN(seed: 1), "deterministic")
+        XCTAssertNotEqual(p, SamplePrograms.fashionMNISTCNN(seed: 2))
+        let engine = try Engine(program: p, threads: 2)
+        let images = SamplePrograms.images(4, seed: 3)
+        let batch = engine.inferBatch(images, count: 4, threads: 2)
+        for i in 0..<4 {
+            let ref = Reference.run(p, pixels: Array(images[(i * 784)..<((i + 1) * 784)]))
+            assertBitExact(ref.tensors[p.output], Array(batch.logits[(i * 10)..<((i + 1) * 10)]), stage: "sample CNN image \(i) logits")
+        }
+    }
+}
