@@ -144,6 +144,10 @@ extension CompiledProgram {
 }
 
 /// Runs a validated program with the fast kernels on batches of images.
+///
+/// Set-up (`init`) validates, packs the weights and allocates one workspace per thread; after
+/// that `infer` / `inferBatch` (pointer versions) allocate nothing. One call at a time per
+/// engine (the workspaces are reused); create one engine per concurrent caller.
 public final class Engine {
     public let compiled: CompiledProgram
     public private(set) var workspaces: [Workspace]
