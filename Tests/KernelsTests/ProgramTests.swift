@@ -121,7 +121,7 @@ final class FloatPipelineTests: XCTestCase {
     func testFloatVsIntegerArgmaxAgreement() throws {
         let p = makeCNN(seed: 12)
         let engine = try Engine(program: p)
-        let n = 24
+        let n = 12
         let images = randomImages(n, seed: 13)
         let ints = engine.inferBatch(images, count: n).predictions
         var agree = 0
