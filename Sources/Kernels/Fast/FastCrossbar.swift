@@ -293,8 +293,11 @@ extension Fast {
                         let t = th.load(fromByteOffset: (k &* coutPad &+ o) &* 4, as: SIMD4<Int32>.self)
                         cnt &+= SIMD4<Int32>().replacing(with: one, where: accs .>= t)
                     }
-                    let lanes = Swift.min(4, cout &- o)
-                    for l in 0..<lanes { out[o &+ l] = cnt[l] }
+                    if cout &- o >= 4 {
+                        UnsafeMutableRawPointer(out + o).storeBytes(of: cnt, as: SIMD4<Int32>.self)
+                    } else {
+                        for l in 0..<(cout &- o) { out[o &+ l] = cnt[l] }
+                    }
                     o &+= 4
                 }
                 out += cout
@@ -329,8 +332,11 @@ extension Fast {
                         cnt &+= zero.replacing(with: one, where: acc .>= tp.load(as: SIMD8<Int16>.self))
                         tp += pad8 &* 2
                     }
-                    let lanes = Swift.min(8, cout &- o)
-                    for l in 0..<lanes { out[o &+ l] = Int32(cnt[l]) }
+                    if cout &- o >= 8 {
+                        UnsafeMutableRawPointer(out + o).storeBytes(of: SIMD8<Int32>(truncatingIfNeeded: cnt), as: SIMD8<Int32>.self)
+                    } else {
+                        for l in 0..<(cout &- o) { out[o &+ l] = Int32(cnt[l]) }
+                    }
                     o &+= 8
                 }
                 out += cout
