@@ -3,5 +3,8 @@
 enum Registry {
     static let all: [Command] = [
         InfoCommand.command,
+        DeviceCommand.command,
+        InspectCommand.command,
+        FuzzCommand.command,
     ]
 }

@@ -1,1 +1,0 @@
-// DataIO: see docs/ARCHITECTURE.md. (module placeholder until its issue lands)
