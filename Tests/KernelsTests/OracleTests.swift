@@ -84,7 +84,7 @@ final class OracleTests: XCTestCase {
         for (rule, want) in table {
             XCTAssertEqual(xs.map { roundingShiftRight($0, 1, rule) }, want, "FixedPoint rule \(rule)")
             XCTAssertEqual(xs.map { Oracle.round($0, 1, rule) }, want, "oracle rule \(rule)")
-            XCTAssertEqual(xs.map { fastRoundingShiftRight($0, ShiftConst(shift: 1), rule) }, want, "fast rule \(rule)")
+            XCTAssertEqual(xs.map { RoundingConst(shift: 1, rule: rule).apply($0) }, want, "fast rule \(rule)")
         }
     }
 
