@@ -3,6 +3,7 @@
 enum Registry {
     static let all: [Command] = [
         InfoCommand.command,
+        DeviceCommand.command,
         InspectCommand.command,
         FuzzCommand.command,
     ]

@@ -1,1 +1,0 @@
-// Device: see docs/ARCHITECTURE.md. (module placeholder until its issue lands)
