@@ -25,6 +25,17 @@ extension ModelBundle {
         if let k = metadata.extra.keys.first(where: { ModelBundle.reservedKeys.contains($0) }) {
             throw bad("extra metadata key '\(k)' is reserved")
         }
+        // Never write a file the reader would refuse.
+        do { try p.validate() } catch {
+            throw ModelFileError(.invalidProgram, section: "writer", offset: 0, "\(error)")
+        }
+        if let i = metadata.conductances.firstIndex(where: { $0.map { !(1...2).contains($0.planes) } ?? false }) {
+            throw bad("conductance codes of crossbar layer \(i): planes must be 1 or 2")
+        }
+        guard metadata.provenance.epochs >= 0, metadata.programming.cellsToReset >= 0,
+              metadata.programming.maskFlips.allSatisfy({ $0 >= 0 }) else {
+            throw bad("epochs, cells to reset and mask flips must be non-negative")
+        }
 
         // Metadata.
         var meta = metadata.extra

@@ -69,6 +69,15 @@ final class RoundTripTests: XCTestCase {
         var m2 = smallBundle()
         m2.metadata.extra["model.task"] = .string("x")
         XCTAssertThrowsError(try m2.encode()) { XCTAssertEqual(($0 as? ModelFileError)?.kind, .unencodable) }
+        var m3 = smallBundle()   // a program Kernels refuses is never written
+        if case .crossbar(var c) = m3.program.nodes[2].op { c.tiles[0].bits = 40; m3.program.nodes[2].op = .crossbar(c) } else { XCTFail("layout") }
+        XCTAssertThrowsError(try m3.encode()) { XCTAssertEqual(($0 as? ModelFileError)?.kind, .invalidProgram) }
+        var m4 = smallBundle()
+        m4.metadata.conductances = [ConductanceCodes(planes: 3, codes: [UInt8](repeating: 0, count: 3 * 48))]
+        XCTAssertThrowsError(try m4.encode()) { XCTAssertEqual(($0 as? ModelFileError)?.kind, .unencodable) }
+        var m5 = smallBundle()
+        m5.metadata.programming.cellsToReset = -1
+        XCTAssertThrowsError(try m5.encode()) { XCTAssertEqual(($0 as? ModelFileError)?.kind, .unencodable) }
     }
 
     /// Fashion-MNIST CNN (28x28 -> conv3 64 -> pool2 -> conv3 16 -> pool2 -> 400 -> 128 -> 10):
