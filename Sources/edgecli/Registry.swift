@@ -6,5 +6,6 @@ enum Registry {
         DeviceCommand.command,
         InspectCommand.command,
         FuzzCommand.command,
+        ExportCommand.command,
     ]
 }
