@@ -50,7 +50,7 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "FixedPoint", "Randomness"]),
         .testTarget(name: "QuantTests", dependencies: ["Quant", "Kernels", "Training", "Randomness"]),
         .testTarget(name: "ModelFileTests", dependencies: ["ModelFile", "Kernels", "Randomness", "DataIO"]),
-        .testTarget(name: "ExportTests", dependencies: ["Export", "ModelFile", "Kernels", "Randomness", "Device", "DataIO"]),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "ModelFile", "Kernels", "FixedPoint", "Randomness", "Device", "DataIO"]),
         .testTarget(name: "VerifyTests", dependencies: ["Verify", "Kernels", "ModelFile", "Quant", "Randomness"]),
     ]
 )
