@@ -251,8 +251,16 @@ func signed(_ v: UInt64, _ width: Int) -> Int64 {
 
 // MARK: files and processes
 
+/// All temporary directories of this test process live under one root, removed at exit.
+let tempRoot: String = {
+    let r = NSTemporaryDirectory() + "export-tests-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    try! FileManager.default.createDirectory(atPath: r, withIntermediateDirectories: true)
+    atexit { removeTree(tempRoot) }
+    return r
+}()
+
 func tempDir(_ name: String) -> String {
-    let d = NSTemporaryDirectory() + "export-tests-\(getpid())-\(name)-\(UInt32.random(in: 0...UInt32.max))"
+    let d = tempRoot + "/\(name)-\(UInt32.random(in: 0...UInt32.max))"
     try! FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
     return d
 }
