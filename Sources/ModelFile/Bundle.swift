@@ -84,7 +84,8 @@ public struct ModelMetadata: Sendable, Equatable {
     public var provenance: Provenance
     public var programming: ProgrammingCounts
     public var placement: Placement?
-    /// Per crossbar layer (node order): the learned mask, or nil. Empty = no masks.
+    /// Per crossbar layer (node order): the learned mask, or nil. Empty = no masks (an all-nil
+    /// list is stored as none and reads back empty).
     public var masks: [PackedMask?]
     /// Per crossbar layer: conductance codes, or nil. Empty = none stored (the default).
     public var conductances: [ConductanceCodes?]
@@ -95,8 +96,11 @@ public struct ModelMetadata: Sendable, Equatable {
                 programming: ProgrammingCounts, placement: Placement? = nil, masks: [PackedMask?] = [],
                 conductances: [ConductanceCodes?] = [], extra: [String: MetadataValue] = [:]) {
         self.task = task; self.targetName = targetName; self.targetHash = targetHash; self.provenance = provenance
-        self.programming = programming; self.placement = placement; self.masks = masks
-        self.conductances = conductances; self.extra = extra
+        self.programming = programming; self.placement = placement
+        // An all-nil list means "none" and reads back as empty; normalize so round trips compare equal.
+        self.masks = masks.allSatisfy { $0 == nil } ? [] : masks
+        self.conductances = conductances.allSatisfy { $0 == nil } ? [] : conductances
+        self.extra = extra
     }
 }
 

@@ -143,6 +143,13 @@ extension ModelBundle {
 
     /// Decodes and validates a model file. `name` is used in messages only.
     public static func decode(_ bytes: [UInt8], name: String = "model") throws -> ModelBundle {
+        do { return try decodeUnnamed(bytes) } catch var e as ModelFileError {
+            e.file = name
+            throw e
+        }
+    }
+
+    static func decodeUnnamed(_ bytes: [UInt8]) throws -> ModelBundle {
         let container = try Container.parse(bytes)
         let metaSec = container.section(.metadata)!, graphSec = container.section(.graph)!
         let dirSec = container.section(.tensorDirectory)!, dataSec = container.section(.tensorData)!

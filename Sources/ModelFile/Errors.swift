@@ -53,10 +53,14 @@ public struct ModelFileError: Error, Sendable, Equatable, CustomStringConvertibl
     /// Absolute byte offset in the file where the problem was found.
     public var offset: Int
     public var message: String
+    /// The file (or name passed to `decode`); empty when unknown.
+    public var file: String = ""
 
     public init(_ kind: Kind, section: String, offset: Int, _ message: String) {
         self.kind = kind; self.section = section; self.offset = offset; self.message = message
     }
 
-    public var description: String { "\(kind.rawValue) in \(section) at byte \(offset): \(message)" }
+    public var description: String {
+        (file.isEmpty ? "" : "\(file): ") + "\(kind.rawValue) in \(section) at byte \(offset): \(message)"
+    }
 }

@@ -20,13 +20,15 @@ enum FuzzCommand {
         usage: """
         usage: edgecli fuzz [--target model|idx|npy] [--iterations N] [--seed S] [--start K] [--corpus N]
                             [--no-crc-repair] [--budget-ms MS] [--hang-seconds S] [--json]
-                            [--write-corpus DIR] [--save-input FILE]
+                            [--write-corpus DIR] [--save-input FILE] [--supervise [--chunk N]]
           Each iteration mutates one seed-corpus file (bit flips, byte sets, truncation, extension,
           chunk duplication/deletion, interesting integers at random offsets and at header/table
           fields); for the model target CRCs are recomputed on 3/4 of the inputs so deeper checks
           are reached. Iteration i is a pure function of (seed, i): replay with --start i --iterations 1
           (--save-input FILE writes that input). --write-corpus DIR writes the seed corpus and the
-          Fashion-MNIST CNN sample model, then exits.
+          Fashion-MNIST CNN sample model, then exits. --supervise runs the campaign in child
+          processes of --chunk iterations; a child that dies (trap/signal) or hangs is counted as a
+          crash/hang at its iteration and the campaign continues after it.
         """,
         run: { args in
             let target = try args.option("target") ?? "model"
@@ -42,7 +44,15 @@ enum FuzzCommand {
             let saveInput = try args.option("save-input")
             // Harness self-test: trap deliberately at this iteration (shows what a crash report looks like).
             let crashAt = try args.int("crash-at", default: -1, range: -1...Int.max / 2)
+            let hangAt = try args.int("hang-at", default: -1, range: -1...Int.max / 2)   // watchdog self-test
+            let supervise = args.flag("supervise")
+            let chunkSize = try args.int("chunk", default: 100_000, range: 1...Int.max / 2)
             try args.finish()
+            if supervise {
+                return try Supervisor.run(target: target, iterations: iterations, seed: seed, start: start, corpus: corpusSize,
+                                          noRepair: noRepair, budgetMs: budgetMs, hangSeconds: hangSeconds, crashAt: crashAt, hangAt: hangAt,
+                                          chunk: chunkSize, json: json)
+            }
 
             let corpus: [[UInt8]]
             let decode: ([UInt8]) throws -> Void
@@ -53,6 +63,7 @@ enum FuzzCommand {
                 corpus = try Fuzzer.modelCorpus(count: corpusSize, seed: seed)
                 decode = { b in
                     if crashAt >= 0, fuzzCurrentIteration.load(ordering: .relaxed) == crashAt { fatalError("deliberate trap (--crash-at)") }
+                    if hangAt >= 0, fuzzCurrentIteration.load(ordering: .relaxed) == hangAt { Thread.sleep(forTimeInterval: Double(hangSeconds) + 5) }
                     _ = try ModelBundle.decode(b, name: "fuzz")
                 }
                 classify = { ($0 as? ModelFileError)?.kind.rawValue ?? "untyped:\(type(of: $0))" }
@@ -219,5 +230,79 @@ enum FuzzTargets {
         default:
             return nil
         }
+    }
+}
+
+/// Runs a campaign as a sequence of child `edgecli fuzz` processes so crashes and hangs are
+/// counted (with their iterations) and the campaign goes on after them.
+enum Supervisor {
+    static func run(target: String, iterations: Int, seed: UInt64, start: Int, corpus: Int, noRepair: Bool,
+                    budgetMs: Int, hangSeconds: Int, crashAt: Int, hangAt: Int, chunk: Int, json: Bool) throws -> Int32 {
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).path
+        var next = start
+        let end = start + iterations
+        var accepted = 0, done = 0, overBudget = 0, untyped = 0
+        var errors: [String: Int] = [:]
+        var crashes: [Int] = [], hangs: [Int] = []
+        var slowestMs = 0.0, slowestIt = -1
+        let t0 = Date()
+        while next < end {
+            let n = min(chunk, end - next)
+            var a = ["fuzz", "--target", target, "--seed", "\(seed)", "--start", "\(next)", "--iterations", "\(n)",
+                     "--corpus", "\(corpus)", "--budget-ms", "\(budgetMs)", "--hang-seconds", "\(hangSeconds)", "--json"]
+            if noRepair { a.append("--no-crc-repair") }
+            if crashAt >= 0 { a += ["--crash-at", "\(crashAt)"] }
+            if hangAt >= 0 { a += ["--hang-at", "\(hangAt)"] }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: exe)
+            p.arguments = a
+            let out = Pipe(), err = Pipe()
+            p.standardOutput = out; p.standardError = err
+            try p.run()
+            let outData = out.fileHandleForReading.readDataToEndOfFile()
+            let errData = err.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            let errText = String(decoding: errData, as: UTF8.self)
+            if p.terminationReason == .uncaughtSignal || p.terminationStatus == 3 {
+                // The child printed the iteration it died in; continue right after it.
+                let marker = p.terminationStatus == 3 && p.terminationReason == .exit ? "HANG at iteration " : "CRASH (signal) at iteration "
+                guard let r = errText.range(of: marker),
+                      let it = Int(errText[r.upperBound...].prefix { $0.isNumber }) else {
+                    throw CLIError("fuzz: child died (status \(p.terminationStatus)) without naming the iteration:\n\(errText)")
+                }
+                if marker.hasPrefix("HANG") { hangs.append(it) } else { crashes.append(it) }
+                printErr("fuzz: \(marker.hasPrefix("HANG") ? "hang" : "crash") at iteration \(it); replay: edgecli fuzz --target \(target) --seed \(seed) --start \(it) --iterations 1 --save-input crash.bin")
+                done += it - next + 1
+                next = it + 1
+                continue
+            }
+            guard let obj = try? JSONSerialization.jsonObject(with: outData) as? [String: Any],
+                  let its = obj["iterations"] as? Int else {
+                throw CLIError("fuzz: child exited \(p.terminationStatus) without a report:\n\(errText)")
+            }
+            done += its
+            accepted += obj["accepted"] as? Int ?? 0
+            overBudget += obj["hangs"] as? Int ?? 0
+            untyped += obj["untypedErrors"] as? Int ?? 0
+            for (k, v) in obj["errorsByKind"] as? [String: Int] ?? [:] { errors[k, default: 0] += v }
+            if let ms = obj["slowestIterationMs"] as? Double, ms > slowestMs { slowestMs = ms; slowestIt = obj["slowestIteration"] as? Int ?? -1 }
+            next += n
+            printErr("fuzz \(target): \(done)/\(iterations) iterations, \(crashes.count) crashes, \(hangs.count + overBudget) hangs, \(Int(Date().timeIntervalSince(t0))) s")
+        }
+        let report: [String: Any] = [
+            "target": target, "seed": seed, "start": start, "iterations": done, "accepted": accepted,
+            "errorsByKind": errors, "crashes": crashes.count, "crashIterations": crashes,
+            "hangs": hangs.count + overBudget, "hangIterations": hangs, "overBudget": overBudget, "untypedErrors": untyped,
+            "slowestIterationMs": slowestMs, "slowestIteration": slowestIt, "budgetMs": budgetMs,
+            "seconds": Date().timeIntervalSince(t0), "supervised": true, "chunk": chunk,
+        ]
+        if json { try printJSON(report) } else {
+            print("fuzz \(target) (supervised): \(done) iterations (seed \(seed), start \(start)) in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s")
+            print("  accepted \(accepted), rejected \(done - accepted - crashes.count - hangs.count)")
+            for (k, v) in errors.sorted(by: { $0.key < $1.key }) { print("    \(k): \(v)") }
+            print("  crashes \(crashes.count)\(crashes.isEmpty ? "" : " at \(crashes)"), hangs \(hangs.count + overBudget)\(hangs.isEmpty ? "" : " at \(hangs)"), untyped errors \(untyped)")
+            print(String(format: "  slowest iteration %d: %.3f ms", slowestIt, slowestMs))
+        }
+        return crashes.isEmpty && hangs.isEmpty && overBudget == 0 && untyped == 0 ? 0 : 1
     }
 }

@@ -412,8 +412,10 @@ final class CorruptFileTests: XCTestCase {
     func testErrorsNameSectionAndOffset() {
         var b = good
         b[0] = 0
-        do { _ = try ModelBundle.decode(b); XCTFail() } catch let e as ModelFileError {
+        do { _ = try ModelBundle.decode(b, name: "x.rram"); XCTFail() } catch let e as ModelFileError {
             XCTAssertEqual(e.offset, 0)
+            XCTAssertEqual(e.file, "x.rram")
+            XCTAssert(e.description.hasPrefix("x.rram: badMagic"), e.description)
             XCTAssert(e.description.contains("header") && e.description.contains("byte 0"), e.description)
         } catch { XCTFail("\(error)") }
         let g = rebuild(good, kind: .graph) { $0[116] = 42 }
