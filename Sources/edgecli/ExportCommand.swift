@@ -25,7 +25,7 @@ enum ExportCommand {
             let bytes: [UInt8]
             do { bytes = try readFileBytes(path) } catch { throw CLIError("export: cannot read the model \(path): \(error)") }
             let bundle: ModelBundle
-            do { bundle = try ModelBundle.decode(bytes, name: path) } catch { throw CLIError("export: \(path): \(error)") }
+            do { bundle = try ModelBundle.decode(bytes, name: path) } catch { throw CLIError("\(error)") }
             let options = ExportOptions(modelSHA256: SHA256.hex(SHA256.hash(bytes)), replace: force)
             let summary: ExportSummary
             do { summary = try Exporter.export(bundle, to: out, options: options) } catch {

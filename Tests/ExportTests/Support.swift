@@ -42,9 +42,11 @@ func generate(_ spec: GenSpec, seed: UInt64) -> ModelBundle {
     func r(_ range: ClosedRange<Int>) -> Int { range.lowerBound + rng.int(below: range.count) }
     let roundings = RoundingRule.allCases
     func affine(_ ch: Int) -> AffineQuantParams {
-        AffineQuantParams(multiplier: (0..<ch).map { _ in Int32(r(1...(1 << 20))) }, shift: (0..<ch).map { _ in Int32(r(8...30)) },
-                          offset: (0..<ch).map { _ in Int64(r(-(1 << 40)...(1 << 40))) }, outBits: r(1...8),
-                          rounding: roundings[r(0...4)])
+        // Gains M / 2^S up to 1/16 and offsets within a few output codes: varied, not all clamped.
+        let shifts = (0..<ch).map { _ in r(8...30) }
+        return AffineQuantParams(multiplier: shifts.map { Int32(r(1...(1 << min(30, $0 - 4)))) }, shift: shifts.map { Int32($0) },
+                                 offset: shifts.map { Int64(r(-(1 << ($0 + 1))...(1 << ($0 + 1)))) }, outBits: r(2...8),
+                                 rounding: roundings[r(0...4)])
     }
     var tensors = [TensorDesc.code(spec.input, bits: 8)]
     var nodes: [Node] = []
@@ -67,7 +69,7 @@ func generate(_ spec: GenSpec, seed: UInt64) -> ModelBundle {
         shapes.append(LayerShape(name: "l\(li)", fanIn: fanIn, fanOut: outC))
         let tiles = (0..<((fanIn + spec.arrayRows - 1) / spec.arrayRows)).map { t in
             TileADC(rowStart: t * spec.arrayRows, rowCount: min(spec.arrayRows, fanIn - t * spec.arrayRows),
-                    multiplier: Int32(r(1...(1 << 30))), shift: Int32(r(-8...8)), rounding: roundings[r(0...4)], bits: r(2...16))
+                    multiplier: Int32(r((1 << 29)...(1 << 30))), shift: Int32(r(-6...0)), rounding: roundings[r(0...4)], bits: r(6...16))
         }
         return CrossbarParams(inChannels: inC, outChannels: outC, kernelH: k, kernelW: k, weightBits: wb, weights: w,
                               weightLSBMicroSiemens: 1.5, tiles: tiles)
