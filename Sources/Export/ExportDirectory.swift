@@ -83,7 +83,8 @@ enum ExportDirectory {
         rmdir(dir)
     }
 
-    static func write(_ files: [ExportFile], to rawDir: String, replace: Bool) throws(ExportError) {
+    /// `faultAfter` (tests only): throw an injected I/O error after that many files are written.
+    static func write(_ files: [ExportFile], to rawDir: String, replace: Bool, faultAfter: Int? = nil) throws(ExportError) {
         let dir = normalized(rawDir)
         let state = try checkTarget(dir, replace: replace)
         var rng = SystemRandomNumberGenerator()
@@ -94,7 +95,8 @@ enum ExportDirectory {
         }
         var installed = false
         defer { if !installed { removeFlat(tmp) } }
-        for f in files {
+        for (k, f) in files.enumerated() {
+            if k == faultAfter { throw ExportError(.io, "injected fault after \(k) files") }
             precondition(!f.path.contains("/") && !f.path.isEmpty && !f.path.hasPrefix("."))
             do { try writeFileAtomically(f.bytes, to: tmp + "/" + f.path) } catch {
                 throw ExportError(.io, "\(dir)/\(f.path): \(error)")

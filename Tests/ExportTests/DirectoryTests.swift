@@ -2,7 +2,7 @@
 // that leave nothing behind, replacing an earlier export, and the edgecli command.
 import XCTest
 import DataIO
-import Export
+@testable import Export
 import Foundation
 import Kernels
 import ModelFile
@@ -189,5 +189,26 @@ final class DirectoryTests: XCTestCase {
         XCTAssertEqual(listDir(parent), ["m.rram", "np.rram", "out"])
         let forced = try runTool(exe, ["export", parent + "/m.rram", "--out", parent + "/out", "--force"])
         XCTAssertEqual(forced.status, 0, forced.err)
+    }
+}
+
+final class FaultTests: XCTestCase {
+    func testAFailureMidwayLeavesNoTraceAndKeepsTheEarlierExport() throws {
+        let b = generate(smallSpec(), seed: 21)
+        let files = try Exporter.files(for: b).files
+        let parent = tempDir("fault")
+        defer { removeTree(parent) }
+        // New directory: nothing appears.
+        XCTAssertThrowsError(try ExportDirectory.write(files, to: parent + "/out", replace: false, faultAfter: 5)) {
+            XCTAssert("\($0)".contains("injected"))
+        }
+        XCTAssertEqual(listDir(parent), [])
+        // Over an earlier export: the earlier files stay exactly as they were.
+        let old = try Exporter.files(for: generate(smallSpec(), seed: 22)).files
+        try ExportDirectory.write(old, to: parent + "/out", replace: false)
+        XCTAssertThrowsError(try ExportDirectory.write(files, to: parent + "/out", replace: true, faultAfter: files.count - 1))
+        XCTAssertEqual(listDir(parent), ["out"])
+        XCTAssertEqual(listDir(parent + "/out"), old.map(\.path).sorted())
+        for f in old { XCTAssertEqual(try readFileBytes(parent + "/out/" + f.path), f.bytes) }
     }
 }
