@@ -96,9 +96,9 @@ public struct ExportLayout: Sendable {
             guard t.rows >= 1, t.outputs >= 1, t.rowOffset >= 0, t.colOffset >= 0, t.inputOffset >= 0, t.outputOffset >= 0 else {
                 throw tbad("negative offset or empty tile")
             }
-            // Bounded by the array size checked above, so no overflow below.
-            guard t.rows <= pl.arrayRows, t.outputs <= pl.arrayCols, t.rowOffset + t.rows <= pl.arrayRows,
-                  t.colOffset + 2 * t.outputs <= pl.arrayCols else {
+            // Subtractions of bounded sizes: no overflow whatever the offsets.
+            guard t.rows <= pl.arrayRows, t.outputs <= pl.arrayCols, t.rowOffset <= pl.arrayRows - t.rows,
+                  t.colOffset <= pl.arrayCols - 2 * t.outputs else {
                 throw tbad("rows \(t.rowOffset)+\(t.rows), columns \(t.colOffset)+2*\(t.outputs) exceed the \(pl.arrayRows)x\(pl.arrayCols) array")
             }
             let c = layers[t.layer].params

@@ -98,6 +98,10 @@ final class DirectoryTests: XCTestCase {
             p.tiles[i].rows = 10
         }, .badPlacement, "not one row tile")
         assertFails(with { $0.tiles[0].array = $0.arrayCount }, .badPlacement, "array out of range")
+        assertFails(with { $0.tiles[0].rowOffset = .max }, .badPlacement, "exceed")
+        assertFails(with { $0.tiles[0].colOffset = .max - 1 }, .badPlacement, "exceed")
+        assertFails(with { $0.tiles[0].inputOffset = .max }, .badPlacement, "exceed the layer")
+        assertFails(with { $0.tiles[0].layer = 7 }, .badPlacement, "layer out of range")
         assertFails(with { $0.arrayRows = 1 << 20; $0.arrayCols = 1 << 20 }, .tooLarge, "exceed the export limit")
         var m = b; m.metadata.masks[0] = PackedMask(count: 3, bytes: [0])
         assertFails(m, .invalidModel, "mask has 3 bits")
