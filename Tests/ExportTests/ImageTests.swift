@@ -108,7 +108,7 @@ final class ImageTests: XCTestCase {
         XCTAssertEqual(c.status, 0, c.err)
         let r = try runTool(vvp, ["-n", out])
         XCTAssertEqual(r.status, 0, r.err)
-        XCTAssertFalse(r.out.lowercased().contains("warning"), r.out)
+        XCTAssertFalse((r.out + r.err).lowercased().contains("warning"), r.out + r.err)   // e.g. "too many words in the file"
         return r.out.split(separator: "\n").first { !$0.hasPrefix("VCD") && !$0.isEmpty }.map(String.init) ?? ""
     }
 
@@ -126,38 +126,55 @@ final class ImageTests: XCTestCase {
         return String(repeating: "0", count: width / 4 - h.count) + h
     }
 
+    /// Expected words of an array image, built from the expected cells (Support.swift).
+    func expectedWords(_ e: ExpectedCells, array a: Int, _ what: String) -> [[UInt8]] {
+        var words: [[UInt8]] = []
+        if what == "mask" {
+            let mpr = (e.cols + 31) / 32
+            for r in 0..<e.rows {
+                for k in 0..<mpr {
+                    var w = [UInt8](repeating: 0, count: 4)
+                    for j in 0..<32 where k * 32 + j < e.cols && e.keptCell[a][r * e.cols + k * 32 + j] { w[j / 8] |= 1 << (j % 8) }
+                    words.append(w)
+                }
+            }
+        } else {
+            let cells = what == "weights" ? e.weights[a] : e.conductance[a]
+            let wpr = (e.cols + 7) / 8
+            for r in 0..<e.rows {
+                for k in 0..<wpr { words.append((0..<8).map { j in k * 8 + j < e.cols ? cells[r * e.cols + k * 8 + j] : 0 }) }
+            }
+        }
+        return words
+    }
+
     func testReadmemhLoadsTheImagesWithOurChecksum() throws {
         guard let iverilog = tool("iverilog"), let vvp = tool("vvp") else {
             throw XCTSkip("iverilog/vvp not installed (Debian package iverilog): $readmemh test skipped")
         }
-        let f = fixture("fashion")
-        let e = expectedCells(f.bundle)
         let work = tempDir("iverilog")
         defer { removeTree(work) }
-        // Weight image of array 0 (the big conv/fc tiles) and its mask, from the model.
-        let wpr = (e.cols + 7) / 8
-        var words: [[UInt8]] = []
-        for r in 0..<e.rows {
-            for k in 0..<wpr { words.append((0..<8).map { j in k * 8 + j < e.cols ? e.weights[0][r * e.cols + k * 8 + j] : 0 }) }
-        }
-        XCTAssertEqual(try verilogChecksum(iverilog, vvp, path: f.dir + "/array0.weights.mem", width: 64, depth: words.count, work: work),
-                       swiftChecksum(words, width: 64))
-        let mpr = (e.cols + 31) / 32
-        var mwords: [[UInt8]] = []
-        for r in 0..<e.rows {
-            for k in 0..<mpr {
-                var w = [UInt8](repeating: 0, count: 4)
-                for j in 0..<32 where k * 32 + j < e.cols && e.keptCell[0][r * e.cols + k * 32 + j] { w[j / 8] |= 1 << (j % 8) }
-                mwords.append(w)
+        for name in ["fashion", "small"] {
+            let f = fixture(name)
+            let e = expectedCells(f.bundle)
+            let kinds = name == "small" ? ["weights", "conductance", "mask"] : ["weights", "mask"]
+            for a in e.weights.indices {
+                for what in kinds {
+                    let words = expectedWords(e, array: a, what)
+                    let width = what == "mask" ? 32 : 64
+                    XCTAssertEqual(try verilogChecksum(iverilog, vvp, path: f.dir + "/array\(a).\(what).mem", width: width, depth: words.count, work: work),
+                                   swiftChecksum(words, width: width), "\(name) array \(a) \(what)")
+                    // The checksum is sensitive: one word short, or one bit flipped, changes it.
+                    XCTAssertNotEqual(swiftChecksum(Array(words.dropLast()), width: width), swiftChecksum(words, width: width))
+                    var flipped = words
+                    flipped[words.count / 2][0] ^= 1
+                    XCTAssertNotEqual(swiftChecksum(flipped, width: width), swiftChecksum(words, width: width))
+                }
             }
+            // The requant ROM: words built here from the program (ROMTests checks the fields).
+            let rom = expectedROM(f.bundle.program)
+            XCTAssertEqual(try verilogChecksum(iverilog, vvp, path: f.dir + "/requant.mem", width: 128, depth: rom.count, work: work),
+                           swiftChecksum(rom, width: 128), "\(name) ROM")
         }
-        XCTAssertEqual(try verilogChecksum(iverilog, vvp, path: f.dir + "/array0.mask.mem", width: 32, depth: mwords.count, work: work),
-                       swiftChecksum(mwords, width: 32))
-        // The requant ROM: words built here from the program (ROMTests checks the fields).
-        let rom = expectedROM(f.bundle.program)
-        XCTAssertEqual(try verilogChecksum(iverilog, vvp, path: f.dir + "/requant.mem", width: 128, depth: rom.count, work: work),
-                       swiftChecksum(rom, width: 128))
-        // A bench checksum is sensitive: a one-word-short load gives x (not our value).
-        XCTAssertNotEqual(swiftChecksum(Array(words.dropLast()), width: 64), swiftChecksum(words, width: 64))
     }
 }
