@@ -17,6 +17,9 @@ final class DirectoryTests: XCTestCase {
             let f = fixture(name)
             let m = try manifest(f.dir)
             XCTAssertEqual(m["format"] as? String, "rram-edge-export")
+            let model = try XCTUnwrap(m["model"] as? [String: Any])
+            XCTAssertEqual(model["task"] as? String, f.bundle.metadata.task, "quotes and UTF-8 survive the JSON escaping")
+            XCTAssert(model["modelSha256"] is NSNull, "no model file hash when exporting a bundle from memory")
             let files = try XCTUnwrap(m["files"] as? [[String: Any]])
             let listed = files.compactMap { $0["path"] as? String }
             XCTAssertEqual(Set(listed + ["manifest.json"]), Set(listDir(f.dir)), "manifest lists exactly the other files")
