@@ -34,7 +34,7 @@ let package = Package(
         // Layer 4': the model file (versioned, checksummed container of an integer program).
         .target(name: "ModelFile", dependencies: ["FixedPoint", "Kernels", "DataIO"]),
         // Layer 5: FPGA/firmware/chip images, golden vectors and verification.
-        .target(name: "Export", dependencies: ["FixedPoint", "Kernels", "ModelFile"]),
+        .target(name: "Export", dependencies: ["FixedPoint", "Kernels", "ModelFile", "DataIO"]),
         .target(name: "Verify", dependencies: ["Kernels", "ModelFile", "DataIO", "Quant"]),
         // The command line.
         .executableTarget(name: "edgecli",
@@ -50,7 +50,7 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "FixedPoint", "Randomness"]),
         .testTarget(name: "QuantTests", dependencies: ["Quant", "Kernels", "Training", "Randomness"]),
         .testTarget(name: "ModelFileTests", dependencies: ["ModelFile", "Kernels", "Randomness", "DataIO"]),
-        .testTarget(name: "ExportTests", dependencies: ["Export", "ModelFile", "Kernels", "Randomness"]),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "ModelFile", "Kernels", "FixedPoint", "Randomness", "Device", "DataIO"]),
         .testTarget(name: "VerifyTests", dependencies: ["Verify", "Kernels", "ModelFile", "Quant", "Randomness"]),
     ]
 )

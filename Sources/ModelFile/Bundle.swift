@@ -33,7 +33,8 @@ public struct ProgrammingCounts: Sendable, Equatable {
 /// One tile of a crossbar layer on a physical array (same shape as Device's `TilePlacement`):
 /// fan-in rows `inputOffset..<inputOffset+rows` of crossbar layer `layer` (ordinal among the
 /// crossbar nodes) sit at rows `rowOffset..<rowOffset+rows` of array `array`; outputs
-/// `outputOffset..<outputOffset+outputs` at columns `colOffset..<colOffset+outputs`.
+/// `outputOffset..<outputOffset+outputs` at columns `colOffset..<colOffset+2*outputs`: output `o` uses
+/// the differential pair G+ at `colOffset + 2*(o - outputOffset)` and G- at the column after it.
 public struct PlacementTile: Sendable, Equatable, Hashable {
     public var layer: Int, array: Int, rowOffset: Int, rows: Int
     public var inputOffset: Int, colOffset: Int, outputOffset: Int, outputs: Int

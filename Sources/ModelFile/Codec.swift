@@ -223,7 +223,8 @@ enum PlacementCodec {
             guard t.array < arrays else { throw fail("array \(t.array) of \(arrays)") }
             guard t.rows >= 1, t.outputs >= 1 else { throw fail("empty tile") }
             guard t.rowOffset + t.rows <= rows else { throw fail("rows \(t.rowOffset)+\(t.rows) exceed the array's \(rows)") }
-            guard t.colOffset + t.outputs <= cols else { throw fail("columns \(t.colOffset)+\(t.outputs) exceed the array's \(cols)") }
+            // Two columns per output: the differential pair (G+ at colOffset + 2k, G- at colOffset + 2k + 1).
+            guard t.colOffset + 2 * t.outputs <= cols else { throw fail("columns \(t.colOffset)+2x\(t.outputs) exceed the array's \(cols)") }
             let c = cross[t.layer]
             guard t.inputOffset + t.rows <= c.fanIn else { throw fail("fan-in rows \(t.inputOffset)+\(t.rows) exceed the layer's \(c.fanIn)") }
             guard t.outputOffset + t.outputs <= c.outChannels else { throw fail("outputs \(t.outputOffset)+\(t.outputs) exceed the layer's \(c.outChannels)") }

@@ -103,7 +103,7 @@ public enum ModelSamples {
                 for t in c.tiles {
                     var o = 0
                     while o < c.outChannels {
-                        let k = min(cols, c.outChannels - o)
+                        let k = min(cols / 2, c.outChannels - o)   // two columns (G+, G-) per output
                         tiles.append(PlacementTile(layer: layer, array: tiles.count, rowOffset: 0, rows: t.rowCount, inputOffset: t.rowStart, colOffset: 0, outputOffset: o, outputs: k))
                         o += k
                     }

@@ -6,6 +6,7 @@ enum Registry {
         DeviceCommand.command,
         PruneCommand.command,
         InspectCommand.command,
+        ExportCommand.command,
         FuzzCommand.command,
         BenchCommand.command,
     ]

@@ -361,6 +361,8 @@ final class CorruptFileTests: XCTestCase {
         assertRejects(rebuild(good, kind: .placement) { putU32(&$0, 16 + 4, 1000) }, .badPlacement, section: "placement")  // array index
         assertRejects(rebuild(good, kind: .placement) { putU32(&$0, 16 + 8, 10) }, .badPlacement, section: "placement")    // rowOffset+rows > 16
         assertRejects(rebuild(good, kind: .placement) { putU32(&$0, 16 + 20, 127) }, .badPlacement, section: "placement")  // colOffset+outputs > 128
+        // two columns per output (G+, G-): 65 outputs at column 0 need 130 > 128 columns
+        assertRejects(rebuild(good, kind: .placement) { putU32(&$0, 16 + 28, 65) }, .badPlacement, section: "placement")
         assertRejects(rebuild(good, kind: .placement) { putU32(&$0, 16, 5) }, .badPlacement, section: "placement")         // layer
         assertRejects(rebuild(good, kind: .placement) { putU32(&$0, 12, 0xFFFF_FFFF) }, .countTooLarge, section: "placement")
     }
