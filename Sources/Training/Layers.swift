@@ -529,7 +529,7 @@ public final class FakeQuant: Layer {
         pool.blocks(batch * per, grain: elementGrain) { rg in
             for i in rg {
                 let v = min(max(X.p[i], 0), r)
-                Y.p[i] = (v * scale).rounded(.toNearestOrAwayFromZero) * step
+                Y.p[i] = roundHalfAwayNonNegative(v * scale) * step
             }
         }
     }
@@ -543,4 +543,14 @@ public final class FakeQuant: Layer {
             for i in rg { let v = X.p[i]; DX.p[i] = (v >= 0 && v <= r) ? DY.p[i] : 0 }
         }
     }
+}
+
+/// round(x) with ties away from zero for 0 <= x < 2^22, exactly as `x.rounded()`, without a
+/// libm call (SSE2 has no rounding instruction): round to nearest-even with the 1.5 * 2^23
+/// trick, then move the ties that went down to even one step up.
+@inline(__always)
+public func roundHalfAwayNonNegative(_ x: Float) -> Float {
+    let magic: Float = 12582912   // 1.5 * 2^23
+    let t = (x + magic) - magic
+    return x - t == 0.5 ? t + 1 : t
 }

@@ -182,7 +182,8 @@ public final class Trainer {
         let B = config.batch, nb = batchesPerEpoch, isz = net.graph.inputSize
         var rng = Xoshiro256StarStar(seed: config.seed, stream: 0x5348_5546_0000 &+ UInt64(epoch))
         let perm = rng.permutation(train.count)
-        let limit = Float(currentLimit)
+        let limitUsed = currentLimit
+        let limit = Float(limitUsed)
         let startFlips = net.masked.map { $0.flipsTotal }
         let noisy = config.mode == "hardware" && config.readNoise
         let ref = config.hysteresisReference
@@ -239,7 +240,7 @@ public final class Trainer {
             kept[m.name] = m.keptFraction
         }
         let rec = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: Double(correct) / Double(max(seen, 1)),
-                              testAccuracy: acc, testLoss: tloss, seconds: seconds, lr: lastLR, limit: Double(limit),
+                              testAccuracy: acc, testLoss: tloss, seconds: seconds, lr: lastLR, limit: limitUsed,
                               flips: flips, flipsEpoch: fe, flipsTotal: ft, keptFraction: kept, globalBatch: globalBatch)
         if acc > bestAccuracy {
             bestAccuracy = acc

@@ -190,6 +190,14 @@ final class OpsTests: XCTestCase {
         XCTAssertEqual(fq.range, 1); XCTAssertEqual(g2.output[0], 1)
     }
 
+    func testFastRoundingEqualsRoundedHalfAway() {
+        var r = Xoshiro256StarStar(seed: 9)
+        var xs: [Float] = [0, 0.5, 1.5, 2.5, 0.49999997, 1.4999999, 254.5, 255, 14.5, 7.5000005, 0x1p21 + 0.5]
+        for _ in 0..<20000 { xs.append(Float(r.uniform(0, 300))) }
+        for k in 0..<600 { xs.append(Float(k) / 2) }
+        for x in xs { XCTAssertEqual(roundHalfAwayNonNegative(x), x.rounded(.toNearestOrAwayFromZero), "\(x)") }
+    }
+
     func testFlattenGradient() throws {
         try gradCheck({ Flatten() }, input: [2, 3, 2], batch: 3)
     }
