@@ -30,7 +30,7 @@ let package = Package(
         // Layer 3': the integer program (the hardware datapath), Foundation-free.
         .target(name: "Kernels", dependencies: ["FixedPoint"], swiftSettings: speed),
         // Layer 4: freeze a trained run into an integer program.
-        .target(name: "Quant", dependencies: ["FixedPoint", "Kernels", "Training", "Device", "DataIO"], swiftSettings: speed),
+        .target(name: "Quant", dependencies: ["FixedPoint", "Kernels", "Training", "Device", "DataIO", "ModelFile", "CZlib"], swiftSettings: speed),
         // Layer 4': the model file (versioned, checksummed container of an integer program).
         .target(name: "ModelFile", dependencies: ["FixedPoint", "Kernels", "DataIO"]),
         // Layer 5: FPGA/firmware/chip images, golden vectors and verification.
@@ -48,7 +48,7 @@ let package = Package(
         .testTarget(name: "DeviceTests", dependencies: ["Device", "Randomness", "DataIO"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Randomness", "DataIO", "Device"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "FixedPoint", "Randomness"]),
-        .testTarget(name: "QuantTests", dependencies: ["Quant", "Kernels", "Training", "Randomness"]),
+        .testTarget(name: "QuantTests", dependencies: ["Quant", "Kernels", "Training", "Randomness", "ModelFile", "DataIO", "Device", "FixedPoint"]),
         .testTarget(name: "ModelFileTests", dependencies: ["ModelFile", "Kernels", "Randomness", "DataIO"]),
         .testTarget(name: "ExportTests", dependencies: ["Export", "ModelFile", "Kernels", "FixedPoint", "Randomness", "Device", "DataIO"]),
         .testTarget(name: "VerifyTests", dependencies: ["Verify", "Kernels", "ModelFile", "Quant", "Randomness"]),

@@ -13,11 +13,12 @@ enum BenchCommand {
       (apt-get install dataset-fashion-mnist) it times 60000 synthetic images of the same shape.
     """
 
-    static let command = Command(name: "bench", summary: "speed benchmarks (bench train)", usage: usage) { args in
-        guard let subject = args.positional() else { throw CLIError("bench: missing subject (train)\n" + usage) }
+    static let command = Command(name: "bench", summary: "speed benchmarks (bench train, bench infer)", usage: usage + "\n" + BenchInferCommand.usage) { args in
+        guard let subject = args.positional() else { throw CLIError("bench: missing subject (train, infer)\n" + usage + "\n" + BenchInferCommand.usage) }
         switch subject {
         case "train": return try benchTrain(&args)
-        default: throw CLIError("bench: unknown subject '\(subject)' (train)")
+        case "infer": return try BenchInferCommand.run(&args)
+        default: throw CLIError("bench: unknown subject '\(subject)' (train, infer)")
         }
     }
 

@@ -5,6 +5,8 @@ enum Registry {
         InfoCommand.command,
         DeviceCommand.command,
         PruneCommand.command,
+        FreezeCommand.command,
+        RunCommand.command,
         InspectCommand.command,
         ExportCommand.command,
         FuzzCommand.command,

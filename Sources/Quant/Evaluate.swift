@@ -1,0 +1,194 @@
+// Evaluation of a frozen program on labelled images: integer engine (Kernels, integers only),
+// optionally the float pipeline of the frozen graph (DATAPATH.md section 11) for the golden
+// comparison, and ADC full-scale statistics from traces. Batches are streamed; results do not
+// depend on the thread count.
+import DataIO
+import Device
+import Kernels
+import ModelFile
+
+public final class Evaluator {
+    public let program: Program
+    public let engine: Engine
+    public let withFloat: Bool
+    public let classes: Int
+    public private(set) var images = 0
+    public private(set) var labelled = 0
+    public private(set) var integerCorrect = 0
+    public private(set) var floatCorrect = 0
+    public private(set) var agreements = 0
+    var logitBuf: [Int32] = []
+    var predBuf: [Int32] = []
+    var floatPred: [Int] = []
+
+    public init(program: Program, threads: Int, withFloat: Bool) throws {
+        self.program = program
+        engine = try Engine(program: program, threads: threads)
+        self.withFloat = withFloat
+        classes = engine.outputCount
+    }
+
+    public var integerAccuracy: Double { labelled == 0 ? 0 : Double(integerCorrect) / Double(labelled) }
+    public var floatAccuracy: Double { labelled == 0 ? 0 : Double(floatCorrect) / Double(labelled) }
+    public var agreement: Double { images == 0 ? 0 : Double(agreements) / Double(images) }
+
+    /// Runs `count` images (pixels back to back); `labels` (count entries) when known; the
+    /// integer logits are appended to `logits` when given.
+    public func process(pixels: UnsafeBufferPointer<UInt8>, count: Int, labels: ArraySlice<UInt8>?, logits: UnsafeMutablePointer<Int32>? = nil) {
+        guard count > 0 else { return }
+        let nOut = engine.outputCount, nIn = engine.inputCount
+        if logitBuf.count < count * nOut { logitBuf = [Int32](repeating: 0, count: count * nOut) }
+        if predBuf.count < count { predBuf = [Int32](repeating: 0, count: count) }
+        logitBuf.withUnsafeMutableBufferPointer { lg in
+            predBuf.withUnsafeMutableBufferPointer { pr in
+                engine.inferBatch(pixels: pixels, count: count, logits: lg, predictions: pr)
+                if let logits { logits.update(from: lg.baseAddress!, count: count * nOut) }
+            }
+        }
+        if withFloat {
+            if floatPred.count < count { floatPred = [Int](repeating: 0, count: count) }
+            let prog = program
+            let n = max(1, min(engine.threads, count))
+            let px = UncheckedPointer(pixels.baseAddress!)
+            floatPred.withUnsafeMutableBufferPointer { fp in
+                let out = UncheckedMutablePointer(fp.baseAddress!)
+                KernelsParallel.forEach(n) { part in
+                    for i in (count * part / n)..<(count * (part + 1) / n) {
+                        let img = Array(UnsafeBufferPointer(start: px.p + i * nIn, count: nIn))
+                        out.p[i] = FloatPipeline.argmax(FloatPipeline.logits(prog, pixels: img))
+                    }
+                }
+            }
+        }
+        for i in 0..<count {
+            let p = Int(predBuf[i])
+            if withFloat, floatPred[i] == p { agreements += 1 }
+            if let labels {
+                let y = Int(labels[labels.startIndex + i])
+                if p == y { integerCorrect += 1 }
+                if withFloat, floatPred[i] == y { floatCorrect += 1 }
+            }
+        }
+        images += count
+        if labels != nil { labelled += count }
+    }
+
+    /// Convenience over a PixelSet, in batches of 256.
+    public func process(_ set: PixelSet) {
+        let per = set.shape.count
+        set.pixels.withUnsafeBufferPointer { px in
+            var i = 0
+            while i < set.count {
+                let n = min(256, set.count - i)
+                process(pixels: UnsafeBufferPointer(rebasing: px[(i * per)..<((i + n) * per)]), count: n,
+                        labels: set.labels.map { $0[i..<(i + n)] })
+                i += n
+            }
+        }
+    }
+}
+
+/// Fraction of tile ADC readings at full scale (the saturation limits) per crossbar node, over
+/// the images of `set` (from traces: a reading exactly at a limit is counted too).
+public func adcFullScaleRates(program: Program, _ set: PixelSet) throws -> [(node: Int, readings: Int, atLimit: Int)] {
+    let engine = try Engine(program: program, threads: 1)
+    var stats: [Int: (Int, Int)] = [:]
+    let per = set.shape.count
+    for i in 0..<set.count {
+        let tr = engine.trace(pixels: Array(set.pixels[(i * per)..<((i + 1) * per)]))
+        for (node, n) in program.nodes.enumerated() {
+            guard case .crossbar(let cp) = n.op else { continue }
+            var (r, a) = stats[node] ?? (0, 0)
+            for (t, tile) in tr.tileADC[node].enumerated() {
+                let hi = Int32((1 << (cp.tiles[t].bits - 1)) - 1), lo = -hi - 1
+                r += tile.count
+                for v in tile where v >= hi || v <= lo { a += 1 }
+            }
+            stats[node] = (r, a)
+        }
+    }
+    return stats.keys.sorted().map { (node: $0, readings: stats[$0]!.0, atLimit: stats[$0]!.1) }
+}
+
+/// Multiply-accumulates per image of a program's crossbars.
+public func macsPerImage(_ p: Program) -> Int {
+    var total = 0
+    for n in p.nodes {
+        if case .crossbar(let cp) = n.op { total += p.tensors[n.output].shape.count * cp.fanIn }
+    }
+    return total
+}
+
+/// Accuracy figures that go into the model file's provenance.
+public struct FreezeEvaluation: Sendable, Equatable {
+    public var images: Int
+    public var integerAccuracy: Double
+    public var floatAccuracy: Double
+    public var agreement: Double
+    /// Per crossbar layer: ADC readings at full scale on the evaluation images traced.
+    public var tracedImages: Int
+    public var fullScaleRates: [Double]
+    public init(images: Int, integerAccuracy: Double, floatAccuracy: Double, agreement: Double, tracedImages: Int, fullScaleRates: [Double]) {
+        self.images = images; self.integerAccuracy = integerAccuracy; self.floatAccuracy = floatAccuracy
+        self.agreement = agreement; self.tracedImages = tracedImages; self.fullScaleRates = fullScaleRates
+    }
+}
+
+extension Freezer {
+    /// Evaluates a frozen model on labelled images: integer and float accuracy, argmax agreement,
+    /// ADC full-scale rates on the first `traceCount` images.
+    public static func evaluate(_ model: FrozenModel, on set: PixelSet, threads: Int, traceCount: Int = 1000) throws -> FreezeEvaluation {
+        let ev = try Evaluator(program: model.program, threads: threads, withFloat: true)
+        ev.process(set)
+        let traced = set.prefix(traceCount)
+        let rates = try adcFullScaleRates(program: model.program, traced).map { $0.readings == 0 ? 0 : Double($0.atLimit) / Double($0.readings) }
+        return FreezeEvaluation(images: set.count, integerAccuracy: ev.integerAccuracy, floatAccuracy: ev.floatAccuracy,
+                                agreement: ev.agreement, tracedImages: traced.count, fullScaleRates: rates)
+    }
+
+    /// The model file: program + task, target (name, SHA-256 of its canonical JSON), provenance,
+    /// programming counts (mask flips per layer; cells to reset = 2 x pruned pairs), placement,
+    /// packed masks, and the freeze report under `freeze.*` keys.
+    public static func bundle(_ model: FrozenModel, source: FreezeSource, target: TargetProfile, evaluation: FreezeEvaluation?,
+                              options: FreezeOptions, toolVersion: String) -> ModelBundle {
+        let hash = SHA256.hex(SHA256.hash(TargetProfiles.canonicalJSON(target)))
+        let prov = Provenance(seed: source.seed, epochs: source.epochs, dataset: source.task,
+                              floatAccuracy: evaluation?.floatAccuracy ?? .nan, integerAccuracy: evaluation?.integerAccuracy ?? .nan,
+                              toolVersion: toolVersion, created: nil)
+        let byName = Dictionary(source.weightLayers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let flips = model.layers.map { byName[$0.name]?.flipsTotal ?? 0 }
+        let pruned = model.layers.reduce(0) { $0 + $1.pruned }
+        let masks: [PackedMask?] = model.layers.map { l in byName[l.name].map { PackedMask($0.mask.map { $0 != 0 }) } }
+        let pl = model.placement
+        let placement = Placement(arrayRows: pl.arrayRows, arrayCols: pl.arrayCols, arrayCount: pl.arrayCount,
+                                  tiles: pl.tiles.map { PlacementTile(layer: $0.layer, array: $0.array, rowOffset: $0.rowOffset, rows: $0.rows,
+                                                                      inputOffset: $0.inputOffset, colOffset: $0.colOffset,
+                                                                      outputOffset: $0.outputOffset, outputs: $0.outputs) })
+        var extra: [String: MetadataValue] = [
+            "freeze.calibration_images": .u64(UInt64(model.calibrationImages)),
+            "freeze.weight_bits": .u32(UInt32(options.weightBits)),
+            "freeze.weight_percentile": .f64(options.weightPercentile),
+            "freeze.adc_percentile": .f64(options.adcPercentile),
+            "freeze.layer_names": .array(model.layers.map { .string($0.name) }),
+            "freeze.weight_lsb": .array(model.layers.map { .f64($0.weightLSB) }),
+            "freeze.weights_clipped": .array(model.layers.map { .u64(UInt64($0.weightsClipped)) }),
+            "freeze.adc_gain": .array(model.layers.map { .f64($0.adcGain) }),
+            "freeze.adc_acc_level": .array(model.layers.map { .i64($0.accLevel) }),
+            "freeze.adc_clip_rate_calibration": .array(model.layers.map { .f64($0.clipRate) }),
+            "input.scale": .f64(source.inputScale),
+            "input.offset": .f64(source.inputOffset),
+            "model.mode": .string(source.mode),
+        ]
+        if let evaluation {
+            extra["freeze.eval_images"] = .u64(UInt64(evaluation.images))
+            extra["freeze.argmax_agreement"] = .f64(evaluation.agreement)
+            extra["freeze.adc_full_scale_rate_eval"] = .array(evaluation.fullScaleRates.map { .f64($0) })
+            extra["freeze.traced_images"] = .u64(UInt64(evaluation.tracedImages))
+        }
+        if let t = source.trainingTestAccuracy { extra["provenance.training_test_accuracy"] = .f64(t) }
+        let meta = ModelMetadata(task: source.task, targetName: target.name, targetHash: hash, provenance: prov,
+                                 programming: ProgrammingCounts(maskFlips: flips, cellsToReset: 2 * pruned),
+                                 placement: placement, masks: masks, conductances: [], extra: extra)
+        return ModelBundle(program: model.program, metadata: meta)
+    }
+}

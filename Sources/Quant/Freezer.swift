@@ -1,0 +1,410 @@
+// Freeze: a trained float model (FreezeSource) + a target profile + calibration images -> an
+// integer Program (docs/DATAPATH.md section 14 describes every derivation). Prepare only:
+// float math happens here, once; evaluation is the Kernels engine's integer code.
+import Device
+import FixedPoint
+import Kernels
+import Training
+
+/// Freeze settings. Defaults: 8-bit signed weight codes, LSB from max |w_on|, ADC full scale
+/// from the max |accumulator| over 512 calibration images, half-up rounding everywhere.
+public struct FreezeOptions: Sendable, Equatable {
+    /// Weight code width (2...8): codes in `-(2^(b-1) - 1)...2^(b-1) - 1`.
+    public var weightBits = 8
+    /// Percentile (0 < p <= 100) of |w_on| per layer that maps to the largest code.
+    public var weightPercentile = 100.0
+    /// Percentile (0 < p <= 100) of |acc| over the calibration set (all tiles of a layer) that
+    /// maps to the ADC's full scale `2^(n-1) - 1`.
+    public var adcPercentile = 100.0
+    /// ADC resolution override (nil: the target's `adcBits`).
+    public var adcBits: Int? = nil
+    public var adcRounding: RoundingRule = .halfUp
+    public var activationRounding: RoundingRule = .halfUp
+    /// Threads for the calibration passes (results do not depend on it).
+    public var threads = 1
+
+    public init() {}
+
+    func validate() throws(FreezeError) {
+        guard Program.weightBitsRange.contains(weightBits) else { throw FreezeError("weight bits \(weightBits) not in 2...8") }
+        guard weightPercentile > 0, weightPercentile <= 100 else { throw FreezeError("weight percentile \(weightPercentile) not in (0, 100]") }
+        guard adcPercentile > 0, adcPercentile <= 100 else { throw FreezeError("ADC percentile \(adcPercentile) not in (0, 100]") }
+        if let b = adcBits, !Program.adcBitsRange.contains(b) { throw FreezeError("ADC bits \(b) not in 2...16") }
+    }
+}
+
+/// Images as 8-bit pixels, back to back in (C,H,W) order.
+public struct PixelSet: Sendable, Equatable {
+    public var count: Int
+    public var shape: TensorShape
+    public var pixels: [UInt8]
+    public var labels: [UInt8]?
+    public init(count: Int, shape: TensorShape, pixels: [UInt8], labels: [UInt8]? = nil) {
+        precondition(pixels.count == count * shape.count, "pixel count")
+        precondition(labels == nil || labels!.count == count, "label count")
+        self.count = count; self.shape = shape; self.pixels = pixels; self.labels = labels
+    }
+    /// The first `n` images.
+    public func prefix(_ n: Int) -> PixelSet {
+        let k = min(n, count)
+        return PixelSet(count: k, shape: shape, pixels: Array(pixels[0..<(k * shape.count)]), labels: labels.map { Array($0[0..<k]) })
+    }
+}
+
+/// What freeze decided for one crossbar layer.
+public struct FrozenLayer: Sendable, Equatable {
+    public var name: String
+    /// Node index of the crossbar in the program; of the activation that reads it (nil: logits).
+    public var node: Int
+    public var activationNode: Int?
+    public var fanIn: Int, fanOut: Int, tiles: Int
+    /// Weight LSB in weight units and in microsiemens; weights clipped to the code range.
+    public var weightLSB: Double
+    public var weightLSBMicroSiemens: Double
+    public var weightsClipped: Int
+    /// Pruned pairs (mask 0).
+    public var pruned: Int
+    /// Calibration: |acc| level mapped to full scale, the ADC gain (real, quantized), and the
+    /// number of tile readings and how many saturate the ADC.
+    public var accLevel: Int64
+    public var accMax: Int64
+    public var adcGain: Double
+    public var adcMultiplier: Int32
+    public var adcShift: Int32
+    public var adcBits: Int
+    public var calibrationReadings: Int
+    public var calibrationClipped: Int
+    public var clipRate: Double { calibrationReadings == 0 ? 0 : Double(calibrationClipped) / Double(calibrationReadings) }
+    /// Real value (training units) of one digital-sum unit of this layer.
+    public var sumUnit: Double
+}
+
+/// The result of freezing.
+public struct FrozenModel: Sendable {
+    public var program: Program
+    public var layers: [FrozenLayer]
+    public var inputBits: Int
+    public var calibrationImages: Int
+    public var placement: CrossbarPlacement
+}
+
+public enum Freezer {
+    // MARK: structure
+
+    enum Kind { case pixels, codes(unit: Double), sums(layer: Int) }
+    struct PendingActivation { var node: Int; var layer: Int; var bn: Int?; var bits: Int; var range: Double }
+
+    /// Builds the program skeleton (final weights and input quantizer; placeholder ADC gains and
+    /// activations) and the bookkeeping to fill them in.
+    struct Skeleton {
+        var tensors: [TensorDesc]
+        var nodes: [Node]
+        var crossbars: [(node: Int, layer: Int, inputUnit: Double)]
+        var activations: [PendingActivation]
+        var layers: [FrozenLayer]
+        var inputBits: Int
+    }
+
+    static func skeleton(_ src: FreezeSource, target: TargetProfile, options o: FreezeOptions, adcBits: Int) throws(FreezeError) -> Skeleton {
+        guard src.inputShape.count == 3, src.inputShape.allSatisfy({ $0 >= 1 }) else {
+            throw FreezeError("input shape \(src.inputShape) is not [C, H, W]")
+        }
+        guard src.inputScale.isFinite, src.inputOffset.isFinite, src.inputScale > 0 else {
+            throw FreezeError("input normalisation x = raw * \(src.inputScale) + \(src.inputOffset) must have a finite positive scale (max-pool before the DAC must commute)")
+        }
+        var tensors: [TensorDesc] = [.code(TensorShape(c: src.inputShape[0], h: src.inputShape[1], w: src.inputShape[2]), bits: 8)]
+        var nodes: [Node] = []
+        var kind = Kind.pixels
+        var cur = 0
+        var pendingBN: Int? = nil
+        var crossbars: [(node: Int, layer: Int, inputUnit: Double)] = []
+        var acts: [PendingActivation] = []
+        var layers: [FrozenLayer] = []
+        var inputBits = 0
+        let byIndex = Dictionary(src.weightLayers.enumerated().map { ($1.graphIndex, $0) }, uniquingKeysWith: { a, _ in a })
+        func emit(_ op: Op, _ out: TensorDesc) { tensors.append(out); nodes.append(Node(op, inputs: [cur], output: tensors.count - 1)); cur = tensors.count - 1 }
+
+        for (gi, spec) in src.graph.enumerated() {
+            let shape = tensors[cur].shape
+            func fail(_ m: String) -> FreezeError { FreezeError("graph node \(gi) (\(spec.op)\(spec.name.map { " " + $0 } ?? "")): \(m)") }
+            switch spec.op {
+            case "maxpool2d":
+                let k = spec.kernel ?? 2
+                guard k >= 1, shape.h >= k, shape.w >= k else { throw fail("pool window \(k) does not fit \(shape)") }
+                let os = TensorShape(c: shape.c, h: (shape.h - k) / k + 1, w: (shape.w - k) / k + 1)
+                emit(.maxPool(MaxPoolParams(k)), TensorDesc(shape: os, kind: tensors[cur].kind, bits: tensors[cur].bits))
+            case "fakequant":
+                guard let q = src.quantizers[gi] else { throw fail("no static range recorded") }
+                guard (1...Program.maxCodeBits).contains(q.bits) else { throw fail("\(q.bits)-bit codes: the datapath carries 1...8-bit codes") }
+                guard q.range.isFinite else { throw fail("static range \(q.range) is not finite") }
+                guard q.bits <= target.dacBits else { throw fail("\(q.bits)-bit codes exceed the target's \(target.dacBits)-bit DAC") }
+                let L = Double((1 << q.bits) - 1), r = Double(q.range)
+                switch kind {
+                case .pixels:
+                    guard pendingBN == nil else { throw fail("batch norm on raw pixels is not supported") }
+                    var m: Int32 = 0, s: Int32 = 0, b: Int64 = 0
+                    if r > 0 { (m, s, b) = try AffineFold.derive(scale: src.inputScale * L / r, offset: src.inputOffset * L / r, maxInput: 255) }
+                    emit(.inputQuant(AffineQuantParams(channels: shape.c, multiplier: m, shift: s, offset: b, outBits: q.bits,
+                                                       rounding: o.activationRounding)), .code(shape, bits: q.bits))
+                    inputBits = q.bits
+                case .sums(let layer):
+                    acts.append(PendingActivation(node: nodes.count, layer: layer, bn: pendingBN, bits: q.bits, range: r))
+                    emit(.activation(AffineQuantParams(channels: shape.c, multiplier: 0, shift: 0, offset: 0, outBits: q.bits,
+                                                       rounding: o.activationRounding)), .code(shape, bits: q.bits))
+                    pendingBN = nil
+                case .codes:
+                    throw fail("a fake-quant directly on quantized codes is not supported")
+                }
+                kind = .codes(unit: r > 0 ? r / L : 0)
+            case "batchnorm":
+                guard case .sums = kind, pendingBN == nil else { throw fail("batch norm must follow a weight layer (optionally through a max-pool)") }
+                guard let bn = src.batchNorms[gi], bn.mean.count == shape.c, bn.variance.count == shape.c else {
+                    throw fail("no running statistics for \(shape.c) channels")
+                }
+                for c in 0..<shape.c where !(bn.mean[c].isFinite && bn.variance[c].isFinite && Double(bn.variance[c]) + bn.eps > 0) {
+                    throw fail("channel \(c): running mean \(bn.mean[c]) / variance \(bn.variance[c]) unusable")
+                }
+                pendingBN = gi
+            case "relu":
+                // ReLU is the lower clamp of the next quantizer (unsigned codes); it must be followed by one.
+                guard case .sums = kind else { throw fail("ReLU must follow a weight layer") }
+            case "flatten":
+                guard pendingBN == nil else { throw fail("flatten between a batch norm and its quantizer is not supported") }
+                emit(.flatten, TensorDesc(shape: TensorShape(c: shape.count, h: 1, w: 1), kind: tensors[cur].kind, bits: tensors[cur].bits))
+            case "conv2d", "linear":
+                guard let j = byIndex[gi] else { throw fail("no weights recorded for this layer") }
+                let wl = src.weightLayers[j]
+                guard case .codes(let unit) = kind else {
+                    throw fail("the input of a crossbar must be quantized codes (a fake-quant node before it); got \(kind)")
+                }
+                var cp: CrossbarParams
+                if spec.op == "conv2d" {
+                    guard let cin = spec.inChannels, let cout = spec.outChannels, let kh = spec.kernelH, let kw = spec.kernelW else { throw fail("incomplete conv spec") }
+                    let st = spec.stride ?? 1, pd = spec.padding ?? 0
+                    guard cin == shape.c else { throw fail("expects \(cin) input channels, the map is \(shape)") }
+                    cp = CrossbarParams(inChannels: cin, outChannels: cout, kernelH: kh, kernelW: kw, strideH: st, strideW: st,
+                                        padH: pd, padW: pd, weightBits: o.weightBits, weights: [], tiles: [])
+                } else {
+                    guard let fi = spec.inFeatures, let fo = spec.outFeatures else { throw fail("incomplete linear spec") }
+                    guard shape.h == 1, shape.w == 1, shape.c == fi else { throw fail("expects \(fi) features, the map is \(shape) (flatten first)") }
+                    cp = CrossbarParams(inChannels: fi, outChannels: fo, kernelH: 1, kernelW: 1, weightBits: o.weightBits, weights: [], tiles: [])
+                }
+                guard wl.fanIn == cp.fanIn, wl.fanOut == cp.outChannels, wl.wOn.count == wl.fanIn * wl.fanOut,
+                      wl.wOff.count == wl.wOn.count, wl.mask.count == wl.wOn.count else {
+                    throw fail("weights are \(wl.fanOut)x\(wl.fanIn) (\(wl.wOn.count) values), the layer needs \(cp.outChannels)x\(cp.fanIn)")
+                }
+                let q = try quantizeWeights(wl, bits: o.weightBits, percentile: o.weightPercentile)
+                cp.weights = q.codes
+                cp.weightLSBMicroSiemens = wl.scale > 0 ? q.lsb / wl.scale : 0
+                // placeholder gain 1 (multiplier 2^30, shift 1); calibration sets it
+                cp.tiles = CrossbarParams.uniformTiles(fanIn: cp.fanIn, arrayRows: target.arrayRows, multiplier: 1 << 30, shift: 1,
+                                                       rounding: o.adcRounding, bits: adcBits)
+                crossbars.append((node: nodes.count, layer: j, inputUnit: unit))
+                layers.append(FrozenLayer(name: wl.name, node: nodes.count, activationNode: nil, fanIn: cp.fanIn, fanOut: cp.outChannels,
+                                          tiles: cp.tiles.count, weightLSB: q.lsb, weightLSBMicroSiemens: cp.weightLSBMicroSiemens,
+                                          weightsClipped: q.clipped, pruned: wl.mask.reduce(0) { $0 + ($1 == 0 ? 1 : 0) },
+                                          accLevel: 0, accMax: 0, adcGain: 1, adcMultiplier: 1 << 30, adcShift: 1, adcBits: adcBits,
+                                          calibrationReadings: 0, calibrationClipped: 0, sumUnit: 0))
+                emit(.crossbar(cp), .sum(cp.outputShape(for: shape)))
+                kind = .sums(layer: layers.count - 1)
+            default:
+                throw fail("op '\(spec.op)' has no integer lowering")
+            }
+        }
+        guard case .sums = kind, pendingBN == nil else {
+            throw FreezeError("the graph must end with a weight layer (the logits are its digital sums); it ends with \(src.graph.last?.op ?? "nothing")")
+        }
+        guard inputBits > 0, !crossbars.isEmpty else { throw FreezeError("the graph has no input quantizer or no weight layer") }
+        guard tensors[cur].shape.count == src.classes else {
+            throw FreezeError("the last layer has \(tensors[cur].shape.count) outputs, the run has \(src.classes) classes")
+        }
+        // the activation that reads each crossbar (directly or through a max-pool)
+        for a in acts { layers[a.layer].activationNode = a.node }
+        return Skeleton(tensors: tensors, nodes: nodes, crossbars: crossbars, activations: acts, layers: layers, inputBits: inputBits)
+    }
+
+    /// Weight codes of one layer: LSB = percentile(|w_on|) / (2^(b-1) - 1); code = round(w_eff / LSB)
+    /// (half away from zero), clamped to `±(2^(b-1) - 1)`; pruned pairs use their w_off.
+    public static func quantizeWeights(_ wl: SourceWeightLayer, bits: Int, percentile: Double) throws(FreezeError) -> (codes: [Int8], lsb: Double, clipped: Int) {
+        let top = Double((1 << (bits - 1)) - 1)
+        for (i, v) in wl.wOn.enumerated() where !v.isFinite { throw FreezeError("layer \(wl.name): w_on[\(i)] = \(v) is not finite") }
+        for (i, v) in wl.wOff.enumerated() where !v.isFinite { throw FreezeError("layer \(wl.name): w_off[\(i)] = \(v) is not finite") }
+        var mags = wl.wOn.map { Double(abs($0)) }
+        let level: Double
+        if percentile >= 100 { level = mags.max() ?? 0 } else {
+            mags.sort()
+            level = mags.isEmpty ? 0 : mags[max(0, min(mags.count - 1, Int((percentile / 100 * Double(mags.count)).rounded(.up)) - 1))]
+        }
+        let lsb = level > 0 ? level / top : 1
+        var codes = [Int8](repeating: 0, count: wl.wOn.count)
+        var clipped = 0
+        for i in codes.indices {
+            let v = (Double(wl.effective(i)) / lsb).rounded(.toNearestOrAwayFromZero)
+            if abs(v) > top { clipped += 1 }
+            codes[i] = Int8(min(max(v, -top), top))
+        }
+        return (codes, lsb, clipped)
+    }
+
+    // MARK: freeze
+
+    /// Freezes `source` for `target`, calibrating ADC gains on `calibration` (8-bit images of the
+    /// source's input shape). Throws a FreezeError naming the layer for any model the datapath cannot
+    /// carry, including one whose worst case can overflow an accumulator (Program.validate()).
+    public static func freeze(_ source: FreezeSource, target: TargetProfile, calibration: PixelSet,
+                              options o: FreezeOptions = FreezeOptions()) throws(FreezeError) -> FrozenModel {
+        try o.validate()
+        let adcBits = o.adcBits ?? target.adcBits
+        guard Program.adcBitsRange.contains(adcBits) else { throw FreezeError("target '\(target.name)': ADC bits \(adcBits) not in 2...16") }
+        guard target.arrayRows >= 1, target.arrayCols >= 2 else { throw FreezeError("target '\(target.name)': arrays of \(target.arrayRows)x\(target.arrayCols)") }
+        if source.mode == "hardware", let t = source.runTarget, t != target.name {
+            throw FreezeError("the run's conductances were drawn for target '\(t)', not '\(target.name)' (freeze a hardware run for the target it was trained on)")
+        }
+        var sk = try skeleton(source, target: target, options: o, adcBits: adcBits)
+        for a in sk.activations {
+            if let want = target.activationBits[source.task], want != a.bits {
+                throw FreezeError("graph node \(a.node): the run quantizes activations to \(a.bits) bits, target '\(target.name)' carries \(want)-bit activations for task '\(source.task)'")
+            }
+        }
+        let inShape = sk.tensors[0].shape
+        guard calibration.shape == inShape else { throw FreezeError("calibration images are \(calibration.shape), the model reads \(inShape)") }
+        guard calibration.count >= 1 else { throw FreezeError("no calibration images") }
+
+        // Structure and worst-case accumulator bounds do not depend on the gains: check them first.
+        var program = Program(tensors: sk.tensors, nodes: sk.nodes, input: 0, output: sk.tensors.count - 1, arrayRows: target.arrayRows)
+        try check(program, sk.layers)
+
+        for (k, xb) in sk.crossbars.enumerated() {
+            guard case .crossbar(var cp) = program.nodes[xb.node].op else { continue }
+            let inT = program.nodes[xb.node].inputs[0]
+            // the program so far (every earlier node final), output = this crossbar's input codes
+            let partial = Program(tensors: Array(program.tensors[0...inT]), nodes: Array(program.nodes[0..<xb.node]),
+                                  input: 0, output: inT, arrayRows: program.arrayRows)
+            let codes: [Int32]
+            do {
+                let engine = try Engine(program: partial, threads: o.threads)
+                codes = engine.inferBatch(calibration.pixels, count: calibration.count).logits
+            } catch { throw FreezeError("layer \(sk.layers[k].name): \(error)") }
+            let accs = tileAccumulators(codes: codes, count: calibration.count, shape: program.tensors[inT].shape, cp, threads: o.threads)
+            var mags = accs.map { Int64($0).magnitude }
+            let accMax = Int64(mags.max() ?? 0)
+            let level: Int64
+            if o.adcPercentile >= 100 { level = accMax } else {
+                mags.sort()
+                level = mags.isEmpty ? 0 : Int64(mags[max(0, min(mags.count - 1, Int((o.adcPercentile / 100 * Double(mags.count)).rounded(.up)) - 1))])
+            }
+            let full = Double((1 << (adcBits - 1)) - 1)
+            let gain = level > 0 ? full / Double(level) : 1
+            let qm: QuantizedMultiplier
+            do { qm = try QuantizedMultiplier(real: gain) } catch { throw FreezeError("layer \(sk.layers[k].name): ADC gain \(gain): \(error)") }
+            for t in cp.tiles.indices { cp.tiles[t].multiplier = qm.multiplier; cp.tiles[t].shift = qm.shift }
+            program.nodes[xb.node].op = .crossbar(cp)
+            // saturation count on the calibration set (exact integer ADC)
+            let lo = -(Int64(1) << Int64(adcBits - 1)), hi = (Int64(1) << Int64(adcBits - 1)) - 1
+            var clipped = 0
+            for a in accs {
+                let v = roundingShiftRight(Int64(a) * Int64(qm.multiplier), 31 - Int(qm.shift), o.adcRounding)
+                if v < lo || v > hi { clipped += 1 }
+            }
+            let realGain = qm.realValue
+            let unit = realGain > 0 ? xb.inputUnit * sk.layers[k].weightLSB / realGain : 0
+            sk.layers[k].accLevel = level; sk.layers[k].accMax = accMax
+            sk.layers[k].adcGain = realGain; sk.layers[k].adcMultiplier = qm.multiplier; sk.layers[k].adcShift = qm.shift
+            sk.layers[k].calibrationReadings = accs.count; sk.layers[k].calibrationClipped = clipped
+            sk.layers[k].sumUnit = unit
+            // the activation(s) reading this layer
+            for a in sk.activations where a.layer == k {
+                guard case .activation(var p) = program.nodes[a.node].op else { continue }
+                let L = Double((1 << a.bits) - 1)
+                let ranges = try program.valueRanges(orFail: sk.layers)
+                let maxIn = ranges[program.nodes[a.node].inputs[0]].magnitude
+                let bn = a.bn.flatMap { source.batchNorms[$0] }
+                for c in 0..<p.multiplier.count {
+                    guard a.range > 0, unit > 0 else { p.multiplier[c] = 0; p.shift[c] = 0; p.offset[c] = 0; continue }
+                    var istd = 1.0, mean = 0.0
+                    if let bn { istd = 1 / (Double(bn.variance[c]) + bn.eps).squareRoot(); mean = Double(bn.mean[c]) }
+                    let f = istd * L / a.range
+                    let (m, s, b) = try AffineFold.derive(scale: unit * f, offset: -mean * f, maxInput: maxIn)
+                    p.multiplier[c] = m; p.shift[c] = s; p.offset[c] = b
+                }
+                program.nodes[a.node].op = .activation(p)
+            }
+        }
+        try check(program, sk.layers)
+        let placement: CrossbarPlacement
+        do {
+            placement = try CrossbarMapper.place(sk.layers.map { LayerShape(name: $0.name, fanIn: $0.fanIn, fanOut: $0.fanOut) },
+                                                 arrayRows: target.arrayRows, arrayCols: target.arrayCols)
+        } catch { throw FreezeError("placement on \(target.arrayRows)x\(target.arrayCols) arrays: \(error)") }
+        return FrozenModel(program: program, layers: sk.layers, inputBits: sk.inputBits, calibrationImages: calibration.count, placement: placement)
+    }
+
+    /// Program.validate() with the failing node named by its layer.
+    static func check(_ p: Program, _ layers: [FrozenLayer]) throws(FreezeError) {
+        _ = try p.valueRanges(orFail: layers)
+    }
+
+    /// Exact tile accumulators `acc_t[o]` (DATAPATH.md section 5) of every output pixel of every
+    /// image, order [image][tile][pixel][out]. `codes`: the crossbar's input, (C,H,W) per image.
+    static func tileAccumulators(codes: [Int32], count: Int, shape s: TensorShape, _ p: CrossbarParams, threads: Int) -> [Int32] {
+        let os = p.outputShape(for: s)
+        let fanIn = p.fanIn, px = os.h * os.w, per = p.tiles.count * px * p.outChannels
+        var out = [Int32](repeating: 0, count: count * per)
+        let rc = (0..<fanIn).map { r in (c: r / (p.kernelH * p.kernelW), y: (r / p.kernelW) % p.kernelH, x: r % p.kernelW) }
+        let n = max(1, min(threads, count))
+        codes.withUnsafeBufferPointer { cb in
+            p.weights.withUnsafeBufferPointer { wb in
+                out.withUnsafeMutableBufferPointer { ob in
+                    let cbp = UncheckedPointer(cb.baseAddress!), wbp = UncheckedPointer(wb.baseAddress!), obp = UncheckedMutablePointer(ob.baseAddress!)
+                    KernelsParallel.forEach(n) { part in
+                        var patch = [Int32](repeating: 0, count: fanIn)
+                        for img in (count * part / n)..<(count * (part + 1) / n) {
+                            let a = cbp.p + img * s.count
+                            for oy in 0..<os.h { for ox in 0..<os.w {
+                                for r in 0..<fanIn {
+                                    let iy = oy * p.strideH - p.padH + rc[r].y, ix = ox * p.strideW - p.padW + rc[r].x
+                                    patch[r] = (iy >= 0 && iy < s.h && ix >= 0 && ix < s.w) ? a[(rc[r].c * s.h + iy) * s.w + ix] : 0
+                                }
+                                patch.withUnsafeBufferPointer { pb in
+                                    for (t, tile) in p.tiles.enumerated() {
+                                        let dst = obp.p + img * per + (t * px + oy * os.w + ox) * p.outChannels
+                                        for o in 0..<p.outChannels {
+                                            let w = wbp.p + o * fanIn
+                                            var acc: Int32 = 0
+                                            for r in tile.rowStart..<(tile.rowStart + tile.rowCount) { acc &+= pb[r] &* Int32(w[r]) }
+                                            dst[o] = acc
+                                        }
+                                    }
+                                }
+                            } }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
+
+struct UncheckedPointer<T>: @unchecked Sendable {
+    let p: UnsafePointer<T>
+    init(_ p: UnsafePointer<T>) { self.p = p }
+}
+struct UncheckedMutablePointer<T>: @unchecked Sendable {
+    let p: UnsafeMutablePointer<T>
+    init(_ p: UnsafeMutablePointer<T>) { self.p = p }
+}
+
+extension Program {
+    /// valueRanges() with a FreezeError that names the crossbar layer at fault.
+    func valueRanges(orFail layers: [FrozenLayer]) throws(FreezeError) -> [ValueRange] {
+        do { return try valueRanges() } catch {
+            let where_ = error.node.flatMap { n in layers.first(where: { $0.node == n || $0.activationNode == n }).map { l in "layer \(l.name) (node \(n))" } }
+                ?? (error.node.map { "node \($0)" } ?? "program")
+            if error.kind == .accumulatorOverflow {
+                throw FreezeError("\(where_): the worst case can overflow an accumulator: \(error.message); refusing to freeze (use fewer weight bits, fewer activation bits or a target with fewer rows per array)")
+            }
+            throw FreezeError("\(where_): invalid program: \(error.kind): \(error.message)")
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// Quant: see docs/ARCHITECTURE.md. (module placeholder until its issue lands)

@@ -1,0 +1,128 @@
+// `edgecli freeze RUN_DIR --target T --out MODEL`: a trained run -> an integer model file
+// (Quant.Freezer; derivations in docs/DATAPATH.md section 14).
+import Foundation
+import DataIO
+import Device
+import FixedPoint
+import Kernels
+import ModelFile
+import Quant
+import Training
+
+enum FreezeCommand {
+    static let usage = """
+    usage: edgecli freeze RUN_DIR --target T --out MODEL [--calib N] [--eval N] [--data DIR]
+                          [--weight-bits B] [--weight-percentile P] [--adc-percentile P] [--adc-bits N]
+                          [--threads T] [--json]
+      Freezes a trained run (edgecli prune --out RUN_DIR) into an integer program for target T
+      (name or profile path): weight codes (default 8-bit signed pair differences, LSB from
+      max |w_on|), one ADC gain per layer from N calibration images (default 512, the first
+      training images; the ADC full scale maps to the P-th percentile of |accumulator|, default
+      100 = max), folded batch norm / ReLU / quantizers. Prints each layer's ADC clipping rate on
+      the calibration set, then evaluates the integer program and the float pipeline of the frozen
+      graph on the first N test images (--eval, default 10000; 0 skips) and stores both accuracies
+      in the model file. --data: the Fashion-MNIST directory (default \(Datasets.fashionMNISTDefaultDir)).
+      Refuses (exit 1, no file written) a model whose worst case can overflow an accumulator.
+    """
+
+    static let command = Command(name: "freeze", summary: "freeze a trained run into an integer model file", usage: usage) { args in
+        let runDir = try args.requiredPositional("RUN_DIR")
+        let targetName = try args.required("target")
+        let out = try args.required("out")
+        let calib = try args.int("calib", default: 512, range: 1...60000)
+        let evalN = try args.int("eval", default: 10000, range: 0...10000)
+        let data = try args.option("data") ?? Datasets.fashionMNISTDefaultDir
+        var o = FreezeOptions()
+        o.weightBits = try args.int("weight-bits", default: 8, range: 2...8)
+        o.weightPercentile = try args.double("weight-percentile", default: 100)
+        o.adcPercentile = try args.double("adc-percentile", default: 100)
+        if let b = try args.option("adc-bits") {
+            guard let v = Int(b), (2...16).contains(v) else { throw CLIError("freeze: --adc-bits must be an integer in 2...16, got '\(b)'") }
+            o.adcBits = v
+        }
+        o.threads = try args.int("threads", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...64)
+        let json = args.flag("json")
+        try args.finish()
+        guard o.weightPercentile > 0, o.weightPercentile <= 100 else { throw CLIError("freeze: --weight-percentile must be in (0, 100]") }
+        guard o.adcPercentile > 0, o.adcPercentile <= 100 else { throw CLIError("freeze: --adc-percentile must be in (0, 100]") }
+        try checkOutputPath(out, command: "freeze")
+
+        let target = try TargetProfiles.resolve(targetName)
+        let run: TrainedRun
+        do { run = try TrainedRun(dir: runDir, maxBatch: 16, threads: 1) } catch { throw CLIError("freeze: \(runDir): \(error)") }
+        let source = FreezeSource(run: run)
+        guard source.task == "fashion-mnist" else { throw CLIError("freeze: task '\(source.task)': calibration data is known for fashion-mnist only") }
+        let shape = TensorShape(c: source.inputShape[0], h: source.inputShape[1], w: source.inputShape[2])
+        let trainImages = data + "/train-images-idx3-ubyte.gz"
+        let testImages = data + "/t10k-images-idx3-ubyte.gz", testLabels = data + "/t10k-labels-idx1-ubyte.gz"
+        let cal = try ImageStream(path: trainImages, shape: shape)
+        let calPixels = try cal.readAll(limit: calib)
+        let calibration = PixelSet(count: calPixels.count / shape.count, shape: shape, pixels: calPixels)
+        var evalSet: PixelSet? = nil
+        if evalN > 0 {
+            let s = try ImageStream(path: testImages, shape: shape)
+            let px = try s.readAll(limit: evalN)
+            let n = px.count / shape.count
+            let labels = Array(try readLabels(path: testLabels, count: s.count, classes: source.classes)[0..<n])
+            evalSet = PixelSet(count: n, shape: shape, pixels: px, labels: labels)
+        }
+
+        let t0 = Date()
+        let model = try Freezer.freeze(source, target: target, calibration: calibration, options: o)
+        let tFreeze = Date().timeIntervalSince(t0)
+        let evaluation = try evalSet.map { try Freezer.evaluate(model, on: $0, threads: o.threads) }
+        let bundle = Freezer.bundle(model, source: source, target: target, evaluation: evaluation, options: o, toolVersion: ToolInfo.version)
+        try bundle.write(to: out)
+
+        var layers: [[String: Any]] = []
+        for (k, l) in model.layers.enumerated() {
+            var d: [String: Any] = [
+                "name": l.name, "node": l.node, "fan_in": l.fanIn, "fan_out": l.fanOut, "tiles": l.tiles,
+                "weight_lsb": l.weightLSB, "weight_lsb_uS": l.weightLSBMicroSiemens, "weights_clipped": l.weightsClipped,
+                "pruned_pairs": l.pruned, "acc_max": l.accMax, "acc_full_scale": l.accLevel, "adc_gain": l.adcGain,
+                "adc_multiplier": Int(l.adcMultiplier), "adc_shift": Int(l.adcShift), "adc_bits": l.adcBits,
+                "calibration_readings": l.calibrationReadings, "clip_rate_calibration": l.clipRate,
+            ]
+            if let e = evaluation, k < e.fullScaleRates.count { d["full_scale_rate_eval"] = e.fullScaleRates[k] }
+            layers.append(d)
+        }
+        if json {
+            var r: [String: Any] = ["model": out, "target": target.name, "calibration_images": model.calibrationImages,
+                                    "weight_bits": o.weightBits, "layers": layers, "freeze_seconds": tFreeze,
+                                    "macs_per_image": macsPerImage(model.program)]
+            if let e = evaluation {
+                r["eval_images"] = e.images; r["integer_accuracy"] = e.integerAccuracy; r["float_accuracy"] = e.floatAccuracy
+                r["argmax_agreement"] = e.agreement; r["traced_images"] = e.tracedImages
+            }
+            if let t = source.trainingTestAccuracy { r["training_test_accuracy"] = t }
+            try printJSON(r)
+        } else {
+            print("froze \(runDir) for \(target.name): \(model.layers.count) crossbar layers, \(model.calibrationImages) calibration images -> \(out)")
+            for (k, l) in model.layers.enumerated() {
+                var line = String(format: "  %-6@ %4d x %-4d %d tile(s)  weight LSB %.4g (%d clipped)  ADC gain %.5g (|acc| %lld -> %d)  clip rate (calibration) %.4f%%",
+                                  l.name as NSString, l.fanOut, l.fanIn, l.tiles, l.weightLSB, l.weightsClipped, l.adcGain, l.accLevel,
+                                  (1 << (l.adcBits - 1)) - 1, 100 * l.clipRate)
+                if let e = evaluation, k < e.fullScaleRates.count { line += String(format: ", at full scale (eval) %.4f%%", 100 * e.fullScaleRates[k]) }
+                print(line)
+            }
+            if let e = evaluation {
+                print(String(format: "  test (%d images): integer %.2f%%, float pipeline %.2f%%, argmax agreement %.2f%%",
+                             e.images, 100 * e.integerAccuracy, 100 * e.floatAccuracy, 100 * e.agreement)
+                      + (source.trainingTestAccuracy.map { String(format: " (training's own float model: %.2f%%)", 100 * $0) } ?? ""))
+            }
+        }
+        return 0
+    }
+
+    /// The output file's directory must exist (checked before any work, so a typo fails fast).
+    static func checkOutputPath(_ path: String, command: String) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        var isDir: ObjCBool = false
+        if !FileManager.default.fileExists(atPath: dir.isEmpty ? "." : dir, isDirectory: &isDir) || !isDir.boolValue {
+            throw CLIError("\(command): output directory '\(dir)' of \(path) does not exist")
+        }
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+            throw CLIError("\(command): output \(path) is a directory")
+        }
+    }
+}
