@@ -288,10 +288,11 @@ public enum Freezer {
             let accs = tileAccumulators(codes: codes, count: calibration.count, shape: program.tensors[inT].shape, cp, threads: o.threads)
             var mags = accs.map { Int64($0).magnitude }
             let accMax = Int64(mags.max() ?? 0)
-            let level: Int64
+            var level: Int64
             if o.adcPercentile >= 100 { level = accMax } else {
                 mags.sort()
                 level = mags.isEmpty ? 0 : Int64(mags[max(0, min(mags.count - 1, Int((o.adcPercentile / 100 * Double(mags.count)).rounded(.up)) - 1))])
+                if level == 0 { level = accMax }   // a percentile of 0 (mostly idle columns) would leave no gain to set
             }
             let full = Double((1 << (adcBits - 1)) - 1)
             let gain = level > 0 ? full / Double(level) : 1

@@ -1,0 +1,185 @@
+import Foundation
+import XCTest
+import DataIO
+import Device
+import Kernels
+import ModelFile
+import Randomness
+import Training
+@testable import Quant
+
+/// The built binary (swift test builds it with the tests).
+let edgecli: String = {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    return root + "/.build/debug/edgecli"
+}()
+
+func runTool(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: edgecli)
+    p.arguments = args
+    let o = Pipe(), e = Pipe()
+    p.standardOutput = o; p.standardError = e
+    try p.run()
+    let od = o.fileHandleForReading.readDataToEndOfFile(), ed = e.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: od, as: UTF8.self), String(decoding: ed, as: UTF8.self))
+}
+
+final class RunTests: XCTestCase {
+    static let model: (path: String, frozen: FrozenModel) = {
+        let m = try! Freezer.freeze(syntheticSource(seed: 21), target: smallTarget(), calibration: syntheticPixels(count: 32, seed: 3))
+        let path = tempPath("run-model.rrm")
+        try! Freezer.bundle(m, source: syntheticSource(seed: 21), target: smallTarget(), evaluation: nil, options: FreezeOptions(), toolVersion: "t").write(to: path)
+        return (path, m)
+    }()
+    static let images = syntheticPixels(count: 150, seed: 77)
+
+    func writeIDX(_ path: String, shape: [Int], _ e: IDXArray.Element, gzip: Bool) throws {
+        try IDX.write(try IDXArray(shape: shape, element: e), to: path, gzip: gzip)
+    }
+
+    func testRunMatchesTheEngineAndReportsAccuracy() throws {
+        guard FileManager.default.isExecutableFile(atPath: edgecli) else { throw XCTSkip("no binary at \(edgecli)") }
+        let s = RunTests.images
+        let img = tempPath("ok-images.idx.gz"), lab = tempPath("ok-labels.idx"), out = tempPath("ok-logits.npy")
+        try writeIDX(img, shape: [s.count, 28, 28], .uint8(s.pixels), gzip: true)
+        try writeIDX(lab, shape: [s.count], .uint8(s.labels!), gzip: false)
+        let r = try runTool(["run", RunTests.model.path, "--input", img, "--labels", lab, "--out", out, "--json", "--batch", "64", "--threads", "2"])
+        XCTAssertEqual(r.status, 0, r.err)
+        let logits = try NPY.read(path: out)
+        XCTAssertEqual(logits.shape, [s.count, 10])
+        let engine = try Engine(program: RunTests.model.frozen.program)
+        let want = engine.inferBatch(s.pixels, count: s.count)
+        let got = try logits.int32s()
+        if let j = got.indices.first(where: { got[$0] != want.logits[$0] }) { XCTFail("logits index \(j) (image \(j / 10), class \(j % 10)): expected \(want.logits[j]) got \(got[j])") }
+        let correct = zip(want.predictions, s.labels!).filter { Int($0) == Int($1) }.count
+        let json = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as! [String: Any]
+        XCTAssertEqual(json["correct"] as? Int, correct)
+        XCTAssertEqual(json["images"] as? Int, s.count)
+        // float intensities in [0, 1] (x = p/255) give the same result
+        let fimg = tempPath("ok-float.idx"), k = 30
+        try writeIDX(fimg, shape: [k, 1, 28, 28], .float32(s.pixels[0..<(k * 784)].map { Float($0) / 255 }), gzip: false)
+        let out2 = tempPath("ok-logits2.npy")
+        let r2 = try runTool(["run", RunTests.model.path, "--input", fimg, "--out", out2, "--float", "--json"])
+        XCTAssertEqual(r2.status, 0, r2.err)
+        XCTAssertEqual(try NPY.read(path: out2).int32s(), Array(got[0..<(k * 10)]))
+        let j2 = try JSONSerialization.jsonObject(with: Data(r2.out.utf8)) as! [String: Any]
+        XCTAssertGreaterThanOrEqual(j2["argmax_agreement"] as? Double ?? 0, 0.9)
+    }
+
+    func testBadInputsFailWithANamedErrorAndLeaveNoOutput() throws {
+        guard FileManager.default.isExecutableFile(atPath: edgecli) else { throw XCTSkip("no binary at \(edgecli)") }
+        let s = RunTests.images.prefix(20)
+        let dir = tempPath("bad")
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let out = dir + "/logits.npy"
+        let good = dir + "/good.idx"
+        try writeIDX(good, shape: [20, 28, 28], .uint8(s.pixels), gzip: false)
+        // wrong container: a 28x28 image set as NPY
+        let npy = dir + "/images.npy"
+        try NPY.write(try NPYArray(shape: [20, 28, 28], uint8: s.pixels), to: npy)
+        // a 3-d IDX of the wrong size
+        let big = dir + "/images32.idx"
+        try writeIDX(big, shape: [2, 32, 32], .uint8([UInt8](repeating: 1, count: 2048)), gzip: false)
+        // NaN in a float input (image 3, pixel 17)
+        var f = s.pixels.map { Float($0) / 255 }; f[3 * 784 + 17] = .nan
+        let nan = dir + "/nan.idx"
+        try writeIDX(nan, shape: [20, 28, 28], .float32(f), gzip: false)
+        // a truncated gzip image file and a truncated model file
+        let gz = dir + "/images.idx.gz"
+        try writeIDX(gz, shape: [20, 28, 28], .uint8(s.pixels), gzip: true)
+        let gzBytes = try readFileBytes(gz)
+        let trGz = dir + "/trunc.idx.gz"
+        try writeFileAtomically(Array(gzBytes[0..<(gzBytes.count / 2)]), to: trGz)
+        let modelBytes = try readFileBytes(RunTests.model.path)
+        let trModel = dir + "/trunc.rrm"
+        try writeFileAtomically(Array(modelBytes[0..<(modelBytes.count - 37)]), to: trModel)
+        let labels = dir + "/labels.idx"
+        try writeIDX(labels, shape: [19], .uint8([UInt8](repeating: 1, count: 19)), gzip: false)
+        let cases: [(String, [String], [String])] = [
+            ("wrong container", ["run", RunTests.model.path, "--input", npy, "--out", out], [npy, "NPY"]),
+            ("wrong size", ["run", RunTests.model.path, "--input", big, "--out", out], [big, "2 x 32 x 32", "28 x 28"]),
+            ("NaN", ["run", RunTests.model.path, "--input", nan, "--out", out], [nan, "image 3, pixel 17", "nan"]),
+            ("truncated images", ["run", RunTests.model.path, "--input", trGz, "--out", out], [trGz, "truncated"]),
+            ("truncated model", ["run", trModel, "--input", good, "--out", out], [trModel]),
+            ("label count", ["run", RunTests.model.path, "--input", good, "--labels", labels, "--out", out], [labels, "19 labels for 20 images"]),
+            ("unknown option", ["run", RunTests.model.path, "--input", good, "--out", out, "--fast"], ["--fast"]),
+            ("missing model", ["run", dir + "/none.rrm", "--input", good, "--out", out], ["none.rrm"]),
+            ("missing output dir", ["run", RunTests.model.path, "--input", good, "--out", dir + "/no/such/x.npy"], ["no/such"]),
+        ]
+        for (what, args, needles) in cases {
+            let r = try runTool(args)
+            XCTAssertNotEqual(r.status, 0, "\(what): exit status")
+            for n in needles { XCTAssertTrue(r.err.contains(n), "\(what): stderr should name '\(n)': \(r.err)") }
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out), "\(what): no output file")
+            let left = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix(".") || $0.contains("tmp") }
+            XCTAssertEqual(left, [], "\(what): no temporary files")
+        }
+        // freeze refuses a missing run directory without writing
+        let fr = try runTool(["freeze", dir + "/norun", "--target", "rram-40nm-taox", "--out", dir + "/m.rrm"])
+        XCTAssertNotEqual(fr.status, 0)
+        XCTAssertTrue(fr.err.contains("norun"), fr.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/m.rrm"))
+    }
+
+    func testImageStreamReadsPlainGzipAndFloatIDXInBatches() throws {
+        let s = RunTests.images.prefix(50)
+        let plain = tempPath("s.idx"), gz = tempPath("s.idx.gz"), fl = tempPath("s64.idx")
+        try writeIDX(plain, shape: [50, 28, 28], .uint8(s.pixels), gzip: false)
+        try writeIDX(gz, shape: [50, 28, 28], .uint8(s.pixels), gzip: true)
+        try writeIDX(fl, shape: [50, 28, 28], .float64(s.pixels.map { Double($0) / 255 }), gzip: true)
+        for p in [plain, gz, fl] {
+            let st = try ImageStream(path: p, shape: TensorShape(c: 1, h: 28, w: 28))
+            XCTAssertEqual(st.count, 50)
+            var all: [UInt8] = []
+            var buf = [UInt8](repeating: 0, count: 7 * 784)
+            while true {
+                let n = try buf.withUnsafeMutableBufferPointer { try st.next(into: $0.baseAddress!, max: 7) }
+                if n == 0 { break }
+                all += buf[0..<(n * 784)]
+            }
+            XCTAssertEqual(all, s.pixels, p)
+        }
+        // out-of-range floats and trailing bytes are errors
+        let oor = tempPath("oor.idx")
+        var v = [Float](repeating: 0.5, count: 784); v[5] = 1.5
+        try writeIDX(oor, shape: [1, 28, 28], .float32(v), gzip: false)
+        XCTAssertThrowsError(try ImageStream(path: oor, shape: TensorShape(c: 1, h: 28, w: 28)).readAll()) { XCTAssertTrue("\($0)".contains("pixel 5"), "\($0)") }
+        let trail = tempPath("trail.idx")
+        try writeFileAtomically(try readFileBytes(plain) + [0], to: trail)
+        XCTAssertThrowsError(try ImageStream(path: trail, shape: TensorShape(c: 1, h: 28, w: 28)).readAll()) { XCTAssertTrue("\($0)".contains("trailing"), "\($0)") }
+    }
+
+    /// A real (tiny) training run: train, save, load with TrainedRun, freeze; the integer program
+    /// agrees with the training's own float model.
+    func testTrainedRunFreezesAndAgreesWithTheTrainingModel() throws {
+        let px = syntheticPixels(count: 600, seed: 5)
+        let split = try DataSplit(count: px.count, sampleShape: [1, 28, 28], samples: px.pixels.map { Float($0) / 255 }, labels: px.labels!)
+        var cfg = TrainConfig(); cfg.epochs = 1; cfg.batch = 60; cfg.evalBatch = 100; cfg.seed = 3
+        let t = try Trainer(config: cfg, train: split, test: split, threads: 2, specs: miniSpecs())
+        try t.trainEpoch()
+        let dir = tempPath("run")
+        try t.save(to: dir)
+        let run = try TrainedRun(dir: dir, maxBatch: 100, threads: 1)
+        let src = FreezeSource(run: run)
+        XCTAssertEqual(src.weightLayers.map(\.name), ["conv1", "conv2", "fc1", "fc2"])
+        let m = try Freezer.freeze(src, target: TargetProfiles.rram40nmTaOx, calibration: px.prefix(100))
+        let test = syntheticPixels(count: 200, seed: 6)
+        let logits = try run.forward(Array(test.pixels[0..<(100 * 784)]).map { Float($0) / 255 }, count: 100) + run.forward(Array(test.pixels[(100 * 784)...]).map { Float($0) / 255 }, count: 100)
+        let engine = try Engine(program: m.program, threads: 1)
+        let ints = engine.inferBatch(test.pixels, count: test.count).predictions
+        var agree = 0, trainingCorrect = 0, intCorrect = 0
+        for i in 0..<test.count {
+            let row = Array(logits[(i * 10)..<((i + 1) * 10)])
+            let a = row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) }!
+            if a == Int(ints[i]) { agree += 1 }
+            if a == Int(test.labels![i]) { trainingCorrect += 1 }
+            if Int(ints[i]) == Int(test.labels![i]) { intCorrect += 1 }
+        }
+        XCTAssertGreaterThanOrEqual(Double(agree) / Double(test.count), 0.95, "integer vs the training's float model")
+        XCTAssertLessThanOrEqual(abs(intCorrect - trainingCorrect), 6, "accuracy within 3 points (\(intCorrect) vs \(trainingCorrect) of 200)")
+        XCTAssertGreaterThan(trainingCorrect, 100, "the synthetic task is learnable")
+    }
+}
