@@ -115,14 +115,12 @@ enum FreezeCommand {
     }
 
     /// The output file's directory must exist (checked before any work, so a typo fails fast).
+    /// (stat only: no FileManager, which costs `run` resident memory.)
     static func checkOutputPath(_ path: String, command: String) throws {
-        let dir = (path as NSString).deletingLastPathComponent
-        var isDir: ObjCBool = false
-        if !FileManager.default.fileExists(atPath: dir.isEmpty ? "." : dir, isDirectory: &isDir) || !isDir.boolValue {
+        let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        if !directoryExists(dir.isEmpty ? "/" : dir) {
             throw CLIError("\(command): output directory '\(dir)' of \(path) does not exist")
         }
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
-            throw CLIError("\(command): output \(path) is a directory")
-        }
+        if directoryExists(path) { throw CLIError("\(command): output \(path) is a directory") }
     }
 }
