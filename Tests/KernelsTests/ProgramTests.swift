@@ -21,6 +21,8 @@ final class ProgramTests: XCTestCase {
         for seed: UInt64 in [5, 6] {
             let p = makeCNN(seed: seed, weightBits: seed == 5 ? 8 : 5, codeBits: seed == 5 ? 4 : 6)
             let engine = try Engine(program: p)
+            // conv1+act and fc1+act are fused with 4-bit activations; 6-bit ones (63 levels) are not
+            XCTAssertEqual(engine.compiled.fusedCount, seed == 5 ? 2 : 0)
             let images = randomImages(2, seed: seed)
             var zeros = 0, highs = 0, adcSat = 0, adcTotal = 0
             for i in 0..<2 {
@@ -119,7 +121,7 @@ final class FloatPipelineTests: XCTestCase {
     func testFloatVsIntegerArgmaxAgreement() throws {
         let p = makeCNN(seed: 12)
         let engine = try Engine(program: p)
-        let n = 24
+        let n = 12
         let images = randomImages(n, seed: 13)
         let ints = engine.inferBatch(images, count: n).predictions
         var agree = 0
@@ -130,5 +132,55 @@ final class FloatPipelineTests: XCTestCase {
         // random weights give small logit margins, so this is a sanity bound, not an accuracy figure
         XCTAssertGreaterThanOrEqual(agree, n / 2, "float/int argmax agreement \(agree)/\(n)")
         print("float/int argmax agreement on random CNN: \(agree)/\(n)")
+    }
+}
+
+final class SampleProgramTests: XCTestCase {
+    func testSampleCNNIsValidAndFastEqualsReference() throws {
+        let p = SamplePrograms.fashionMNISTCNN(seed: 1)
+        try p.validate()
+        XCTAssertEqual(p, SamplePrograms.fashionMNISTCNN(seed: 1), "deterministic")
+        XCTAssertNotEqual(p, SamplePrograms.fashionMNISTCNN(seed: 2))
+        let engine = try Engine(program: p, threads: 2)
+        let images = SamplePrograms.images(4, seed: 3)
+        let batch = engine.inferBatch(images, count: 4, threads: 2)
+        for i in 0..<4 {
+            let ref = Reference.run(p, pixels: Array(images[(i * 784)..<((i + 1) * 784)]))
+            assertBitExact(ref.tensors[p.output], Array(batch.logits[(i * 10)..<((i + 1) * 10)]), stage: "sample CNN image \(i) logits")
+        }
+    }
+}
+
+final class FusionRuleTests: XCTestCase {
+    /// A single-tile layer's sums read by an activation (a dead branch) and by a max-pool (the
+    /// live branch): fusion must not happen, or the pool would read sums that were never written.
+    func testNoFusionWhenSumsHaveOtherReaders() throws {
+        let s = TensorShape(c: 1, h: 6, w: 6), s1 = TensorShape(c: 4, h: 4, w: 4), sp = TensorShape(c: 4, h: 2, w: 2)
+        let conv = CrossbarParams(inChannels: 1, outChannels: 4, kernelH: 3, kernelW: 3, weightBits: 8,
+                                  weights: (0..<36).map { Int8($0 % 7 - 3) },
+                                  tiles: CrossbarParams.uniformTiles(fanIn: 9, arrayRows: 512, multiplier: 1 << 30, shift: 0, rounding: .halfUp, bits: 14))
+        let fc = CrossbarParams(inChannels: 16, outChannels: 3, kernelH: 1, kernelW: 1, weightBits: 8,
+                                weights: (0..<48).map { Int8($0 % 5 - 2) },
+                                tiles: CrossbarParams.uniformTiles(fanIn: 16, arrayRows: 512, multiplier: 1 << 30, shift: 0, rounding: .floor, bits: 14))
+        let act = AffineQuantParams(channels: 4, multiplier: 1, shift: 2, offset: 0, outBits: 4, rounding: .halfUp)
+        let p = Program(tensors: [.code(s, bits: 8), .code(s, bits: 4), .sum(s1), .code(s1, bits: 4), .sum(sp), .code(sp, bits: 4),
+                                  .code(TensorShape(c: 16, h: 1, w: 1), bits: 4), .sum(TensorShape(c: 3, h: 1, w: 1))],
+                        nodes: [Node(.inputQuant(AffineQuantParams(channels: 1, multiplier: 15, shift: 8, offset: 0, outBits: 4, rounding: .halfUp)), inputs: [0], output: 1),
+                                Node(.crossbar(conv), inputs: [1], output: 2),
+                                Node(.activation(act), inputs: [2], output: 3),      // dead branch
+                                Node(.maxPool(MaxPoolParams(2)), inputs: [2], output: 4),
+                                Node(.activation(act), inputs: [4], output: 5),
+                                Node(.flatten, inputs: [5], output: 6),
+                                Node(.crossbar(fc), inputs: [6], output: 7)],
+                        input: 0, output: 7)
+        let engine = try Engine(program: p)
+        XCTAssertEqual(engine.compiled.fusedCount, 0)
+        for seed: UInt64 in 0..<5 {
+            var rng = Xoshiro256StarStar(seed: seed)
+            let px = (0..<36).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            var logits = [Int32](repeating: 0, count: 3)
+            px.withUnsafeBufferPointer { a in logits.withUnsafeMutableBufferPointer { _ = engine.infer(pixels: a, logits: $0) } }
+            assertBitExact(Reference.run(p, pixels: px).tensors[7], logits, stage: "two readers, image \(seed)")
+        }
     }
 }
