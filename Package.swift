@@ -32,9 +32,9 @@ let package = Package(
         // Layer 4: freeze a trained run into an integer program.
         .target(name: "Quant", dependencies: ["FixedPoint", "Kernels", "Training", "Device", "DataIO"], swiftSettings: speed),
         // Layer 4': the model file (versioned, checksummed container of an integer program).
-        .target(name: "ModelFile", dependencies: ["FixedPoint", "Kernels"]),
+        .target(name: "ModelFile", dependencies: ["FixedPoint", "Kernels", "DataIO"]),
         // Layer 5: FPGA/firmware/chip images, golden vectors and verification.
-        .target(name: "Export", dependencies: ["FixedPoint", "Kernels", "ModelFile"]),
+        .target(name: "Export", dependencies: ["FixedPoint", "Kernels", "ModelFile", "DataIO"]),
         .target(name: "Verify", dependencies: ["Kernels", "ModelFile", "DataIO", "Quant"]),
         // The command line.
         .executableTarget(name: "edgecli",
@@ -49,8 +49,8 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Randomness", "DataIO", "Device"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "FixedPoint", "Randomness"]),
         .testTarget(name: "QuantTests", dependencies: ["Quant", "Kernels", "Training", "Randomness"]),
-        .testTarget(name: "ModelFileTests", dependencies: ["ModelFile", "Kernels", "Randomness"]),
-        .testTarget(name: "ExportTests", dependencies: ["Export", "ModelFile", "Kernels", "Randomness"]),
+        .testTarget(name: "ModelFileTests", dependencies: ["ModelFile", "Kernels", "Randomness", "DataIO"]),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "ModelFile", "Kernels", "FixedPoint", "Randomness", "Device", "DataIO"]),
         .testTarget(name: "VerifyTests", dependencies: ["Verify", "Kernels", "ModelFile", "Quant", "Randomness"]),
     ]
 )

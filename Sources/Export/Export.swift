@@ -1,1 +1,1 @@
-// Export: see docs/ARCHITECTURE.md. (module placeholder until its issue lands)
+// Export: FPGA images, firmware C, programming plan, manifest. See docs/EXPORT.md.

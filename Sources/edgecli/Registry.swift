@@ -6,5 +6,8 @@ enum Registry {
         DeviceCommand.command,
         PruneCommand.command,
         BenchCommand.command,
+        InspectCommand.command,
+        FuzzCommand.command,
+        ExportCommand.command,
     ]
 }

@@ -1,0 +1,109 @@
+// The requantization ROM: one 128-bit entry per input-quantizer channel, per ADC row tile and
+// per activation channel, in node order. docs/EXPORT.md section 4 gives the fields.
+import FixedPoint
+import Kernels
+
+public enum RequantROM {
+    public static let wordBits = 128
+
+    /// Entry kinds (bits 119..116).
+    public enum EntryKind: Int, Sendable {
+        case inputQuant = 1
+        case activation = 2
+        case adcTile = 3
+    }
+
+    /// Where a node's entries are: `first ..< first + count` (count 0 for nodes without parameters).
+    public struct Span: Sendable, Equatable {
+        public var node: Int
+        public var first: Int
+        public var count: Int
+    }
+
+    /// One entry's fields.
+    public struct Entry: Sendable, Equatable {
+        public var kind: EntryKind
+        public var multiplier: Int32
+        /// Affine: right shift 0...62. ADC tile: the TileADC shift -31...30 (right shift `31 - shift`).
+        public var shift: Int32
+        /// Affine offset; 0 for ADC tiles.
+        public var offset: Int64
+        /// Affine `outBits`, or ADC `bits`.
+        public var bits: Int
+        public var rounding: RoundingRule
+    }
+
+    /// Entries of every node in node order, and each node's span.
+    public static func entries(_ p: Program) -> (entries: [Entry], spans: [Span]) {
+        var out: [Entry] = []
+        var spans: [Span] = []
+        for (i, n) in p.nodes.enumerated() {
+            let first = out.count
+            switch n.op {
+            case .inputQuant(let a), .activation(let a):
+                let k: EntryKind = n.op.kind == .inputQuant ? .inputQuant : .activation
+                for c in a.multiplier.indices {
+                    out.append(Entry(kind: k, multiplier: a.multiplier[c], shift: a.shift[c], offset: a.offset[c],
+                                     bits: a.outBits, rounding: a.rounding))
+                }
+            case .crossbar(let x):
+                for t in x.tiles {
+                    out.append(Entry(kind: .adcTile, multiplier: t.multiplier, shift: t.shift, offset: 0, bits: t.bits, rounding: t.rounding))
+                }
+            case .maxPool, .flatten:
+                break
+            }
+            spans.append(Span(node: i, first: first, count: out.count - first))
+        }
+        return (out, spans)
+    }
+
+    /// The ROM image (depth = number of entries, at least 1: an empty ROM holds one zero word).
+    public static func image(_ p: Program) -> MemoryImage {
+        let (es, _) = entries(p)
+        var img = MemoryImage(wordBits: wordBits, depth: max(1, es.count), comments: [
+            "rram-edge export: requantization ROM, \(es.count) entries of 128 bits, node order",
+            "[31:0] multiplier i32 | [39:32] shift i8 | [103:40] offset i64 | [111:104] bits u8 | [115:112] rounding | [119:116] kind (1 inputQuant, 2 activation, 3 ADC tile) | [127:120] 0",
+        ])
+        for (k, e) in es.enumerated() {
+            img.put(word: k, bit: 0, width: 32, Int64(e.multiplier))
+            img.put(word: k, bit: 32, width: 8, Int64(e.shift))
+            img.put(word: k, bit: 40, width: 64, e.offset)
+            img.put(word: k, bit: 104, width: 8, Int64(e.bits))
+            img.put(word: k, bit: 112, width: 4, Int64(e.rounding.rawValue))
+            img.put(word: k, bit: 116, width: 4, Int64(e.kind.rawValue))
+        }
+        return img
+    }
+
+    /// `node,op,first_entry,entries` for every node (CSV, header line first).
+    public static func indexCSV(_ p: Program) -> [UInt8] {
+        var s = "node,op,first_entry,entries\n"
+        for sp in entries(p).spans {
+            s += "\(sp.node),\(ExportNames.op(p.nodes[sp.node].op.kind)),\(sp.first),\(sp.count)\n"
+        }
+        return Array(s.utf8)
+    }
+}
+
+/// Stable names used in every text output.
+public enum ExportNames {
+    public static func op(_ k: OpKind) -> String {
+        switch k {
+        case .inputQuant: return "input_quant"
+        case .maxPool: return "max_pool"
+        case .crossbar: return "crossbar"
+        case .activation: return "activation"
+        case .flatten: return "flatten"
+        }
+    }
+    public static func rounding(_ r: RoundingRule) -> String {
+        switch r {
+        case .floor: return "floor"
+        case .towardZero: return "toward_zero"
+        case .halfUp: return "half_up"
+        case .halfAwayFromZero: return "half_away_from_zero"
+        case .halfToEven: return "half_to_even"
+        }
+    }
+}

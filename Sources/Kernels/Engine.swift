@@ -1,0 +1,285 @@
+// The fast engine: runs a validated Program with the fast kernels, on preallocated per-thread
+// workspaces (no allocation per inference), optionally recording every intermediate tensor.
+//
+// Physical layout: per workspace, code tensors live in an Int16 arena and sum tensors in an
+// Int32 arena, all stored H, W, C (channels contiguous); traces and logits are reported in
+// (C,H,W) order.
+
+import FixedPoint
+
+/// A validated program compiled for the fast kernels: packed weights, arena offsets.
+/// Immutable after init; shared by all threads.
+public final class CompiledProgram: @unchecked Sendable {
+    @usableFromInline enum Step {
+        /// `srcCode`: the input is a code tensor (Int16 arena), else a sum tensor (Int32 arena).
+        case affine(src: Int, srcCode: Bool, dst: Int, pixels: Int, channels: Int, plan: AffinePlan)
+        case maxPool(src: Int, dst: Int, code: Bool, shape: TensorShape, params: MaxPoolParams)
+        case flatten(src: Int, dst: Int, code: Bool, shape: TensorShape)
+        case crossbar(src: Int, dst: Int, plan: CrossbarPlan, node: Int)
+        /// A single-tile crossbar and the activation after it (`dst` is the activation output).
+        case crossbarActivation(src: Int, dst: Int, plan: CrossbarPlan)
+    }
+
+    public let program: Program
+    /// Worst-case value range of every tensor (from validate()).
+    public let ranges: [ValueRange]
+    /// Steps of `run` (with fusion) and of tracing (every node separately).
+    @usableFromInline let steps: [Step]
+    @usableFromInline let traceSteps: [Step]
+    /// Number of crossbar + activation pairs fused in `steps`.
+    public let fusedCount: Int
+    /// Element offset of every tensor in its arena (`isCode`: the Int16 code arena, else the
+    /// Int32 sum arena).
+    public let offsets: [Int]
+    public let isCode: [Bool]
+    public let codeArenaCount: Int
+    public let sumArenaCount: Int
+    public let patchCount: Int
+    /// Elements of the largest per-layer tile-ADC trace buffer.
+    public let tileTraceCount: Int
+    public let inputCount: Int
+    public let outputCount: Int
+
+    public init(_ program: Program) throws(ProgramError) {
+        ranges = try program.valueRanges()
+        self.program = program
+        var offs: [Int] = [], code: [Bool] = []
+        var nCode = 0, nSum = 0
+        for t in program.tensors {
+            let n = (t.shape.count + 7) / 8 * 8
+            if t.kind == .code { offs.append(nCode); nCode += n; code.append(true) } else { offs.append(nSum); nSum += n; code.append(false) }
+        }
+        offsets = offs
+        isCode = code
+        codeArenaCount = Swift.max(nCode, 8)
+        sumArenaCount = Swift.max(nSum, 8)
+        var steps: [Step] = [], trace: [Step] = []
+        var patch = 8, tileTrace = 1, fused = 0
+        var readers = [Int](repeating: 0, count: program.tensors.count)
+        for n in program.nodes { for i in n.inputs { readers[i] += 1 } }
+        var skip = false
+        for (k, node) in program.nodes.enumerated() {
+            let i = node.inputs[0], o = node.output
+            let s = program.tensors[i].shape
+            switch node.op {
+            case .inputQuant(let p), .activation(let p):
+                let st = Step.affine(src: offs[i], srcCode: code[i], dst: offs[o], pixels: s.h * s.w, channels: s.c, plan: AffinePlan(p))
+                trace.append(st)
+                if !skip { steps.append(st) }
+            case .maxPool(let p):
+                steps.append(.maxPool(src: offs[i], dst: offs[o], code: code[i], shape: s, params: p)); trace.append(steps.last!)
+            case .flatten:
+                steps.append(.flatten(src: offs[i], dst: offs[o], code: code[i], shape: s)); trace.append(steps.last!)
+            case .crossbar(let p):
+                let plan = CrossbarPlan(p, inShape: s)
+                patch = Swift.max(patch, plan.patchCount)
+                tileTrace = Swift.max(tileTrace, plan.tileCount * plan.outShape.count)
+                trace.append(.crossbar(src: offs[i], dst: offs[o], plan: plan, node: k))
+                // fuse with the next node if it is the only reader of this layer's sums
+                if k + 1 < program.nodes.count, case .activation(let a) = program.nodes[k + 1].op,
+                   program.nodes[k + 1].inputs == [o], readers[o] == 1, o != program.output,
+                   CrossbarPlan.canFuse(p, a, maxCode: ranges[i].hi) {
+                    let fusedPlan = CrossbarPlan(p, inShape: s, fusing: a, maxCode: ranges[i].hi)
+                    steps.append(.crossbarActivation(src: offs[i], dst: offs[program.nodes[k + 1].output], plan: fusedPlan))
+                    fused += 1
+                    skip = true
+                    continue
+                }
+                steps.append(.crossbar(src: offs[i], dst: offs[o], plan: plan, node: k))
+            }
+            skip = false
+        }
+        fusedCount = fused
+        traceSteps = trace
+        self.steps = steps
+        patchCount = patch
+        tileTraceCount = tileTrace
+        inputCount = program.tensors[program.input].shape.count
+        outputCount = program.tensors[program.output].shape.count
+    }
+}
+
+/// Scratch memory of one thread: the tensor arenas and the patch buffer.
+public final class Workspace {
+    /// Code tensors (Int16) and sum tensors (Int32), 16-byte aligned.
+    public let codes: UnsafeMutablePointer<Int16>
+    public let sums: UnsafeMutablePointer<Int32>
+    public let patch: UnsafeMutablePointer<Int16>
+    let raws: [UnsafeMutableRawPointer]
+    @usableFromInline let tileTrace: UnsafeMutablePointer<Int32>
+
+    public init(for c: CompiledProgram) {
+        let r0 = UnsafeMutableRawPointer.allocate(byteCount: c.codeArenaCount * 2, alignment: 16)
+        let r1 = UnsafeMutableRawPointer.allocate(byteCount: c.sumArenaCount * 4, alignment: 16)
+        let r2 = UnsafeMutableRawPointer.allocate(byteCount: c.patchCount * 2, alignment: 16)
+        let r3 = UnsafeMutableRawPointer.allocate(byteCount: c.tileTraceCount * 4, alignment: 16)
+        raws = [r0, r1, r2, r3]
+        codes = r0.bindMemory(to: Int16.self, capacity: c.codeArenaCount); codes.initialize(repeating: 0, count: c.codeArenaCount)
+        sums = r1.bindMemory(to: Int32.self, capacity: c.sumArenaCount); sums.initialize(repeating: 0, count: c.sumArenaCount)
+        patch = r2.bindMemory(to: Int16.self, capacity: c.patchCount); patch.initialize(repeating: 0, count: c.patchCount)
+        tileTrace = r3.bindMemory(to: Int32.self, capacity: c.tileTraceCount); tileTrace.initialize(repeating: 0, count: c.tileTraceCount)
+    }
+    deinit { for r in raws { r.deallocate() } }
+}
+
+extension CompiledProgram {
+    /// Runs one image. `pixels`: `inputCount` bytes in (C,H,W) order; `logits`: `outputCount`
+    /// Int32 in (C,H,W) order. `onCrossbar` (tracing only) is called after each crossbar layer
+    /// with the node index and the tile ADC buffer `[tile][pixel][cout]`; when tracing, no layers
+    /// are fused, so every tensor of the program is materialised.
+    @inlinable
+    public func run(pixels: UnsafePointer<UInt8>, logits: UnsafeMutablePointer<Int32>, workspace ws: Workspace,
+                    onCrossbar: ((Int, UnsafePointer<Int32>) -> Void)? = nil) {
+        let codes = ws.codes, sums = ws.sums
+        // pixels (C,H,W) -> HWC
+        let ins = program.tensors[program.input].shape
+        let inBase = codes + offsets[program.input]
+        let hw = ins.h &* ins.w
+        for c in 0..<ins.c { for i in 0..<hw { inBase[i &* ins.c &+ c] = Int16(pixels[c &* hw &+ i]) } }
+        for step in onCrossbar == nil ? steps : traceSteps {
+            switch step {
+            case let .affine(src, srcCode, dst, pixels, channels, plan):
+                if srcCode {
+                    Fast.affineQuant(src: codes + src, dst: codes + dst, pixels: pixels, channels: channels, plan: plan)
+                } else {
+                    Fast.affineQuant(src: sums + src, dst: codes + dst, pixels: pixels, channels: channels, plan: plan)
+                }
+            case let .maxPool(src, dst, code, shape, params):
+                if code { Fast.maxPool(src: codes + src, dst: codes + dst, shape: shape, params) }
+                else { Fast.maxPool(src: sums + src, dst: sums + dst, shape: shape, params) }
+            case let .flatten(src, dst, code, shape):
+                if code { Fast.hwcToCHW(src: codes + src, dst: codes + dst, shape: shape) }
+                else { Fast.hwcToCHW(src: sums + src, dst: sums + dst, shape: shape) }
+            case let .crossbar(src, dst, plan, node):
+                Fast.crossbar(src: codes + src, dst: sums + dst, plan: plan, patch: ws.patch,
+                              tileOut: onCrossbar == nil ? nil : ws.tileTrace)
+                if let onCrossbar { onCrossbar(node, ws.tileTrace) }
+            case let .crossbarActivation(src, dst, plan):
+                Fast.crossbarActivation(src: codes + src, dst: codes + dst, plan: plan, patch: ws.patch)
+            }
+        }
+        let os = program.tensors[program.output].shape
+        if isCode[program.output] { Fast.hwcToCHW(src: codes + offsets[program.output], dst: logits, shape: os) }
+        else { Fast.hwcToCHW(src: sums + offsets[program.output], dst: logits, shape: os) }
+    }
+}
+
+/// Runs a validated program with the fast kernels on batches of images.
+///
+/// Set-up (`init`) validates, packs the weights and allocates one workspace per thread; after
+/// that `infer` / `inferBatch` (pointer versions) allocate nothing. One call at a time per
+/// engine (the workspaces are reused); create one engine per concurrent caller.
+public final class Engine {
+    public let compiled: CompiledProgram
+    public private(set) var workspaces: [Workspace]
+    public var program: Program { compiled.program }
+    public var inputCount: Int { compiled.inputCount }
+    public var outputCount: Int { compiled.outputCount }
+
+    /// Validates and compiles `program`, and allocates one workspace per thread.
+    public init(program: Program, threads: Int = 1) throws(ProgramError) {
+        compiled = try CompiledProgram(program)
+        workspaces = []
+        for _ in 0..<Swift.max(1, threads) { workspaces.append(Workspace(for: compiled)) }
+    }
+
+    /// Threads (workspaces) available to `inferBatch`.
+    public var threads: Int { workspaces.count }
+
+    /// One image: `pixels.count == inputCount`, `logits.count == outputCount`. Returns the argmax.
+    @discardableResult
+    public func infer(pixels: UnsafeBufferPointer<UInt8>, logits: UnsafeMutableBufferPointer<Int32>) -> Int {
+        precondition(pixels.count == inputCount && logits.count == outputCount, "buffer sizes")
+        compiled.run(pixels: pixels.baseAddress!, logits: logits.baseAddress!, workspace: workspaces[0])
+        return argmax(UnsafeBufferPointer(logits))
+    }
+
+    /// A batch of `count` images stored back to back; logits back to back; `predictions`
+    /// (optional, `count` entries) receives each argmax. Images are split into contiguous
+    /// chunks, one per thread (`threads` at most `self.threads`); results do not depend on the
+    /// thread count.
+    public func inferBatch(pixels: UnsafeBufferPointer<UInt8>, count: Int, logits: UnsafeMutableBufferPointer<Int32>,
+                           predictions: UnsafeMutableBufferPointer<Int32>? = nil, threads: Int? = nil) {
+        let nIn = inputCount, nOut = outputCount
+        precondition(pixels.count >= count * nIn && logits.count >= count * nOut, "buffer sizes")
+        precondition(predictions == nil || predictions!.count >= count, "predictions size")
+        let n = Swift.max(1, Swift.min(threads ?? workspaces.count, workspaces.count, Swift.max(count, 1)))
+        let c = compiled
+        let ws = workspaces
+        let px = pixels.baseAddress, lg = logits.baseAddress, pr = predictions?.baseAddress
+        guard count > 0, let px, let lg else { return }
+        KernelsParallel.forEach(n) { part in
+            let lo = count * part / n, hi = count * (part + 1) / n
+            let w = ws[part]
+            for i in lo..<hi {
+                let out = lg + i * nOut
+                c.run(pixels: px + i * nIn, logits: out, workspace: w)
+                if let pr { pr[i] = Int32(argmax(UnsafeBufferPointer(start: out, count: nOut))) }
+            }
+        }
+    }
+
+    /// Convenience: a batch from arrays; returns logits (back to back) and predictions.
+    public func inferBatch(_ pixels: [UInt8], count: Int, threads: Int? = nil) -> (logits: [Int32], predictions: [Int32]) {
+        var logits = [Int32](repeating: 0, count: count * outputCount)
+        var pred = [Int32](repeating: 0, count: count)
+        pixels.withUnsafeBufferPointer { p in
+            logits.withUnsafeMutableBufferPointer { l in
+                pred.withUnsafeMutableBufferPointer { q in
+                    inferBatch(pixels: p, count: count, logits: l, predictions: q, threads: threads)
+                }
+            }
+        }
+        return (logits, pred)
+    }
+
+    /// Runs one image and records every tensor and every tile's ADC codes, in (C,H,W) order
+    /// (allocates; for golden vectors and tests).
+    public func trace(pixels: [UInt8]) -> Trace {
+        let p = compiled.program
+        precondition(pixels.count == inputCount, "pixel count")
+        var tiles = [[[Int32]]](repeating: [], count: p.nodes.count)
+        var logits = [Int32](repeating: 0, count: outputCount)
+        let ws = workspaces[0]
+        pixels.withUnsafeBufferPointer { px in
+            logits.withUnsafeMutableBufferPointer { lg in
+                compiled.run(pixels: px.baseAddress!, logits: lg.baseAddress!, workspace: ws) { node, buf in
+                    guard case .crossbar(let cp) = p.nodes[node].op else { return }
+                    let os = p.tensors[p.nodes[node].output].shape
+                    var perTile: [[Int32]] = []
+                    for t in 0..<cp.tiles.count {
+                        var chw = [Int32](repeating: 0, count: os.count)
+                        chw.withUnsafeMutableBufferPointer { d in
+                            Fast.hwcToCHW(src: buf + t * os.count, dst: d.baseAddress!, shape: os)
+                        }
+                        perTile.append(chw)
+                    }
+                    tiles[node] = perTile
+                }
+            }
+        }
+        var tensors: [[Int32]] = []
+        for (i, t) in p.tensors.enumerated() {
+            var chw = [Int32](repeating: 0, count: t.shape.count)
+            chw.withUnsafeMutableBufferPointer { d in
+                if compiled.isCode[i] { Fast.hwcToCHW(src: ws.codes + compiled.offsets[i], dst: d.baseAddress!, shape: t.shape) }
+                else { Fast.hwcToCHW(src: ws.sums + compiled.offsets[i], dst: d.baseAddress!, shape: t.shape) }
+            }
+            tensors.append(chw)
+        }
+        _ = logits
+        return Trace(tensors: tensors, tileADC: tiles)
+    }
+}
+
+/// Argmax; ties: the lowest index wins (DATAPATH.md section 9). -1 if empty.
+@inlinable
+public func argmax(_ v: UnsafeBufferPointer<Int32>) -> Int {
+    guard !v.isEmpty else { return -1 }
+    var best = 0
+    for i in 1..<v.count where v[i] > v[best] { best = i }
+    return best
+}
+
+/// Argmax of an array; ties: the lowest index wins.
+public func argmax(_ v: [Int32]) -> Int { v.withUnsafeBufferPointer { argmax($0) } }

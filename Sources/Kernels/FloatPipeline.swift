@@ -1,0 +1,104 @@
+// The float pipeline of the frozen graph (DATAPATH.md section 11): the same Program evaluated in
+// Float32 with each integer op replaced by its real-valued meaning, in code units. The affine
+// quantizers (input DAC, activations) keep their rounding and clamp (the float training pipeline
+// has them too); the crossbar is ideal analog: exact real dot products, an ADC with the real
+// gain and no rounding and no saturation, a real digital sum.
+
+import FixedPoint
+
+public enum FloatPipeline {
+    /// Every tensor of the program in (C,H,W) order, as Float32.
+    public static func run(_ program: Program, pixels: [UInt8]) -> [[Float]] {
+        var tensors = [[Float]](repeating: [], count: program.tensors.count)
+        tensors[program.input] = pixels.map { Float($0) }
+        for node in program.nodes {
+            let x = tensors[node.inputs[0]]
+            let s = program.tensors[node.inputs[0]].shape
+            switch node.op {
+            case .inputQuant(let p), .activation(let p):
+                tensors[node.output] = affine(x, shape: s, p)
+            case .maxPool(let p):
+                let oh = (s.h - p.kh) / p.sh + 1, ow = (s.w - p.kw) / p.sw + 1
+                var out = [Float](repeating: 0, count: s.c * oh * ow)
+                for c in 0..<s.c { for oy in 0..<oh { for ox in 0..<ow {
+                    var m = -Float.infinity
+                    for dy in 0..<p.kh { for dx in 0..<p.kw {
+                        m = Swift.max(m, x[(c * s.h + oy * p.sh + dy) * s.w + ox * p.sw + dx])
+                    } }
+                    out[(c * oh + oy) * ow + ox] = m
+                } } }
+                tensors[node.output] = out
+            case .flatten:
+                tensors[node.output] = x
+            case .crossbar(let p):
+                tensors[node.output] = crossbar(x, shape: s, p)
+            }
+        }
+        return tensors
+    }
+
+    /// Logits (the output tensor) of the float pipeline.
+    public static func logits(_ program: Program, pixels: [UInt8]) -> [Float] {
+        run(program, pixels: pixels)[program.output]
+    }
+
+    /// Argmax with the same tie rule as the integer program (lowest index wins).
+    public static func argmax(_ v: [Float]) -> Int {
+        guard !v.isEmpty else { return -1 }
+        var best = 0
+        for i in 1..<v.count where v[i] > v[best] { best = i }
+        return best
+    }
+
+    /// Rounds a real value to an integer with `rule` (the real-valued meaning of the rule).
+    public static func round(_ v: Float, _ rule: RoundingRule) -> Float {
+        switch rule {
+        case .floor: return v.rounded(.down)
+        case .towardZero: return v.rounded(.towardZero)
+        case .halfUp:
+            let f = v.rounded(.down)
+            return v - f >= 0.5 ? f + 1 : f
+        case .halfAwayFromZero: return v.rounded(.toNearestOrAwayFromZero)
+        case .halfToEven: return v.rounded(.toNearestOrEven)
+        }
+    }
+
+    static func pow2(_ e: Int) -> Double { Double(sign: .plus, exponent: e, significand: 1.0) }
+
+    static func affine(_ x: [Float], shape s: TensorShape, _ p: AffineQuantParams) -> [Float] {
+        var out = [Float](repeating: 0, count: x.count)
+        let hi = Float((1 << p.outBits) - 1)
+        for c in 0..<s.c {
+            let scale = Float(Double(p.multiplier[c]) / pow2(Int(p.shift[c])))
+            let bias = Float(Double(p.offset[c]) / pow2(Int(p.shift[c])))
+            for i in (c * s.h * s.w)..<((c + 1) * s.h * s.w) {
+                let v = round(x[i] * scale + bias, p.rounding)
+                out[i] = Swift.min(Swift.max(v, 0), hi)
+            }
+        }
+        return out
+    }
+
+    static func crossbar(_ x: [Float], shape s: TensorShape, _ p: CrossbarParams) -> [Float] {
+        let os = p.outputShape(for: s)
+        let fanIn = p.fanIn
+        var out = [Float](repeating: 0, count: os.count)
+        let gains = p.tiles.map { Float($0.realGain) }
+        for o in 0..<p.outChannels { for oy in 0..<os.h { for ox in 0..<os.w {
+            var total: Float = 0
+            for (t, tile) in p.tiles.enumerated() {
+                var acc: Float = 0
+                for r in tile.rowStart..<(tile.rowStart + tile.rowCount) {
+                    let c = r / (p.kernelH * p.kernelW), y = (r / p.kernelW) % p.kernelH, xx = r % p.kernelW
+                    let iy = oy * p.strideH - p.padH + y, ix = ox * p.strideW - p.padW + xx
+                    if iy >= 0 && iy < s.h && ix >= 0 && ix < s.w {
+                        acc += x[(c * s.h + iy) * s.w + ix] * Float(p.weights[o * fanIn + r])
+                    }
+                }
+                total += acc * gains[t]
+            }
+            out[(o * os.h + oy) * os.w + ox] = total
+        } } }
+        return out
+    }
+}

@@ -1,1 +1,0 @@
-// Kernels: see docs/ARCHITECTURE.md. (module placeholder until its issue lands)

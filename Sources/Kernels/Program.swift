@@ -1,0 +1,268 @@
+// The integer program: the hardware datapath of a frozen RRAM network as a small layer graph.
+// The exact integer semantics of every op are specified in docs/DATAPATH.md; this file only
+// declares the data. Standard library only (Embedded Swift).
+//
+// Stability: the model-file format encodes these types. Changes are additive only: new op
+// cases get new `OpKind` raw values, existing raw values and field meanings never change.
+
+import FixedPoint
+
+/// A tensor shape: channels, height, width. The logical element order is always (C, H, W)
+/// (row-major, `index = (c * h + y) * w + x`); kernels may store tensors in another physical
+/// order, but every tensor they report (traces, logits) is in this order.
+public struct TensorShape: Sendable, Equatable, Hashable, CustomStringConvertible {
+    public var c: Int
+    public var h: Int
+    public var w: Int
+
+    @inlinable public init(c: Int, h: Int, w: Int) { self.c = c; self.h = h; self.w = w }
+    @inlinable public var count: Int { c * h * w }
+    public var description: String { "(\(c),\(h),\(w))" }
+}
+
+/// What the integers of a tensor mean (and how wide they are).
+public enum ElementKind: UInt8, Sendable, Equatable, Hashable {
+    /// Unsigned `bits`-bit codes in `0...2^bits - 1`, `bits` in `1...8`, stored as `UInt8`.
+    /// Input pixels are `.code` with `bits == 8`; DAC codes and activation outputs are `.code`.
+    case code = 0
+    /// Signed `bits`-bit ADC codes in `-2^(bits-1)...2^(bits-1) - 1`, `bits` in `2...16`, `Int16`.
+    /// (Produced inside a crossbar node per row tile; reserved for explicit tile graphs.)
+    case adc = 1
+    /// Signed 32-bit digital sums (sums of ADC codes; logits), `Int32`. `bits` is 32.
+    case sum = 2
+}
+
+/// A tensor of the program: shape plus element kind.
+public struct TensorDesc: Sendable, Equatable, Hashable {
+    public var shape: TensorShape
+    public var kind: ElementKind
+    /// Code width for `.code` (1...8) and `.adc` (2...16); 32 for `.sum`.
+    public var bits: Int
+
+    @inlinable public init(shape: TensorShape, kind: ElementKind, bits: Int) {
+        self.shape = shape; self.kind = kind; self.bits = bits
+    }
+    public static func code(_ shape: TensorShape, bits: Int) -> TensorDesc { .init(shape: shape, kind: .code, bits: bits) }
+    public static func sum(_ shape: TensorShape) -> TensorDesc { .init(shape: shape, kind: .sum, bits: 32) }
+}
+
+/// Per-channel affine requantization to unsigned codes; the parameters of both `inputQuant`
+/// (pixels -> DAC codes) and `activation` (digital sums -> activation codes, batch norm folded):
+///
+///     out[c,y,x] = clamp(roundingShiftRight(Int64(in) * multiplier[c] + offset[c], shift[c], rounding),
+///                        0, 2^outBits - 1)
+///
+/// ReLU is the lower clamp. All arithmetic in Int64; `validate()` proves it cannot overflow.
+public struct AffineQuantParams: Sendable, Equatable, Hashable {
+    /// One per channel of the input tensor. May be negative, except where monotonicity is
+    /// required (the input or output of a max-pool, see DATAPATH.md section 7).
+    public var multiplier: [Int32]
+    /// Right shift per channel, `0...62`.
+    public var shift: [Int32]
+    /// Added before the shift, per channel (in units of 2^-shift of an output code).
+    public var offset: [Int64]
+    /// Output code width, `1...8`.
+    public var outBits: Int
+    public var rounding: RoundingRule
+
+    public init(multiplier: [Int32], shift: [Int32], offset: [Int64], outBits: Int, rounding: RoundingRule) {
+        self.multiplier = multiplier; self.shift = shift; self.offset = offset
+        self.outBits = outBits; self.rounding = rounding
+    }
+
+    /// The same `multiplier`, `shift`, `offset` for all `channels` channels.
+    public init(channels: Int, multiplier: Int32, shift: Int32, offset: Int64, outBits: Int, rounding: RoundingRule) {
+        self.init(multiplier: Array(repeating: multiplier, count: channels),
+                  shift: Array(repeating: shift, count: channels),
+                  offset: Array(repeating: offset, count: channels), outBits: outBits, rounding: rounding)
+    }
+}
+
+/// Max-pool window and stride; no padding; output `(h - kh) / sh + 1` (floor) by `(w - kw) / sw + 1`.
+/// Works on any element kind; the output has the input's kind and bits.
+public struct MaxPoolParams: Sendable, Equatable, Hashable {
+    public var kh: Int, kw: Int, sh: Int, sw: Int
+    public init(kh: Int, kw: Int, sh: Int, sw: Int) { self.kh = kh; self.kw = kw; self.sh = sh; self.sw = sw }
+    public init(_ k: Int) { self.init(kh: k, kw: k, sh: k, sw: k) }
+}
+
+/// One row tile of a crossbar layer: a contiguous range of fan-in rows (at most
+/// `Program.arrayRows`) mapped to one physical array, read out by one ADC configuration.
+///
+///     acc   = sum_{r in rowStart..<rowStart+rowCount} a[r] * w[o][r]              (Int32, exact)
+///     adc   = saturate(roundingShiftRight(Int64(acc) * Int64(multiplier), 31 - shift, rounding),
+///                      signedBits: bits)                                          (Int64 -> bits)
+///
+/// `multiplier * 2^(shift - 31)` is the real ADC gain in codes per (input code x weight code),
+/// the same convention as FixedPoint's `QuantizedMultiplier`.
+public struct TileADC: Sendable, Equatable, Hashable {
+    public var rowStart: Int
+    public var rowCount: Int
+    /// `0...Int32.max` (a gain is non-negative).
+    public var multiplier: Int32
+    /// `-31...30`, i.e. a right shift `31 - shift` in `1...62`.
+    public var shift: Int32
+    public var rounding: RoundingRule
+    /// ADC resolution, `2...16` (14 on the paper's chip).
+    public var bits: Int
+
+    public init(rowStart: Int, rowCount: Int, multiplier: Int32, shift: Int32, rounding: RoundingRule, bits: Int) {
+        self.rowStart = rowStart; self.rowCount = rowCount; self.multiplier = multiplier
+        self.shift = shift; self.rounding = rounding; self.bits = bits
+    }
+
+    /// A tile with the gain of a FixedPoint `QuantizedMultiplier`.
+    public init(rowStart: Int, rowCount: Int, gain: QuantizedMultiplier, rounding: RoundingRule, bits: Int) {
+        self.init(rowStart: rowStart, rowCount: rowCount, multiplier: gain.multiplier, shift: gain.shift,
+                  rounding: rounding, bits: bits)
+    }
+
+    /// The gain as a FixedPoint `QuantizedMultiplier`.
+    public var gain: QuantizedMultiplier { QuantizedMultiplier(multiplier: multiplier, shift: shift) }
+
+    /// The real gain `multiplier * 2^(shift - 31)`.
+    public var realGain: Double {
+        Double(multiplier) * Double(sign: .plus, exponent: Int(shift) - 31, significand: 1.0)
+    }
+}
+
+/// A crossbar layer: a 2-D convolution (a linear layer is a 1x1 convolution on a 1x1 map)
+/// computed as row tiles of differential RRAM pairs plus the digital sum of the tiles' ADC codes.
+///
+/// Input: a `.code` tensor (DAC codes) of shape `(inChannels, H, W)`. Output: a `.sum` tensor of
+/// shape `(outChannels, OH, OW)`, `OH = (H + 2 padH - kernelH) / strideH + 1` (floor), same for W.
+/// Padding is zero padding: a padded position contributes input code 0.
+public struct CrossbarParams: Sendable, Equatable, Hashable {
+    public var inChannels: Int, outChannels: Int
+    public var kernelH: Int, kernelW: Int
+    public var strideH: Int, strideW: Int
+    public var padH: Int, padW: Int
+    /// Weight code width, `2...8`; codes lie in `-2^(weightBits-1)...2^(weightBits-1) - 1`.
+    public var weightBits: Int
+    /// Effective weight codes (pruned pairs included, usually small), laid out `[out][fanIn]`
+    /// with fan-in index `r = (c * kernelH + y) * kernelW + x`. Count `outChannels * fanIn`.
+    public var weights: [Int8]
+    /// One weight LSB in microsiemens (recorded for the chip mapping; unused by integer math).
+    public var weightLSBMicroSiemens: Double
+    /// Row tiles in fan-in order, partitioning `0..<fanIn`.
+    public var tiles: [TileADC]
+
+    public init(inChannels: Int, outChannels: Int, kernelH: Int, kernelW: Int,
+                strideH: Int = 1, strideW: Int = 1, padH: Int = 0, padW: Int = 0,
+                weightBits: Int, weights: [Int8], weightLSBMicroSiemens: Double = 0, tiles: [TileADC]) {
+        self.inChannels = inChannels; self.outChannels = outChannels
+        self.kernelH = kernelH; self.kernelW = kernelW; self.strideH = strideH; self.strideW = strideW
+        self.padH = padH; self.padW = padW; self.weightBits = weightBits; self.weights = weights
+        self.weightLSBMicroSiemens = weightLSBMicroSiemens; self.tiles = tiles
+    }
+
+    /// Rows of the crossbar: `inChannels * kernelH * kernelW`.
+    @inlinable public var fanIn: Int { inChannels * kernelH * kernelW }
+
+    /// Output shape for an input of shape `s` (unchecked; `validate()` checks it).
+    public func outputShape(for s: TensorShape) -> TensorShape {
+        TensorShape(c: outChannels, h: (s.h + 2 * padH - kernelH) / strideH + 1,
+                    w: (s.w + 2 * padW - kernelW) / strideW + 1)
+    }
+
+    /// Splits `0..<fanIn` into consecutive tiles of at most `arrayRows` rows (the last may be
+    /// shorter), all with the same ADC configuration.
+    public static func uniformTiles(fanIn: Int, arrayRows: Int, multiplier: Int32, shift: Int32,
+                                    rounding: RoundingRule, bits: Int) -> [TileADC] {
+        var tiles: [TileADC] = []
+        var start = 0
+        while start < fanIn {
+            let n = min(arrayRows, fanIn - start)
+            tiles.append(TileADC(rowStart: start, rowCount: n, multiplier: multiplier, shift: shift,
+                                 rounding: rounding, bits: bits))
+            start += n
+        }
+        return tiles
+    }
+}
+
+/// Stable op codes (the model file stores these). Reserved for later ops, not implemented:
+/// 6 add (residual), 7 concat (channels; U-Net skip), 8 upsampleBilinear, 9 rnnStep.
+public enum OpKind: UInt8, Sendable, Equatable, Hashable, CaseIterable {
+    case inputQuant = 1
+    case maxPool = 2
+    case crossbar = 3
+    case activation = 4
+    case flatten = 5
+}
+
+/// An operation. Every current op has exactly one input tensor.
+public enum Op: Sendable, Equatable, Hashable {
+    /// Pixels (`.code`, 8 bits) -> DAC codes (`.code`, `outBits`). Same shape.
+    case inputQuant(AffineQuantParams)
+    /// Max over windows, any element kind.
+    case maxPool(MaxPoolParams)
+    /// DAC codes -> digital sums (`.sum`): row tiles, ADCs, digital sum of tiles.
+    case crossbar(CrossbarParams)
+    /// Sums (or codes) -> activation codes (`.code`, `outBits`): folded batch norm, ReLU, quantizer.
+    case activation(AffineQuantParams)
+    /// `(C, H, W)` -> `(C*H*W, 1, 1)` in (C, H, W) order; same kind and bits.
+    case flatten
+
+    public var kind: OpKind {
+        switch self {
+        case .inputQuant: return .inputQuant
+        case .maxPool: return .maxPool
+        case .crossbar: return .crossbar
+        case .activation: return .activation
+        case .flatten: return .flatten
+        }
+    }
+}
+
+/// A node: an op applied to explicit input tensors, producing one output tensor.
+public struct Node: Sendable, Equatable, Hashable {
+    public var op: Op
+    public var inputs: [Int]
+    public var output: Int
+    public init(_ op: Op, inputs: [Int], output: Int) { self.op = op; self.inputs = inputs; self.output = output }
+}
+
+/// A frozen integer program. Nodes run in array order (the list is a topological order); each
+/// tensor other than `input` is produced by exactly one node, before any node reads it.
+public struct Program: Sendable, Equatable, Hashable {
+    public var tensors: [TensorDesc]
+    public var nodes: [Node]
+    /// Index of the input tensor (u8 pixels: `.code`, 8 bits).
+    public var input: Int
+    /// Index of the output tensor (the logits; argmax over its elements in (C,H,W) order).
+    public var output: Int
+    /// Rows of one physical array (512 on the paper's chip): the maximum rows of a tile.
+    public var arrayRows: Int
+
+    public init(tensors: [TensorDesc], nodes: [Node], input: Int, output: Int, arrayRows: Int = 512) {
+        self.tensors = tensors; self.nodes = nodes; self.input = input; self.output = output
+        self.arrayRows = arrayRows
+    }
+}
+
+/// Why a program is invalid. `node` is the index of the offending node (nil: program-level).
+public struct ProgramError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// Dangling or duplicate tensor indices, wrong input count, bad order, bad input/output.
+        case graph
+        /// A tensor's shape or kind does not match what the op produces or needs.
+        case shapeMismatch
+        /// A parameter outside its allowed range (bits, shifts, kernel sizes, per-channel counts).
+        case parameterOutOfRange
+        /// `weights.count != outChannels * fanIn`, or a weight code outside `weightBits`.
+        case weightCount
+        /// A worst-case accumulator bound exceeds its width.
+        case accumulatorOverflow
+        /// A negative multiplier on an affine quantizer adjacent to a max-pool.
+        case nonMonotone
+    }
+    public var node: Int?
+    public var kind: Kind
+    public var message: String
+
+    public init(node: Int?, kind: Kind, _ message: String) { self.node = node; self.kind = kind; self.message = message }
+    public var description: String {
+        "\(node.map { "node \($0)" } ?? "program"): \(kind): \(message)"
+    }
+}

@@ -1,0 +1,197 @@
+// Program.validate(): shapes, parameter ranges and worst-case accumulator bounds
+// (docs/DATAPATH.md section 10). A program that passes cannot make any kernel trap or wrap.
+
+import FixedPoint
+
+/// A closed integer interval bounding every value a tensor can hold.
+public struct ValueRange: Sendable, Equatable, Hashable {
+    public var lo: Int64
+    public var hi: Int64
+    public init(_ lo: Int64, _ hi: Int64) { self.lo = lo; self.hi = hi }
+    /// Largest magnitude.
+    public var magnitude: Int64 { Swift.max(lo == .min ? .max : Swift.abs(lo), Swift.abs(hi)) }
+}
+
+extension Program {
+    /// Limits of the specification.
+    public static let maxCodeBits = 8
+    public static let adcBitsRange = 2...16
+    public static let weightBitsRange = 2...8
+    public static let affineShiftRange: ClosedRange<Int32> = 0...62
+    public static let adcShiftRange: ClosedRange<Int32> = -31...30
+    /// Bound on `|in * M_c| + |B_c|` of an affine quantizer (2^62: leaves room for the rounding bias).
+    public static let affineBound: Int64 = 1 << 62
+
+    /// Checks the whole program; throws the first problem found.
+    public func validate() throws(ProgramError) {
+        _ = try valueRanges()
+    }
+
+    /// Validates and returns the worst-case value range of every tensor (nil for tensors not
+    /// reachable by construction never happen: every tensor gets a range or validation fails).
+    public func valueRanges() throws(ProgramError) -> [ValueRange] {
+        let nT = tensors.count
+        guard nT > 0 else { throw ProgramError(node: nil, kind: .graph, "no tensors") }
+        guard arrayRows >= 1 else { throw ProgramError(node: nil, kind: .parameterOutOfRange, "arrayRows \(arrayRows) < 1") }
+        for (i, t) in tensors.enumerated() {
+            guard t.shape.c >= 1, t.shape.h >= 1, t.shape.w >= 1 else {
+                throw ProgramError(node: nil, kind: .shapeMismatch, "tensor \(i) has empty shape \(t.shape)")
+            }
+            let (_, o1) = t.shape.c.multipliedReportingOverflow(by: t.shape.h)
+            let (n, o2) = (t.shape.c &* t.shape.h).multipliedReportingOverflow(by: t.shape.w)
+            guard !o1, !o2, n <= Int(Int32.max) else {
+                throw ProgramError(node: nil, kind: .shapeMismatch, "tensor \(i) too large \(t.shape)")
+            }
+            switch t.kind {
+            case .code: guard (1...Program.maxCodeBits).contains(t.bits) else {
+                throw ProgramError(node: nil, kind: .parameterOutOfRange, "tensor \(i): code bits \(t.bits) not in 1...8") }
+            case .adc: guard Program.adcBitsRange.contains(t.bits) else {
+                throw ProgramError(node: nil, kind: .parameterOutOfRange, "tensor \(i): adc bits \(t.bits) not in 2...16") }
+            case .sum: guard t.bits == 32 else {
+                throw ProgramError(node: nil, kind: .parameterOutOfRange, "tensor \(i): sum bits \(t.bits) != 32") }
+            }
+        }
+        guard (0..<nT).contains(input) else { throw ProgramError(node: nil, kind: .graph, "input tensor \(input) out of range") }
+        guard (0..<nT).contains(output) else { throw ProgramError(node: nil, kind: .graph, "output tensor \(output) out of range") }
+        guard tensors[input].kind == .code, tensors[input].bits == 8 else {
+            throw ProgramError(node: nil, kind: .shapeMismatch, "input tensor must be 8-bit codes (pixels)")
+        }
+
+        var range = [ValueRange?](repeating: nil, count: nT)
+        range[input] = ValueRange(0, 255)
+        // consumers that are max-pools, for the monotonicity rule
+        var pooled = [Bool](repeating: false, count: nT)
+        for n in nodes { if case .maxPool = n.op, let i = n.inputs.first, (0..<nT).contains(i) { pooled[i] = true } }
+
+        for (k, node) in nodes.enumerated() {
+            func fail(_ kind: ProgramError.Kind, _ m: String) -> ProgramError { ProgramError(node: k, kind: kind, m) }
+            guard node.inputs.count == 1 else { throw fail(.graph, "\(node.op.kind) needs 1 input, has \(node.inputs.count)") }
+            let i = node.inputs[0]
+            guard (0..<nT).contains(i), let inRange = range[i] else {
+                throw fail(.graph, "input tensor \(i) undefined (dangling or not yet produced)")
+            }
+            let o = node.output
+            guard (0..<nT).contains(o) else { throw fail(.graph, "output tensor \(o) out of range") }
+            guard range[o] == nil else { throw fail(.graph, "output tensor \(o) produced twice (or is the input)") }
+            let tin = tensors[i], tout = tensors[o]
+            let outRange: ValueRange
+
+            switch node.op {
+            case .inputQuant(let p), .activation(let p):
+                let isInput: Bool
+                if case .inputQuant = node.op { isInput = true } else { isInput = false }
+                if isInput {
+                    guard tin.kind == .code, tin.bits == 8 else { throw fail(.shapeMismatch, "inputQuant reads 8-bit pixels, got \(tin.kind) \(tin.bits) bits") }
+                }
+                let c = tin.shape.c
+                guard p.multiplier.count == c, p.shift.count == c, p.offset.count == c else {
+                    throw fail(.parameterOutOfRange, "per-channel parameter counts \(p.multiplier.count)/\(p.shift.count)/\(p.offset.count) != channels \(c)")
+                }
+                guard (1...Program.maxCodeBits).contains(p.outBits) else { throw fail(.parameterOutOfRange, "outBits \(p.outBits) not in 1...8") }
+                guard tout == .code(tin.shape, bits: p.outBits) else {
+                    throw fail(.shapeMismatch, "output tensor \(o) must be \(tin.shape) \(p.outBits)-bit codes, is \(tout.shape) \(tout.kind) \(tout.bits)")
+                }
+                let mag = inRange.magnitude
+                for ch in 0..<c {
+                    guard Program.affineShiftRange.contains(p.shift[ch]) else {
+                        throw fail(.parameterOutOfRange, "channel \(ch): shift \(p.shift[ch]) not in 0...62")
+                    }
+                    if p.multiplier[ch] < 0 && (pooled[i] || pooled[o]) {
+                        throw fail(.nonMonotone, "channel \(ch): multiplier \(p.multiplier[ch]) < 0 next to a max-pool (pool and quantizer would not commute)")
+                    }
+                    // |in * M| + |B| <= 2^62 (headroom for the rounding bias), overflow-checked
+                    let (prod, o1) = mag.multipliedReportingOverflow(by: Int64(p.multiplier[ch]).magnitudeInt64)
+                    let (total, o2) = prod.addingReportingOverflow(p.offset[ch].magnitudeInt64)
+                    guard !o1, !o2, p.offset[ch] != .min, total <= Program.affineBound else {
+                        throw fail(.accumulatorOverflow, "channel \(ch): |input| <= \(mag) times |multiplier| \(p.multiplier[ch]) plus |offset| \(p.offset[ch]) exceeds 2^62")
+                    }
+                }
+                outRange = ValueRange(0, (1 << Int64(p.outBits)) - 1)
+
+            case .maxPool(let p):
+                guard p.kh >= 1, p.kw >= 1, p.sh >= 1, p.sw >= 1 else { throw fail(.parameterOutOfRange, "pool window/stride must be >= 1") }
+                guard tin.shape.h >= p.kh, tin.shape.w >= p.kw else { throw fail(.shapeMismatch, "pool window \(p.kh)x\(p.kw) larger than input \(tin.shape)") }
+                let s = TensorShape(c: tin.shape.c, h: (tin.shape.h - p.kh) / p.sh + 1, w: (tin.shape.w - p.kw) / p.sw + 1)
+                guard tout == TensorDesc(shape: s, kind: tin.kind, bits: tin.bits) else {
+                    throw fail(.shapeMismatch, "pool output must be \(s) \(tin.kind), is \(tout.shape) \(tout.kind)")
+                }
+                outRange = inRange
+
+            case .flatten:
+                let s = TensorShape(c: tin.shape.count, h: 1, w: 1)
+                guard tout == TensorDesc(shape: s, kind: tin.kind, bits: tin.bits) else {
+                    throw fail(.shapeMismatch, "flatten output must be \(s) \(tin.kind), is \(tout.shape) \(tout.kind)")
+                }
+                outRange = inRange
+
+            case .crossbar(let p):
+                guard tin.kind == .code else { throw fail(.shapeMismatch, "crossbar reads codes, got \(tin.kind)") }
+                guard p.inChannels >= 1, p.outChannels >= 1, p.kernelH >= 1, p.kernelW >= 1,
+                      p.strideH >= 1, p.strideW >= 1, p.padH >= 0, p.padW >= 0,
+                      p.padH < p.kernelH, p.padW < p.kernelW,
+                      p.inChannels <= 1 << 20, p.outChannels <= 1 << 20, p.kernelH <= 1 << 10, p.kernelW <= 1 << 10 else {
+                    throw fail(.parameterOutOfRange, "bad crossbar geometry (sizes/strides >= 1, 0 <= pad < kernel)")
+                }
+                guard p.inChannels == tin.shape.c else { throw fail(.shapeMismatch, "crossbar inChannels \(p.inChannels) != input channels \(tin.shape.c)") }
+                guard tin.shape.h + 2 * p.padH >= p.kernelH, tin.shape.w + 2 * p.padW >= p.kernelW else {
+                    throw fail(.shapeMismatch, "kernel \(p.kernelH)x\(p.kernelW) larger than padded input \(tin.shape)")
+                }
+                let s = p.outputShape(for: tin.shape)
+                guard tout == .sum(s) else { throw fail(.shapeMismatch, "crossbar output must be \(s) sums, is \(tout.shape) \(tout.kind)") }
+                guard Program.weightBitsRange.contains(p.weightBits) else { throw fail(.parameterOutOfRange, "weightBits \(p.weightBits) not in 2...8") }
+                let fanIn = p.fanIn
+                let (wc, ow) = p.outChannels.multipliedReportingOverflow(by: fanIn)
+                guard !ow, p.weights.count == wc else {
+                    throw fail(.weightCount, "weights.count \(p.weights.count) != outChannels*fanIn \(p.outChannels)*\(fanIn)")
+                }
+                let wHalf = 1 << (p.weightBits - 1)
+                for (j, w) in p.weights.enumerated() where Int(w) < -wHalf || Int(w) >= wHalf {
+                    throw fail(.weightCount, "weight \(j) = \(w) outside \(p.weightBits)-bit range")
+                }
+                guard !p.tiles.isEmpty else { throw fail(.parameterOutOfRange, "no tiles") }
+                var next = 0
+                var sumLo: Int64 = 0, sumHi: Int64 = 0
+                let aMax = inRange.hi          // codes are >= 0
+                for (t, tile) in p.tiles.enumerated() {
+                    guard tile.rowStart == next, tile.rowCount >= 1 else {
+                        throw fail(.parameterOutOfRange, "tile \(t): rows \(tile.rowStart)+\(tile.rowCount) do not continue at row \(next)")
+                    }
+                    guard tile.rowCount <= arrayRows else {
+                        throw fail(.accumulatorOverflow, "tile \(t): \(tile.rowCount) rows > arrayRows \(arrayRows)")
+                    }
+                    next += tile.rowCount
+                    guard next <= fanIn else { throw fail(.parameterOutOfRange, "tile \(t) ends at row \(next) > fanIn \(fanIn)") }
+                    guard tile.multiplier >= 0 else { throw fail(.parameterOutOfRange, "tile \(t): ADC multiplier \(tile.multiplier) < 0") }
+                    guard Program.adcShiftRange.contains(tile.shift) else { throw fail(.parameterOutOfRange, "tile \(t): ADC shift \(tile.shift) not in -31...30") }
+                    guard Program.adcBitsRange.contains(tile.bits) else { throw fail(.parameterOutOfRange, "tile \(t): ADC bits \(tile.bits) not in 2...16") }
+                    // |acc| <= rows * aMax * 2^(wb-1) <= Int32.max (overflow-checked)
+                    let (x1, f1) = Int64(tile.rowCount).multipliedReportingOverflow(by: aMax)
+                    let (x2, f2) = x1.multipliedReportingOverflow(by: Int64(wHalf))
+                    guard !f1, !f2, x2 <= Int64(Int32.max) else {
+                        throw fail(.accumulatorOverflow, "tile \(t): rows \(tile.rowCount) x max code \(aMax) x 2^\(p.weightBits - 1) exceeds Int32")
+                    }
+                    sumLo -= Int64(1) << Int64(tile.bits - 1)
+                    sumHi += (Int64(1) << Int64(tile.bits - 1)) - 1
+                }
+                guard next == fanIn else { throw fail(.parameterOutOfRange, "tiles cover \(next) rows, fanIn is \(fanIn)") }
+                guard sumLo >= Int64(Int32.min), sumHi <= Int64(Int32.max) else {
+                    throw fail(.accumulatorOverflow, "digital sum of \(p.tiles.count) tiles exceeds Int32")
+                }
+                outRange = ValueRange(sumLo, sumHi)
+            }
+            range[o] = outRange
+        }
+        guard let _ = range[output] else { throw ProgramError(node: nil, kind: .graph, "output tensor \(output) is never produced") }
+        var result: [ValueRange] = []
+        result.reserveCapacity(nT)
+        for (i, r) in range.enumerated() {
+            guard let r else { throw ProgramError(node: nil, kind: .graph, "tensor \(i) is never produced") }
+            result.append(r)
+        }
+        return result
+    }
+}
+
+extension Int64 {
+    @usableFromInline var magnitudeInt64: Int64 { self == .min ? .max : Swift.abs(self) }
+}

@@ -1,1 +1,0 @@
-// ModelFile: see docs/ARCHITECTURE.md. (module placeholder until its issue lands)

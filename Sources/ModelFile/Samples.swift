@@ -1,0 +1,150 @@
+// Valid model bundles for tests, the fuzzer's seed corpus and size measurements. Generated from
+import DataIO
+import FixedPoint
+import Kernels
+// a seed with a local SplitMix64 (ModelFile does not depend on Randomness).
+
+public struct SampleRNG: Sendable {
+    var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in `range` (small ranges; modulo bias is irrelevant here).
+    public mutating func int(_ range: ClosedRange<Int>) -> Int {
+        range.lowerBound + Int(next() % UInt64(range.upperBound - range.lowerBound + 1))
+    }
+    public mutating func bool() -> Bool { next() & 1 == 1 }
+}
+
+public enum ModelSamples {
+    static let roundings = RoundingRule.allCases
+
+    static func affine(_ channels: Int, _ rng: inout SampleRNG) -> AffineQuantParams {
+        AffineQuantParams(multiplier: (0..<channels).map { _ in Int32(rng.int(1...(1 << 20))) },
+                          shift: (0..<channels).map { _ in Int32(rng.int(8...30)) },
+                          offset: (0..<channels).map { _ in Int64(rng.int(-(1 << 20)...(1 << 20))) },
+                          outBits: rng.int(1...8), rounding: roundings[rng.int(0...roundings.count - 1)])
+    }
+
+    /// A crossbar with random codes; returns params, mask (pruned weights are 0 in the codes).
+    static func crossbar(inC: Int, outC: Int, k: Int, pad: Int, arrayRows: Int, _ rng: inout SampleRNG)
+        -> (CrossbarParams, PackedMask) {
+        let fanIn = inC * k * k
+        let wb = rng.int(2...8)
+        let half = 1 << (wb - 1)
+        var bits = [Bool](repeating: false, count: outC * fanIn)
+        var w = [Int8](repeating: 0, count: outC * fanIn)
+        for i in w.indices {
+            bits[i] = rng.next() % 100 < 30
+            if bits[i] { w[i] = Int8(rng.int(-half...(half - 1))) }
+        }
+        let tiles = CrossbarParams.uniformTiles(fanIn: fanIn, arrayRows: arrayRows, multiplier: Int32(rng.int(1...(1 << 30))),
+                                                shift: Int32(rng.int(-8...8)), rounding: roundings[rng.int(0...4)], bits: rng.int(2...16))
+        return (CrossbarParams(inChannels: inC, outChannels: outC, kernelH: k, kernelW: k, padH: pad, padW: pad,
+                               weightBits: wb, weights: w, weightLSBMicroSiemens: Double(rng.int(1...100)) / 10, tiles: tiles),
+                PackedMask(bits))
+    }
+
+    /// Builds a bundle for a conv stack + fully connected stack.
+    /// `convs`: (out channels, kernel, pool); `fcs`: out features.
+    public static func network(input: TensorShape, convs: [(Int, Int, Int)], fcs: [Int], arrayRows: Int = 512,
+                               conductance: Bool = false, placement: Bool = true, dropSomeMasks: Bool = false, seed: UInt64) -> ModelBundle {
+        var rng = SampleRNG(seed: seed)
+        var tensors = [TensorDesc.code(input, bits: 8)]
+        var nodes: [Node] = []
+        var masks: [PackedMask?] = [], conds: [ConductanceCodes?] = []
+        var cur = 0
+        func add(_ op: Op, _ t: TensorDesc) { tensors.append(t); nodes.append(Node(op, inputs: [cur], output: tensors.count - 1)); cur = tensors.count - 1 }
+        var a = affine(input.c, &rng)
+        add(.inputQuant(a), .code(input, bits: a.outBits))
+        func addCrossbar(_ c: CrossbarParams, _ m: PackedMask) {
+            let out = c.outputShape(for: tensors[cur].shape)
+            add(.crossbar(c), .sum(out))
+            masks.append(dropSomeMasks && rng.int(0...3) == 0 ? nil : m)
+            conds.append(conductance ? ConductanceCodes(planes: 2, codes: (0..<(2 * c.weights.count)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }) : nil)
+            a = affine(out.c, &rng)
+            add(.activation(a), .code(out, bits: a.outBits))
+        }
+        for (outC, k, pool) in convs {
+            let s = tensors[cur].shape
+            let (c, m) = crossbar(inC: s.c, outC: outC, k: k, pad: 0, arrayRows: arrayRows, &rng)
+            addCrossbar(c, m)
+            if pool > 1 {
+                let t = tensors[cur]
+                add(.maxPool(MaxPoolParams(pool)), TensorDesc(shape: TensorShape(c: t.shape.c, h: (t.shape.h - pool) / pool + 1, w: (t.shape.w - pool) / pool + 1), kind: t.kind, bits: t.bits))
+            }
+        }
+        let s = tensors[cur].shape
+        if s.h != 1 || s.w != 1 {
+            add(.flatten, TensorDesc(shape: TensorShape(c: s.count, h: 1, w: 1), kind: tensors[cur].kind, bits: tensors[cur].bits))
+        }
+        for (j, outC) in fcs.enumerated() {
+            let (c, m) = crossbar(inC: tensors[cur].shape.c, outC: outC, k: 1, pad: 0, arrayRows: arrayRows, &rng)
+            if j == fcs.count - 1 {
+                add(.crossbar(c), .sum(TensorShape(c: outC, h: 1, w: 1)))
+                masks.append(m)
+                conds.append(conductance ? ConductanceCodes(planes: 2, codes: (0..<(2 * c.weights.count)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }) : nil)
+            } else {
+                addCrossbar(c, m)
+            }
+        }
+        let program = Program(tensors: tensors, nodes: nodes, input: 0, output: cur, arrayRows: arrayRows)
+        var pl: Placement? = nil
+        if placement {
+            var tiles: [PlacementTile] = []
+            let cols = 128
+            var layer = 0
+            for n in nodes { if case .crossbar(let c) = n.op {
+                for t in c.tiles {
+                    var o = 0
+                    while o < c.outChannels {
+                        let k = min(cols / 2, c.outChannels - o)   // two columns (G+, G-) per output
+                        tiles.append(PlacementTile(layer: layer, array: tiles.count, rowOffset: 0, rows: t.rowCount, inputOffset: t.rowStart, colOffset: 0, outputOffset: o, outputs: k))
+                        o += k
+                    }
+                }
+                layer += 1
+            } }
+            pl = Placement(arrayRows: arrayRows, arrayCols: cols, arrayCount: tiles.count, tiles: tiles)
+        }
+        if masks.allSatisfy({ $0 == nil }) { masks = [] }
+        let md = ModelMetadata(
+            task: ["mnist", "fashion-mnist", "cifar10"][rng.int(0...2)], targetName: "chip-\(rng.int(0...9))",
+            targetHash: SHA256Hex.of(Array("target \(seed)".utf8)),
+            provenance: Provenance(seed: rng.next(), epochs: rng.int(0...100), dataset: "data/set-\(rng.int(0...99))",
+                                   floatAccuracy: Double(rng.int(0...10000)) / 10000, integerAccuracy: Double(rng.int(0...10000)) / 10000,
+                                   toolVersion: "0.1.0", created: rng.bool() ? "2026-11-29T00:00:00Z" : nil),
+            programming: ProgrammingCounts(maskFlips: nodes.compactMap { n -> Int? in
+                if case .crossbar(let c) = n.op { return rng.int(0...c.weights.count) } else { return nil } },
+                cellsToReset: rng.int(0...1000)),
+            placement: pl, masks: masks, conductances: conductance ? conds : [],
+            extra: rng.bool() ? ["user.note": .string("ünïcode ✓"), "user.flags": .array([.bool(true), .bool(false)]), "user.scale": .f64(0.125)] : [:])
+        return ModelBundle(program: program, metadata: md)
+    }
+
+    /// A small random valid bundle (the fuzzer's seed corpus and round-trip tests).
+    public static func random(seed: UInt64) -> ModelBundle {
+        var rng = SampleRNG(seed: seed ^ 0xA5A5_5A5A_1234_5678)
+        let c = rng.int(1...3), hw = rng.int(6...12)
+        var convs: [(Int, Int, Int)] = []
+        if rng.int(0...3) != 0 { convs.append((rng.int(1...6), rng.int(1...3), rng.int(1...2))) }
+        let fcs = (0..<rng.int(1...2)).map { _ in rng.int(1...12) }
+        return network(input: TensorShape(c: c, h: hw, w: hw), convs: convs, fcs: fcs, arrayRows: rng.int(8...64),
+                       conductance: rng.int(0...3) == 0, placement: rng.bool(), dropSomeMasks: true, seed: rng.next())
+    }
+
+    /// The paper's Fashion-MNIST CNN: conv 64x1x3x3, pool 2, conv 16x64x3x3, pool 2, fc 128x400, fc 10x128.
+    public static func fashionCNN(seed: UInt64, conductance: Bool = false) -> ModelBundle {
+        network(input: TensorShape(c: 1, h: 28, w: 28), convs: [(64, 3, 2), (16, 3, 2)], fcs: [128, 10],
+                conductance: conductance, seed: seed)
+    }
+}
+
+enum SHA256Hex {
+    static func of(_ b: [UInt8]) -> String { SHA256.hex(SHA256.hash(b)) }
+}

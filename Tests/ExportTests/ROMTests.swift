@@ -1,0 +1,97 @@
+// The requantization ROM: parsed back from requant.mem / requant.coe and decoded field by field
+// (docs/EXPORT.md section 4), compared with the program's parameters.
+import XCTest
+import DataIO
+import Export
+import FixedPoint
+import Kernels
+import ModelFile
+
+/// The ROM words the docs specify, built here from the program with 128-bit arithmetic.
+func expectedROM(_ p: Program) -> [[UInt8]] {
+    var words: [UInt128] = []
+    func entry(_ kind: UInt128, _ m: Int32, _ s: Int32, _ off: Int64, _ bits: Int, _ r: RoundingRule) -> UInt128 {
+        UInt128(UInt32(bitPattern: m)) | UInt128(UInt8(bitPattern: Int8(s))) << 32 | UInt128(UInt64(bitPattern: off)) << 40
+            | UInt128(bits) << 104 | UInt128(r.rawValue) << 112 | kind << 116
+    }
+    for n in p.nodes {
+        switch n.op {
+        case .inputQuant(let a):
+            for c in a.multiplier.indices { words.append(entry(1, a.multiplier[c], a.shift[c], a.offset[c], a.outBits, a.rounding)) }
+        case .activation(let a):
+            for c in a.multiplier.indices { words.append(entry(2, a.multiplier[c], a.shift[c], a.offset[c], a.outBits, a.rounding)) }
+        case .crossbar(let x):
+            for t in x.tiles { words.append(entry(3, t.multiplier, t.shift, 0, t.bits, t.rounding)) }
+        default: break
+        }
+    }
+    return words.map { w in (0..<16).map { UInt8(truncatingIfNeeded: w >> UInt128(8 * $0)) } }
+}
+
+final class ROMTests: XCTestCase {
+    func testROMFieldsDecodeToTheProgramParameters() throws {
+        for name in ["fashion", "small"] {
+            let f = fixture(name)
+            let p = f.bundle.program
+            let mem = parseMem(text(f.dir, "requant.mem"), wordBits: 128)
+            let coe = parseCoe(text(f.dir, "requant.coe"), wordBits: 128)
+            XCTAssertEqual(coe.radix, 16)
+            XCTAssertEqual(coe.words, mem)
+            XCTAssertEqual(mem, expectedROM(p), name)
+            // Decode each word (sign-extending) and walk the program.
+            var k = 0
+            for (i, n) in p.nodes.enumerated() {
+                func check(_ kind: UInt64, _ m: Int32, _ s: Int32, _ off: Int64, _ bits: Int, _ r: RoundingRule) {
+                    let w = mem[k]
+                    XCTAssertEqual(signed(field(w, 0, 32), 32), Int64(m), "node \(i) entry \(k) multiplier")
+                    XCTAssertEqual(signed(field(w, 32, 8), 8), Int64(s), "node \(i) entry \(k) shift")
+                    XCTAssertEqual(signed(field(w, 40, 64), 64), off, "node \(i) entry \(k) offset")
+                    XCTAssertEqual(field(w, 104, 8), UInt64(bits))
+                    XCTAssertEqual(field(w, 112, 4), UInt64(r.rawValue))
+                    XCTAssertEqual(field(w, 116, 4), kind)
+                    XCTAssertEqual(field(w, 120, 8), 0)
+                    k += 1
+                }
+                switch n.op {
+                case .inputQuant(let a): for c in a.multiplier.indices { check(1, a.multiplier[c], a.shift[c], a.offset[c], a.outBits, a.rounding) }
+                case .activation(let a): for c in a.multiplier.indices { check(2, a.multiplier[c], a.shift[c], a.offset[c], a.outBits, a.rounding) }
+                case .crossbar(let x): for t in x.tiles { check(3, t.multiplier, t.shift, 0, t.bits, t.rounding) }
+                default: break
+                }
+            }
+            XCTAssertEqual(k, mem.count)
+            // Negative values are present, so sign handling is exercised.
+            XCTAssert(mem.contains { signed(field($0, 40, 64), 64) < 0 }, "no negative offset in the test model")
+            XCTAssert(mem.contains { signed(field($0, 32, 8), 8) < 0 }, "no negative ADC shift in the test model")
+        }
+    }
+
+    func testIndexCSVGivesEachNodesEntries() throws {
+        let f = fixture("fashion")
+        let p = f.bundle.program
+        let rows = parseCSV(try readFileBytes(f.dir + "/requant_index.csv"))
+        XCTAssertEqual(rows.first, ["node", "op", "first_entry", "entries"])
+        XCTAssertEqual(rows.count - 1, p.nodes.count)
+        var next = 0
+        for (i, n) in p.nodes.enumerated() {
+            let want: Int
+            switch n.op {
+            case .inputQuant(let a), .activation(let a): want = a.multiplier.count
+            case .crossbar(let x): want = x.tiles.count
+            default: want = 0
+            }
+            XCTAssertEqual(rows[i + 1], ["\(i)", ["", "input_quant", "max_pool", "crossbar", "activation", "flatten"][Int(n.op.kind.rawValue)], "\(next)", "\(want)"])
+            next += want
+        }
+    }
+
+    func testEmptyROMHasOneZeroWord() {
+        // A program whose nodes carry no parameters cannot be exported (no crossbar), but the ROM
+        // encoder itself must still produce a loadable image.
+        let p = Program(tensors: [.code(TensorShape(c: 1, h: 2, w: 2), bits: 8), .code(TensorShape(c: 4, h: 1, w: 1), bits: 8)],
+                        nodes: [Node(.flatten, inputs: [0], output: 1)], input: 0, output: 1)
+        let img = RequantROM.image(p)
+        XCTAssertEqual(img.depth, 1)
+        XCTAssertEqual(parseMem(String(decoding: img.mem(), as: UTF8.self), wordBits: 128), [[UInt8](repeating: 0, count: 16)])
+    }
+}

@@ -1,0 +1,219 @@
+// Fast kernels == reference kernels, element by element, on >= 1000 random cases per stage,
+// with deliberate saturation at the edges (and a check that saturation actually happened).
+
+import XCTest
+import FixedPoint
+import Randomness
+@testable import Kernels
+
+final class FastVsReferenceTests: XCTestCase {
+
+    func testFastRoundingShiftEqualsFixedPoint() {
+        var rng = Xoshiro256StarStar(seed: 11)
+        var ties = 0
+        for i in 0..<20_000 {
+            let s = rng.int(0...62)
+            let bound = Program.affineBound
+            var x = rng.int64(-bound...bound)
+            if i % 3 == 0, s > 0 {  // exact ties and neighbours
+                x = (x >> Int64(s)) << Int64(s) + (Int64(1) << Int64(s - 1)) + Int64(rng.int(-1...1))
+                x = max(-bound, min(bound, x))
+            }
+            if i % 7 == 0 { x = Int64(rng.int(-40...40)) }
+            for rule in RoundingRule.allCases {
+                let e = roundingShiftRight(x, s, rule)
+                let g = RoundingConst(shift: s, rule: rule).apply(x)
+                if e != g { XCTFail("round \(rule) x=\(x) s=\(s): expected \(e), got \(g)"); return }
+            }
+            if s > 0 && x & ((Int64(1) << Int64(s)) - 1) == Int64(1) << Int64(s - 1) { ties += 1 }
+        }
+        XCTAssertGreaterThan(ties, 1000, "tie cases exercised")
+    }
+
+    func testAffineQuant() {
+        var rng = Xoshiro256StarStar(seed: 21)
+        var lowClamp = 0, highClamp = 0, inside = 0
+        for case_ in 0..<1200 {
+            let s = TensorShape(c: rng.int(1...9), h: rng.int(1...5), w: rng.int(1...5))
+            let outBits = rng.int(1...8)
+            let inMag = Int64(1) << Int64(rng.int(1...31))
+            let shiftBase = rng.int(0...40)
+            var mul: [Int32] = [], sh: [Int32] = [], off: [Int64] = []
+            for _ in 0..<s.c {
+                let shift = min(62, max(0, shiftBase + rng.int(-3...3)))
+                // multiplier scaled so that |in * M| / 2^shift spans a few output ranges
+                let target = Double(1 << outBits) * 3.0 * Double(Int64(1) << Int64(shift)) / Double(inMag)
+                let m = max(-Double(Int32.max), min(Double(Int32.max), target * (rng.uniform() * 2 - 0.7)))
+                mul.append(Int32(m))
+                sh.append(Int32(shift))
+                let offMax = Double(1 << outBits) * Double(Int64(1) << Int64(shift))
+                off.append(Int64(offMax * (rng.uniform() - 0.3)))
+            }
+            let p = AffineQuantParams(multiplier: mul, shift: sh, offset: off, outBits: outBits, rounding: rng.rule())
+            var x = [Int32](repeating: 0, count: s.count)
+            for i in 0..<x.count { x[i] = Int32(rng.int64(-inMag...(inMag - 1))) }
+            let expected = Reference.affineQuant(x, shape: s, p)
+            let hwc = toHWC(x, s)
+            var got = [Int32](repeating: -7, count: s.count)
+            hwc.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
+                Fast.affineQuant(src: src.baseAddress!, dst: dst.baseAddress!, pixels: s.h * s.w, channels: s.c, plan: AffinePlan(p))
+            } }
+            assertBitExact(expected, toCHW(got, s), stage: "affine case \(case_)")
+            let hi = Int32((1 << outBits) - 1)
+            for v in expected { if v == 0 { lowClamp += 1 } else if v == hi { highClamp += 1 } else { inside += 1 } }
+        }
+        XCTAssertGreaterThan(lowClamp, 1000, "lower clamp (ReLU) exercised")
+        XCTAssertGreaterThan(highClamp, 1000, "upper clamp exercised")
+        XCTAssertGreaterThan(inside, 1000, "unsaturated values exercised")
+    }
+
+    func testMaxPool() {
+        var rng = Xoshiro256StarStar(seed: 31)
+        for case_ in 0..<1000 {
+            let p = MaxPoolParams(kh: rng.int(1...3), kw: rng.int(1...3), sh: rng.int(1...3), sw: rng.int(1...3))
+            let s = TensorShape(c: rng.int(1...6), h: rng.int(p.kh...(p.kh + 5)), w: rng.int(p.kw...(p.kw + 5)))
+            var x = [Int32](repeating: 0, count: s.count)
+            let wide = rng.bool()
+            for i in 0..<x.count { x[i] = wide ? Int32(truncatingIfNeeded: rng.next()) : Int32(rng.int(0...15)) }
+            let expected = Reference.maxPool(x, shape: s, p)
+            let os = TensorShape(c: s.c, h: (s.h - p.kh) / p.sh + 1, w: (s.w - p.kw) / p.sw + 1)
+            let hwc = toHWC(x, s)
+            var got = [Int32](repeating: 0, count: os.count)
+            hwc.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
+                Fast.maxPool(src: src.baseAddress!, dst: dst.baseAddress!, shape: s, p)
+            } }
+            assertBitExact(expected, toCHW(got, os), stage: "maxPool case \(case_)")
+        }
+    }
+
+    /// A random crossbar layer: geometry, tiles, ADC configurations chosen so some tiles saturate.
+    static func randomCrossbar(_ rng: inout Xoshiro256StarStar) -> (CrossbarParams, TensorShape, Int) {
+        let kh = rng.int(1...4), kw = rng.int(1...4)
+        let cin = rng.int(1...24), cout = rng.int(1...40)
+        let sh = rng.int(1...3), sw = rng.int(1...3)
+        let ph = rng.int(0...(kh - 1)), pw = rng.int(0...(kw - 1))
+        let s = TensorShape(c: cin, h: rng.int(max(1, kh - 2 * ph)...(kh + 4)), w: rng.int(max(1, kw - 2 * pw)...(kw + 4)))
+        let codeBits = rng.int(1...8), wb = rng.int(2...8)
+        let fanIn = cin * kh * kw
+        let half = 1 << (wb - 1)
+        var w = [Int8](repeating: 0, count: cout * fanIn)
+        for i in 0..<w.count { w[i] = Int8(rng.int(-half...(half - 1))) }
+        // random tile boundaries, each tile <= arrayRows rows
+        let arrayRows = rng.int(1...max(1, fanIn))
+        var tiles: [TileADC] = []
+        var start = 0
+        while start < fanIn {
+            let n = rng.int(1...min(arrayRows, fanIn - start))
+            let bits = rng.int(2...16)
+            let std = Double(n).squareRoot() * Double((1 << codeBits) - 1) * 0.6 * Double(half) * 0.6 + 1
+            // gain so that the ADC range covers 0.3...3 standard deviations: some saturate
+            let g = Double(1 << (bits - 1)) / (std * (0.3 + 2.7 * rng.uniform()))
+            let (m, sft) = gainMultiplier(max(g, 1e-9))
+            tiles.append(TileADC(rowStart: start, rowCount: n, multiplier: m, shift: max(-31, min(30, sft)),
+                                 rounding: rng.rule(), bits: bits))
+            start += n
+        }
+        let p = CrossbarParams(inChannels: cin, outChannels: cout, kernelH: kh, kernelW: kw, strideH: sh, strideW: sw,
+                               padH: ph, padW: pw, weightBits: wb, weights: w, tiles: tiles)
+        return (p, s, codeBits)
+    }
+
+    func testCrossbar() {
+        var rng = Xoshiro256StarStar(seed: 41)
+        var saturated = 0, total = 0
+        for case_ in 0..<1000 {
+            let (p, s, codeBits) = Self.randomCrossbar(&rng)
+            var x = [Int32](repeating: 0, count: s.count)
+            for i in 0..<x.count { x[i] = Int32(rng.int(0...((1 << codeBits) - 1))) }
+            var expTiles: [[Int32]] = []
+            let expected = Reference.crossbar(x, shape: s, p, tileADC: &expTiles)
+            let os = p.outputShape(for: s)
+            let plan = CrossbarPlan(p, inShape: s)
+            let hwc = toHWC(x, s).map { Int16($0) }
+            var got = [Int32](repeating: 0, count: os.count)
+            var tileBuf = [Int32](repeating: 0, count: p.tiles.count * os.count)
+            let patch = AlignedPatch(plan.patchCount)
+            hwc.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
+                tileBuf.withUnsafeMutableBufferPointer { tb in
+                    Fast.crossbar(src: src.baseAddress!, dst: dst.baseAddress!, plan: plan, patch: patch.pointer, tileOut: tb.baseAddress!)
+                }
+            } }
+            for (t, tile) in p.tiles.enumerated() {
+                let gotTile = toCHW(Array(tileBuf[(t * os.count)..<((t + 1) * os.count)]), os)
+                assertBitExact(expTiles[t], gotTile, stage: "crossbar case \(case_) tile \(t) ADC")
+                let hi = Int32((1 << (tile.bits - 1)) - 1), lo = -hi - 1
+                for v in expTiles[t] { total += 1; if v == hi || v == lo { saturated += 1 } }
+            }
+            assertBitExact(expected, toCHW(got, os), stage: "crossbar case \(case_) digital sum")
+        }
+        XCTAssertGreaterThan(saturated, total / 50, "ADC saturation exercised (\(saturated) of \(total))")
+        XCTAssertLessThan(saturated, total / 2, "most ADC codes unsaturated (\(saturated) of \(total))")
+    }
+
+    /// Extremes: full-scale 8-bit codes with most-negative 8-bit weights over 512 rows.
+    func testCrossbarExtremeCodes() {
+        for (code, wt) in [(255, Int8.min), (255, Int8.max), (1, Int8.min)] {
+            let fanIn = 1024
+            let tiles = CrossbarParams.uniformTiles(fanIn: fanIn, arrayRows: 512, multiplier: Int32.max, shift: 30,
+                                                    rounding: .halfToEven, bits: 16)
+            let p = CrossbarParams(inChannels: fanIn, outChannels: 3, kernelH: 1, kernelW: 1, weightBits: 8,
+                                   weights: [Int8](repeating: wt, count: 3 * fanIn), tiles: tiles)
+            let s = TensorShape(c: fanIn, h: 1, w: 1)
+            let x = [Int32](repeating: Int32(code), count: fanIn)
+            var t: [[Int32]] = []
+            let expected = Reference.crossbar(x, shape: s, p, tileADC: &t)
+            let plan = CrossbarPlan(p, inShape: s)
+            var got = [Int32](repeating: 0, count: 3)
+            let patch = AlignedPatch(plan.patchCount)
+            x.map { Int16($0) }.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
+                Fast.crossbar(src: src.baseAddress!, dst: dst.baseAddress!, plan: plan, patch: patch.pointer, tileOut: nil)
+            } }
+            assertBitExact(expected, got, stage: "extreme code \(code) weight \(wt)")
+            // acc = 512 * code * wt, gain ~ 2^30 * ... saturates at 16 bits
+            XCTAssertEqual(t[0][0], wt < 0 ? -32768 : 32767)
+        }
+    }
+
+    /// Fused single-tile crossbar + activation (thresholds) == reference crossbar then activation.
+    func testFusedCrossbarActivation() {
+        var rng = Xoshiro256StarStar(seed: 43)
+        var fusedCases = 0, narrowCases = 0, top = 0, zero = 0, mid = 0
+        for case_ in 0..<1000 {
+            var (p, s, codeBits) = Self.randomCrossbar(&rng)
+            // a single tile (merge the random tiles' rows into the first tile's ADC)
+            p.tiles = [TileADC(rowStart: 0, rowCount: p.fanIn, multiplier: p.tiles[0].multiplier, shift: p.tiles[0].shift,
+                               rounding: p.tiles[0].rounding, bits: p.tiles[0].bits)]
+            let outBits = rng.int(1...4)
+            let adcRange = Double(1 << (p.tiles[0].bits - 1))
+            var mul: [Int32] = [], sh: [Int32] = [], off: [Int64] = []
+            for _ in 0..<p.outChannels {
+                let shift = rng.int(0...30)
+                let real = Double(1 << outBits) / adcRange * (0.2 + 3.0 * rng.uniform()) * (rng.int(below: 20) == 0 ? 0 : 1)
+                mul.append(Int32(min(Double(Int32.max), real * Double(Int64(1) << Int64(shift)))))
+                sh.append(Int32(shift))
+                off.append(Int64((rng.uniform() - 0.3) * Double(1 << outBits) * Double(Int64(1) << Int64(shift))))
+            }
+            let act = AffineQuantParams(multiplier: mul, shift: sh, offset: off, outBits: outBits, rounding: rng.rule())
+            let maxCode = Int64((1 << codeBits) - 1)
+            guard CrossbarPlan.canFuse(p, act, maxCode: maxCode) else { continue }
+            fusedCases += 1
+            let x = (0..<s.count).map { _ in Int32(rng.int(0...((1 << codeBits) - 1))) }
+            var tiles: [[Int32]] = []
+            let os = p.outputShape(for: s)
+            let expected = Reference.affineQuant(Reference.crossbar(x, shape: s, p, tileADC: &tiles), shape: os, act)
+            let plan = CrossbarPlan(p, inShape: s, fusing: act, maxCode: maxCode)
+            if plan.isNarrow { narrowCases += 1 }
+            let patch = AlignedPatch(plan.patchCount)
+            var got = [Int16](repeating: -1, count: os.count)
+            toHWC(x, s).map { Int16($0) }.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
+                Fast.crossbarActivation(src: src.baseAddress!, dst: dst.baseAddress!, plan: plan, patch: patch.pointer)
+            } }
+            assertBitExact(expected, toCHW(got.map { Int32($0) }, os), stage: "fused crossbar+activation case \(case_)")
+            for v in expected { if v == 0 { zero += 1 } else if v == (1 << outBits) - 1 { top += 1 } else { mid += 1 } }
+        }
+        XCTAssertGreaterThan(fusedCases, 900)
+        XCTAssertGreaterThan(narrowCases, 200, "narrow (Int16) variant exercised")
+        XCTAssertGreaterThan(fusedCases - narrowCases, 200, "wide variant exercised")
+        XCTAssertGreaterThan(top, 500); XCTAssertGreaterThan(zero, 500); XCTAssertGreaterThan(mid, 500)
+    }
+}
