@@ -210,7 +210,6 @@ extension SupermaskNetwork {
             m.mask.copy(from: try ck.bytes("\(m.name).mask", m.count))
             m.scale = Float(layers[j].scale)
             m.flipsTotal = layers[j].flipsTotal
-            m.curOn.copy(from: m.wOn.array); m.curOff.copy(from: m.wOff.array)
             for v in m.wOn.array + m.wOff.array + m.scores.array where !v.isFinite { throw TrainingError("checkpoint: non-finite values in layer \(m.name)") }
         }
         for (i, l) in graph.layers.enumerated() {

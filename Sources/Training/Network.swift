@@ -110,7 +110,6 @@ public final class SupermaskNetwork {
             default: throw TrainingError("unknown weight init '\(kind)' (signed-constant or kaiming-normal)")
             }
             m.wOn.copy(from: on); m.wOff.zero(); m.scale = 1
-            m.curOn.copy(from: on); m.curOff.zero()
         }
     }
 
@@ -129,21 +128,18 @@ public final class SupermaskNetwork {
             guard meanAbs > 0 else { throw TrainingError("weight source: layer \(m.name) has all-zero weights") }
             m.scale = Float(m.targetStd / meanAbs)
             m.wOn.copy(from: on.map { $0 * m.scale }); m.wOff.copy(from: off.map { $0 * m.scale })
-            m.curOn.copy(from: m.wOn.array); m.curOff.copy(from: m.wOff.array)
         }
     }
 
-    /// Uses a noisy re-read (`read` = its index) for the next batch, or the nominal weights (nil).
-    public func setRead(source: DifferentialWeightSource?, read: Int?) {
-        for (j, m) in masked.enumerated() {
-            if let source, let read {
-                let (on, off) = source.differential(layer: j, read: read)
-                let sc = m.scale
-                for i in 0..<m.count { m.curOn[i] = on[i] * sc; m.curOff[i] = off[i] * sc }
-            } else {
-                m.curOn.ptr.update(from: m.wOn.ptr, count: m.count)
-                m.curOff.ptr.update(from: m.wOff.ptr, count: m.count)
-            }
+    /// Writes the effective weights into the layers: nominal (`read` nil): mask ? w_on : w_off;
+    /// with a source and a read index: the scaled read `read` of the programmed pairs.
+    public func applyMasks(source: DifferentialWeightSource?, read: Int?) {
+        guard let source, let read else { applyMasks(); return }
+        graph.pool.run(masked.count) { j, _ in
+            let m = self.masked[j], w = self.weightLayers[j].weight.ptr
+            source.programmed(layer: j, read: read, mask: m.mask.ptr, into: w)
+            let sc = m.scale
+            for i in 0..<m.count { w[i] *= sc }
         }
     }
 

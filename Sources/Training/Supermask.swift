@@ -46,9 +46,6 @@ public final class MaskedWeight {
     /// Normalised weights of a formed (kept) and a reset (pruned) cell pair; nominal reads.
     public let wOn: FloatBuffer
     public let wOff: FloatBuffer
-    /// The weights used for the current batch (a noisy re-read in chip-in-the-loop training).
-    public let curOn: FloatBuffer
-    public let curOff: FloatBuffer
     public let scores: FloatBuffer
     public let scoreGrad: FloatBuffer
     public let velocity: FloatBuffer
@@ -66,7 +63,6 @@ public final class MaskedWeight {
         self.name = name; self.count = count; self.fanIn = fanIn; self.sparsity = sparsity
         keep = count - Int((sparsity * Double(count)).rounded(.down))
         wOn = FloatBuffer(count: count); wOff = FloatBuffer(count: count)
-        curOn = FloatBuffer(count: count); curOff = FloatBuffer(count: count)
         scores = FloatBuffer(count: count); scoreGrad = FloatBuffer(count: count)
         velocity = FloatBuffer(count: count); sRef = FloatBuffer(count: count)
         mask = ByteBuffer(count: count); candidate = ByteBuffer(count: count)
@@ -138,15 +134,15 @@ public final class MaskedWeight {
         return flips
     }
 
-    /// Writes mask ? curOn : curOff into `w`.
+    /// Writes mask ? w_on : w_off into `w`.
     public func writeEffective(into w: UnsafeMutablePointer<Float>) {
-        let m = mask.ptr, a = curOn.ptr, b = curOff.ptr
+        let m = mask.ptr, a = wOn.ptr, b = wOff.ptr
         for i in 0..<count { w[i] = m[i] != 0 ? a[i] : b[i] }
     }
 
     /// Straight-through score gradient from the gradient of the effective weight.
     public func scoreGradient(from dW: UnsafeMutablePointer<Float>) {
-        let a = curOn.ptr, b = curOff.ptr, s = scores.ptr, g = scoreGrad.ptr
+        let a = wOn.ptr, b = wOff.ptr, s = scores.ptr, g = scoreGrad.ptr
         for i in 0..<count {
             let sg: Float = s[i] > 0 ? 1 : (s[i] < 0 ? -1 : 0)
             g[i] = dW[i] * (a[i] - b[i]) * sg
@@ -177,6 +173,17 @@ public final class MaskedWeight {
 /// normalises per layer.
 public protocol DifferentialWeightSource: Sendable {
     func differential(layer: Int, read: Int?) -> (on: [Float], off: [Float])
+    /// Read `read` of the programmed pairs only: out[i] = mask[i] != 0 ? on[i] : off[i] (raw
+    /// units). The chip in the loop reads only the state each pair is in; sources can make this
+    /// much cheaper than a full `differential` read.
+    func programmed(layer: Int, read: Int, mask: UnsafePointer<UInt8>, into out: UnsafeMutablePointer<Float>)
+}
+
+extension DifferentialWeightSource {
+    public func programmed(layer: Int, read: Int, mask: UnsafePointer<UInt8>, into out: UnsafeMutablePointer<Float>) {
+        let (on, off) = differential(layer: layer, read: read)
+        for i in 0..<on.count { out[i] = mask[i] != 0 ? on[i] : off[i] }
+    }
 }
 
 /// A synthetic differential source for tests and for runs without a device model:

@@ -199,10 +199,9 @@ public final class Trainer {
                         (input + i * isz).update(from: samples.baseAddress! + k * isz, count: isz)
                         labelBuf[i] = labels[k]
                     }
-                    if noisy { net.setRead(source: source, read: globalBatch) }
                     let masked = net.masked
                     pool.run(masked.count) { j, _ in masked[j].updateMask(limit: limit, reference: ref) }
-                    net.applyMasks()
+                    net.applyMasks(source: noisy ? source : nil, read: noisy ? globalBatch : nil)
                     net.graph.forward(batch: B, training: true)
                     let (l, c) = softmaxCrossEntropy(logits: net.graph.output, labels: labelBuf, batch: B, classes: classes,
                                                      smoothing: smooth, grad: net.graph.outputGrad)
@@ -229,7 +228,6 @@ public final class Trainer {
         for m in net.masked where !(0..<m.count).allSatisfy({ m.scores[$0].isFinite }) {
             throw TrainingError("non-finite scores in layer \(m.name) after epoch \(epoch)")
         }
-        if noisy { net.setRead(source: nil, read: nil) }
         net.applyMasks()
         let seconds = nowSeconds() - t0
         let (acc, tloss) = evaluate(test)

@@ -20,6 +20,7 @@ enum PruneCommand {
       tuning: --momentum X --weight-decay X --warmup EPOCHS --label-smoothing X --sparsity X
               --weight-init signed-constant|kaiming-normal --range-mode ema|batch --range-momentum X
               --no-read-noise (hardware: nominal reads instead of a noisy re-read per batch)
+              --hysteresis-reference last-flip|previous-step --limit-start X --limit-end X
     """
 
     static let command = Command(name: "prune", summary: "train a supermask (topology optimization) over random weights", usage: usage) { args in
@@ -45,6 +46,12 @@ enum PruneCommand {
             return m
         }
         let rangeMomentum = try args.option("range-momentum").map { try parseDouble($0, "range-momentum") }
+        let hystRef = try args.option("hysteresis-reference").map { s -> HysteresisReference in
+            guard let r = HysteresisReference(rawValue: s) else { throw CLIError("prune: --hysteresis-reference must be last-flip or previous-step, got '\(s)'") }
+            return r
+        }
+        let limitStart = try args.option("limit-start").map { try parseDouble($0, "limit-start") }
+        let limitEnd = try args.option("limit-end").map { try parseDouble($0, "limit-end") }
         let limitTrain = try args.option("limit-train").map { try parseInt($0, "limit-train", 1...10_000_000) }
         let threads = try args.int("threads", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...64)
         let noHyst = args.flag("no-hysteresis")
@@ -88,6 +95,9 @@ enum PruneCommand {
         if let limitTrain { cfg.limitTrain = limitTrain }
         if let readouts { cfg.readouts = readouts }
         if noHyst { cfg.hysteresis = false }
+        if let hystRef { cfg.hysteresisReference = hystRef }
+        if let limitStart { cfg.limitStart = limitStart }
+        if let limitEnd { cfg.limitEnd = limitEnd }
         if noReadNoise { cfg.readNoise = false }
         if cfg.mode == "hardware" && cfg.target == nil { cfg.target = DeviceWeightSource.defaultTarget }
         if resume && cfg != saved {

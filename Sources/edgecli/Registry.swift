@@ -7,9 +7,9 @@ enum Registry {
         PruneCommand.command,
         FreezeCommand.command,
         RunCommand.command,
-        InspectCommand.command,
-        ExportCommand.command,
-        FuzzCommand.command,
         BenchCommand.command,
+        InspectCommand.command,
+        FuzzCommand.command,
+        ExportCommand.command,
     ]
 }

@@ -118,7 +118,7 @@ final class SupermaskTests: XCTestCase {
 
     func testStraightThroughScoreGradientAndSGD() {
         let m = MaskedWeight(name: "t", count: 3, fanIn: 3, sparsity: 0.5)
-        m.curOn.copy(from: [2, -1, 0.5]); m.curOff.copy(from: [0.5, 0, 0])
+        m.wOn.copy(from: [2, -1, 0.5]); m.wOff.copy(from: [0.5, 0, 0])
         m.scores.copy(from: [-0.1, 0.2, 0])
         var dW: [Float] = [1, 3, 4]
         dW.withUnsafeMutableBufferPointer { m.scoreGradient(from: $0.baseAddress!) }
@@ -154,12 +154,12 @@ final class SupermaskTests: XCTestCase {
         _ = loss()
         net.graph.backward(batch: 60)  // backward through eval-mode forward (fc2 only depends on fc1 output)
         var i = 0
-        for k in 0..<m.count where abs(wl.weightGrad[k] * (m.curOn[k] - m.curOff[k])) > abs(wl.weightGrad[i] * (m.curOn[i] - m.curOff[i])) { i = k }
-        let analytic = Double(wl.weightGrad[i]) * Double(m.curOn[i] - m.curOff[i])
+        for k in 0..<m.count where abs(wl.weightGrad[k] * (m.wOn[k] - m.wOff[k])) > abs(wl.weightGrad[i] * (m.wOn[i] - m.wOff[i])) { i = k }
+        let analytic = Double(wl.weightGrad[i]) * Double(m.wOn[i] - m.wOff[i])
         let w0 = wl.weight[i]
         let h: Float = 1e-2
-        wl.weight[i] = w0 + h * (m.curOn[i] - m.curOff[i]); let lp = loss()
-        wl.weight[i] = w0 - h * (m.curOn[i] - m.curOff[i]); let lm = loss()
+        wl.weight[i] = w0 + h * (m.wOn[i] - m.wOff[i]); let lp = loss()
+        wl.weight[i] = w0 - h * (m.wOn[i] - m.wOff[i]); let lm = loss()
         XCTAssertEqual((lp - lm) / Double(2 * h), analytic, accuracy: 1e-3 + 0.02 * abs(analytic))
         XCTAssertNotEqual(analytic, 0)
     }
@@ -266,7 +266,7 @@ final class TrainerTests: XCTestCase {
 
     func testPaperCNNTrainsOneEpochOnASmallSubset() throws {
         var cfg = smallConfig(epochs: 1); cfg.evalBatch = 60
-        let t = try Trainer(config: cfg, train: syntheticSplit(count: 120, seed: 3), test: syntheticSplit(count: 60, seed: 4), threads: 2)
+        let t = try Trainer(config: cfg, train: syntheticSplit(count: 60, seed: 3), test: syntheticSplit(count: 60, seed: 4), threads: 2)
         XCTAssertEqual(t.net.graph.shapes, [[1, 28, 28], [1, 14, 14], [1, 14, 14], [64, 12, 12], [64, 12, 12], [64, 12, 12], [64, 12, 12],
                                             [16, 10, 10], [16, 5, 5], [16, 5, 5], [16, 5, 5], [16, 5, 5], [400], [128], [128], [128], [10]])
         XCTAssertEqual(t.net.masked.map { $0.count }, [576, 9216, 51200, 1280])
@@ -290,5 +290,26 @@ final class TrainerTests: XCTestCase {
         cfg = smallConfig(epochs: 1); cfg.lr = 1e30
         let t = try Trainer(config: cfg, train: train, test: test, threads: 1, specs: tinySpecs())
         XCTAssertThrowsError(try t.trainEpoch()) { XCTAssertTrue("\($0)".contains("non-finite")) }
+    }
+}
+
+final class DeviceSourceTests: XCTestCase {
+    func testFastProgrammedReadsEqualTheDeviceModel() throws {
+        let shapes = Architectures.layerShapes(tinySpecs())
+        XCTAssertEqual(shapes.map { $0.fanIn }, [9, 144])
+        let src = try DeviceWeightSource(target: DeviceWeightSource.defaultTarget, seed: 11, layers: shapes, threads: 2)
+        XCTAssertNotNil(src.fast)
+        for layer in 0..<2 {
+            let (on, off) = src.differential(layer: layer, read: 5)
+            let (on0, _) = src.differential(layer: layer, read: nil)
+            XCTAssertNotEqual(on, on0, "read noise")
+            var r = Xoshiro256StarStar(seed: UInt64(layer))
+            let mask = (0..<on.count).map { _ in UInt8(r.int(below: 2)) }
+            var out = [Float](repeating: .nan, count: on.count)
+            mask.withUnsafeBufferPointer { m in out.withUnsafeMutableBufferPointer { o in
+                src.programmed(layer: layer, read: 5, mask: m.baseAddress!, into: o.baseAddress!) } }
+            XCTAssertEqual(out, (0..<on.count).map { mask[$0] != 0 ? on[$0] : off[$0] })
+        }
+        XCTAssertThrowsError(try DeviceWeightSource(target: "no-such-profile", seed: 1, layers: shapes))
     }
 }
