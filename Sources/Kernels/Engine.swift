@@ -14,12 +14,18 @@ public final class CompiledProgram: @unchecked Sendable {
         case maxPool(src: Int, dst: Int, shape: TensorShape, params: MaxPoolParams)
         case flatten(src: Int, dst: Int, shape: TensorShape)
         case crossbar(src: Int, dst: Int, plan: CrossbarPlan, node: Int)
+        /// A single-tile crossbar and the activation after it (`dst` is the activation output).
+        case crossbarActivation(src: Int, dst: Int, plan: CrossbarPlan)
     }
 
     public let program: Program
     /// Worst-case value range of every tensor (from validate()).
     public let ranges: [ValueRange]
+    /// Steps of `run` (with fusion) and of tracing (every node separately).
     @usableFromInline let steps: [Step]
+    @usableFromInline let traceSteps: [Step]
+    /// Number of crossbar + activation pairs fused in `steps`.
+    public let fusedCount: Int
     /// Arena offset of every tensor.
     public let offsets: [Int]
     public let arenaCount: Int
@@ -37,25 +43,44 @@ public final class CompiledProgram: @unchecked Sendable {
         for t in program.tensors { offs.append(total); total += t.shape.count }
         offsets = offs
         arenaCount = Swift.max(total, 1)
-        var steps: [Step] = []
-        var patch = 1, tileTrace = 1
+        var steps: [Step] = [], trace: [Step] = []
+        var patch = 8, tileTrace = 1, fused = 0
+        var readers = [Int](repeating: 0, count: program.tensors.count)
+        for n in program.nodes { for i in n.inputs { readers[i] += 1 } }
+        var skip = false
         for (k, node) in program.nodes.enumerated() {
             let i = node.inputs[0], o = node.output
             let s = program.tensors[i].shape
             switch node.op {
             case .inputQuant(let p), .activation(let p):
-                steps.append(.affine(src: offs[i], dst: offs[o], pixels: s.h * s.w, channels: s.c, plan: AffinePlan(p)))
+                let st = Step.affine(src: offs[i], dst: offs[o], pixels: s.h * s.w, channels: s.c, plan: AffinePlan(p))
+                trace.append(st)
+                if !skip { steps.append(st) }
             case .maxPool(let p):
-                steps.append(.maxPool(src: offs[i], dst: offs[o], shape: s, params: p))
+                steps.append(.maxPool(src: offs[i], dst: offs[o], shape: s, params: p)); trace.append(steps.last!)
             case .flatten:
-                steps.append(.flatten(src: offs[i], dst: offs[o], shape: s))
+                steps.append(.flatten(src: offs[i], dst: offs[o], shape: s)); trace.append(steps.last!)
             case .crossbar(let p):
-                let plan = CrossbarPlan(p, inShape: s, maxCode: Int(ranges[i].hi))
-                patch = Swift.max(patch, plan.fanIn)
+                let plan = CrossbarPlan(p, inShape: s)
+                patch = Swift.max(patch, plan.patchCount)
                 tileTrace = Swift.max(tileTrace, plan.tileCount * plan.outShape.count)
+                trace.append(.crossbar(src: offs[i], dst: offs[o], plan: plan, node: k))
+                // fuse with the next node if it is the only reader of this layer's sums
+                if k + 1 < program.nodes.count, case .activation(let a) = program.nodes[k + 1].op,
+                   program.nodes[k + 1].inputs == [o], readers[o] == 1, o != program.output,
+                   CrossbarPlan.canFuse(p, a, maxCode: ranges[i].hi) {
+                    let fusedPlan = CrossbarPlan(p, inShape: s, fusing: a, maxCode: ranges[i].hi)
+                    steps.append(.crossbarActivation(src: offs[i], dst: offs[program.nodes[k + 1].output], plan: fusedPlan))
+                    fused += 1
+                    skip = true
+                    continue
+                }
                 steps.append(.crossbar(src: offs[i], dst: offs[o], plan: plan, node: k))
             }
+            skip = false
         }
+        fusedCount = fused
+        traceSteps = trace
         self.steps = steps
         patchCount = patch
         tileTraceCount = tileTrace
@@ -68,22 +93,26 @@ public final class CompiledProgram: @unchecked Sendable {
 public final class Workspace {
     public let arena: UnsafeMutablePointer<Int32>
     public let patch: UnsafeMutablePointer<Int16>
+    let patchRaw: UnsafeMutableRawPointer
     @usableFromInline let tileTrace: UnsafeMutablePointer<Int32>
     let counts: (Int, Int, Int)
 
     public init(for c: CompiledProgram) {
         counts = (c.arenaCount, c.patchCount, c.tileTraceCount)
         arena = .allocate(capacity: c.arenaCount); arena.initialize(repeating: 0, count: c.arenaCount)
-        patch = .allocate(capacity: c.patchCount); patch.initialize(repeating: 0, count: c.patchCount)
+        patchRaw = .allocate(byteCount: c.patchCount * 2, alignment: 16)
+        patch = patchRaw.bindMemory(to: Int16.self, capacity: c.patchCount)
+        patch.initialize(repeating: 0, count: c.patchCount)
         tileTrace = .allocate(capacity: c.tileTraceCount); tileTrace.initialize(repeating: 0, count: c.tileTraceCount)
     }
-    deinit { arena.deallocate(); patch.deallocate(); tileTrace.deallocate() }
+    deinit { arena.deallocate(); patchRaw.deallocate(); tileTrace.deallocate() }
 }
 
 extension CompiledProgram {
     /// Runs one image. `pixels`: `inputCount` bytes in (C,H,W) order; `logits`: `outputCount`
     /// Int32 in (C,H,W) order. `onCrossbar` (tracing only) is called after each crossbar layer
-    /// with the node index and the tile ADC buffer `[tile][pixel][cout]`.
+    /// with the node index and the tile ADC buffer `[tile][pixel][cout]`; when tracing, no layers
+    /// are fused, so every tensor of the program is materialised.
     @inlinable
     public func run(pixels: UnsafePointer<UInt8>, logits: UnsafeMutablePointer<Int32>, workspace ws: Workspace,
                     onCrossbar: ((Int, UnsafePointer<Int32>) -> Void)? = nil) {
@@ -93,7 +122,7 @@ extension CompiledProgram {
         let inBase = arena + offsets[program.input]
         let hw = ins.h &* ins.w
         for c in 0..<ins.c { for i in 0..<hw { inBase[i &* ins.c &+ c] = Int32(pixels[c &* hw &+ i]) } }
-        for step in steps {
+        for step in onCrossbar == nil ? steps : traceSteps {
             switch step {
             case let .affine(src, dst, pixels, channels, plan):
                 Fast.affineQuant(src: arena + src, dst: arena + dst, pixels: pixels, channels: channels, plan: plan)
@@ -105,6 +134,8 @@ extension CompiledProgram {
                 Fast.crossbar(src: arena + src, dst: arena + dst, plan: plan, patch: ws.patch,
                               tileOut: onCrossbar == nil ? nil : ws.tileTrace)
                 if let onCrossbar { onCrossbar(node, ws.tileTrace) }
+            case let .crossbarActivation(src, dst, plan):
+                Fast.crossbarActivation(src: arena + src, dst: arena + dst, plan: plan, patch: ws.patch)
             }
         }
         let os = program.tensors[program.output].shape
@@ -113,6 +144,10 @@ extension CompiledProgram {
 }
 
 /// Runs a validated program with the fast kernels on batches of images.
+///
+/// Set-up (`init`) validates, packs the weights and allocates one workspace per thread; after
+/// that `infer` / `inferBatch` (pointer versions) allocate nothing. One call at a time per
+/// engine (the workspaces are reused); create one engine per concurrent caller.
 public final class Engine {
     public let compiled: CompiledProgram
     public private(set) var workspaces: [Workspace]

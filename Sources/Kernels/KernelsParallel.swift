@@ -1,7 +1,7 @@
 // The only place threads are used. With Dispatch (Linux, macOS) parts run concurrently;
 // without it (Embedded Swift, bare metal) they run one after another, with identical results.
 
-#if canImport(Dispatch)
+#if canImport(Dispatch) && !hasFeature(Embedded)
 import Dispatch
 #endif
 
@@ -10,7 +10,7 @@ public enum KernelsParallel {
     /// touch only its own memory.
     public static func forEach(_ parts: Int, _ body: (Int) -> Void) {
         if parts <= 1 { if parts == 1 { body(0) }; return }
-        #if canImport(Dispatch)
+        #if canImport(Dispatch) && !hasFeature(Embedded)
         withoutActuallyEscaping(body) { b in
             let box = UncheckedBox(b)
             DispatchQueue.concurrentPerform(iterations: parts) { box.value($0) }

@@ -20,10 +20,9 @@ final class FastVsReferenceTests: XCTestCase {
                 x = max(-bound, min(bound, x))
             }
             if i % 7 == 0 { x = Int64(rng.int(-40...40)) }
-            let k = ShiftConst(shift: s)
             for rule in RoundingRule.allCases {
                 let e = roundingShiftRight(x, s, rule)
-                let g = fastRoundingShiftRight(x, k, rule)
+                let g = RoundingConst(shift: s, rule: rule).apply(x)
                 if e != g { XCTFail("round \(rule) x=\(x) s=\(s): expected \(e), got \(g)"); return }
             }
             if s > 0 && x & ((Int64(1) << Int64(s)) - 1) == Int64(1) << Int64(s - 1) { ties += 1 }
@@ -129,15 +128,15 @@ final class FastVsReferenceTests: XCTestCase {
             var expTiles: [[Int32]] = []
             let expected = Reference.crossbar(x, shape: s, p, tileADC: &expTiles)
             let os = p.outputShape(for: s)
-            let plan = CrossbarPlan(p, inShape: s, maxCode: (1 << codeBits) - 1)
+            let plan = CrossbarPlan(p, inShape: s)
             let hwc = toHWC(x, s)
             var got = [Int32](repeating: 0, count: os.count)
             var tileBuf = [Int32](repeating: 0, count: p.tiles.count * os.count)
-            var patch = [Int16](repeating: 0, count: p.fanIn)
+            let patch = AlignedPatch(plan.patchCount)
             hwc.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
-                patch.withUnsafeMutableBufferPointer { pt in tileBuf.withUnsafeMutableBufferPointer { tb in
-                    Fast.crossbar(src: src.baseAddress!, dst: dst.baseAddress!, plan: plan, patch: pt.baseAddress!, tileOut: tb.baseAddress!)
-                } }
+                tileBuf.withUnsafeMutableBufferPointer { tb in
+                    Fast.crossbar(src: src.baseAddress!, dst: dst.baseAddress!, plan: plan, patch: patch.pointer, tileOut: tb.baseAddress!)
+                }
             } }
             for (t, tile) in p.tiles.enumerated() {
                 let gotTile = toCHW(Array(tileBuf[(t * os.count)..<((t + 1) * os.count)]), os)
@@ -163,15 +162,58 @@ final class FastVsReferenceTests: XCTestCase {
             let x = [Int32](repeating: Int32(code), count: fanIn)
             var t: [[Int32]] = []
             let expected = Reference.crossbar(x, shape: s, p, tileADC: &t)
-            let plan = CrossbarPlan(p, inShape: s, maxCode: 255)
+            let plan = CrossbarPlan(p, inShape: s)
             var got = [Int32](repeating: 0, count: 3)
-            var patch = [Int16](repeating: 0, count: fanIn)
-            x.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in patch.withUnsafeMutableBufferPointer { pt in
-                Fast.crossbar(src: src.baseAddress!, dst: dst.baseAddress!, plan: plan, patch: pt.baseAddress!, tileOut: nil)
-            } } }
+            let patch = AlignedPatch(plan.patchCount)
+            x.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
+                Fast.crossbar(src: src.baseAddress!, dst: dst.baseAddress!, plan: plan, patch: patch.pointer, tileOut: nil)
+            } }
             assertBitExact(expected, got, stage: "extreme code \(code) weight \(wt)")
             // acc = 512 * code * wt, gain ~ 2^30 * ... saturates at 16 bits
             XCTAssertEqual(t[0][0], wt < 0 ? -32768 : 32767)
         }
+    }
+
+    /// Fused single-tile crossbar + activation (thresholds) == reference crossbar then activation.
+    func testFusedCrossbarActivation() {
+        var rng = Xoshiro256StarStar(seed: 43)
+        var fusedCases = 0, narrowCases = 0, top = 0, zero = 0, mid = 0
+        for case_ in 0..<1000 {
+            var (p, s, codeBits) = Self.randomCrossbar(&rng)
+            // a single tile (merge the random tiles' rows into the first tile's ADC)
+            p.tiles = [TileADC(rowStart: 0, rowCount: p.fanIn, multiplier: p.tiles[0].multiplier, shift: p.tiles[0].shift,
+                               rounding: p.tiles[0].rounding, bits: p.tiles[0].bits)]
+            let outBits = rng.int(1...4)
+            let adcRange = Double(1 << (p.tiles[0].bits - 1))
+            var mul: [Int32] = [], sh: [Int32] = [], off: [Int64] = []
+            for _ in 0..<p.outChannels {
+                let shift = rng.int(0...30)
+                let real = Double(1 << outBits) / adcRange * (0.2 + 3.0 * rng.uniform()) * (rng.int(below: 20) == 0 ? 0 : 1)
+                mul.append(Int32(min(Double(Int32.max), real * Double(Int64(1) << Int64(shift)))))
+                sh.append(Int32(shift))
+                off.append(Int64((rng.uniform() - 0.3) * Double(1 << outBits) * Double(Int64(1) << Int64(shift))))
+            }
+            let act = AffineQuantParams(multiplier: mul, shift: sh, offset: off, outBits: outBits, rounding: rng.rule())
+            let maxCode = Int64((1 << codeBits) - 1)
+            guard CrossbarPlan.canFuse(p, act, maxCode: maxCode) else { continue }
+            fusedCases += 1
+            let x = (0..<s.count).map { _ in Int32(rng.int(0...((1 << codeBits) - 1))) }
+            var tiles: [[Int32]] = []
+            let os = p.outputShape(for: s)
+            let expected = Reference.affineQuant(Reference.crossbar(x, shape: s, p, tileADC: &tiles), shape: os, act)
+            let plan = CrossbarPlan(p, inShape: s, fusing: act, maxCode: maxCode)
+            if plan.isNarrow { narrowCases += 1 }
+            let patch = AlignedPatch(plan.patchCount)
+            var got = [Int32](repeating: -1, count: os.count)
+            toHWC(x, s).withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
+                Fast.crossbarActivation(src: src.baseAddress!, dst: dst.baseAddress!, plan: plan, patch: patch.pointer)
+            } }
+            assertBitExact(expected, toCHW(got, os), stage: "fused crossbar+activation case \(case_)")
+            for v in expected { if v == 0 { zero += 1 } else if v == (1 << outBits) - 1 { top += 1 } else { mid += 1 } }
+        }
+        XCTAssertGreaterThan(fusedCases, 900)
+        XCTAssertGreaterThan(narrowCases, 200, "narrow (Int16) variant exercised")
+        XCTAssertGreaterThan(fusedCases - narrowCases, 200, "wide variant exercised")
+        XCTAssertGreaterThan(top, 500); XCTAssertGreaterThan(zero, 500); XCTAssertGreaterThan(mid, 500)
     }
 }

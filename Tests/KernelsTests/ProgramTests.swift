@@ -21,6 +21,8 @@ final class ProgramTests: XCTestCase {
         for seed: UInt64 in [5, 6] {
             let p = makeCNN(seed: seed, weightBits: seed == 5 ? 8 : 5, codeBits: seed == 5 ? 4 : 6)
             let engine = try Engine(program: p)
+            // conv1+act and fc1+act are fused with 4-bit activations; 6-bit ones (63 levels) are not
+            XCTAssertEqual(engine.compiled.fusedCount, seed == 5 ? 2 : 0)
             let images = randomImages(2, seed: seed)
             var zeros = 0, highs = 0, adcSat = 0, adcTotal = 0
             for i in 0..<2 {
@@ -119,7 +121,7 @@ final class FloatPipelineTests: XCTestCase {
     func testFloatVsIntegerArgmaxAgreement() throws {
         let p = makeCNN(seed: 12)
         let engine = try Engine(program: p)
-        let n = 24
+        let n = 12
         let images = randomImages(n, seed: 13)
         let ints = engine.inferBatch(images, count: n).predictions
         var agree = 0
@@ -130,5 +132,21 @@ final class FloatPipelineTests: XCTestCase {
         // random weights give small logit margins, so this is a sanity bound, not an accuracy figure
         XCTAssertGreaterThanOrEqual(agree, n / 2, "float/int argmax agreement \(agree)/\(n)")
         print("float/int argmax agreement on random CNN: \(agree)/\(n)")
+    }
+}
+
+final class SampleProgramTests: XCTestCase {
+    func testSampleCNNIsValidAndFastEqualsReference() throws {
+        let p = SamplePrograms.fashionMNISTCNN(seed: 1)
+        try p.validate()
+        XCTAssertEqual(p, SamplePrograms.fashionMNISTCNN(seed: 1), "deterministic")
+        XCTAssertNotEqual(p, SamplePrograms.fashionMNISTCNN(seed: 2))
+        let engine = try Engine(program: p, threads: 2)
+        let images = SamplePrograms.images(4, seed: 3)
+        let batch = engine.inferBatch(images, count: 4, threads: 2)
+        for i in 0..<4 {
+            let ref = Reference.run(p, pixels: Array(images[(i * 784)..<((i + 1) * 784)]))
+            assertBitExact(ref.tensors[p.output], Array(batch.logits[(i * 10)..<((i + 1) * 10)]), stage: "sample CNN image \(i) logits")
+        }
     }
 }

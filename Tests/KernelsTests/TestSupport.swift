@@ -141,3 +141,16 @@ func randomImages(_ n: Int, seed: UInt64, pixels: Int = 784) -> [UInt8] {
     }
     return out
 }
+
+/// A 16-byte aligned Int16 scratch buffer (the fast crossbar's patch), garbage-filled so that
+/// a kernel relying on stale zeros would fail.
+final class AlignedPatch {
+    let raw: UnsafeMutableRawPointer
+    let pointer: UnsafeMutablePointer<Int16>
+    init(_ n: Int) {
+        raw = .allocate(byteCount: n * 2, alignment: 16)
+        pointer = raw.bindMemory(to: Int16.self, capacity: n)
+        pointer.initialize(repeating: 0x5A5A, count: n)
+    }
+    deinit { raw.deallocate() }
+}

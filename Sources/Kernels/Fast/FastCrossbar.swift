@@ -1,14 +1,15 @@
 // Fast crossbar layer (DATAPATH.md sections 5 and 6) on HWC Int32 activations.
 //
-// Set-up (CrossbarPlan, once): the fan-in of each row tile is re-ordered so that, for each
-// kernel position (y, x), the tile's channels form one contiguous run [cLo, cHi) (for fixed
-// (y, x) the canonical row r = (c*kh + y)*kw + x grows with c, so a tile's rows at that position
-// are a channel interval). Weights are packed as Int16 `[tile][cout chunk of 16][row][16]`.
+// Set-up (CrossbarPlan, once): each row tile's fan-in is re-ordered so that, for each kernel
+// position (y, x), the tile's channels form one contiguous run [cLo, cHi) (for fixed (y, x) the
+// canonical row r = (c*kh + y)*kw + x grows with c, so a tile's rows at that position are a
+// channel interval), then padded to a multiple of 8 rows whose weights are 0. Weights are packed Int16,
+// 16-byte aligned, `[tile][out (padded to 4)][padded row]`.
 // Eval (per output pixel): gather the patch (contiguous copies of HWC runs, 0 for padding) into
-// Int16, then for each tile and chunk of 16 output channels accumulate
-// `patch[r] * w[r][o..o+16]` in Int16 lanes for at most `blockRows` rows (the product bound
-// proves no Int16 wrap: blockRows * maxCode * 2^(wb-1) <= 32767), widen into Int32 lanes
-// (exact: |acc| bounded by validate()), then the ADC per lane and the digital sum.
+// Int16, then for each tile and group of 4 output channels, 4 dot products over the tile's rows
+// with 8-lane Int16 x Int16 -> Int32 pair sums (SSE2 `pmaddwd`, AArch64 `smull`/`smlal`): each
+// pair sum is at most 2 * 255 * 128 and every partial sum is bounded by the tile bound that
+// validate() proves, so Int32 lanes never wrap. Then the ADC per output and the digital sum.
 
 import FixedPoint
 
@@ -19,39 +20,71 @@ public enum Fast {}
 public final class CrossbarPlan: @unchecked Sendable {
     public let inShape: TensorShape, outShape: TensorShape
     public let kh: Int, kw: Int, sh: Int, sw: Int, ph: Int, pw: Int
-    public let cout: Int, coutPad: Int, chunks: Int, fanIn: Int, tileCount: Int
-    /// Rows accumulated in Int16 lanes before widening.
-    public let blockRows: Int
+    public let cout: Int, coutPad: Int, fanIn: Int, tileCount: Int
+    /// Patch length: the tiles' row counts each rounded up to a multiple of 8.
+    public let patchCount: Int
     /// Segments: 5 Ints each (y, x, cLo, cHi, patchOffset), tile after tile.
     @usableFromInline let segments: UnsafeMutablePointer<Int>
     @usableFromInline let segmentCount: Int
-    @usableFromInline let tileStart: UnsafeMutablePointer<Int>
+    /// Per tile: offset in the patch, real rows, padded rows.
+    @usableFromInline let tileOffset: UnsafeMutablePointer<Int>
     @usableFromInline let tileRows: UnsafeMutablePointer<Int>
+    @usableFromInline let tileRows8: UnsafeMutablePointer<Int>
     @usableFromInline let adcMult: UnsafeMutablePointer<Int64>
-    @usableFromInline let adcShift: UnsafeMutablePointer<ShiftConst>
+    @usableFromInline let adcRound: UnsafeMutablePointer<RoundingConst>
     @usableFromInline let adcLo: UnsafeMutablePointer<Int64>
     @usableFromInline let adcHi: UnsafeMutablePointer<Int64>
-    @usableFromInline let adcRule: UnsafeMutablePointer<RoundingRule>
-    @usableFromInline let weights: UnsafeMutablePointer<Int16>
+    @usableFromInline let weights: UnsafeMutableRawPointer
+    /// Fused activation: number of thresholds per output (0: not fused) and the thresholds
+    /// `[level k = 1...][out (padded to 4)]`, 16-byte aligned.
+    public let fusedLevels: Int
+    @usableFromInline let fusedThresholds: UnsafeMutableRawPointer
+    /// Narrow fused variant (tile bound `B < 2^15 - 1`, e.g. a first conv layer): accumulation
+    /// and threshold compares in Int16 lanes, 8 outputs at a time; weights `[row][out (padded
+    /// to 8)]`, thresholds `[level][out (padded to 8)]`, both Int16.
+    public let isNarrow: Bool
+    public let coutPad8: Int
+    @usableFromInline let narrowWeights: UnsafeMutableRawPointer
+    @usableFromInline let narrowThresholds: UnsafeMutableRawPointer
 
-    /// `maxCode`: the largest input code (from `Program.valueRanges()`).
-    public init(_ p: CrossbarParams, inShape: TensorShape, maxCode: Int) {
+    /// Whether `act` can be fused into this single-tile layer (see `crossbarActivation`):
+    /// one tile, multipliers >= 0, at most `maxLevels` output levels, thresholds fit Int32.
+    public static func canFuse(_ p: CrossbarParams, _ act: AffineQuantParams, maxCode: Int64, maxLevels: Int = 15) -> Bool {
+        guard p.tiles.count == 1, act.multiplier.allSatisfy({ $0 >= 0 }), (1 << act.outBits) - 1 <= maxLevels,
+              act.multiplier.count == p.outChannels else { return false }
+        let bound = Int64(p.tiles[0].rowCount) * maxCode * Int64(1 << (p.weightBits - 1))
+        return bound < Int64(Int32.max)
+    }
+
+    /// `fusing`: an activation that `canFuse` accepted; `maxCode`: the largest input code.
+    public init(_ p: CrossbarParams, inShape: TensorShape, fusing act: AffineQuantParams? = nil, maxCode: Int64 = 255) {
         self.inShape = inShape
         outShape = p.outputShape(for: inShape)
         kh = p.kernelH; kw = p.kernelW; sh = p.strideH; sw = p.strideW; ph = p.padH; pw = p.padW
         cout = p.outChannels
-        chunks = (cout + 15) / 16
-        coutPad = chunks * 16
+        coutPad = (cout + 3) / 4 * 4
         fanIn = p.fanIn
         tileCount = p.tiles.count
-        let pmax = Swift.max(1, maxCode * (1 << (p.weightBits - 1)))
-        blockRows = Swift.max(1, 32767 / pmax)
+
+        tileOffset = .allocate(capacity: tileCount); tileRows = .allocate(capacity: tileCount)
+        tileRows8 = .allocate(capacity: tileCount)
+        adcMult = .allocate(capacity: tileCount); adcRound = .allocate(capacity: tileCount)
+        adcLo = .allocate(capacity: tileCount); adcHi = .allocate(capacity: tileCount)
+        var total = 0
+        for (t, tile) in p.tiles.enumerated() {
+            tileOffset[t] = total; tileRows[t] = tile.rowCount; tileRows8[t] = (tile.rowCount + 7) / 8 * 8
+            total += tileRows8[t]
+            adcMult[t] = Int64(tile.multiplier)
+            (adcRound + t).initialize(to: RoundingConst(shift: 31 - Int(tile.shift), rule: tile.rounding))
+            adcLo[t] = -(Int64(1) << Int64(tile.bits - 1)); adcHi[t] = (Int64(1) << Int64(tile.bits - 1)) - 1
+        }
+        patchCount = Swift.max(total, 8)
 
         let khw = kh * kw
         var segs: [Int] = []
-        for tile in p.tiles {
+        for (t, tile) in p.tiles.enumerated() {
             let start = tile.rowStart, end = tile.rowStart + tile.rowCount
-            var off = start
+            var off = tileOffset[t]
             for y in 0..<kh {
                 for x in 0..<kw {
                     let q = y * kw + x
@@ -64,101 +97,167 @@ public final class CrossbarPlan: @unchecked Sendable {
                     }
                 }
             }
-            precondition(off == end, "segment construction")
+            precondition(off == tileOffset[t] + tile.rowCount, "segment construction")
         }
         segmentCount = segs.count / 5
         segments = .allocate(capacity: Swift.max(1, segs.count))
         for (i, v) in segs.enumerated() { segments[i] = v }
 
-        tileStart = .allocate(capacity: tileCount); tileRows = .allocate(capacity: tileCount)
-        adcMult = .allocate(capacity: tileCount); adcShift = .allocate(capacity: tileCount)
-        adcLo = .allocate(capacity: tileCount); adcHi = .allocate(capacity: tileCount)
-        adcRule = .allocate(capacity: tileCount)
-        for (t, tile) in p.tiles.enumerated() {
-            tileStart[t] = tile.rowStart; tileRows[t] = tile.rowCount
-            adcMult[t] = Int64(tile.multiplier)
-            (adcShift + t).initialize(to: ShiftConst(shift: 31 - Int(tile.shift)))
-            adcLo[t] = -(Int64(1) << Int64(tile.bits - 1)); adcHi[t] = (Int64(1) << Int64(tile.bits - 1)) - 1
-            (adcRule + t).initialize(to: tile.rounding)
+        coutPad8 = (cout + 7) / 8 * 8
+        var narrow = false
+        // fused activation thresholds: T_k[o] = min { acc in [-B, B] : act(adc(acc)) >= k }, or B + 1
+        if let act {
+            precondition(CrossbarPlan.canFuse(p, act, maxCode: maxCode), "activation cannot be fused")
+            let levels = (1 << act.outBits) - 1
+            let bound = Int64(p.tiles[0].rowCount) * maxCode * Int64(1 << (p.weightBits - 1))
+            fusedLevels = levels
+            fusedThresholds = .allocate(byteCount: levels * coutPad * 4, alignment: 16)
+            let th = fusedThresholds.bindMemory(to: Int32.self, capacity: levels * coutPad)
+            th.initialize(repeating: Int32(bound + 1), count: levels * coutPad)
+            let tile = p.tiles[0]
+            for o in 0..<cout {
+                func g(_ acc: Int64) -> Int64 {
+                    Reference.affineQuant(Int64(Reference.adc(Int32(acc), tile)), channel: o, act)
+                }
+                for k in 1...levels {
+                    var lo = -bound, hi = bound + 1          // invariant: g(hi) >= k or hi == B + 1
+                    while lo < hi {
+                        let mid = lo + (hi - lo) / 2
+                        if g(mid) >= Int64(k) { hi = mid } else { lo = mid + 1 }
+                    }
+                    th[(k - 1) * coutPad + o] = Int32(lo)
+                }
+            }
+            narrow = bound + 1 <= Int64(Int16.max)
+        } else {
+            fusedLevels = 0
+            fusedThresholds = .allocate(byteCount: 16, alignment: 16)
+        }
+        isNarrow = narrow
+        if narrow {
+            let rows = p.tiles[0].rowCount, levels = fusedLevels
+            narrowWeights = .allocate(byteCount: Swift.max(rows * coutPad8 * 2, 16), alignment: 16)
+            narrowThresholds = .allocate(byteCount: levels * coutPad8 * 2, alignment: 16)
+            let th32 = fusedThresholds.bindMemory(to: Int32.self, capacity: levels * coutPad)
+            let th16 = narrowThresholds.bindMemory(to: Int16.self, capacity: levels * coutPad8)
+            th16.initialize(repeating: Int16.max, count: levels * coutPad8)
+            for k in 0..<levels { for o in 0..<cout { th16[k * coutPad8 + o] = Int16(th32[k * coutPad + o]) } }
+        } else {
+            narrowWeights = .allocate(byteCount: 16, alignment: 16)
+            narrowThresholds = .allocate(byteCount: 16, alignment: 16)
         }
 
-        // packed weights [tile][chunk][row][16]
-        let wcount = fanIn * coutPad
-        weights = .allocate(capacity: Swift.max(1, wcount))
-        weights.initialize(repeating: 0, count: Swift.max(1, wcount))
+        // packed weights [tile][out][padded row], Int16, zero in the padding
+        let wcount = Swift.max(patchCount * coutPad, 8)
+        weights = .allocate(byteCount: wcount * 2, alignment: 16)
+        let w16 = weights.bindMemory(to: Int16.self, capacity: wcount)
+        w16.initialize(repeating: 0, count: wcount)
         var s = 0
         for (t, tile) in p.tiles.enumerated() {
-            while s < segmentCount && segs[5 * s + 4] < tile.rowStart + tile.rowCount {
+            let base = tileOffset[t] * coutPad, n8 = tileRows8[t]
+            while s < segmentCount && segs[5 * s + 4] < tileOffset[t] + tile.rowCount {
                 let y = segs[5 * s], x = segs[5 * s + 1], cLo = segs[5 * s + 2], cHi = segs[5 * s + 3], off = segs[5 * s + 4]
                 for c in cLo..<cHi {
                     let r = (c * kh + y) * kw + x            // canonical row
-                    let pr = off + (c - cLo) - tile.rowStart // packed row within the tile
-                    for o in 0..<cout {
-                        let k = o / 16, lane = o % 16
-                        weights[tile.rowStart * coutPad + k * tile.rowCount * 16 + pr * 16 + lane] = Int16(p.weights[o * fanIn + r])
+                    let pr = off + (c - cLo) - tileOffset[t] // packed row within the tile
+                    for o in 0..<cout { w16[base + o * n8 + pr] = Int16(p.weights[o * fanIn + r]) }
+                    if narrow {
+                        let nw = narrowWeights.bindMemory(to: Int16.self, capacity: tile.rowCount * coutPad8)
+                        for o in 0..<coutPad8 { nw[pr * coutPad8 + o] = o < cout ? Int16(p.weights[o * fanIn + r]) : 0 }
                     }
                 }
                 s += 1
             }
-            _ = t
         }
     }
 
     deinit {
-        segments.deallocate(); tileStart.deallocate(); tileRows.deallocate(); adcMult.deallocate()
-        adcShift.deallocate(); adcLo.deallocate(); adcHi.deallocate(); adcRule.deallocate(); weights.deallocate()
+        segments.deallocate(); tileOffset.deallocate(); tileRows.deallocate(); tileRows8.deallocate()
+        adcMult.deallocate(); adcRound.deallocate(); adcLo.deallocate(); adcHi.deallocate(); weights.deallocate()
+        fusedThresholds.deallocate(); narrowWeights.deallocate(); narrowThresholds.deallocate()
     }
 }
 
 extension Fast {
+    /// Pair-wise multiply-add of 8 Int16 lanes into 4 Int32 lanes (`pmaddwd`).
+    @inlinable @inline(__always)
+    static func madd(_ a: SIMD8<Int16>, _ b: SIMD8<Int16>) -> SIMD4<Int32> {
+        let p = SIMD8<Int32>(truncatingIfNeeded: a) &* SIMD8<Int32>(truncatingIfNeeded: b)
+        return p.evenHalf &+ p.oddHalf
+    }
+
+    /// Gathers the patch of output pixel (oy, ox) in packed order. The row padding of each tile
+    /// is left as is: its weights are 0, so whatever the scratch holds there contributes 0.
+    @inlinable @inline(__always)
+    static func gather(_ src: UnsafePointer<Int32>, _ plan: CrossbarPlan, _ patch: UnsafeMutablePointer<Int16>, _ oy: Int, _ ox: Int) {
+        let inH = plan.inShape.h, inW = plan.inShape.w, inC = plan.inShape.c
+        let segs = plan.segments
+        for s in 0..<plan.segmentCount {
+            let sg = segs + 5 &* s
+            let iy = oy &* plan.sh &- plan.ph &+ sg[0]
+            let ix = ox &* plan.sw &- plan.pw &+ sg[1]
+            let cLo = sg[2], n = sg[3] &- cLo
+            let d = patch + sg[4]
+            if iy >= 0 && iy < inH && ix >= 0 && ix < inW {
+                let sp = src + ((iy &* inW &+ ix) &* inC &+ cLo)
+                for j in 0..<n { d[j] = Int16(truncatingIfNeeded: sp[j]) }
+            } else {
+                for j in 0..<n { d[j] = 0 }
+            }
+        }
+    }
+
+    /// The exact tile accumulators of outputs o..<o+4 (weights of padded outputs are 0).
+    @inlinable @inline(__always)
+    static func dot4(_ pt: UnsafeRawPointer, _ wt: UnsafeRawPointer, _ n8: Int, _ o: Int) -> SIMD4<Int32> {
+        let w0 = wt + o &* n8 &* 2, w1 = w0 + n8 &* 2, w2 = w1 + n8 &* 2, w3 = w2 + n8 &* 2
+        var a0 = SIMD4<Int32>(), a1 = SIMD4<Int32>(), a2 = SIMD4<Int32>(), a3 = SIMD4<Int32>()
+        var b = 0
+        let bytes = n8 &* 2
+        while b < bytes {
+            let pv = pt.load(fromByteOffset: b, as: SIMD8<Int16>.self)
+            a0 &+= madd(pv, w0.load(fromByteOffset: b, as: SIMD8<Int16>.self))
+            a1 &+= madd(pv, w1.load(fromByteOffset: b, as: SIMD8<Int16>.self))
+            a2 &+= madd(pv, w2.load(fromByteOffset: b, as: SIMD8<Int16>.self))
+            a3 &+= madd(pv, w3.load(fromByteOffset: b, as: SIMD8<Int16>.self))
+            b &+= 16
+        }
+        return SIMD4<Int32>(a0.wrappedSum(), a1.wrappedSum(), a2.wrappedSum(), a3.wrappedSum())
+    }
+
     /// One crossbar layer. `src`: HWC input codes (Int32), `dst`: HWC digital sums,
-    /// `patch`: scratch of `plan.fanIn` Int16, `tileOut` (optional): ADC codes `[tile][pixel][cout]`.
+    /// `patch`: 16-byte aligned scratch of `plan.patchCount` Int16,
+    /// `tileOut` (optional): ADC codes `[tile][pixel][cout]`.
     @inlinable
     public static func crossbar(src: UnsafePointer<Int32>, dst: UnsafeMutablePointer<Int32>, plan: CrossbarPlan,
                                 patch: UnsafeMutablePointer<Int16>, tileOut: UnsafeMutablePointer<Int32>?) {
-        let inH = plan.inShape.h, inW = plan.inShape.w, inC = plan.inShape.c
         let oh = plan.outShape.h, ow = plan.outShape.w
         let cout = plan.cout, coutPad = plan.coutPad, pixels = oh &* ow
-        let segs = plan.segments
+        let wbase = UnsafeRawPointer(plan.weights)
+        let pbase = UnsafeRawPointer(patch)
         var pix = 0
         for oy in 0..<oh {
             for ox in 0..<ow {
-                // gather the patch in packed order
-                for s in 0..<plan.segmentCount {
-                    let sg = segs + 5 &* s
-                    let iy = oy &* plan.sh &- plan.ph &+ sg[0]
-                    let ix = ox &* plan.sw &- plan.pw &+ sg[1]
-                    let cLo = sg[2], n = sg[3] &- cLo
-                    let d = patch + sg[4]
-                    if iy >= 0 && iy < inH && ix >= 0 && ix < inW {
-                        let sp = src + ((iy &* inW &+ ix) &* inC &+ cLo)
-                        for j in 0..<n { d[j] = Int16(truncatingIfNeeded: sp[j]) }
-                    } else {
-                        for j in 0..<n { d[j] = 0 }
-                    }
-                }
+                gather(src, plan, patch, oy, ox)
                 let out = dst + pix &* cout
                 for t in 0..<plan.tileCount {
-                    let rows = plan.tileRows[t], rs = plan.tileStart[t]
-                    let pt = patch + rs
+                    let n8 = plan.tileRows8[t]
+                    let pt = pbase + plan.tileOffset[t] &* 2
+                    let wt = wbase + plan.tileOffset[t] &* coutPad &* 2
+                    let m = plan.adcMult[t], rc = plan.adcRound[t], lo = plan.adcLo[t], hi = plan.adcHi[t]
                     let tout = tileOut.map { $0 + (t &* pixels &+ pix) &* cout }
-                    for k in 0..<plan.chunks {
-                        var wp = UnsafeRawPointer(plan.weights + (rs &* coutPad &+ k &* rows &* 16))
-                        var acc = SIMD16<Int32>()
-                        var r = 0
-                        while r < rows {
-                            let end = Swift.min(rows, r &+ plan.blockRows)
-                            var a16 = SIMD16<Int16>()
-                            while r < end {
-                                a16 &+= SIMD16<Int16>(repeating: pt[r]) &* wp.loadUnaligned(as: SIMD16<Int16>.self)
-                                wp += 32
-                                r &+= 1
-                            }
-                            acc &+= SIMD16<Int32>(truncatingIfNeeded: a16)
+                    var o = 0
+                    while o < cout {
+                        let accs = dot4(pt, wt, n8, o)
+                        let lanes = Swift.min(4, cout &- o)
+                        for l in 0..<lanes {
+                            // |acc * m| < 2^62 (validate): no wrap
+                            let q = rc.apply(Int64(accs[l]) &* m)
+                            let code = Int32(truncatingIfNeeded: q < lo ? lo : (q > hi ? hi : q))
+                            out[o &+ l] = t == 0 ? code : out[o &+ l] &+ code
+                            if let tout { tout[o &+ l] = code }
                         }
-                        let lanes = Swift.min(16, cout &- k &* 16)
-                        adcLanes(acc, lanes: lanes, out: out + k &* 16, first: t == 0,
-                                 tileOut: tout.map { $0 + k &* 16 }, plan: plan, tile: t)
+                        o &+= 4
                     }
                 }
                 pix &+= 1
@@ -166,29 +265,82 @@ extension Fast {
         }
     }
 
-    @inlinable @inline(__always)
-    static func adcLanes(_ acc: SIMD16<Int32>, lanes: Int, out: UnsafeMutablePointer<Int32>, first: Bool,
-                         tileOut: UnsafeMutablePointer<Int32>?, plan: CrossbarPlan, tile t: Int) {
-        switch plan.adcRule[t] {
-        case .floor: adcLoop(RoundFloor.self, acc, lanes, out, first, tileOut, plan, t)
-        case .towardZero: adcLoop(RoundTowardZero.self, acc, lanes, out, first, tileOut, plan, t)
-        case .halfUp: adcLoop(RoundHalfUp.self, acc, lanes, out, first, tileOut, plan, t)
-        case .halfAwayFromZero: adcLoop(RoundHalfAway.self, acc, lanes, out, first, tileOut, plan, t)
-        case .halfToEven: adcLoop(RoundHalfEven.self, acc, lanes, out, first, tileOut, plan, t)
+    /// A single-tile crossbar layer fused with the activation that follows it (plan made with
+    /// `fusing:`): `dst` receives the activation codes (HWC) directly. Exact because
+    /// `act(adc(acc))` is non-decreasing in `acc` (ADC gain >= 0, activation multipliers >= 0),
+    /// so it equals the number of thresholds `T_k[o]` (k = 1...2^b - 1) with `acc >= T_k[o]`.
+    @inlinable
+    public static func crossbarActivation(src: UnsafePointer<Int32>, dst: UnsafeMutablePointer<Int32>, plan: CrossbarPlan,
+                                          patch: UnsafeMutablePointer<Int16>) {
+        precondition(plan.fusedLevels > 0 && plan.tileCount == 1, "plan is not fused")
+        if plan.isNarrow { crossbarActivationNarrow(src: src, dst: dst, plan: plan, patch: patch); return }
+        let oh = plan.outShape.h, ow = plan.outShape.w
+        let cout = plan.cout, coutPad = plan.coutPad, levels = plan.fusedLevels
+        let wt = UnsafeRawPointer(plan.weights)
+        let pt = UnsafeRawPointer(patch)
+        let n8 = plan.tileRows8[0]
+        let th = UnsafeRawPointer(plan.fusedThresholds)
+        var out = dst
+        for oy in 0..<oh {
+            for ox in 0..<ow {
+                gather(src, plan, patch, oy, ox)
+                var o = 0
+                while o < cout {
+                    let accs = dot4(pt, wt, n8, o)
+                    var cnt = SIMD4<Int32>()
+                    let one = SIMD4<Int32>(repeating: 1)
+                    for k in 0..<levels {
+                        let t = th.load(fromByteOffset: (k &* coutPad &+ o) &* 4, as: SIMD4<Int32>.self)
+                        cnt &+= SIMD4<Int32>().replacing(with: one, where: accs .>= t)
+                    }
+                    if cout &- o >= 4 {
+                        UnsafeMutableRawPointer(out + o).storeBytes(of: cnt, as: SIMD4<Int32>.self)
+                    } else {
+                        for l in 0..<(cout &- o) { out[o &+ l] = cnt[l] }
+                    }
+                    o &+= 4
+                }
+                out += cout
+            }
         }
     }
 
-    @inlinable @inline(__always)
-    static func adcLoop<R: RoundPolicy>(_: R.Type, _ acc: SIMD16<Int32>, _ lanes: Int, _ out: UnsafeMutablePointer<Int32>,
-                                        _ first: Bool, _ tileOut: UnsafeMutablePointer<Int32>?,
-                                        _ plan: CrossbarPlan, _ t: Int) {
-        let m = plan.adcMult[t], k = plan.adcShift[t], lo = plan.adcLo[t], hi = plan.adcHi[t]
-        for l in 0..<lanes {
-            // |acc * m| < 2^62 (validate): no wrap
-            let q = R.apply(Int64(acc[l]) &* m, k)
-            let code = Int32(truncatingIfNeeded: q < lo ? lo : (q > hi ? hi : q))
-            out[l] = first ? code : out[l] &+ code
-            if let tileOut { tileOut[l] = code }
+    /// The narrow fused variant: `|acc| <= B < 2^15 - 1`, so every partial sum of the tile product
+    /// fits Int16 lanes (products `|a * w| <= B` too); 8 outputs per vector.
+    @inlinable
+    static func crossbarActivationNarrow(src: UnsafePointer<Int32>, dst: UnsafeMutablePointer<Int32>, plan: CrossbarPlan,
+                                         patch: UnsafeMutablePointer<Int16>) {
+        let oh = plan.outShape.h, ow = plan.outShape.w
+        let cout = plan.cout, pad8 = plan.coutPad8, levels = plan.fusedLevels, rows = plan.tileRows[0]
+        let w = UnsafeRawPointer(plan.narrowWeights), th = UnsafeRawPointer(plan.narrowThresholds)
+        let one = SIMD8<Int16>(repeating: 1), zero = SIMD8<Int16>()
+        var out = dst
+        for oy in 0..<oh {
+            for ox in 0..<ow {
+                gather(src, plan, patch, oy, ox)
+                var o = 0
+                while o < cout {
+                    var acc = SIMD8<Int16>()
+                    var wp = w + o &* 2
+                    for r in 0..<rows {
+                        acc &+= SIMD8<Int16>(repeating: patch[r]) &* wp.load(as: SIMD8<Int16>.self)
+                        wp += pad8 &* 2
+                    }
+                    var cnt = SIMD8<Int16>()
+                    var tp = th + o &* 2
+                    for _ in 0..<levels {
+                        cnt &+= zero.replacing(with: one, where: acc .>= tp.load(as: SIMD8<Int16>.self))
+                        tp += pad8 &* 2
+                    }
+                    if cout &- o >= 8 {
+                        UnsafeMutableRawPointer(out + o).storeBytes(of: SIMD8<Int32>(truncatingIfNeeded: cnt), as: SIMD8<Int32>.self)
+                    } else {
+                        for l in 0..<(cout &- o) { out[o &+ l] = Int32(cnt[l]) }
+                    }
+                    o &+= 8
+                }
+                out += cout
+            }
         }
     }
 }

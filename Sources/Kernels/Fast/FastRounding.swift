@@ -1,61 +1,50 @@
-// Branch-free rounding shifts for the fast kernels, specialised per rule at compile time.
-// Each equals FixedPoint's `roundingShiftRight(x, s, rule)` for `s in 0...62` and
-// `|x| <= 2^62` (the bound validate() proves), so `x + bias` cannot overflow.
+// Branch-free rounding shift for the fast kernels: one formula for every rule, with the rule
+// folded into per-parameter constants at set-up:
+//
+//     q = (x + (x > 0 ? biasPos : biasNeg)) >> s
+//     if (x & (2^s - 1)) == tieEven && q is odd { q -= 1 }          (halfToEven only)
+//
+// | rule             | biasPos       | biasNeg       | tieEven  |
+// |------------------|---------------|---------------|----------|
+// | floor            | 0             | 0             | -1 (off) |
+// | towardZero       | 0             | 2^s - 1       | -1       |
+// | halfUp           | 2^(s-1)       | 2^(s-1)       | -1       |
+// | halfAwayFromZero | 2^(s-1)       | 2^(s-1) - 1   | -1       |
+// | halfToEven       | 2^(s-1)       | 2^(s-1)       | 2^(s-1)  |
+//
+// (For s = 0 every bias is 0 and the tie test is off.) For x = 0 any bias below 2^s gives 0.
+// Equals FixedPoint's `roundingShiftRight(x, s, rule)` for s in 0...62 and |x| <= 2^62 (the
+// bound validate() proves), where `x + bias` cannot overflow; tested exhaustively on random
+// and tie cases in FastVsReferenceTests.
 
 import FixedPoint
 
-/// Per-shift constants, computed once at set-up.
-public struct ShiftConst: Sendable, Equatable {
+/// Rounding-shift constants for one (shift, rule) pair, computed once at set-up.
+public struct RoundingConst: Sendable, Equatable {
     public var shift: Int64
-    public var half: Int64        // 2^(s-1), 0 for s == 0
-    public var halfMinus1: Int64  // 2^(s-1) - 1, 0 for s == 0
-    public var mask: Int64        // 2^s - 1
-    public var tie: Int64         // half, or -1 (never matches) for s == 0
+    public var biasPos: Int64
+    public var biasNeg: Int64
+    public var mask: Int64
+    public var tieEven: Int64
 
-    public init(shift s: Int) {
+    public init(shift s: Int, rule: RoundingRule) {
         shift = Int64(s)
-        half = s > 0 ? Int64(1) << Int64(s - 1) : 0
-        halfMinus1 = s > 0 ? half - 1 : 0
         mask = (Int64(1) << Int64(s)) - 1
-        tie = s > 0 ? half : -1
+        let half: Int64 = s > 0 ? Int64(1) << Int64(s - 1) : 0
+        tieEven = -1
+        switch rule {
+        case .floor: biasPos = 0; biasNeg = 0
+        case .towardZero: biasPos = 0; biasNeg = mask
+        case .halfUp: biasPos = half; biasNeg = half
+        case .halfAwayFromZero: biasPos = half; biasNeg = s > 0 ? half - 1 : 0
+        case .halfToEven: biasPos = half; biasNeg = half; if s > 0 { tieEven = half }
+        }
     }
-}
 
-@usableFromInline protocol RoundPolicy {
-    static func apply(_ x: Int64, _ k: ShiftConst) -> Int64
-}
-
-@usableFromInline enum RoundFloor: RoundPolicy {
-    @inlinable @inline(__always) static func apply(_ x: Int64, _ k: ShiftConst) -> Int64 { x >> k.shift }
-}
-@usableFromInline enum RoundTowardZero: RoundPolicy {
-    @inlinable @inline(__always) static func apply(_ x: Int64, _ k: ShiftConst) -> Int64 {
-        (x &+ ((x >> 63) & k.mask)) >> k.shift
-    }
-}
-@usableFromInline enum RoundHalfUp: RoundPolicy {
-    @inlinable @inline(__always) static func apply(_ x: Int64, _ k: ShiftConst) -> Int64 { (x &+ k.half) >> k.shift }
-}
-@usableFromInline enum RoundHalfAway: RoundPolicy {
-    @inlinable @inline(__always) static func apply(_ x: Int64, _ k: ShiftConst) -> Int64 {
-        (x &+ (x > 0 ? k.half : k.halfMinus1)) >> k.shift
-    }
-}
-@usableFromInline enum RoundHalfEven: RoundPolicy {
-    @inlinable @inline(__always) static func apply(_ x: Int64, _ k: ShiftConst) -> Int64 {
-        let q = (x &+ k.half) >> k.shift
-        return ((x & k.mask) == k.tie && (q & 1) != 0) ? q &- 1 : q
-    }
-}
-
-/// Fast scalar rounding shift (rule dispatched at run time); used off the hot loops and in tests.
-@inlinable
-public func fastRoundingShiftRight(_ x: Int64, _ k: ShiftConst, _ rule: RoundingRule) -> Int64 {
-    switch rule {
-    case .floor: return RoundFloor.apply(x, k)
-    case .towardZero: return RoundTowardZero.apply(x, k)
-    case .halfUp: return RoundHalfUp.apply(x, k)
-    case .halfAwayFromZero: return RoundHalfAway.apply(x, k)
-    case .halfToEven: return RoundHalfEven.apply(x, k)
+    /// `roundingShiftRight(x, shift, rule)` for `|x| <= 2^62`.
+    @inlinable @inline(__always)
+    public func apply(_ x: Int64) -> Int64 {
+        let q = (x &+ (x > 0 ? biasPos : biasNeg)) &>> shift   // shift in 0...62: masking shift is exact
+        return q &- (((x & mask) == tieEven) && (q & 1) != 0 ? 1 : 0)
     }
 }
