@@ -90,7 +90,8 @@ public struct VerifyReport: Sendable, Equatable {
              "shape": [l.point.shape.c, l.point.shape.h, l.point.shape.w],
              "elements": l.elements, "mismatches": l.mismatches,
              "firstMismatch": l.firstMismatch.map { VerifyReport.mismatchObject($0) } ?? NSNull(),
-             "floatVsInteger": ["maxAbsDiffLSB": l.floatMaxAbsDiff, "meanAbsDiffLSB": l.floatMeanAbsDiff]]
+             "floatVsInteger": ["maxAbsDiffLSB": VerifyReport.finite(l.floatMaxAbsDiff),
+                                "meanAbsDiffLSB": VerifyReport.finite(l.floatMeanAbsDiff)]]
         }
         var a: [String: Any] = ["count": argmax.count, "integerMatchesGolden": argmax.integerMatchesGolden,
                                 "floatAgreesWithInteger": argmax.floatAgreesWithInteger]
@@ -99,6 +100,9 @@ public struct VerifyReport: Sendable, Equatable {
         o["argmax"] = a
         return o
     }
+
+    /// JSON has no infinity or NaN: a non-finite difference is reported as the largest Double.
+    static func finite(_ v: Double) -> Double { v.isFinite ? v : .greatestFiniteMagnitude }
 
     static func fmt(_ v: Double) -> String {
         if v == 0 { return "0" }
@@ -216,7 +220,7 @@ public enum Verifier {
                 }
                 let d = Swift.abs(Double(f[i]) - Double(g[i]))
                 maxD = Swift.max(maxD, d.isNaN ? .infinity : d)
-                sumD += d
+                sumD += d.isNaN ? .infinity : d
             }
             layers.append(LayerReport(point: p, elements: e.count, mismatches: mism, firstMismatch: first,
                                       floatMaxAbsDiff: maxD, floatMeanAbsDiff: e.isEmpty ? 0 : sumD / Double(e.count)))

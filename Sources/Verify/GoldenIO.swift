@@ -114,8 +114,10 @@ extension Golden {
         rmdir(dir)
     }
 
-    /// Writes `g` to `dir` all or nothing. `faultAfter` (tests only): fail after that many files.
-    public static func write(_ g: GoldenSet, to rawDir: String, replace: Bool = false, faultAfter: Int? = nil) throws {
+    /// Writes `g` to `dir` all or nothing; returns the files written (name, size in bytes).
+    /// `faultAfter` (tests only): fail after that many files.
+    @discardableResult
+    public static func write(_ g: GoldenSet, to rawDir: String, replace: Bool = false, faultAfter: Int? = nil) throws -> [(name: String, bytes: Int)] {
         let dir = normalized(rawDir)
         guard !dir.isEmpty, dir != "/" else { throw VerifyError(.outputExists, path: rawDir, "cannot be a golden directory") }
         let files = try encode(g)
@@ -167,6 +169,7 @@ extension Golden {
             guard rename(tmp, dir) == 0 else { throw VerifyError(.io, path: dir, "cannot rename \(tmp) into place: \(errnoText(errno))") }
         }
         installed = true
+        return files.map { ($0.name, $0.bytes.count) }
     }
 
     // MARK: reading

@@ -7,5 +7,7 @@ enum Registry {
         InspectCommand.command,
         FuzzCommand.command,
         ExportCommand.command,
+        GoldenCommand.command,
+        VerifyCommand.command,
     ]
 }
