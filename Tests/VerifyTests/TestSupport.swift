@@ -48,3 +48,28 @@ func directoryContents(_ dir: String) throws -> [String: [UInt8]] {
 func multiTileModel(seed: UInt64) -> ModelBundle {
     ModelSamples.network(input: TensorShape(c: 2, h: 7, w: 7), convs: [(4, 3, 1)], fcs: [9, 5], arrayRows: 8, seed: seed)
 }
+
+/// `multiTileModel` with tame quantizers (codes centred in their range, ADC gain 1/2 at 14 bits),
+/// so that every layer carries nonzero codes and a changed weight shows in its tile's ADC codes.
+func livelyModel(seed: UInt64) -> ModelBundle {
+    var b = multiTileModel(seed: seed)
+    for k in b.program.nodes.indices {
+        switch b.program.nodes[k].op {
+        case .inputQuant(var p):
+            let c = p.multiplier.count
+            p.multiplier = Array(repeating: 1, count: c); p.shift = Array(repeating: Int32(8 - p.outBits), count: c)
+            p.offset = Array(repeating: 0, count: c)
+            b.program.nodes[k].op = .inputQuant(p)
+        case .activation(var p):
+            let c = p.multiplier.count
+            p.multiplier = Array(repeating: 1, count: c); p.shift = Array(repeating: 2, count: c)
+            p.offset = Array(repeating: Int64(1) << (p.outBits + 1), count: c)
+            b.program.nodes[k].op = .activation(p)
+        case .crossbar(var p):
+            for t in p.tiles.indices { p.tiles[t].multiplier = 1 << 30; p.tiles[t].shift = 0; p.tiles[t].bits = 14 }
+            b.program.nodes[k].op = .crossbar(p)
+        default: break
+        }
+    }
+    return b
+}
