@@ -13,7 +13,7 @@ enum GoldenCommand {
         usage: edgecli golden MODEL --input IMAGES [--count N] [--labels L] --out DIR [--force] [--json]
           MODEL     a model file
           --input   images: IDX (gzipped or not) or NPY, uint8, shape [M, ...] with C*H*W pixels per image
-          --count   number of images, the first N of IMAGES (default 10)
+          --count   number of images, the first N of IMAGES (default 10, or all if fewer)
           --labels  labels: IDX or NPY, uint8/int8/int16/int32/int64, at least N entries (optional)
           --out     the golden directory; written all at once (a temporary sibling renamed into place)
           --force   replace DIR if it holds earlier golden vectors (never any other directory)
@@ -23,7 +23,7 @@ enum GoldenCommand {
         run: { args in
             let input = try args.required("input")
             let out = try args.required("out")
-            let count = try args.int("count", default: 10, range: 1...1_000_000)
+            let countOption = try args.int("count", default: -1, range: 1...1_000_000)
             let labelsPath = try args.option("labels")
             let force = args.flag("force")
             let json = args.flag("json")
@@ -41,6 +41,8 @@ enum GoldenCommand {
             guard shape.count >= 2, shape.dropFirst().reduce(1, *) == perImage else {
                 throw CLIError("golden: \(input): images of shape \(shape) do not fit the model input \(program.tensors[program.input].shape) (need [M, ...] with \(perImage) pixels per image)")
             }
+            let count = countOption == -1 ? min(10, shape[0]) : countOption
+            guard count >= 1 else { throw CLIError("golden: \(input) holds no images") }
             guard shape[0] >= count else { throw CLIError("golden: \(input) holds \(shape[0]) images; --count is \(count)") }
             var labels: [Int32]? = nil
             if let labelsPath {
