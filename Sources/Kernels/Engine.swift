@@ -1,8 +1,9 @@
 // The fast engine: runs a validated Program with the fast kernels, on preallocated per-thread
 // workspaces (no allocation per inference), optionally recording every intermediate tensor.
 //
-// Physical layout: every tensor lives in one Int32 arena per workspace, stored H, W, C
-// (channels contiguous); traces and logits are reported in (C,H,W) order.
+// Physical layout: per workspace, code tensors live in an Int16 arena and sum tensors in an
+// Int32 arena, all stored H, W, C (channels contiguous); traces and logits are reported in
+// (C,H,W) order.
 
 import FixedPoint
 
@@ -10,9 +11,10 @@ import FixedPoint
 /// Immutable after init; shared by all threads.
 public final class CompiledProgram: @unchecked Sendable {
     @usableFromInline enum Step {
-        case affine(src: Int, dst: Int, pixels: Int, channels: Int, plan: AffinePlan)
-        case maxPool(src: Int, dst: Int, shape: TensorShape, params: MaxPoolParams)
-        case flatten(src: Int, dst: Int, shape: TensorShape)
+        /// `srcCode`: the input is a code tensor (Int16 arena), else a sum tensor (Int32 arena).
+        case affine(src: Int, srcCode: Bool, dst: Int, pixels: Int, channels: Int, plan: AffinePlan)
+        case maxPool(src: Int, dst: Int, code: Bool, shape: TensorShape, params: MaxPoolParams)
+        case flatten(src: Int, dst: Int, code: Bool, shape: TensorShape)
         case crossbar(src: Int, dst: Int, plan: CrossbarPlan, node: Int)
         /// A single-tile crossbar and the activation after it (`dst` is the activation output).
         case crossbarActivation(src: Int, dst: Int, plan: CrossbarPlan)
@@ -26,9 +28,12 @@ public final class CompiledProgram: @unchecked Sendable {
     @usableFromInline let traceSteps: [Step]
     /// Number of crossbar + activation pairs fused in `steps`.
     public let fusedCount: Int
-    /// Arena offset of every tensor.
+    /// Element offset of every tensor in its arena (`isCode`: the Int16 code arena, else the
+    /// Int32 sum arena).
     public let offsets: [Int]
-    public let arenaCount: Int
+    public let isCode: [Bool]
+    public let codeArenaCount: Int
+    public let sumArenaCount: Int
     public let patchCount: Int
     /// Elements of the largest per-layer tile-ADC trace buffer.
     public let tileTraceCount: Int
@@ -38,11 +43,16 @@ public final class CompiledProgram: @unchecked Sendable {
     public init(_ program: Program) throws(ProgramError) {
         ranges = try program.valueRanges()
         self.program = program
-        var offs: [Int] = []
-        var total = 0
-        for t in program.tensors { offs.append(total); total += t.shape.count }
+        var offs: [Int] = [], code: [Bool] = []
+        var nCode = 0, nSum = 0
+        for t in program.tensors {
+            let n = (t.shape.count + 7) / 8 * 8
+            if t.kind == .code { offs.append(nCode); nCode += n; code.append(true) } else { offs.append(nSum); nSum += n; code.append(false) }
+        }
         offsets = offs
-        arenaCount = Swift.max(total, 1)
+        isCode = code
+        codeArenaCount = Swift.max(nCode, 8)
+        sumArenaCount = Swift.max(nSum, 8)
         var steps: [Step] = [], trace: [Step] = []
         var patch = 8, tileTrace = 1, fused = 0
         var readers = [Int](repeating: 0, count: program.tensors.count)
@@ -53,13 +63,13 @@ public final class CompiledProgram: @unchecked Sendable {
             let s = program.tensors[i].shape
             switch node.op {
             case .inputQuant(let p), .activation(let p):
-                let st = Step.affine(src: offs[i], dst: offs[o], pixels: s.h * s.w, channels: s.c, plan: AffinePlan(p))
+                let st = Step.affine(src: offs[i], srcCode: code[i], dst: offs[o], pixels: s.h * s.w, channels: s.c, plan: AffinePlan(p))
                 trace.append(st)
                 if !skip { steps.append(st) }
             case .maxPool(let p):
-                steps.append(.maxPool(src: offs[i], dst: offs[o], shape: s, params: p)); trace.append(steps.last!)
+                steps.append(.maxPool(src: offs[i], dst: offs[o], code: code[i], shape: s, params: p)); trace.append(steps.last!)
             case .flatten:
-                steps.append(.flatten(src: offs[i], dst: offs[o], shape: s)); trace.append(steps.last!)
+                steps.append(.flatten(src: offs[i], dst: offs[o], code: code[i], shape: s)); trace.append(steps.last!)
             case .crossbar(let p):
                 let plan = CrossbarPlan(p, inShape: s)
                 patch = Swift.max(patch, plan.patchCount)
@@ -89,23 +99,27 @@ public final class CompiledProgram: @unchecked Sendable {
     }
 }
 
-/// Scratch memory of one thread: the tensor arena and the patch buffer.
+/// Scratch memory of one thread: the tensor arenas and the patch buffer.
 public final class Workspace {
-    public let arena: UnsafeMutablePointer<Int32>
+    /// Code tensors (Int16) and sum tensors (Int32), 16-byte aligned.
+    public let codes: UnsafeMutablePointer<Int16>
+    public let sums: UnsafeMutablePointer<Int32>
     public let patch: UnsafeMutablePointer<Int16>
-    let patchRaw: UnsafeMutableRawPointer
+    let raws: [UnsafeMutableRawPointer]
     @usableFromInline let tileTrace: UnsafeMutablePointer<Int32>
-    let counts: (Int, Int, Int)
 
     public init(for c: CompiledProgram) {
-        counts = (c.arenaCount, c.patchCount, c.tileTraceCount)
-        arena = .allocate(capacity: c.arenaCount); arena.initialize(repeating: 0, count: c.arenaCount)
-        patchRaw = .allocate(byteCount: c.patchCount * 2, alignment: 16)
-        patch = patchRaw.bindMemory(to: Int16.self, capacity: c.patchCount)
-        patch.initialize(repeating: 0, count: c.patchCount)
-        tileTrace = .allocate(capacity: c.tileTraceCount); tileTrace.initialize(repeating: 0, count: c.tileTraceCount)
+        let r0 = UnsafeMutableRawPointer.allocate(byteCount: c.codeArenaCount * 2, alignment: 16)
+        let r1 = UnsafeMutableRawPointer.allocate(byteCount: c.sumArenaCount * 4, alignment: 16)
+        let r2 = UnsafeMutableRawPointer.allocate(byteCount: c.patchCount * 2, alignment: 16)
+        let r3 = UnsafeMutableRawPointer.allocate(byteCount: c.tileTraceCount * 4, alignment: 16)
+        raws = [r0, r1, r2, r3]
+        codes = r0.bindMemory(to: Int16.self, capacity: c.codeArenaCount); codes.initialize(repeating: 0, count: c.codeArenaCount)
+        sums = r1.bindMemory(to: Int32.self, capacity: c.sumArenaCount); sums.initialize(repeating: 0, count: c.sumArenaCount)
+        patch = r2.bindMemory(to: Int16.self, capacity: c.patchCount); patch.initialize(repeating: 0, count: c.patchCount)
+        tileTrace = r3.bindMemory(to: Int32.self, capacity: c.tileTraceCount); tileTrace.initialize(repeating: 0, count: c.tileTraceCount)
     }
-    deinit { arena.deallocate(); patchRaw.deallocate(); tileTrace.deallocate() }
+    deinit { for r in raws { r.deallocate() } }
 }
 
 extension CompiledProgram {
@@ -116,30 +130,37 @@ extension CompiledProgram {
     @inlinable
     public func run(pixels: UnsafePointer<UInt8>, logits: UnsafeMutablePointer<Int32>, workspace ws: Workspace,
                     onCrossbar: ((Int, UnsafePointer<Int32>) -> Void)? = nil) {
-        let arena = ws.arena
+        let codes = ws.codes, sums = ws.sums
         // pixels (C,H,W) -> HWC
         let ins = program.tensors[program.input].shape
-        let inBase = arena + offsets[program.input]
+        let inBase = codes + offsets[program.input]
         let hw = ins.h &* ins.w
-        for c in 0..<ins.c { for i in 0..<hw { inBase[i &* ins.c &+ c] = Int32(pixels[c &* hw &+ i]) } }
+        for c in 0..<ins.c { for i in 0..<hw { inBase[i &* ins.c &+ c] = Int16(pixels[c &* hw &+ i]) } }
         for step in onCrossbar == nil ? steps : traceSteps {
             switch step {
-            case let .affine(src, dst, pixels, channels, plan):
-                Fast.affineQuant(src: arena + src, dst: arena + dst, pixels: pixels, channels: channels, plan: plan)
-            case let .maxPool(src, dst, shape, params):
-                Fast.maxPool(src: arena + src, dst: arena + dst, shape: shape, params)
-            case let .flatten(src, dst, shape):
-                Fast.hwcToCHW(src: arena + src, dst: arena + dst, shape: shape)
+            case let .affine(src, srcCode, dst, pixels, channels, plan):
+                if srcCode {
+                    Fast.affineQuant(src: codes + src, dst: codes + dst, pixels: pixels, channels: channels, plan: plan)
+                } else {
+                    Fast.affineQuant(src: sums + src, dst: codes + dst, pixels: pixels, channels: channels, plan: plan)
+                }
+            case let .maxPool(src, dst, code, shape, params):
+                if code { Fast.maxPool(src: codes + src, dst: codes + dst, shape: shape, params) }
+                else { Fast.maxPool(src: sums + src, dst: sums + dst, shape: shape, params) }
+            case let .flatten(src, dst, code, shape):
+                if code { Fast.hwcToCHW(src: codes + src, dst: codes + dst, shape: shape) }
+                else { Fast.hwcToCHW(src: sums + src, dst: sums + dst, shape: shape) }
             case let .crossbar(src, dst, plan, node):
-                Fast.crossbar(src: arena + src, dst: arena + dst, plan: plan, patch: ws.patch,
+                Fast.crossbar(src: codes + src, dst: sums + dst, plan: plan, patch: ws.patch,
                               tileOut: onCrossbar == nil ? nil : ws.tileTrace)
                 if let onCrossbar { onCrossbar(node, ws.tileTrace) }
             case let .crossbarActivation(src, dst, plan):
-                Fast.crossbarActivation(src: arena + src, dst: arena + dst, plan: plan, patch: ws.patch)
+                Fast.crossbarActivation(src: codes + src, dst: codes + dst, plan: plan, patch: ws.patch)
             }
         }
         let os = program.tensors[program.output].shape
-        Fast.hwcToCHW(src: arena + offsets[program.output], dst: logits, shape: os)
+        if isCode[program.output] { Fast.hwcToCHW(src: codes + offsets[program.output], dst: logits, shape: os) }
+        else { Fast.hwcToCHW(src: sums + offsets[program.output], dst: logits, shape: os) }
     }
 }
 
@@ -241,7 +262,8 @@ public final class Engine {
         for (i, t) in p.tensors.enumerated() {
             var chw = [Int32](repeating: 0, count: t.shape.count)
             chw.withUnsafeMutableBufferPointer { d in
-                Fast.hwcToCHW(src: ws.arena + compiled.offsets[i], dst: d.baseAddress!, shape: t.shape)
+                if compiled.isCode[i] { Fast.hwcToCHW(src: ws.codes + compiled.offsets[i], dst: d.baseAddress!, shape: t.shape) }
+                else { Fast.hwcToCHW(src: ws.sums + compiled.offsets[i], dst: d.baseAddress!, shape: t.shape) }
             }
             tensors.append(chw)
         }

@@ -129,7 +129,7 @@ final class FastVsReferenceTests: XCTestCase {
             let expected = Reference.crossbar(x, shape: s, p, tileADC: &expTiles)
             let os = p.outputShape(for: s)
             let plan = CrossbarPlan(p, inShape: s)
-            let hwc = toHWC(x, s)
+            let hwc = toHWC(x, s).map { Int16($0) }
             var got = [Int32](repeating: 0, count: os.count)
             var tileBuf = [Int32](repeating: 0, count: p.tiles.count * os.count)
             let patch = AlignedPatch(plan.patchCount)
@@ -165,7 +165,7 @@ final class FastVsReferenceTests: XCTestCase {
             let plan = CrossbarPlan(p, inShape: s)
             var got = [Int32](repeating: 0, count: 3)
             let patch = AlignedPatch(plan.patchCount)
-            x.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
+            x.map { Int16($0) }.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
                 Fast.crossbar(src: src.baseAddress!, dst: dst.baseAddress!, plan: plan, patch: patch.pointer, tileOut: nil)
             } }
             assertBitExact(expected, got, stage: "extreme code \(code) weight \(wt)")
@@ -204,11 +204,11 @@ final class FastVsReferenceTests: XCTestCase {
             let plan = CrossbarPlan(p, inShape: s, fusing: act, maxCode: maxCode)
             if plan.isNarrow { narrowCases += 1 }
             let patch = AlignedPatch(plan.patchCount)
-            var got = [Int32](repeating: -1, count: os.count)
-            toHWC(x, s).withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
+            var got = [Int16](repeating: -1, count: os.count)
+            toHWC(x, s).map { Int16($0) }.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
                 Fast.crossbarActivation(src: src.baseAddress!, dst: dst.baseAddress!, plan: plan, patch: patch.pointer)
             } }
-            assertBitExact(expected, toCHW(got, os), stage: "fused crossbar+activation case \(case_)")
+            assertBitExact(expected, toCHW(got.map { Int32($0) }, os), stage: "fused crossbar+activation case \(case_)")
             for v in expected { if v == 0 { zero += 1 } else if v == (1 << outBits) - 1 { top += 1 } else { mid += 1 } }
         }
         XCTAssertGreaterThan(fusedCases, 900)

@@ -1,4 +1,4 @@
-// Fast inputQuant / activation on an HWC Int32 buffer (DATAPATH.md sections 3 and 7).
+// Fast inputQuant / activation on an HWC buffer (DATAPATH.md sections 3 and 7).
 
 import FixedPoint
 
@@ -20,8 +20,8 @@ public struct AffinePlan: Sendable {
 extension Fast {
     /// `dst[i*C + c] = clamp(round((src[i*C + c] * M_c + B_c) / 2^S_c), 0, hi)` for `i < pixels`.
     @inlinable
-    public static func affineQuant(src: UnsafePointer<Int32>, dst: UnsafeMutablePointer<Int32>,
-                                   pixels: Int, channels: Int, plan: AffinePlan) {
+    public static func affineQuant<S: FixedWidthInteger, D: FixedWidthInteger>(
+        src: UnsafePointer<S>, dst: UnsafeMutablePointer<D>, pixels: Int, channels: Int, plan: AffinePlan) {
         let hi = plan.hi
         plan.multiplier.withUnsafeBufferPointer { m in
             plan.offset.withUnsafeBufferPointer { b in
@@ -31,7 +31,7 @@ extension Fast {
                         for c in 0..<channels {
                             // |src * M| + |B| <= 2^62 (validate): no wrap
                             let q = k[c].apply(Int64(src[i &+ c]) &* m[c] &+ b[c])
-                            dst[i &+ c] = Int32(truncatingIfNeeded: q < 0 ? 0 : (q > hi ? hi : q))
+                            dst[i &+ c] = D(truncatingIfNeeded: q < 0 ? 0 : (q > hi ? hi : q))
                         }
                         i &+= channels
                     }

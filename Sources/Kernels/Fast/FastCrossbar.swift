@@ -189,7 +189,8 @@ extension Fast {
     /// Gathers the patch of output pixel (oy, ox) in packed order. The row padding of each tile
     /// is left as is: its weights are 0, so whatever the scratch holds there contributes 0.
     @inlinable @inline(__always)
-    static func gather(_ src: UnsafePointer<Int32>, _ plan: CrossbarPlan, _ patch: UnsafeMutablePointer<Int16>, _ oy: Int, _ ox: Int) {
+    static func gather(_ src: UnsafePointer<Int16>, _ plan: CrossbarPlan, _ patch: UnsafeMutablePointer<Int16>,
+                       _ oy: Int, _ ox: Int) {
         let inH = plan.inShape.h, inW = plan.inShape.w, inC = plan.inShape.c
         let segs = plan.segments
         for s in 0..<plan.segmentCount {
@@ -200,7 +201,14 @@ extension Fast {
             let d = patch + sg[4]
             if iy >= 0 && iy < inH && ix >= 0 && ix < inW {
                 let sp = src + ((iy &* inW &+ ix) &* inC &+ cLo)
-                for j in 0..<n { d[j] = Int16(truncatingIfNeeded: sp[j]) }
+                // explicit 8-lane copy + scalar tail (short runs: a libc memmove call costs more)
+                var j = 0
+                while j &+ 8 <= n {
+                    UnsafeMutableRawPointer(d + j).storeBytes(of: UnsafeRawPointer(sp + j).loadUnaligned(as: SIMD8<Int16>.self),
+                                                              as: SIMD8<Int16>.self)
+                    j &+= 8
+                }
+                while j < n { d[j] = sp[j]; j &+= 1 }
             } else {
                 for j in 0..<n { d[j] = 0 }
             }
@@ -225,11 +233,11 @@ extension Fast {
         return SIMD4<Int32>(a0.wrappedSum(), a1.wrappedSum(), a2.wrappedSum(), a3.wrappedSum())
     }
 
-    /// One crossbar layer. `src`: HWC input codes (Int32), `dst`: HWC digital sums,
+    /// One crossbar layer. `src`: HWC input codes (Int16), `dst`: HWC digital sums,
     /// `patch`: 16-byte aligned scratch of `plan.patchCount` Int16,
     /// `tileOut` (optional): ADC codes `[tile][pixel][cout]`.
     @inlinable
-    public static func crossbar(src: UnsafePointer<Int32>, dst: UnsafeMutablePointer<Int32>, plan: CrossbarPlan,
+    public static func crossbar(src: UnsafePointer<Int16>, dst: UnsafeMutablePointer<Int32>, plan: CrossbarPlan,
                                 patch: UnsafeMutablePointer<Int16>, tileOut: UnsafeMutablePointer<Int32>?) {
         let oh = plan.outShape.h, ow = plan.outShape.w
         let cout = plan.cout, coutPad = plan.coutPad, pixels = oh &* ow
@@ -270,7 +278,7 @@ extension Fast {
     /// `act(adc(acc))` is non-decreasing in `acc` (ADC gain >= 0, activation multipliers >= 0),
     /// so it equals the number of thresholds `T_k[o]` (k = 1...2^b - 1) with `acc >= T_k[o]`.
     @inlinable
-    public static func crossbarActivation(src: UnsafePointer<Int32>, dst: UnsafeMutablePointer<Int32>, plan: CrossbarPlan,
+    public static func crossbarActivation(src: UnsafePointer<Int16>, dst: UnsafeMutablePointer<Int16>, plan: CrossbarPlan,
                                           patch: UnsafeMutablePointer<Int16>) {
         precondition(plan.fusedLevels > 0 && plan.tileCount == 1, "plan is not fused")
         if plan.isNarrow { crossbarActivationNarrow(src: src, dst: dst, plan: plan, patch: patch); return }
@@ -293,11 +301,7 @@ extension Fast {
                         let t = th.load(fromByteOffset: (k &* coutPad &+ o) &* 4, as: SIMD4<Int32>.self)
                         cnt &+= SIMD4<Int32>().replacing(with: one, where: accs .>= t)
                     }
-                    if cout &- o >= 4 {
-                        UnsafeMutableRawPointer(out + o).storeBytes(of: cnt, as: SIMD4<Int32>.self)
-                    } else {
-                        for l in 0..<(cout &- o) { out[o &+ l] = cnt[l] }
-                    }
+                    for l in 0..<Swift.min(4, cout &- o) { out[o &+ l] = Int16(truncatingIfNeeded: cnt[l]) }
                     o &+= 4
                 }
                 out += cout
@@ -308,7 +312,7 @@ extension Fast {
     /// The narrow fused variant: `|acc| <= B < 2^15 - 1`, so every partial sum of the tile product
     /// fits Int16 lanes (products `|a * w| <= B` too); 8 outputs per vector.
     @inlinable
-    static func crossbarActivationNarrow(src: UnsafePointer<Int32>, dst: UnsafeMutablePointer<Int32>, plan: CrossbarPlan,
+    static func crossbarActivationNarrow(src: UnsafePointer<Int16>, dst: UnsafeMutablePointer<Int16>, plan: CrossbarPlan,
                                          patch: UnsafeMutablePointer<Int16>) {
         let oh = plan.outShape.h, ow = plan.outShape.w
         let cout = plan.cout, pad8 = plan.coutPad8, levels = plan.fusedLevels, rows = plan.tileRows[0]
@@ -333,9 +337,9 @@ extension Fast {
                         tp += pad8 &* 2
                     }
                     if cout &- o >= 8 {
-                        UnsafeMutableRawPointer(out + o).storeBytes(of: SIMD8<Int32>(truncatingIfNeeded: cnt), as: SIMD8<Int32>.self)
+                        UnsafeMutableRawPointer(out + o).storeBytes(of: cnt, as: SIMD8<Int16>.self)
                     } else {
-                        for l in 0..<(cout &- o) { out[o &+ l] = Int32(cnt[l]) }
+                        for l in 0..<(cout &- o) { out[o &+ l] = cnt[l] }
                     }
                     o &+= 8
                 }

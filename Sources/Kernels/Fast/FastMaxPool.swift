@@ -1,9 +1,9 @@
-// Fast max-pool on an HWC Int32 buffer (DATAPATH.md section 8).
+// Fast max-pool on an HWC buffer (DATAPATH.md section 8); Int16 codes or Int32 sums.
 
 extension Fast {
     @inlinable
-    public static func maxPool(src: UnsafePointer<Int32>, dst: UnsafeMutablePointer<Int32>,
-                               shape: TensorShape, _ p: MaxPoolParams) {
+    public static func maxPool<T: FixedWidthInteger>(src: UnsafePointer<T>, dst: UnsafeMutablePointer<T>,
+                                                      shape: TensorShape, _ p: MaxPoolParams) {
         let c = shape.c, w = shape.w
         let oh = (shape.h - p.kh) / p.sh + 1, ow = (shape.w - p.kw) / p.sw + 1
         var o = dst
@@ -22,11 +22,16 @@ extension Fast {
         }
     }
 
-    /// HWC -> CHW copy (flatten of an HWC-stored tensor into (C*H*W) order).
+    /// HWC -> CHW copy (flatten of an HWC-stored tensor into (C*H*W) order), converting the
+    /// element type (values always fit: codes and sums are validated ranges).
     @inlinable
-    public static func hwcToCHW(src: UnsafePointer<Int32>, dst: UnsafeMutablePointer<Int32>, shape: TensorShape) {
+    public static func hwcToCHW<S: FixedWidthInteger, D: FixedWidthInteger>(src: UnsafePointer<S>, dst: UnsafeMutablePointer<D>,
+                                                                             shape: TensorShape) {
         let hw = shape.h &* shape.w, c = shape.c
-        if hw == 1 || c == 1 { dst.update(from: src, count: hw &* c); return }
-        for i in 0..<hw { for ch in 0..<c { dst[ch &* hw &+ i] = src[i &* c &+ ch] } }
+        if hw == 1 || c == 1 {
+            for i in 0..<(hw &* c) { dst[i] = D(truncatingIfNeeded: src[i]) }
+            return
+        }
+        for i in 0..<hw { for ch in 0..<c { dst[ch &* hw &+ i] = D(truncatingIfNeeded: src[i &* c &+ ch]) } }
     }
 }
