@@ -59,11 +59,7 @@ public struct PackedMask: Sendable, Equatable, Hashable {
     public var count: Int
     public var bytes: [UInt8]
     public init(count: Int, bytes: [UInt8]) { self.count = count; self.bytes = bytes }
-    public init(_ bits: [Bool]) {
-        var b = [UInt8](repeating: 0, count: (bits.count + 7) / 8)
-        for (i, x) in bits.enumerated() where x { b[i >> 3] |= 1 << UInt8(i & 7) }
-        self.init(count: bits.count, bytes: b)
-    }
+    public init(_ bits: [Bool]) { self.init(count: bits.count, bytes: BitPacking.pack(bits)) }
     public subscript(i: Int) -> Bool { bytes[i >> 3] & (1 << UInt8(i & 7)) != 0 }
     /// Number of kept (1) bits.
     public var ones: Int { bytes.reduce(0) { $0 + $1.nonzeroBitCount } }
