@@ -201,8 +201,13 @@ public enum Verifier {
     }
 
     /// Compares values under test (per point, same layout as `golden.values`) with the golden ones.
+    /// `got` must have the golden shapes (recompute and compareDump guarantee it; a caller passing
+    /// other shapes is a programming error).
     public static func compare(golden: GoldenSet, got: [[Int32]], mode: String, dumpDir: String?,
                                modelSHA256: String, warnings: [String]) -> VerifyReport {
+        precondition(got.count == golden.values.count && zip(got, golden.values).allSatisfy { $0.count == $1.count }
+                     && zip(golden.floats, golden.values).allSatisfy { $0.count == $1.count },
+                     "Verifier.compare: values under test do not have the golden shapes")
         var layers: [LayerReport] = []
         for (j, p) in golden.points.enumerated() {
             let e = golden.values[j], g = got[j], f = golden.floats[j]
