@@ -118,6 +118,8 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.err.contains(golden.points[1].file) && r.err.contains("does not match the manifest"), r.err)
         r = try edgecli(["verify", model, "--golden", dir + "/g2", "--bogus"])
         XCTAssertEqual(r.code, 1); XCTAssertTrue(r.err.contains("unknown option '--bogus'"), r.err)
+        r = try edgecli(["golden", model, "--input", dir + "/images.idx", "--out", dir + "/g3", "--frobnicate", "1"])
+        XCTAssertEqual(r.code, 1); XCTAssertTrue(r.err.contains("unknown option '--frobnicate'"), r.err)
         r = try edgecli(["verify", dir + "/none.rram", "--golden", dir + "/g2"])
         XCTAssertEqual(r.code, 1); XCTAssertTrue(r.err.contains("none.rram"), r.err)
         r = try edgecli(["verify", model, "--golden", dir + "/nodir"])

@@ -113,6 +113,13 @@ final class GoldenTests: XCTestCase {
             XCTAssertEqual((e as? VerifyError)?.kind, .io)
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).sorted(), ["g", "other"])
+        // an existing empty directory is filled (renamed over)
+        try FileManager.default.createDirectory(atPath: dir + "/empty", withIntermediateDirectories: false)
+        try Golden.write(g, to: dir + "/empty/")
+        XCTAssertEqual(try directoryContents(dir + "/empty"), before)
+        // a file in the way
+        try writeFileAtomically([1], to: dir + "/afile")
+        XCTAssertThrowsError(try Golden.write(g, to: dir + "/afile")) { e in XCTAssertEqual((e as? VerifyError)?.kind, .outputExists) }
     }
 
     func testManifestTamperingIsAnError() throws {
@@ -132,6 +139,17 @@ final class GoldenTests: XCTestCase {
         }
         bytes[bytes.count - 1] ^= 1
         try writeFileAtomically(bytes, to: dir + "/g/" + victim)
+        XCTAssertNoThrow(try Golden.read(dir: dir + "/g"))
+        // a manifest whose dtype or shape disagrees with the (untouched) file
+        let manifest = try readFileBytes(dir + "/g/manifest.json")
+        let text = String(decoding: manifest, as: UTF8.self)
+        let edited = text.replacingOccurrences(of: "{\"name\": \"input.npy\", \"dtype\": \"uint8\"", with: "{\"name\": \"input.npy\", \"dtype\": \"int16\"")
+        XCTAssertNotEqual(edited, text)
+        try writeFileAtomically(Array(edited.utf8), to: dir + "/g/manifest.json")
+        XCTAssertThrowsError(try Golden.read(dir: dir + "/g")) { e in
+            XCTAssertEqual((e as? VerifyError)?.kind, .badArray); XCTAssertEqual((e as? VerifyError)?.path, dir + "/g/input.npy")
+        }
+        try writeFileAtomically(manifest, to: dir + "/g/manifest.json")
         XCTAssertNoThrow(try Golden.read(dir: dir + "/g"))
         // a listed file missing
         try FileManager.default.removeItem(atPath: dir + "/g/argmax.npy")
