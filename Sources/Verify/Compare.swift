@@ -133,6 +133,11 @@ public struct VerifyReport: Sendable, Equatable {
             am += "; vs labels: integer \(ic)/\(argmax.count), float \(fc)/\(argmax.count)"
         }
         s += am + "\n"
+        let bad = layers.filter { $0.mismatches > 0 }
+        if bad.count > 1 {
+            s += "first mismatch of each mismatching layer:\n"
+            for l in bad { if let m = l.firstMismatch { s += "  \(m.description) (\(l.mismatches) of \(l.elements))\n" } }
+        }
         if let m = firstMismatch {
             s += "FIRST MISMATCH: \(m.description)\n"
             s += "MISMATCH: \(mismatchingLayers) of \(layers.count) layers differ, \(totalMismatches) elements\n"

@@ -42,8 +42,21 @@ public enum Golden {
 
     /// Computes golden vectors for `count` images stored back to back in `pixels` (each
     /// `C*H*W` bytes of the program input, (C,H,W) order). `labels`: nil or at least `count`.
+    /// The integers come from the fast engine's trace; with `crossCheck` every image is also run
+    /// through the reference engine (the executable form of DATAPATH.md) and any difference is
+    /// an error (`.engineDisagreement`) naming the point and element: golden vectors are never
+    /// written from a kernel bug. `floats: false` skips the float pipeline (values only).
     public static func generate(program: Program, modelSHA256: String, pixels: [UInt8], count: Int,
-                                labels: [Int32]? = nil, floats withFloats: Bool = true) throws -> GoldenSet {
+                                labels: [Int32]? = nil, floats withFloats: Bool = true,
+                                crossCheck: Bool = true) throws -> GoldenSet {
+        try generate(program: program, modelSHA256: modelSHA256, pixels: pixels, count: count, labels: labels,
+                     floats: withFloats, crossCheck: crossCheck, tamperReference: nil)
+    }
+
+    /// `tamperReference` (tests only) alters the reference trace before the cross-check.
+    static func generate(program: Program, modelSHA256: String, pixels: [UInt8], count: Int, labels: [Int32]?,
+                         floats withFloats: Bool, crossCheck: Bool,
+                         tamperReference: ((inout Trace) -> Void)?) throws -> GoldenSet {
         let engine: Engine
         do { engine = try Engine(program: program, threads: 1) } catch {
             throw VerifyError(.badInput, path: "", "the model's program is invalid: \(error)")
@@ -67,6 +80,20 @@ public enum Golden {
         for i in 0..<count {
             let px = Array(pixels[(i * nIn)..<((i + 1) * nIn)])
             let trace = engine.trace(pixels: px)
+            if crossCheck {
+                var ref = Reference.run(program, pixels: px)
+                tamperReference?(&ref)
+                for p in points {
+                    let a = p.tensor.map { trace.tensors[$0] } ?? trace.tileADC[p.node!][p.tile!]
+                    let b = p.tensor.map { ref.tensors[$0] } ?? ref.tileADC[p.node!][p.tile!]
+                    if a != b {
+                        let e = (0..<Swift.min(a.count, b.count)).first { a[$0] != b[$0] } ?? Swift.min(a.count, b.count)
+                        let (_, c, h, w) = p.coordinates(ofFlatIndex: e)
+                        throw VerifyError(.engineDisagreement, path: "",
+                                          "the fast engine and the reference engine disagree at \(p.name), image \(i), element \(e) (c=\(c), h=\(h), w=\(w)): fast \(e < a.count ? String(a[e]) : "none"), reference \(e < b.count ? String(b[e]) : "none"); no golden vectors written (a Kernels bug)")
+                    }
+                }
+            }
             let ft = withFloats ? FloatPipeline.run(program, pixels: px) : []
             var tileFloats: [Int: [[Float]]] = [:]
             for (j, p) in points.enumerated() {

@@ -17,6 +17,8 @@ public struct VerifyError: Error, Sendable, Equatable, CustomStringConvertible {
         case badInput
         /// The output directory exists and must not be replaced.
         case outputExists
+        /// The fast engine and the reference engine computed different values (a Kernels bug).
+        case engineDisagreement
     }
     public var kind: Kind
     /// The file or directory concerned ("" when none).

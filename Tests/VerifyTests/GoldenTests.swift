@@ -62,6 +62,23 @@ final class GoldenTests: XCTestCase {
         }
     }
 
+    /// Golden vectors are cross-checked against the reference engine: a disagreement is an error
+    /// naming the point and element, and nothing is produced.
+    func testEngineDisagreementIsAnError() throws {
+        let b = multiTileModel(seed: 13)
+        let px = samplePixels(b.program, count: 2, seed: 5)
+        let tileNode = b.program.nodes.firstIndex { $0.op.kind == .crossbar }!
+        XCTAssertThrowsError(try Golden.generate(program: b.program, modelSHA256: "m", pixels: px, count: 2, labels: nil,
+                                                 floats: false, crossCheck: true,
+                                                 tamperReference: { $0.tileADC[tileNode][1][5] &+= 1 })) { e in
+            XCTAssertEqual((e as? VerifyError)?.kind, .engineDisagreement)
+            let name = GoldenLayout.points(for: b.program).first { $0.node == tileNode && $0.tile == 1 }!.name
+            XCTAssertTrue("\(e)".contains("\(name), image 0, element 5"), "\(e)")
+        }
+        XCTAssertNoThrow(try Golden.generate(program: b.program, modelSHA256: "m", pixels: px, count: 2, labels: nil,
+                                             floats: false, crossCheck: false, tamperReference: { $0.tileADC[tileNode][1][5] &+= 1 }))
+    }
+
     func testWriteReadRoundTripAndDeterminism() throws {
         let dir = makeTempDir(self)
         let b = ModelSamples.random(seed: 5)
