@@ -132,4 +132,56 @@ final class CLITests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/g3"), "no output on error")
         XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: dir).contains { $0.contains(".tmp-") })
     }
+
+    /// The C writer documented in docs/GOLDEN.md section 4, compiled with gcc: a dump written
+    /// with it verifies; one changed value is named.
+    func testDocumentedCWriterDumpVerifies() throws {
+        guard let gcc = ["/usr/bin/gcc", "/usr/local/bin/gcc", "/usr/bin/cc"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw XCTSkip("no C compiler: the documented C writer is not compiled")
+        }
+        let root = try XCTUnwrap(repositoryRoot())
+        let doc = String(decoding: try readFileBytes(root + "/docs/GOLDEN.md"), as: UTF8.self)
+        let start = try XCTUnwrap(doc.range(of: "<!-- npy_write -->\n```c\n"))
+        let end = try XCTUnwrap(doc.range(of: "\n```", range: start.upperBound..<doc.endIndex))
+        let dir = makeTempDir(self)
+        let main = String(doc[start.upperBound..<end.lowerBound]) + """
+
+        #include <stdlib.h>
+        int main(int argc, char **argv) {   /* OUT DESCR N C H W RAW */
+            if (argc != 8) return 2;
+            FILE *f = fopen(argv[7], "rb"); if (!f) return 3;
+            static unsigned char buf[1 << 20]; size_t n = fread(buf, 1, sizeof buf, f); fclose(f);
+            return npy_write(argv[1], argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), buf, n) ? 4 : 0;
+        }
+
+        """
+        try writeFileAtomically(Array(main.utf8), to: dir + "/w.c")
+        let cc = Process()
+        cc.executableURL = URL(fileURLWithPath: gcc)
+        cc.arguments = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-o", dir + "/w", dir + "/w.c"]
+        try cc.run(); cc.waitUntilExit()
+        XCTAssertEqual(cc.terminationStatus, 0, "the documented C does not compile")
+
+        let b = livelyModel(seed: 24)
+        let (_, sha) = try writeModel(b, dir, "m.rram")
+        let g = try Golden.generate(program: b.program, modelSHA256: sha, pixels: samplePixels(b.program, count: 2, seed: 6), count: 2)
+        try FileManager.default.createDirectory(atPath: dir + "/dump", withIntermediateDirectories: false)
+        func dump(_ j: Int, _ values: [Int32]) throws {
+            let p = g.points[j]
+            let raw = try Golden.integerArray(p, count: 2, values: values).data   // little-endian payload
+            try writeFileAtomically(raw, to: dir + "/raw")
+            let w = Process()
+            w.executableURL = URL(fileURLWithPath: dir + "/w")
+            w.arguments = [dir + "/dump/" + p.file, p.dtype.rawValue, "2", "\(p.shape.c)", "\(p.shape.h)", "\(p.shape.w)", dir + "/raw"]
+            try w.run(); w.waitUntilExit()
+            XCTAssertEqual(w.terminationStatus, 0)
+        }
+        for j in g.points.indices { try dump(j, g.values[j]) }
+        XCTAssertTrue(try Verifier.compareDump(dir: dir + "/dump", program: b.program, modelSHA256: sha, golden: g).ok)
+        var v = g.values[g.logits]; v[3] &+= 7
+        try dump(g.logits, v)
+        let r = try Verifier.compareDump(dir: dir + "/dump", program: b.program, modelSHA256: sha, golden: g)
+        XCTAssertEqual(r.firstMismatch?.layer, g.points[g.logits].name); XCTAssertEqual(r.firstMismatch?.flatIndex, 3)
+        XCTAssertEqual(r.firstMismatch?.got, g.values[g.logits][3] &+ 7); XCTAssertEqual(r.totalMismatches, 1)
+    }
 }
