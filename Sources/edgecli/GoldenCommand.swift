@@ -12,7 +12,8 @@ enum GoldenCommand {
         usage: """
         usage: edgecli golden MODEL --input IMAGES [--count N] [--labels L] --out DIR [--force] [--json]
           MODEL     a model file
-          --input   images: IDX (gzipped or not) or NPY, uint8, shape [M, ...] with C*H*W pixels per image
+          --input   images: IDX (gzipped or not) or NPY, uint8, shape [M, C, H, W], [M, H, W] (C = 1) or [M, C*H*W],
+                    (C,H,W) order
           --count   number of images, the first N of IMAGES (default 10, or all if fewer)
           --labels  labels: IDX or NPY, uint8/int8/int16/int32/int64, at least N entries (optional)
           --out     the golden directory; written all at once (a temporary sibling renamed into place)
@@ -38,8 +39,12 @@ enum GoldenCommand {
             let perImage = program.tensors[program.input].shape.count
 
             let (shape, pixels) = try readImages(input)
-            guard shape.count >= 2, shape.dropFirst().reduce(1, *) == perImage else {
-                throw CLIError("golden: \(input): images of shape \(shape) do not fit the model input \(program.tensors[program.input].shape) (need [M, ...] with \(perImage) pixels per image)")
+            let ins = program.tensors[program.input].shape
+            let trailing = Array(shape.dropFirst())
+            // (C,H,W) order only: [M, C, H, W], [M, H, W] when C == 1, or flat [M, C*H*W]. An
+            // [M, H, W, C] file has the right count but the wrong order and is refused.
+            guard trailing == [ins.c, ins.h, ins.w] || (ins.c == 1 && trailing == [ins.h, ins.w]) || trailing == [perImage] else {
+                throw CLIError("golden: \(input): images of shape \(shape) do not fit the model input (C,H,W) = \(ins): need [M, \(ins.c), \(ins.h), \(ins.w)]\(ins.c == 1 ? ", [M, \(ins.h), \(ins.w)]" : "") or [M, \(perImage)] in (C,H,W) order")
             }
             let count = countOption == -1 ? min(10, shape[0]) : countOption
             guard count >= 1 else { throw CLIError("golden: \(input) holds no images") }
