@@ -150,3 +150,37 @@ final class SampleProgramTests: XCTestCase {
         }
     }
 }
+
+final class FusionRuleTests: XCTestCase {
+    /// A single-tile layer's sums read by an activation (a dead branch) and by a max-pool (the
+    /// live branch): fusion must not happen, or the pool would read sums that were never written.
+    func testNoFusionWhenSumsHaveOtherReaders() throws {
+        let s = TensorShape(c: 1, h: 6, w: 6), s1 = TensorShape(c: 4, h: 4, w: 4), sp = TensorShape(c: 4, h: 2, w: 2)
+        let conv = CrossbarParams(inChannels: 1, outChannels: 4, kernelH: 3, kernelW: 3, weightBits: 8,
+                                  weights: (0..<36).map { Int8($0 % 7 - 3) },
+                                  tiles: CrossbarParams.uniformTiles(fanIn: 9, arrayRows: 512, multiplier: 1 << 30, shift: 0, rounding: .halfUp, bits: 14))
+        let fc = CrossbarParams(inChannels: 16, outChannels: 3, kernelH: 1, kernelW: 1, weightBits: 8,
+                                weights: (0..<48).map { Int8($0 % 5 - 2) },
+                                tiles: CrossbarParams.uniformTiles(fanIn: 16, arrayRows: 512, multiplier: 1 << 30, shift: 0, rounding: .floor, bits: 14))
+        let act = AffineQuantParams(channels: 4, multiplier: 1, shift: 2, offset: 0, outBits: 4, rounding: .halfUp)
+        let p = Program(tensors: [.code(s, bits: 8), .code(s, bits: 4), .sum(s1), .code(s1, bits: 4), .sum(sp), .code(sp, bits: 4),
+                                  .code(TensorShape(c: 16, h: 1, w: 1), bits: 4), .sum(TensorShape(c: 3, h: 1, w: 1))],
+                        nodes: [Node(.inputQuant(AffineQuantParams(channels: 1, multiplier: 15, shift: 8, offset: 0, outBits: 4, rounding: .halfUp)), inputs: [0], output: 1),
+                                Node(.crossbar(conv), inputs: [1], output: 2),
+                                Node(.activation(act), inputs: [2], output: 3),      // dead branch
+                                Node(.maxPool(MaxPoolParams(2)), inputs: [2], output: 4),
+                                Node(.activation(act), inputs: [4], output: 5),
+                                Node(.flatten, inputs: [5], output: 6),
+                                Node(.crossbar(fc), inputs: [6], output: 7)],
+                        input: 0, output: 7)
+        let engine = try Engine(program: p)
+        XCTAssertEqual(engine.compiled.fusedCount, 0)
+        for seed: UInt64 in 0..<5 {
+            var rng = Xoshiro256StarStar(seed: seed)
+            let px = (0..<36).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            var logits = [Int32](repeating: 0, count: 3)
+            px.withUnsafeBufferPointer { a in logits.withUnsafeMutableBufferPointer { _ = engine.infer(pixels: a, logits: $0) } }
+            assertBitExact(Reference.run(p, pixels: px).tensors[7], logits, stage: "two readers, image \(seed)")
+        }
+    }
+}
