@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "ModelFile", dependencies: ["FixedPoint", "Kernels", "DataIO"]),
         // Layer 5: FPGA/firmware/chip images, golden vectors and verification.
         .target(name: "Export", dependencies: ["FixedPoint", "Kernels", "ModelFile", "DataIO"]),
-        .target(name: "Verify", dependencies: ["Kernels", "ModelFile", "DataIO", "Quant"]),
+        .target(name: "Verify", dependencies: ["Kernels", "ModelFile", "DataIO"]),
         // The command line.
         .executableTarget(name: "edgecli",
                           dependencies: ["FixedPoint", "Randomness", "DataIO", "Device", "Training",
@@ -51,6 +51,6 @@ let package = Package(
         .testTarget(name: "QuantTests", dependencies: ["Quant", "Kernels", "Training", "Randomness", "ModelFile", "DataIO", "Device", "FixedPoint"]),
         .testTarget(name: "ModelFileTests", dependencies: ["ModelFile", "Kernels", "Randomness", "DataIO"]),
         .testTarget(name: "ExportTests", dependencies: ["Export", "ModelFile", "Kernels", "FixedPoint", "Randomness", "Device", "DataIO"]),
-        .testTarget(name: "VerifyTests", dependencies: ["Verify", "Kernels", "ModelFile", "Quant", "Randomness"]),
+        .testTarget(name: "VerifyTests", dependencies: ["Verify", "Kernels", "ModelFile", "Randomness", "DataIO"]),
     ]
 )

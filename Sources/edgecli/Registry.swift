@@ -11,5 +11,7 @@ enum Registry {
         InspectCommand.command,
         FuzzCommand.command,
         ExportCommand.command,
+        GoldenCommand.command,
+        VerifyCommand.command,
     ]
 }

@@ -1,0 +1,192 @@
+// Golden vectors: for N images, the integer value of every comparison point (computed by the
+// Kernels engine) and the float pipeline's value at the same point, in output-LSB units of that
+// point. Layout and manifest: docs/GOLDEN.md.
+import DataIO
+import Kernels
+
+/// Golden vectors in memory.
+public struct GoldenSet: Sendable, Equatable {
+    /// SHA-256 (hex) of the model file the vectors were computed from.
+    public var modelSHA256: String
+    /// Number of images N.
+    public var count: Int
+    /// Comparison points in program order (GoldenLayout.points).
+    public var points: [GoldenPoint]
+    /// Per point: N * C*H*W integer values, image-major, (C,H,W) order inside an image.
+    public var values: [[Int32]]
+    /// Per point: the float pipeline's values at the same elements, in LSBs of the point.
+    public var floats: [[Float]]
+    /// Index into `points` of the logits (the program's output tensor).
+    public var logits: Int
+    /// Integer argmax of each image's logits (lowest index wins ties).
+    public var argmax: [Int32]
+    /// Labels of the images, when given.
+    public var labels: [Int32]?
+
+    public init(modelSHA256: String, count: Int, points: [GoldenPoint], values: [[Int32]], floats: [[Float]],
+                logits: Int, argmax: [Int32], labels: [Int32]?) {
+        self.modelSHA256 = modelSHA256; self.count = count; self.points = points; self.values = values
+        self.floats = floats; self.logits = logits; self.argmax = argmax; self.labels = labels
+    }
+
+    /// Index of the point named `name`.
+    public func index(of name: String) -> Int? { points.firstIndex { $0.name == name } }
+}
+
+public enum Golden {
+    public static let formatName = "rram-edge-golden"
+    public static let formatVersion = 1
+    public static let manifestName = "manifest.json"
+    public static let argmaxFile = "argmax.npy"
+    public static let labelsFile = "labels.npy"
+
+    /// Computes golden vectors for `count` images stored back to back in `pixels` (each
+    /// `C*H*W` bytes of the program input, (C,H,W) order). `labels`: nil or at least `count`.
+    /// The integers come from the fast engine's trace; with `crossCheck` every image is also run
+    /// through the reference engine (the executable form of DATAPATH.md) and any difference is
+    /// an error (`.engineDisagreement`) naming the point and element: golden vectors are never
+    /// written from a kernel bug. `floats: false` skips the float pipeline (values only).
+    public static func generate(program: Program, modelSHA256: String, pixels: [UInt8], count: Int,
+                                labels: [Int32]? = nil, floats withFloats: Bool = true,
+                                crossCheck: Bool = true) throws -> GoldenSet {
+        try generate(program: program, modelSHA256: modelSHA256, pixels: pixels, count: count, labels: labels,
+                     floats: withFloats, crossCheck: crossCheck, tamperReference: nil)
+    }
+
+    /// `tamperReference` (tests only) alters the reference trace before the cross-check.
+    static func generate(program: Program, modelSHA256: String, pixels: [UInt8], count: Int, labels: [Int32]?,
+                         floats withFloats: Bool, crossCheck: Bool,
+                         tamperReference: ((inout Trace) -> Void)?) throws -> GoldenSet {
+        let engine: Engine
+        do { engine = try Engine(program: program, threads: 1) } catch {
+            throw VerifyError(.badInput, path: "", "the model's program is invalid: \(error)")
+        }
+        let nIn = engine.inputCount
+        guard count >= 1 else { throw VerifyError(.badInput, path: "", "count must be at least 1, got \(count)") }
+        guard pixels.count >= count * nIn else {
+            throw VerifyError(.badInput, path: "", "\(count) images of \(nIn) pixels need \(count * nIn) bytes, got \(pixels.count)")
+        }
+        if let labels, labels.count < count {
+            throw VerifyError(.badInput, path: "", "\(count) images but only \(labels.count) labels")
+        }
+        let points = GoldenLayout.points(for: program)
+        var values = points.map { p -> [Int32] in
+            var a = [Int32](); a.reserveCapacity(count * p.shape.count); return a
+        }
+        var floats = points.map { p -> [Float] in
+            var a = [Float](); a.reserveCapacity(count * p.shape.count); return a
+        }
+        var argmaxes: [Int32] = []
+        for i in 0..<count {
+            let px = Array(pixels[(i * nIn)..<((i + 1) * nIn)])
+            let trace = engine.trace(pixels: px)
+            if crossCheck {
+                var ref = Reference.run(program, pixels: px)
+                tamperReference?(&ref)
+                for p in points {
+                    let a = p.tensor.map { trace.tensors[$0] } ?? trace.tileADC[p.node!][p.tile!]
+                    let b = p.tensor.map { ref.tensors[$0] } ?? ref.tileADC[p.node!][p.tile!]
+                    if a != b {
+                        let e = (0..<Swift.min(a.count, b.count)).first { a[$0] != b[$0] } ?? Swift.min(a.count, b.count)
+                        let (_, c, h, w) = p.coordinates(ofFlatIndex: e)
+                        throw VerifyError(.engineDisagreement, path: "",
+                                          "the fast engine and the reference engine disagree at \(p.name), image \(i), element \(e) (c=\(c), h=\(h), w=\(w)): fast \(e < a.count ? String(a[e]) : "none"), reference \(e < b.count ? String(b[e]) : "none"); no golden vectors written (a Kernels bug)")
+                    }
+                }
+            }
+            let ft = withFloats ? FloatPipeline.run(program, pixels: px) : []
+            var tileFloats: [Int: [[Float]]] = [:]
+            for (j, p) in points.enumerated() {
+                if let t = p.tensor {
+                    values[j] += trace.tensors[t]
+                    if withFloats { floats[j] += ft[t] }
+                } else if let node = p.node, let tile = p.tile {
+                    values[j] += trace.tileADC[node][tile]
+                    if withFloats && tileFloats[node] == nil {
+                        let n = program.nodes[node]
+                        guard case .crossbar(let cp) = n.op else { continue }
+                        tileFloats[node] = crossbarTileFloats(ft[n.inputs[0]], shape: program.tensors[n.inputs[0]].shape, cp)
+                    }
+                    if withFloats { floats[j] += tileFloats[node]![tile] }
+                }
+            }
+            argmaxes.append(Int32(Kernels.argmax(trace.tensors[program.output])))
+        }
+        let logits = points.lastIndex { $0.tensor == program.output }!
+        return GoldenSet(modelSHA256: modelSHA256, count: count, points: points, values: values, floats: floats,
+                         logits: logits, argmax: argmaxes, labels: labels.map { Array($0.prefix(count)) })
+    }
+
+    /// Each row tile's ideal-analog ADC output (real dot product times the tile's real gain, no
+    /// rounding, no saturation) in ADC-code units: the float value at the tile point. Same
+    /// arithmetic as the float pipeline's crossbar, which sums these over the tiles.
+    public static func crossbarTileFloats(_ x: [Float], shape s: TensorShape, _ p: CrossbarParams) -> [[Float]] {
+        let os = p.outputShape(for: s)
+        let fanIn = p.fanIn
+        var out = [[Float]](repeating: [Float](repeating: 0, count: os.count), count: p.tiles.count)
+        for (t, tile) in p.tiles.enumerated() {
+            let gain = Float(tile.realGain)
+            for o in 0..<p.outChannels { for oy in 0..<os.h { for ox in 0..<os.w {
+                var acc: Float = 0
+                for r in tile.rowStart..<(tile.rowStart + tile.rowCount) {
+                    let c = r / (p.kernelH * p.kernelW), y = (r / p.kernelW) % p.kernelH, xx = r % p.kernelW
+                    let iy = oy * p.strideH - p.padH + y, ix = ox * p.strideW - p.padW + xx
+                    if iy >= 0 && iy < s.h && ix >= 0 && ix < s.w {
+                        acc += x[(c * s.h + iy) * s.w + ix] * Float(p.weights[o * fanIn + r])
+                    }
+                }
+                out[t][(o * os.h + oy) * os.w + ox] = acc * gain
+            } } }
+        }
+        return out
+    }
+
+    // MARK: arrays <-> NPY
+
+    /// The integer values of a point as an NPY array of the point's dtype.
+    public static func integerArray(_ p: GoldenPoint, count: Int, values: [Int32]) throws -> NPYArray {
+        let shape = p.arrayShape(count: count)
+        switch p.dtype {
+        case .uint8: return try NPYArray(shape: shape, uint8: values.map { UInt8(truncatingIfNeeded: $0) })
+        case .int16: return try NPYArray(shape: shape, int16: values.map { Int16(truncatingIfNeeded: $0) })
+        default: return try NPYArray(shape: shape, int32: values)
+        }
+    }
+
+    /// Decodes an integer point file; the dtype and shape must be exactly the point's.
+    public static func readIntegerArray(_ bytes: [UInt8], path: String, point p: GoldenPoint, count: Int) throws -> [Int32] {
+        let a: NPYArray
+        do { a = try NPY.decode(bytes, name: path) } catch {
+            throw VerifyError(.badArray, path: path, "not a valid NPY file: \(error)")
+        }
+        return try integerValues(a, path: path, point: p, count: count)
+    }
+
+    /// The values of a decoded integer point array; the dtype and shape must be exactly the point's.
+    public static func integerValues(_ a: NPYArray, path: String, point p: GoldenPoint, count: Int) throws -> [Int32] {
+        let want = p.arrayShape(count: count)
+        guard a.dtype == p.dtype else {
+            throw VerifyError(.badArray, path: path, "point \(p.name): dtype \(a.dtype.rawValue), expected \(p.dtype.rawValue) (\(p.kind.goldenName) \(p.bits) bits)")
+        }
+        guard a.shape == want else {
+            throw VerifyError(.badArray, path: path, "point \(p.name): shape \(a.shape), expected \(want) (N, C, H, W)")
+        }
+        switch a.dtype {
+        case .uint8: return try a.uint8s().map { Int32($0) }
+        case .int16: return try a.int16s().map { Int32($0) }
+        default: return try a.int32s()
+        }
+    }
+
+    /// The files of a golden directory (name, array), manifest excluded, in write order.
+    public static func files(_ g: GoldenSet) throws -> [(String, NPYArray)] {
+        var out: [(String, NPYArray)] = []
+        for (j, p) in g.points.enumerated() {
+            out.append((p.file, try integerArray(p, count: g.count, values: g.values[j])))
+            out.append((p.floatFile, try NPYArray(shape: p.arrayShape(count: g.count), float32: g.floats[j])))
+        }
+        out.append((argmaxFile, try NPYArray(shape: [g.count], int32: g.argmax)))
+        if let l = g.labels { out.append((labelsFile, try NPYArray(shape: [g.count], int32: l))) }
+        return out
+    }
+}

@@ -1,0 +1,261 @@
+// Writing a golden directory all or nothing, and reading one back with every checksum checked.
+//
+// Writing: every file goes into a fresh sibling `DIR.tmp-<pid>-<random>` (each file written
+// atomically), which is then renamed to `DIR`. A failure removes the temporary directory and
+// leaves `DIR` as it was. `DIR` may be absent or an empty directory; an earlier golden directory
+// (a manifest of this format) is replaced only with `replace` (moved aside, the new one renamed
+// in, the old one removed); anything else is refused.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import DataIO
+import Foundation
+import Kernels
+
+extension Golden {
+    // MARK: manifest
+
+    static func jsonString(_ s: String) -> String {
+        var o = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": o += "\\\""
+            case "\\": o += "\\\\"
+            case "\n": o += "\\n"
+            default:
+                if u.value < 0x20 { o += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count) + String(u.value, radix: 16) }
+                else { o.unicodeScalars.append(u) }
+            }
+        }
+        return o + "\""
+    }
+
+    static func dtypeName(_ d: NPYDType) -> String {
+        switch d {
+        case .uint8: return "uint8"
+        case .int8: return "int8"
+        case .int16: return "int16"
+        case .int32: return "int32"
+        case .int64: return "int64"
+        case .float32: return "float32"
+        case .float64: return "float64"
+        case .bool: return "bool"
+        }
+    }
+
+    /// The manifest text for `g` whose files are `files` (deterministic: fixed key order, no time).
+    static func manifest(_ g: GoldenSet, files: [(String, [UInt8], NPYArray)]) -> String {
+        func opt(_ v: Int?) -> String { v.map(String.init) ?? "null" }
+        var s = "{\n"
+        s += "  \"format\": \(jsonString(formatName)),\n"
+        s += "  \"version\": \(formatVersion),\n"
+        s += "  \"model\": {\"sha256\": \(jsonString(g.modelSHA256))},\n"
+        s += "  \"count\": \(g.count),\n"
+        s += "  \"logits\": \(jsonString(g.points[g.logits].name)),\n"
+        s += "  \"argmax\": \(jsonString(argmaxFile)),\n"
+        s += "  \"labels\": \(g.labels == nil ? "null" : jsonString(labelsFile)),\n"
+        s += "  \"points\": [\n"
+        for (j, p) in g.points.enumerated() {
+            s += "    {\"name\": \(jsonString(p.name)), \"node\": \(opt(p.node)), \"tile\": \(opt(p.tile)), "
+            s += "\"op\": \(jsonString(p.op)), \"tensor\": \(opt(p.tensor)), \"kind\": \(jsonString(p.kind.goldenName)), "
+            s += "\"bits\": \(p.bits), \"shape\": [\(p.shape.c), \(p.shape.h), \(p.shape.w)], "
+            s += "\"file\": \(jsonString(p.file)), \"floatFile\": \(jsonString(p.floatFile))}"
+            s += j + 1 < g.points.count ? ",\n" : "\n"
+        }
+        s += "  ],\n"
+        s += "  \"files\": [\n"
+        for (j, f) in files.enumerated() {
+            s += "    {\"name\": \(jsonString(f.0)), \"dtype\": \(jsonString(dtypeName(f.2.dtype))), "
+            s += "\"shape\": [\(f.2.shape.map(String.init).joined(separator: ", "))], \"bytes\": \(f.1.count), "
+            s += "\"sha256\": \(jsonString(SHA256.hex(SHA256.hash(f.1))))}"
+            s += j + 1 < files.count ? ",\n" : "\n"
+        }
+        s += "  ]\n}\n"
+        return s
+    }
+
+    /// Every file of the golden directory with its bytes, manifest last.
+    public static func encode(_ g: GoldenSet) throws -> [(name: String, bytes: [UInt8])] {
+        let arrays = try files(g).map { ($0.0, NPY.encode($0.1), $0.1) }
+        var out: [(name: String, bytes: [UInt8])] = arrays.map { ($0.0, $0.1) }
+        out.append((manifestName, Array(manifest(g, files: arrays).utf8)))
+        return out
+    }
+
+    // MARK: writing
+
+    static func errnoText(_ e: Int32) -> String {
+        if let c = strerror(e) { return String(cString: c) }
+        return "errno \(e)"
+    }
+
+    static func normalized(_ dir: String) -> String {
+        var d = dir
+        while d.count > 1, d.hasSuffix("/") { d.removeLast() }
+        return d
+    }
+
+    static func parent(_ path: String) -> String {
+        guard let i = path.lastIndex(of: "/") else { return "." }
+        let p = String(path[..<i])
+        return p.isEmpty ? "/" : p
+    }
+
+    static func list(_ dir: String) -> [String]? {
+        try? FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+    }
+
+    static func removeFlat(_ dir: String) {
+        for e in list(dir) ?? [] { unlink(dir + "/" + e) }
+        rmdir(dir)
+    }
+
+    /// Writes `g` to `dir` all or nothing; returns the files written (name, size in bytes).
+    /// `faultAfter` (tests only): fail after that many files.
+    @discardableResult
+    public static func write(_ g: GoldenSet, to rawDir: String, replace: Bool = false, faultAfter: Int? = nil) throws -> [(name: String, bytes: Int)] {
+        let dir = normalized(rawDir)
+        guard !dir.isEmpty, dir != "/" else { throw VerifyError(.outputExists, path: rawDir, "cannot be a golden directory") }
+        let files = try encode(g)
+        var existing = false
+        var st = stat()
+        if lstat(dir, &st) == 0 {
+            guard (st.st_mode & S_IFMT) == S_IFDIR else { throw VerifyError(.outputExists, path: dir, "exists and is not a directory") }
+            let entries = list(dir) ?? []
+            if !entries.isEmpty {
+                let isGolden: Bool = {
+                    guard let m = try? readFileBytes(dir + "/" + manifestName),
+                          let o = try? JSONSerialization.jsonObject(with: Data(m)) as? [String: Any] else { return false }
+                    return o["format"] as? String == formatName
+                }()
+                guard isGolden else {
+                    throw VerifyError(.outputExists, path: dir, "exists, is not empty and is not a golden directory (no \(manifestName) of format \(formatName)); refusing to write into it")
+                }
+                guard replace else { throw VerifyError(.outputExists, path: dir, "holds earlier golden vectors; pass --force to replace them") }
+                existing = true
+            }
+        } else {
+            let e = errno
+            guard e == ENOENT else { throw VerifyError(.io, path: dir, errnoText(e)) }
+            guard directoryExists(parent(dir)) else { throw VerifyError(.io, path: dir, "the parent directory '\(parent(dir))' does not exist") }
+        }
+        var rng = SystemRandomNumberGenerator()
+        let tag = "\(getpid())-\(String(rng.next() as UInt64, radix: 16))"
+        let tmp = dir + ".tmp-" + tag
+        guard mkdir(tmp, 0o755) == 0 else { throw VerifyError(.io, path: tmp, "cannot create the temporary directory: \(errnoText(errno))") }
+        var installed = false
+        defer { if !installed { removeFlat(tmp) } }
+        for (k, f) in files.enumerated() {
+            if k == faultAfter { throw VerifyError(.io, path: tmp, "injected fault after \(k) files") }
+            do { try writeFileAtomically(f.bytes, to: tmp + "/" + f.name) } catch {
+                throw VerifyError(.io, path: dir + "/" + f.name, "\(error)")
+            }
+        }
+        if existing {
+            let old = dir + ".old-" + tag
+            guard rename(dir, old) == 0 else { throw VerifyError(.io, path: dir, "cannot move the earlier golden directory aside: \(errnoText(errno))") }
+            guard rename(tmp, dir) == 0 else {
+                let e = errno
+                _ = rename(old, dir)
+                throw VerifyError(.io, path: dir, "cannot rename \(tmp) into place: \(errnoText(e))")
+            }
+            removeFlat(old)
+        } else {
+            // rename(2) replaces an empty directory.
+            guard rename(tmp, dir) == 0 else { throw VerifyError(.io, path: dir, "cannot rename \(tmp) into place: \(errnoText(errno))") }
+        }
+        installed = true
+        return files.map { ($0.name, $0.bytes.count) }
+    }
+
+    // MARK: reading
+
+    static func manifestError(_ path: String, _ m: String) -> VerifyError { VerifyError(.badManifest, path: path, m) }
+
+    /// Reads a golden directory: parses the manifest, checks every listed file's size and
+    /// SHA-256, checks each array's dtype and shape against the manifest and the point list.
+    public static func read(dir rawDir: String) throws -> GoldenSet {
+        let dir = normalized(rawDir)
+        guard directoryExists(dir) else { throw VerifyError(.io, path: dir, "golden directory does not exist") }
+        let mpath = dir + "/" + manifestName
+        let mbytes: [UInt8]
+        do { mbytes = try readFileBytes(mpath) } catch { throw VerifyError(.badManifest, path: mpath, "cannot read: \(error)") }
+        guard let root = try? JSONSerialization.jsonObject(with: Data(mbytes)) as? [String: Any] else {
+            throw manifestError(mpath, "not a JSON object")
+        }
+        guard root["format"] as? String == formatName else { throw manifestError(mpath, "format is not \"\(formatName)\"") }
+        guard let version = root["version"] as? Int, version == formatVersion else {
+            throw manifestError(mpath, "unsupported version \(root["version"] ?? "none") (this tool reads \(formatVersion))")
+        }
+        guard let model = root["model"] as? [String: Any], let sha = model["sha256"] as? String else {
+            throw manifestError(mpath, "missing model.sha256")
+        }
+        guard let count = root["count"] as? Int, count >= 1 else { throw manifestError(mpath, "missing or bad count") }
+        guard let rawPoints = root["points"] as? [[String: Any]], !rawPoints.isEmpty else { throw manifestError(mpath, "missing points") }
+        guard let rawFiles = root["files"] as? [[String: Any]] else { throw manifestError(mpath, "missing files") }
+        guard let logitsName = root["logits"] as? String else { throw manifestError(mpath, "missing logits") }
+
+        // Checksums first: every file listed must exist with the recorded size and SHA-256.
+        var arrays: [String: NPYArray] = [:]
+        for (k, f) in rawFiles.enumerated() {
+            guard let name = f["name"] as? String, !name.contains("/"), !name.hasPrefix("."), name != manifestName,
+                  let want = f["sha256"] as? String, let size = f["bytes"] as? Int,
+                  let dt = f["dtype"] as? String, let shape = f["shape"] as? [Int] else {
+                throw manifestError(mpath, "files[\(k)]: needs name, dtype, shape, bytes, sha256")
+            }
+            let path = dir + "/" + name
+            let bytes: [UInt8]
+            do { bytes = try readFileBytes(path) } catch { throw VerifyError(.io, path: path, "listed in the manifest but cannot be read: \(error)") }
+            let got = SHA256.hex(SHA256.hash(bytes))
+            guard bytes.count == size, got == want else {
+                throw VerifyError(.checksum, path: path, "does not match the manifest: \(bytes.count) bytes, SHA-256 \(got); manifest says \(size) bytes, SHA-256 \(want)")
+            }
+            let a: NPYArray
+            do { a = try NPY.decode(bytes, name: path) } catch { throw VerifyError(.badArray, path: path, "\(error)") }
+            guard dtypeName(a.dtype) == dt, a.shape == shape else {
+                throw VerifyError(.badArray, path: path, "holds \(dtypeName(a.dtype)) \(a.shape); the manifest says \(dt) \(shape)")
+            }
+            arrays[name] = a
+        }
+
+        func array(_ name: String, _ what: String) throws -> NPYArray {
+            guard let a = arrays[name] else { throw manifestError(mpath, "\(what) file \(name) is not listed in files") }
+            return a
+        }
+        var points: [GoldenPoint] = [], values: [[Int32]] = [], floats: [[Float]] = []
+        for (k, rp) in rawPoints.enumerated() {
+            guard let name = rp["name"] as? String, let op = rp["op"] as? String,
+                  let kindName = rp["kind"] as? String, let kind = ElementKind(goldenName: kindName),
+                  let bits = rp["bits"] as? Int, let shape = rp["shape"] as? [Int], shape.count == 3, shape.allSatisfy({ $0 >= 1 }),
+                  let file = rp["file"] as? String, let floatFile = rp["floatFile"] as? String else {
+                throw manifestError(mpath, "points[\(k)]: needs name, op, kind, bits, shape (C,H,W), file, floatFile")
+            }
+            let p = GoldenPoint(name: name, node: rp["node"] as? Int, tile: rp["tile"] as? Int, op: op, tensor: rp["tensor"] as? Int,
+                                kind: kind, bits: bits, shape: TensorShape(c: shape[0], h: shape[1], w: shape[2]))
+            guard file == p.file, floatFile == p.floatFile else { throw manifestError(mpath, "points[\(k)]: files must be \(p.file) and \(p.floatFile)") }
+            let ia = try array(file, "point \(name)")
+            values.append(try integerValues(ia, path: dir + "/" + file, point: p, count: count))
+            let fa = try array(floatFile, "point \(name)")
+            guard fa.dtype == .float32, fa.shape == p.arrayShape(count: count) else {
+                throw VerifyError(.badArray, path: dir + "/" + floatFile, "must be float32 \(p.arrayShape(count: count))")
+            }
+            floats.append(try fa.float32s())
+            points.append(p)
+        }
+        guard let logits = points.firstIndex(where: { $0.name == logitsName }) else { throw manifestError(mpath, "logits \(logitsName) is not a point") }
+        let am = try array(argmaxFile, "argmax")
+        guard am.dtype == .int32, am.shape == [count] else { throw VerifyError(.badArray, path: dir + "/" + argmaxFile, "must be int32 [\(count)]") }
+        var labels: [Int32]? = nil
+        if let ln = root["labels"] as? String {
+            let la = try array(ln, "labels")
+            guard la.dtype == .int32, la.shape == [count] else { throw VerifyError(.badArray, path: dir + "/" + ln, "must be int32 [\(count)]") }
+            labels = try la.int32s()
+        }
+        return GoldenSet(modelSHA256: sha, count: count, points: points, values: values, floats: floats,
+                         logits: logits, argmax: try am.int32s(), labels: labels)
+    }
+}

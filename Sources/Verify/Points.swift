@@ -1,0 +1,110 @@
+// The comparison points of a program (docs/GOLDEN.md, section 2): the input, then in node order
+// each crossbar's row tiles' ADC codes followed by each node's output tensor. Golden directories,
+// dumps of other implementations and verification reports all use these names.
+import DataIO
+import Kernels
+
+/// One comparison point: a tensor of the program (or one tile's ADC codes) for every image.
+public struct GoldenPoint: Sendable, Equatable, Hashable {
+    /// File stem and report name, e.g. `input`, `n01_inputQuant`, `n02_crossbar_tile00`, `n02_crossbar`.
+    public var name: String
+    /// Node producing it (nil: the program input).
+    public var node: Int?
+    /// Row tile of a crossbar node (nil: a whole tensor).
+    public var tile: Int?
+    /// `input`, `inputQuant`, `maxPool`, `crossbarTile`, `crossbar`, `activation`, `flatten`.
+    public var op: String
+    /// Program tensor index (nil for tile ADC codes, which are not program tensors).
+    public var tensor: Int?
+    public var kind: ElementKind
+    public var bits: Int
+    /// Shape of one image's values, (C,H,W).
+    public var shape: TensorShape
+
+    public init(name: String, node: Int?, tile: Int?, op: String, tensor: Int?, kind: ElementKind, bits: Int, shape: TensorShape) {
+        self.name = name; self.node = node; self.tile = tile; self.op = op; self.tensor = tensor
+        self.kind = kind; self.bits = bits; self.shape = shape
+    }
+
+    /// The NPY dtype of the integer file: u8 codes, i16 ADC codes, i32 sums.
+    public var dtype: NPYDType { GoldenPoint.dtype(for: kind) }
+    public static func dtype(for kind: ElementKind) -> NPYDType {
+        switch kind {
+        case .code: return .uint8
+        case .adc: return .int16
+        case .sum: return .int32
+        }
+    }
+    /// Integer file name (`NAME.npy`) and float file name (`NAME.float.npy`).
+    public var file: String { name + ".npy" }
+    public var floatFile: String { name + ".float.npy" }
+    /// Full array shape for `count` images: `[N, C, H, W]`.
+    public func arrayShape(count: Int) -> [Int] { [count, shape.c, shape.h, shape.w] }
+
+    /// `(n, c, h, w)` of a flat index into the `[N, C, H, W]` array.
+    public func coordinates(ofFlatIndex i: Int) -> (n: Int, c: Int, h: Int, w: Int) {
+        let per = Swift.max(shape.count, 1)
+        let n = i / per, r = i % per
+        let hw = Swift.max(shape.h * shape.w, 1)
+        return (n, r / hw, (r % hw) / Swift.max(shape.w, 1), r % Swift.max(shape.w, 1))
+    }
+}
+
+/// Names of the element kinds in manifests and reports.
+extension ElementKind {
+    public var goldenName: String {
+        switch self {
+        case .code: return "code"
+        case .adc: return "adc"
+        case .sum: return "sum"
+        }
+    }
+    public init?(goldenName: String) {
+        switch goldenName {
+        case "code": self = .code
+        case "adc": self = .adc
+        case "sum": self = .sum
+        default: return nil
+        }
+    }
+}
+
+public enum GoldenLayout {
+    /// Op names used in point names.
+    public static func opName(_ op: Op) -> String {
+        switch op {
+        case .inputQuant: return "inputQuant"
+        case .maxPool: return "maxPool"
+        case .crossbar: return "crossbar"
+        case .activation: return "activation"
+        case .flatten: return "flatten"
+        }
+    }
+
+    static func padded(_ v: Int, _ width: Int) -> String {
+        let s = String(v)
+        return String(repeating: "0", count: Swift.max(0, width - s.count)) + s
+    }
+
+    /// The comparison points of `program`, in program order.
+    public static func points(for program: Program) -> [GoldenPoint] {
+        let nodeWidth = Swift.max(2, String(Swift.max(program.nodes.count - 1, 0)).count)
+        let inT = program.tensors[program.input]
+        var out = [GoldenPoint(name: "input", node: nil, tile: nil, op: "input", tensor: program.input,
+                               kind: inT.kind, bits: inT.bits, shape: inT.shape)]
+        for (k, node) in program.nodes.enumerated() {
+            let stem = "n" + padded(k, nodeWidth) + "_" + opName(node.op)
+            let t = program.tensors[node.output]
+            if case .crossbar(let p) = node.op {
+                let tileWidth = Swift.max(2, String(Swift.max(p.tiles.count - 1, 0)).count)
+                for (j, tile) in p.tiles.enumerated() {
+                    out.append(GoldenPoint(name: stem + "_tile" + padded(j, tileWidth), node: k, tile: j, op: "crossbarTile",
+                                           tensor: nil, kind: .adc, bits: tile.bits, shape: t.shape))
+                }
+            }
+            out.append(GoldenPoint(name: stem, node: k, tile: nil, op: opName(node.op), tensor: node.output,
+                                   kind: t.kind, bits: t.bits, shape: t.shape))
+        }
+        return out
+    }
+}

@@ -1,1 +1,0 @@
-// Verify: see docs/ARCHITECTURE.md. (module placeholder until its issue lands)

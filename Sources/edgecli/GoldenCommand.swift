@@ -1,0 +1,108 @@
+// `edgecli golden MODEL --input IMAGES [--count N] [--labels L] --out DIR [--force] [--json]`:
+// golden vectors (every layer's integer codes and the float pipeline's values) for N images;
+// layout in docs/GOLDEN.md.
+import DataIO
+import ModelFile
+import Verify
+
+enum GoldenCommand {
+    static let command = Command(
+        name: "golden",
+        summary: "write golden vectors: every layer's integer outputs and float values for N images",
+        usage: """
+        usage: edgecli golden MODEL --input IMAGES [--count N] [--labels L] --out DIR [--force] [--json]
+          MODEL     a model file
+          --input   images: IDX (gzipped or not) or NPY, uint8, shape [M, C, H, W], [M, H, W] (C = 1) or [M, C*H*W],
+                    (C,H,W) order
+          --count   number of images, the first N of IMAGES (default 10, or all if fewer)
+          --labels  labels: IDX or NPY, uint8/int8/int16/int32/int64, at least N entries (optional)
+          --out     the golden directory; written all at once (a temporary sibling renamed into place)
+          --force   replace DIR if it holds earlier golden vectors (never any other directory)
+          --json    print the summary as JSON
+        Layout: docs/GOLDEN.md.
+        """,
+        run: { args in
+            let input = try args.required("input")
+            let out = try args.required("out")
+            let countOption = try args.int("count", default: -1, range: 1...1_000_000)
+            let labelsPath = try args.option("labels")
+            let force = args.flag("force")
+            let json = args.flag("json")
+            let path = try args.requiredPositional("MODEL path")
+            try args.finish()
+
+            let bytes: [UInt8]
+            do { bytes = try readFileBytes(path) } catch { throw CLIError("golden: cannot read the model \(path): \(error)") }
+            let bundle: ModelBundle
+            do { bundle = try ModelBundle.decode(bytes, name: path) } catch { throw CLIError("\(error)") }
+            let program = bundle.program
+            let perImage = program.tensors[program.input].shape.count
+
+            let (shape, pixels) = try readImages(input)
+            let ins = program.tensors[program.input].shape
+            let trailing = Array(shape.dropFirst())
+            // (C,H,W) order only: [M, C, H, W], [M, H, W] when C == 1, or flat [M, C*H*W]. An
+            // [M, H, W, C] file has the right count but the wrong order and is refused.
+            guard trailing == [ins.c, ins.h, ins.w] || (ins.c == 1 && trailing == [ins.h, ins.w]) || trailing == [perImage] else {
+                throw CLIError("golden: \(input): images of shape \(shape) do not fit the model input (C,H,W) = \(ins): need [M, \(ins.c), \(ins.h), \(ins.w)]\(ins.c == 1 ? ", [M, \(ins.h), \(ins.w)]" : "") or [M, \(perImage)] in (C,H,W) order")
+            }
+            let count = countOption == -1 ? min(10, shape[0]) : countOption
+            guard count >= 1 else { throw CLIError("golden: \(input) holds no images") }
+            guard shape[0] >= count else { throw CLIError("golden: \(input) holds \(shape[0]) images; --count is \(count)") }
+            var labels: [Int32]? = nil
+            if let labelsPath {
+                let l = try readLabels(labelsPath)
+                guard l.count >= count else { throw CLIError("golden: \(labelsPath) holds \(l.count) labels; --count is \(count)") }
+                labels = Array(l.prefix(count))
+            }
+            let g = try Golden.generate(program: program, modelSHA256: SHA256.hex(SHA256.hash(bytes)),
+                                        pixels: Array(pixels.prefix(count * perImage)), count: count, labels: labels)
+            let files = try Golden.write(g, to: out, replace: force)
+            let total = files.reduce(0) { $0 + $1.bytes }
+            if json {
+                try printJSON(["directory": out, "count": count, "points": g.points.count, "files": files.count,
+                               "bytes": total, "modelSha256": g.modelSHA256, "labels": labels != nil])
+            } else {
+                print("wrote golden vectors for \(count) images to \(out): \(g.points.count) points, \(files.count) files (\(total) bytes); model SHA-256 \(g.modelSHA256)")
+            }
+            return 0
+        })
+
+    static func readArray(_ path: String) throws -> (shape: [Int], values: [Int64], isU8: Bool) {
+        let bytes: [UInt8]
+        do { bytes = try readFileBytes(path) } catch { throw CLIError("golden: cannot read \(path): \(error)") }
+        if bytes.starts(with: [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]) {
+            let a: NPYArray
+            do { a = try NPY.decode(bytes, name: path) } catch { throw CLIError("golden: \(error)") }
+            switch a.dtype {
+            case .uint8: return (a.shape, try a.uint8s().map { Int64($0) }, true)
+            case .int8: return (a.shape, try a.int8s().map { Int64($0) }, false)
+            case .int16: return (a.shape, try a.int16s().map { Int64($0) }, false)
+            case .int32: return (a.shape, try a.int32s().map { Int64($0) }, false)
+            case .int64: return (a.shape, try a.int64s(), false)
+            default: throw CLIError("golden: \(path): dtype \(a.dtype.rawValue) is not an integer type")
+            }
+        }
+        let a: IDXArray
+        do { a = try IDX.decode(bytes, name: path) } catch { throw CLIError("golden: \(error)") }
+        switch a.element {
+        case .uint8(let v): return (a.shape, v.map { Int64($0) }, true)
+        case .int8(let v): return (a.shape, v.map { Int64($0) }, false)
+        case .int16(let v): return (a.shape, v.map { Int64($0) }, false)
+        case .int32(let v): return (a.shape, v.map { Int64($0) }, false)
+        default: throw CLIError("golden: \(path): IDX element type is not an integer type")
+        }
+    }
+
+    static func readImages(_ path: String) throws -> ([Int], [UInt8]) {
+        let a = try readArray(path)
+        guard a.isU8 else { throw CLIError("golden: \(path): images must be uint8 pixels") }
+        return (a.shape, a.values.map { UInt8($0) })
+    }
+
+    static func readLabels(_ path: String) throws -> [Int32] {
+        let a = try readArray(path)
+        guard let bad = a.values.first(where: { $0 < 0 || $0 > Int64(Int32.max) }) else { return a.values.map { Int32($0) } }
+        throw CLIError("golden: \(path): label \(bad) out of range")
+    }
+}

@@ -1,5 +1,0 @@
-import XCTest
-@testable import Verify
-
-// Placeholder so the test target exists; the module's issue replaces it with real tests.
-final class VerifyPlaceholderTests: XCTestCase {}
