@@ -13,12 +13,13 @@ import Randomness
 enum BenchInferCommand {
     static let usage = """
     usage: edgecli bench infer MODEL [--threads 1,2] [--runs R] [--warmup W] [--batch B] [--seconds S]
-                               [--data DIR] [--json]
+                               [--data DIR] [--breakdown] [--json]
       Batch-1 latency: median (and p10/p90) of R single-image runs (default 2000) after W warm-up
       runs (default 200). Throughput: batches of B images (default 256) repeated for S seconds
       (default 2) after one warm-up batch. Images: the first B Fashion-MNIST test images (--data,
       default \(Datasets.fashionMNISTDefaultDir)) or seeded random pixels when absent. Note: a
       single image always runs on one thread (no intra-image parallelism); threads split batches.
+      --breakdown: also the batch-1 latency of every program prefix (per-node cost, 1 thread).
     """
 
     static func run(_ args: inout Args) throws -> Int32 {
@@ -33,6 +34,7 @@ enum BenchInferCommand {
         let seconds = try args.double("seconds", default: 2)
         let data = try args.option("data") ?? Datasets.fashionMNISTDefaultDir
         let json = args.flag("json")
+        let breakdown = args.flag("breakdown")
         try args.finish()
         let bundle = try ModelBundle.read(path: path)
         let program = bundle.program
@@ -79,6 +81,35 @@ enum BenchInferCommand {
                              t, 1e6 * q(0.5), 1e6 * q(0.1), 1e6 * q(0.9), runs, batch, b.imagesPerSecond, b.imagesPerSecond * Double(macs) / 1e9))
             }
         }
+        var prefixes: [[String: Any]] = []
+        if breakdown {
+            // batch-1 median of every program prefix (nodes 0...k, output = node k's tensor), 1 thread:
+            // the differences are the per-node costs (fusion may differ from the whole program's)
+            var previous = 0.0
+            for k in program.nodes.indices {
+                let out = program.nodes[k].output
+                let sub = Program(tensors: Array(program.tensors[0...out]), nodes: Array(program.nodes[0...k]), input: program.input,
+                                  output: out, arrayRows: program.arrayRows)
+                let engine = try Engine(program: sub, threads: 1)
+                var logits = [Int32](repeating: 0, count: engine.outputCount)
+                var times = [Double](repeating: 0, count: runs)
+                pixels.withUnsafeBufferPointer { px in
+                    logits.withUnsafeMutableBufferPointer { lg in
+                        for i in 0..<(warmup + runs) {
+                            let img = UnsafeBufferPointer(rebasing: px[((i % nImages) * shape.count)..<((i % nImages + 1) * shape.count)])
+                            let s = clock.now
+                            engine.infer(pixels: img, logits: lg)
+                            if i >= warmup { times[i - warmup] = secs(clock.now - s) }
+                        }
+                    }
+                }
+                times.sort()
+                let med = 1e6 * times[times.count / 2]
+                prefixes.append(["node": k, "op": "\(program.nodes[k].op.kind)", "prefix_latency_us": med, "delta_us": med - previous])
+                if !json { print(String(format: "  prefix through node %2d (%@): %.1f us (+%.1f)", k, "\(program.nodes[k].op.kind)" as NSString, med, med - previous)) }
+                previous = med
+            }
+        }
         #if arch(x86_64)
         let arch = "x86_64"
         #elseif arch(arm64)
@@ -87,7 +118,9 @@ enum BenchInferCommand {
         let arch = "other"
         #endif
         if json {
-            try printJSON(["bench": "infer", "model": path, "macs_per_image": macs, "images": source, "arch": arch, "results": results])
+            var r: [String: Any] = ["bench": "infer", "model": path, "macs_per_image": macs, "images": source, "arch": arch, "results": results]
+            if breakdown { r["breakdown"] = prefixes }
+            try printJSON(r)
         } else {
             print("model \(path): \(macs) MACs per image; images: \(source)")
         }
