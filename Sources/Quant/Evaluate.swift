@@ -20,13 +20,22 @@ public final class Evaluator {
     var logitBuf: [Int32] = []
     var predBuf: [Int32] = []
     var floatPred: [Int] = []
+    let floatEval: FloatEvaluator
+    /// One float scratch arena per thread (allocated once).
+    let floatArenas: [UncheckedMutablePointer<Float>]
 
     public init(program: Program, threads: Int, withFloat: Bool) throws {
         self.program = program
         engine = try Engine(program: program, threads: threads)
         self.withFloat = withFloat
         classes = engine.outputCount
+        floatEval = FloatEvaluator(program)
+        let n = floatEval.arenaCount
+        floatArenas = withFloat ? (0..<engine.threads).map { _ in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: n); p.initialize(repeating: 0, count: n); return UncheckedMutablePointer(p)
+        } : []
     }
+    deinit { for a in floatArenas { a.p.deallocate() } }
 
     public var integerAccuracy: Double { labelled == 0 ? 0 : Double(integerCorrect) / Double(labelled) }
     public var floatAccuracy: Double { labelled == 0 ? 0 : Double(floatCorrect) / Double(labelled) }
@@ -47,15 +56,18 @@ public final class Evaluator {
         }
         if withFloat {
             if floatPred.count < count { floatPred = [Int](repeating: 0, count: count) }
-            let prog = program
+            let fe = floatEval
             let n = max(1, min(engine.threads, count))
             let px = UncheckedPointer(pixels.baseAddress!)
+            let ar = floatArenas
             floatPred.withUnsafeMutableBufferPointer { fp in
                 let out = UncheckedMutablePointer(fp.baseAddress!)
                 KernelsParallel.forEach(n) { part in
                     for i in (count * part / n)..<(count * (part + 1) / n) {
-                        let img = Array(UnsafeBufferPointer(start: px.p + i * nIn, count: nIn))
-                        out.p[i] = FloatPipeline.argmax(FloatPipeline.logits(prog, pixels: img))
+                        let lg = fe.logits(pixels: px.p + i * nIn, arena: ar[part].p)
+                        var best = 0
+                        for j in 1..<lg.count where lg[j] > lg[best] { best = j }
+                        out.p[i] = best
                     }
                 }
             }

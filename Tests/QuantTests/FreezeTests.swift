@@ -259,3 +259,20 @@ final class FreezeTests: XCTestCase {
 }
 
 extension UInt64 { var int64: Int64 { Int64(self) } }
+
+final class FloatEvaluatorTests: XCTestCase {
+    func testFloatEvaluatorEqualsFloatPipelineBitForBit() throws {
+        let m = try Freezer.freeze(syntheticSource(seed: 31, hardware: true), target: smallTarget(), calibration: syntheticPixels(count: 16, seed: 2))
+        let fe = FloatEvaluator(m.program)
+        var arena = [Float](repeating: 0, count: fe.arenaCount)
+        let set = syntheticPixels(count: 12, seed: 4)
+        for i in 0..<set.count {
+            let px = image(set, i)
+            let want = FloatPipeline.logits(m.program, pixels: px)
+            let got = px.withUnsafeBufferPointer { p in arena.withUnsafeMutableBufferPointer { a in Array(fe.logits(pixels: p.baseAddress!, arena: a.baseAddress!)) } }
+            for j in want.indices where want[j].bitPattern != got[j].bitPattern {
+                XCTFail("image \(i): logit \(j): expected \(want[j]) got \(got[j])")
+            }
+        }
+    }
+}
