@@ -2,16 +2,17 @@
 // Command (e.g. `DeviceCommand.command`); add one line here per command.
 enum Registry {
     static let all: [Command] = [
-        InfoCommand.command,
+        PipelineCommand.command,
         DeviceCommand.command,
         PruneCommand.command,
         FreezeCommand.command,
         RunCommand.command,
-        BenchCommand.command,
         InspectCommand.command,
-        FuzzCommand.command,
         ExportCommand.command,
         GoldenCommand.command,
         VerifyCommand.command,
+        BenchCommand.command,
+        FuzzCommand.command,
+        InfoCommand.command,
     ]
 }

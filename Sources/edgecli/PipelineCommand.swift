@@ -1,0 +1,136 @@
+// `edgecli pipeline`: the main job. Runs the other commands in-process, in order —
+// prune (hardware TO on the target) -> freeze -> export -> golden -> verify — and writes a
+// summary (accuracies, flips, arrays, file sizes, time per stage). Each stage is exactly the
+// command a user would type (printed before it runs), so the pipeline adds no logic of its own.
+import Foundation
+import DataIO
+import Device
+import ModelFile
+import Training
+
+enum PipelineCommand {
+    static let usage = """
+    usage: edgecli pipeline --task fashion-mnist --out DIR [options]
+      --epochs N         training epochs (default 6: the whole job stays under 15 minutes on 2 cores)
+      --mode M           hardware (default; the device model with per-batch read noise) or software
+      --target T         device profile (default \(TargetProfiles.defaultName))
+      --seed S           seed (default 1)
+      --data DIR         Fashion-MNIST directory (default \(Datasets.fashionMNISTDefaultDir))
+      --golden-count N   images in the golden vectors (default 64)
+      --threads T        worker threads (default: all cores; results do not depend on it)
+      --limit-train N    train on the first N images only (quick looks and tests)
+      --eval N           test images for the accuracies freeze records (default all 10,000)
+      --json             print the summary as JSON
+    Stages write into DIR: run/ (training), model.rram, export/, golden/, summary.json.
+    An existing DIR/run with a finished run is reused; an unfinished one is resumed.
+    """
+
+    struct Stage {
+        let name: String
+        let seconds: Double
+    }
+
+    static let command = Command(name: "pipeline", summary: "the main job: prune -> freeze -> export -> golden -> verify", usage: usage) { args in
+        let task = try args.option("task") ?? "fashion-mnist"
+        let epochs = try args.int("epochs", default: 6, range: 1...10_000)
+        let mode = try args.option("mode") ?? "hardware"
+        let target = try args.option("target") ?? TargetProfiles.defaultName
+        let seed = try args.uint64("seed", default: 1)
+        let data = try args.option("data") ?? Datasets.fashionMNISTDefaultDir
+        let goldenCount = try args.int("golden-count", default: 64, range: 1...10_000)
+        let threads = try args.int("threads", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...64)
+        let limitTrain = try args.option("limit-train").map { s -> Int in
+            guard let v = Int(s), v >= 1 else { throw CLIError("pipeline: --limit-train must be a positive integer, got '\(s)'") }
+            return v
+        }
+        let eval = try args.int("eval", default: 10_000, range: 1...10_000)
+        let out = try args.required("out")
+        let json = args.flag("json")
+        try args.finish()
+        guard task == "fashion-mnist" else { throw CLIError("pipeline: unknown task '\(task)' (supported: fashion-mnist)") }
+        guard mode == "hardware" || mode == "software" else { throw CLIError("pipeline: --mode must be hardware or software, got '\(mode)'") }
+        // Fail early, before hours of work, on the inputs the later stages need.
+        _ = try TargetProfiles.resolve(target)
+        let testImages = (data as NSString).appendingPathComponent("t10k-images-idx3-ubyte.gz")
+        let testLabels = (data as NSString).appendingPathComponent("t10k-labels-idx1-ubyte.gz")
+        for f in [testImages, testLabels] where !FileManager.default.fileExists(atPath: f) {
+            throw CLIError("pipeline: \(f) is missing; install the data set with `apt-get install dataset-fashion-mnist` (or pass --data DIR)")
+        }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        func path(_ p: String) -> String { (out as NSString).appendingPathComponent(p) }
+        let runDir = path("run"), model = path("model.rram"), exportDir = path("export"), goldenDir = path("golden")
+
+        var stages: [Stage] = []
+        func stage(_ name: String, _ argv: [String]) throws {
+            guard let c = Registry.all.first(where: { $0.name == name }) else { throw CLIError("pipeline: no command \(name)") }
+            printErr("\n== pipeline: edgecli \(name) " + argv.joined(separator: " "))
+            let t0 = Date()
+            var a = Args(command: name, argv)
+            let code = try c.run(&a)
+            stages.append(Stage(name: name, seconds: Date().timeIntervalSince(t0)))
+            guard code == 0 else { throw CLIError("pipeline: stage `\(name)` failed (exit code \(code))") }
+        }
+
+        // 1. Topology optimization (reuse a finished run, resume an unfinished one).
+        var prune = ["--task", task, "--mode", mode, "--epochs", String(epochs), "--seed", String(seed),
+                     "--data", data, "--threads", String(threads), "--out", runDir]
+        if mode == "hardware" { prune += ["--target", target] }
+        if let n = limitTrain { prune += ["--limit-train", String(n)] }
+        if FileManager.default.fileExists(atPath: (runDir as NSString).appendingPathComponent(RunFiles.checkpoint)) {
+            let meta = try Checkpoint.read(dir: runDir).meta
+            if meta.epochsDone >= meta.epochsPlanned {
+                printErr("\n== pipeline: reusing the finished run in \(runDir) (\(meta.epochsDone) epochs)")
+            } else {
+                try stage("prune", ["--resume", "--out", runDir, "--threads", String(threads)])
+            }
+        } else {
+            try stage("prune", prune)
+        }
+        // 2-5. Freeze, export, golden vectors, verification.
+        try stage("freeze", [runDir, "--target", target, "--data", data, "--eval", String(eval), "--threads", String(threads), "--out", model])
+        try stage("export", [model, "--out", exportDir, "--force"])
+        try stage("golden", [model, "--input", testImages, "--labels", testLabels, "--count", String(goldenCount),
+                             "--out", goldenDir, "--force"])
+        try stage("verify", [model, "--golden", goldenDir])
+
+        // Summary from the artifacts themselves.
+        let bundle = try ModelBundle.read(path: model)
+        let run = try Checkpoint.read(dir: runDir).meta
+        let md = bundle.metadata
+        func size(_ p: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: p))?[.size] as? Int) ?? 0 }
+        func dirSize(_ d: String) -> Int {
+            ((try? FileManager.default.contentsOfDirectory(atPath: d)) ?? []).reduce(0) { $0 + size((d as NSString).appendingPathComponent($1)) }
+        }
+        let flips = run.layers.reduce(0) { $0 + $1.flipsTotal }
+        let summary: [String: Any] = [
+            "task": task, "mode": mode, "target": target, "seed": seed, "epochs": run.epochsDone, "evalImages": eval,
+            "trainingTestAccuracy": run.testAccuracy ?? -1,
+            "floatAccuracy": md.provenance.floatAccuracy, "integerAccuracy": md.provenance.integerAccuracy,
+            "maskFlips": flips, "maskFlipsPerLayer": Dictionary(uniqueKeysWithValues: run.layers.map { ($0.name, $0.flipsTotal) }),
+            "cellsToReset": md.programming.cellsToReset,
+            "arraysUsed": md.placement?.arraysUsed ?? 0,
+            "bytes": ["model": size(model), "export": dirSize(exportDir), "golden": dirSize(goldenDir)],
+            "seconds": Dictionary(uniqueKeysWithValues: stages.map { ($0.name, ($0.seconds * 10).rounded() / 10) }),
+            "verify": "bit-exact",
+        ]
+        let summaryJSON = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted])
+        try writeFileAtomically(Array(summaryJSON) + [10], to: path("summary.json"))
+        if json {
+            try printJSON(summary)
+        } else {
+            print("""
+
+            pipeline summary (\(path("summary.json")))
+              task \(task), \(mode) TO on \(target), seed \(seed), \(run.epochsDone) epochs
+              accuracy: float \(pct(md.provenance.floatAccuracy)), integer \(pct(md.provenance.integerAccuracy)) (first \(eval) test images)
+              mask flips (programming operations): \(flips); cells to reset: \(md.programming.cellsToReset); arrays used: \(md.placement?.arraysUsed ?? 0)
+              files: model \(size(model)) B, export \(dirSize(exportDir)) B, golden \(dirSize(goldenDir)) B
+              seconds: \(stages.map { "\($0.name) \(String(format: "%.1f", $0.seconds))" }.joined(separator: ", "))
+              golden vectors verified bit-exact
+            """)
+        }
+        return 0
+    }
+
+    static func pct(_ x: Double) -> String { x < 0 ? "n/a" : String(format: "%.2f %%", 100 * x) }
+}
