@@ -41,11 +41,30 @@ public final class CrossbarPlan: @unchecked Sendable {
     @usableFromInline let fusedThresholds: UnsafeMutableRawPointer
     /// Narrow fused variant (tile bound `B < 2^15 - 1`, e.g. a first conv layer): accumulation
     /// and threshold compares in Int16 lanes, 8 outputs at a time; weights `[row][out (padded
-    /// to 8)]`, thresholds `[level][out (padded to 8)]`, both Int16.
+    /// to 16)]`, thresholds `[level][out (padded to 16)]`, both Int16.
     public let isNarrow: Bool
     public let coutPad8: Int
+    /// Output padding of the narrow layout: 16 (one SIMD16<Int16> per 16 outputs).
+    public let narrowPad: Int
     @usableFromInline let narrowWeights: UnsafeMutableRawPointer
     @usableFromInline let narrowThresholds: UnsafeMutableRawPointer
+    /// Blocked kernel (FastCrossbarBlocked.swift): groups of 16 outputs; the largest input code
+    /// the plan was made for and the largest |weight|; rows summed in Int16 lanes before
+    /// widening (`floor((2^15 - 1) / (maxCode * maxAbsWeight))`, at least 1).
+    public let groups: Int
+    public let maxCode: Int64
+    public let maxAbsWeight: Int
+    public let chunkRows: Int
+    /// Per tile (plus one): the first segment of the tile.
+    @usableFromInline let tileSegStart: UnsafeMutablePointer<Int>
+    /// Per tile: element offset of the tile's weights in `blockWeights`.
+    @usableFromInline let blockTileOffset: UnsafeMutablePointer<Int>
+    /// Int16 `[tile][group][row (packed order)][16]`, 0 for outputs >= cout.
+    @usableFromInline let blockWeights: UnsafeMutableRawPointer
+    /// Fused thresholds `[level][out (padded to 16)]` Int32 (the padding never stored).
+    @usableFromInline let blockThresholds: UnsafeMutableRawPointer
+    /// `inShape.c` zero codes: the input row of a kernel position outside the map.
+    @usableFromInline let zeroRow: UnsafeMutablePointer<Int16>
 
     /// Whether `act` can be fused into this single-tile layer (see `crossbarActivation`):
     /// one tile, multipliers >= 0, at most `maxLevels` output levels, thresholds fit Int32.
@@ -78,7 +97,8 @@ public final class CrossbarPlan: @unchecked Sendable {
             (adcRound + t).initialize(to: RoundingConst(shift: 31 - Int(tile.shift), rule: tile.rounding))
             adcLo[t] = -(Int64(1) << Int64(tile.bits - 1)); adcHi[t] = (Int64(1) << Int64(tile.bits - 1)) - 1
         }
-        patchCount = Swift.max(total, 8)
+        // the patch doubles as the blocked kernel's accumulator scratch (4 x 16 Int32)
+        patchCount = Swift.max(total, 128)
 
         let khw = kh * kw
         var segs: [Int] = []
@@ -100,10 +120,20 @@ public final class CrossbarPlan: @unchecked Sendable {
             precondition(off == tileOffset[t] + tile.rowCount, "segment construction")
         }
         segmentCount = segs.count / 5
+        tileSegStart = .allocate(capacity: tileCount + 1)
+        do {
+            var s = 0
+            for (t, tile) in p.tiles.enumerated() {
+                tileSegStart[t] = s
+                while s < segmentCount && segs[5 * s + 4] < tileOffset[t] + tile.rowCount { s += 1 }
+            }
+            tileSegStart[tileCount] = s
+        }
         segments = .allocate(capacity: Swift.max(1, segs.count))
         for (i, v) in segs.enumerated() { segments[i] = v }
 
         coutPad8 = (cout + 7) / 8 * 8
+        narrowPad = (cout + 15) / 16 * 16
         var narrow = false
         // fused activation thresholds: T_k[o] = min { acc in [-B, B] : act(adc(acc)) >= k }, or B + 1
         if let act {
@@ -136,12 +166,12 @@ public final class CrossbarPlan: @unchecked Sendable {
         isNarrow = narrow
         if narrow {
             let rows = p.tiles[0].rowCount, levels = fusedLevels
-            narrowWeights = .allocate(byteCount: Swift.max(rows * coutPad8 * 2, 16), alignment: 16)
-            narrowThresholds = .allocate(byteCount: levels * coutPad8 * 2, alignment: 16)
+            narrowWeights = .allocate(byteCount: Swift.max(rows * narrowPad * 2, 16), alignment: 16)
+            narrowThresholds = .allocate(byteCount: levels * narrowPad * 2, alignment: 16)
             let th32 = fusedThresholds.bindMemory(to: Int32.self, capacity: levels * coutPad)
-            let th16 = narrowThresholds.bindMemory(to: Int16.self, capacity: levels * coutPad8)
-            th16.initialize(repeating: Int16.max, count: levels * coutPad8)
-            for k in 0..<levels { for o in 0..<cout { th16[k * coutPad8 + o] = Int16(th32[k * coutPad + o]) } }
+            let th16 = narrowThresholds.bindMemory(to: Int16.self, capacity: levels * narrowPad)
+            th16.initialize(repeating: Int16.max, count: levels * narrowPad)
+            for k in 0..<levels { for o in 0..<cout { th16[k * narrowPad + o] = Int16(th32[k * coutPad + o]) } }
         } else {
             narrowWeights = .allocate(byteCount: 16, alignment: 16)
             narrowThresholds = .allocate(byteCount: 16, alignment: 16)
@@ -162,16 +192,55 @@ public final class CrossbarPlan: @unchecked Sendable {
                     let pr = off + (c - cLo) - tileOffset[t] // packed row within the tile
                     for o in 0..<cout { w16[base + o * n8 + pr] = Int16(p.weights[o * fanIn + r]) }
                     if narrow {
-                        let nw = narrowWeights.bindMemory(to: Int16.self, capacity: tile.rowCount * coutPad8)
-                        for o in 0..<coutPad8 { nw[pr * coutPad8 + o] = o < cout ? Int16(p.weights[o * fanIn + r]) : 0 }
+                        let nw = narrowWeights.bindMemory(to: Int16.self, capacity: tile.rowCount * narrowPad)
+                        for o in 0..<narrowPad { nw[pr * narrowPad + o] = o < cout ? Int16(p.weights[o * fanIn + r]) : 0 }
                     }
                 }
                 s += 1
             }
         }
+
+        // blocked kernel: weights [tile][group][row][16]
+        groups = Swift.max(1, (cout + 15) / 16)
+        self.maxCode = Swift.max(0, maxCode)
+        let maxW = p.weights.reduce(0) { Swift.max($0, abs(Int($1))) }
+        maxAbsWeight = maxW
+        let prodBound = Int(self.maxCode) * maxW            // bound of one product |a * w|
+        chunkRows = prodBound == 0 ? Int.max / 4 : Swift.max(1, Int(Int16.max) / prodBound)
+        blockTileOffset = .allocate(capacity: tileCount)
+        var bcount = 0
+        for t in 0..<tileCount { blockTileOffset[t] = bcount; bcount += groups * tileRows[t] * 16 }
+        blockWeights = .allocate(byteCount: Swift.max(bcount, 16) * 2, alignment: 32)
+        let bw = blockWeights.bindMemory(to: Int16.self, capacity: Swift.max(bcount, 16))
+        bw.initialize(repeating: 0, count: Swift.max(bcount, 16))
+        for t in 0..<tileCount {
+            for sidx in tileSegStart[t]..<tileSegStart[t + 1] {
+                let y = segs[5 * sidx], x = segs[5 * sidx + 1], cLo = segs[5 * sidx + 2], cHi = segs[5 * sidx + 3]
+                for c in cLo..<cHi {
+                    let r = (c * kh + y) * kw + x
+                    let pr = segs[5 * sidx + 4] + (c - cLo) - tileOffset[t]
+                    for o in 0..<cout {
+                        let g = o / 16
+                        bw[blockTileOffset[t] + (g * tileRows[t] + pr) * 16 + o % 16] = Int16(p.weights[o * fanIn + r])
+                    }
+                }
+            }
+        }
+        let lv = Swift.max(fusedLevels, 1), tstride = groups * 16
+        blockThresholds = .allocate(byteCount: lv * tstride * 4, alignment: 32)
+        let bt = blockThresholds.bindMemory(to: Int32.self, capacity: lv * tstride)
+        bt.initialize(repeating: Int32.max, count: lv * tstride)
+        if fusedLevels > 0 {
+            let th32 = fusedThresholds.bindMemory(to: Int32.self, capacity: fusedLevels * coutPad)
+            for k in 0..<fusedLevels { for o in 0..<cout { bt[k * tstride + o] = th32[k * coutPad + o] } }
+        }
+        zeroRow = .allocate(capacity: Swift.max(inShape.c, 1))
+        zeroRow.initialize(repeating: 0, count: Swift.max(inShape.c, 1))
     }
 
     deinit {
+        tileSegStart.deallocate(); blockTileOffset.deallocate(); blockWeights.deallocate()
+        blockThresholds.deallocate(); zeroRow.deallocate()
         segments.deallocate(); tileOffset.deallocate(); tileRows.deallocate(); tileRows8.deallocate()
         adcMult.deallocate(); adcRound.deallocate(); adcLo.deallocate(); adcHi.deallocate(); weights.deallocate()
         fusedThresholds.deallocate(); narrowWeights.deallocate(); narrowThresholds.deallocate()
@@ -236,9 +305,19 @@ extension Fast {
     /// One crossbar layer. `src`: HWC input codes (Int16), `dst`: HWC digital sums,
     /// `patch`: 16-byte aligned scratch of `plan.patchCount` Int16,
     /// `tileOut` (optional): ADC codes `[tile][pixel][cout]`.
+    /// Input codes must not exceed `plan.maxCode`. Runs the blocked kernel
+    /// (FastCrossbarBlocked.swift); `patch` is its accumulator scratch.
     @inlinable
     public static func crossbar(src: UnsafePointer<Int16>, dst: UnsafeMutablePointer<Int32>, plan: CrossbarPlan,
                                 patch: UnsafeMutablePointer<Int16>, tileOut: UnsafeMutablePointer<Int32>?) {
+        crossbarBlocked(src: src, dst: dst, plan: plan, scratch: patch, tileOut: tileOut)
+    }
+
+    /// The previous kernel (patch gather + 4 dot products), kept as a second implementation
+    /// for the tests.
+    @inlinable
+    static func crossbarGathered(src: UnsafePointer<Int16>, dst: UnsafeMutablePointer<Int32>, plan: CrossbarPlan,
+                                 patch: UnsafeMutablePointer<Int16>, tileOut: UnsafeMutablePointer<Int32>?) {
         let oh = plan.outShape.h, ow = plan.outShape.w
         let cout = plan.cout, coutPad = plan.coutPad, pixels = oh &* ow
         let wbase = UnsafeRawPointer(plan.weights)
@@ -282,6 +361,13 @@ extension Fast {
                                           patch: UnsafeMutablePointer<Int16>) {
         precondition(plan.fusedLevels > 0 && plan.tileCount == 1, "plan is not fused")
         if plan.isNarrow { crossbarActivationNarrow(src: src, dst: dst, plan: plan, patch: patch); return }
+        crossbarActivationBlocked(src: src, dst: dst, plan: plan, scratch: patch)
+    }
+
+    /// The previous wide fused kernel (patch gather + 4 dot products), kept for the tests.
+    @inlinable
+    static func crossbarActivationGathered(src: UnsafePointer<Int16>, dst: UnsafeMutablePointer<Int16>, plan: CrossbarPlan,
+                                           patch: UnsafeMutablePointer<Int16>) {
         let oh = plan.outShape.h, ow = plan.outShape.w
         let cout = plan.cout, coutPad = plan.coutPad, levels = plan.fusedLevels
         let wt = UnsafeRawPointer(plan.weights)
@@ -310,38 +396,38 @@ extension Fast {
     }
 
     /// The narrow fused variant: `|acc| <= B < 2^15 - 1`, so every partial sum of the tile product
-    /// fits Int16 lanes (products `|a * w| <= B` too); 8 outputs per vector.
+    /// fits Int16 lanes (products `|a * w| <= B` too); 16 outputs per vector.
     @inlinable
     static func crossbarActivationNarrow(src: UnsafePointer<Int16>, dst: UnsafeMutablePointer<Int16>, plan: CrossbarPlan,
                                          patch: UnsafeMutablePointer<Int16>) {
         let oh = plan.outShape.h, ow = plan.outShape.w
-        let cout = plan.cout, pad8 = plan.coutPad8, levels = plan.fusedLevels, rows = plan.tileRows[0]
+        let cout = plan.cout, pad = plan.narrowPad, levels = plan.fusedLevels, rows = plan.tileRows[0]
         let w = UnsafeRawPointer(plan.narrowWeights), th = UnsafeRawPointer(plan.narrowThresholds)
-        let one = SIMD8<Int16>(repeating: 1), zero = SIMD8<Int16>()
+        let one = SIMD16<Int16>(repeating: 1), zero = SIMD16<Int16>()
         var out = dst
         for oy in 0..<oh {
             for ox in 0..<ow {
                 gather(src, plan, patch, oy, ox)
                 var o = 0
                 while o < cout {
-                    var acc = SIMD8<Int16>()
+                    var acc = SIMD16<Int16>()
                     var wp = w + o &* 2
                     for r in 0..<rows {
-                        acc &+= SIMD8<Int16>(repeating: patch[r]) &* wp.load(as: SIMD8<Int16>.self)
-                        wp += pad8 &* 2
+                        acc &+= SIMD16<Int16>(repeating: patch[r]) &* wp.loadUnaligned(as: SIMD16<Int16>.self)
+                        wp += pad &* 2
                     }
-                    var cnt = SIMD8<Int16>()
+                    var cnt = SIMD16<Int16>()
                     var tp = th + o &* 2
                     for _ in 0..<levels {
-                        cnt &+= zero.replacing(with: one, where: acc .>= tp.load(as: SIMD8<Int16>.self))
-                        tp += pad8 &* 2
+                        cnt &+= zero.replacing(with: one, where: acc .>= tp.loadUnaligned(as: SIMD16<Int16>.self))
+                        tp += pad &* 2
                     }
-                    if cout &- o >= 8 {
-                        UnsafeMutableRawPointer(out + o).storeBytes(of: cnt, as: SIMD8<Int16>.self)
+                    if cout &- o >= 16 {
+                        UnsafeMutableRawPointer(out + o).storeBytes(of: cnt, as: SIMD16<Int16>.self)
                     } else {
                         for l in 0..<(cout &- o) { out[o &+ l] = cnt[l] }
                     }
-                    o &+= 8
+                    o &+= 16
                 }
                 out += cout
             }
