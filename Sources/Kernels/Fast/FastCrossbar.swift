@@ -59,7 +59,11 @@ public final class CrossbarPlan: @unchecked Sendable {
     @usableFromInline let tileSegStart: UnsafeMutablePointer<Int>
     /// Per tile: element offset of the tile's weights in `blockWeights`.
     @usableFromInline let blockTileOffset: UnsafeMutablePointer<Int>
-    /// Int16 `[tile][group][row (packed order)][16]`, 0 for outputs >= cout.
+    /// Per tile: row-pair steps (each segment's rows in pairs, an odd last row its own step).
+    @usableFromInline let tilePairs: UnsafeMutablePointer<Int>
+    /// Int16 `[tile][group][step][8 outputs x 2 rows][2 halves]`: step `j` of a group holds, for
+    /// outputs `o = 0..<16` of the group, `w[o][r_j], w[o][r_j + 1]` at Int16 index `2o, 2o + 1`
+    /// (0 for outputs >= cout and for the missing second row of an odd last row).
     @usableFromInline let blockWeights: UnsafeMutableRawPointer
     /// Fused thresholds `[level][out (padded to 16)]` Int32 (the padding never stored).
     @usableFromInline let blockThresholds: UnsafeMutableRawPointer
@@ -206,24 +210,33 @@ public final class CrossbarPlan: @unchecked Sendable {
         let maxW = p.weights.reduce(0) { Swift.max($0, abs(Int($1))) }
         maxAbsWeight = maxW
         let prodBound = Int(self.maxCode) * maxW            // bound of one product |a * w|
+        // steps per Int16 chunk: each lane adds one product per step
         chunkRows = prodBound == 0 ? Int.max / 4 : Swift.max(1, Int(Int16.max) / prodBound)
         blockTileOffset = .allocate(capacity: tileCount)
+        tilePairs = .allocate(capacity: tileCount)
         var bcount = 0
-        for t in 0..<tileCount { blockTileOffset[t] = bcount; bcount += groups * tileRows[t] * 16 }
-        blockWeights = .allocate(byteCount: Swift.max(bcount, 16) * 2, alignment: 32)
-        let bw = blockWeights.bindMemory(to: Int16.self, capacity: Swift.max(bcount, 16))
-        bw.initialize(repeating: 0, count: Swift.max(bcount, 16))
         for t in 0..<tileCount {
+            var steps = 0
+            for sidx in tileSegStart[t]..<tileSegStart[t + 1] { steps += (segs[5 * sidx + 3] - segs[5 * sidx + 2] + 1) / 2 }
+            tilePairs[t] = steps
+            blockTileOffset[t] = bcount; bcount += groups * steps * 32
+        }
+        blockWeights = .allocate(byteCount: Swift.max(bcount, 32) * 2, alignment: 32)
+        let bw = blockWeights.bindMemory(to: Int16.self, capacity: Swift.max(bcount, 32))
+        bw.initialize(repeating: 0, count: Swift.max(bcount, 32))
+        for t in 0..<tileCount {
+            var step = 0
             for sidx in tileSegStart[t]..<tileSegStart[t + 1] {
                 let y = segs[5 * sidx], x = segs[5 * sidx + 1], cLo = segs[5 * sidx + 2], cHi = segs[5 * sidx + 3]
                 for c in cLo..<cHi {
                     let r = (c * kh + y) * kw + x
-                    let pr = segs[5 * sidx + 4] + (c - cLo) - tileOffset[t]
+                    let j = step + (c - cLo) / 2, half = (c - cLo) % 2
                     for o in 0..<cout {
                         let g = o / 16
-                        bw[blockTileOffset[t] + (g * tileRows[t] + pr) * 16 + o % 16] = Int16(p.weights[o * fanIn + r])
+                        bw[blockTileOffset[t] + (g * tilePairs[t] + j) * 32 + (o % 16) * 2 + half] = Int16(p.weights[o * fanIn + r])
                     }
                 }
+                step += (cHi - cLo + 1) / 2
             }
         }
         let lv = Swift.max(fusedLevels, 1), tstride = groups * 16
@@ -239,7 +252,7 @@ public final class CrossbarPlan: @unchecked Sendable {
     }
 
     deinit {
-        tileSegStart.deallocate(); blockTileOffset.deallocate(); blockWeights.deallocate()
+        tileSegStart.deallocate(); blockTileOffset.deallocate(); tilePairs.deallocate(); blockWeights.deallocate()
         blockThresholds.deallocate(); zeroRow.deallocate()
         segments.deallocate(); tileOffset.deallocate(); tileRows.deallocate(); tileRows8.deallocate()
         adcMult.deallocate(); adcRound.deallocate(); adcLo.deallocate(); adcHi.deallocate(); weights.deallocate()

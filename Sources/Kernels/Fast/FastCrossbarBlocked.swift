@@ -1,17 +1,19 @@
 // Register-blocked crossbar micro-kernel (DATAPATH.md section 12, "Crossbar").
 //
-// Weights are packed once per tile and group of 16 output channels as Int16
-// `[tile][group][row (packed order)][16]` (outputs past `cout` have weight 0). For a block of 4
-// output pixels, each row's input code is read straight from the HWC input (the row's kernel
-// position selects the pixel, its channel is contiguous; positions outside the map read a zero
-// buffer), broadcast to 16 Int16 lanes and multiplied with the row's weight vector of 16
-// outputs (`pmullw`), each weight vector serving the 4 pixels. The products are exact in Int16
-// (`|a * w| <= maxCode * maxAbsW <= 255 * 128 < 2^15`) and are summed in Int16 lanes for at
-// most `chunkRows = floor((2^15 - 1) / (maxCode * maxAbsW))` rows, so that every Int16 partial
-// sum is bounded by 2^15 - 1 and never wraps; then they are widened and added to Int32
-// accumulators (exact: every Int32 partial sum is a partial sum of the tile product, bounded
-// by section 5). The tile's 16 x 4 accumulators then go through the ADC (or the fused
-// activation thresholds).
+// A tile's rows are visited segment by segment (one kernel position, a channel interval; see
+// FastCrossbar.swift) in steps of two rows: the input pair (a[r], a[r+1]) is contiguous in the
+// HWC input and is read as one Int32 and broadcast (`vpbroadcastd`); the step's weights are
+// packed once per group of 16 output channels as two vectors of 8 outputs x 2 rows
+// (`w[o][r], w[o][r+1]` in Int16 lanes 2o, 2o+1). An odd last row of a segment is its own step,
+// (a, a) against (w, 0). Positions outside the map read a zero row. The products are exact in
+// Int16 lanes (`pmullw`; `|a * w| <= maxCode * maxAbsWeight <= 255 * 128 < 2^15`) and each lane
+// adds one product per step, so an Int16 lane is summed for at most
+// `chunkRows = floor((2^15 - 1) / (maxCode * maxAbsWeight))` steps and never wraps; then the
+// two row parities of each output are added into an Int32 lane (`(x << 16 >> 16) + (x >> 16)`
+// on the Int32 view). Every Int32 partial sum is a partial sum of the exact tile product,
+// bounded by section 5. Each weight vector serves a block of 4 output pixels (8 Int16 + 8
+// Int32 accumulators of 256 bits), each broadcast serves 16 outputs. The tile's 4 x 16
+// accumulators then go through the ADC (or the fused activation thresholds).
 
 extension Fast {
     /// The input row pointer of segment `sg` (y, x, cLo, ...) for output pixel (oy, ox).
@@ -26,50 +28,76 @@ extension Fast {
         return UnsafePointer(plan.zeroRow)
     }
 
+    /// The input pair (a[r], a[r+1]) at `p` in every Int32 lane: Int16 lanes a, b, a, b, ...
     @inlinable @inline(__always)
-    static func widenAdd(_ acc: inout SIMD8<Int32>, _ acc2: inout SIMD8<Int32>, _ v: SIMD16<Int16>) {
-        acc &+= SIMD8<Int32>(truncatingIfNeeded: v.lowHalf)
-        acc2 &+= SIMD8<Int32>(truncatingIfNeeded: v.highHalf)
+    static func pairBroadcast(_ p: UnsafePointer<Int16>) -> SIMD16<Int16> {
+        unsafeBitCast(SIMD8<Int32>(repeating: UnsafeRawPointer(p).loadUnaligned(as: Int32.self)), to: SIMD16<Int16>.self)
+    }
+
+    /// Int16 lanes (2i, 2i+1) hold the two row parities of output i: their sum as Int32 lane i.
+    @inlinable @inline(__always)
+    static func widenPairs(_ v: SIMD16<Int16>) -> SIMD8<Int32> {
+        let x = unsafeBitCast(v, to: SIMD8<Int32>.self)
+        return ((x &<< 16) &>> 16) &+ (x &>> 16)
     }
 
     /// Tile `t`, output group `g`, 4 output pixels: the exact tile accumulators, stored to
-    /// `acc` as `[pixel][16]` Int32.
+    /// `acc` as `[pixel][16]` Int32. Per step one row pair (or a segment's last odd row, as
+    /// the pair (a, a) with weights (w, 0)) is multiplied with 8 outputs x 2 rows per vector.
     @inlinable @inline(__always)
     static func accumulate4(_ src: UnsafePointer<Int16>, _ plan: CrossbarPlan, _ t: Int, _ g: Int,
                             _ oy: SIMD4<Int>, _ ox: SIMD4<Int>, _ acc: UnsafeMutableRawPointer) {
         var c0 = SIMD8<Int32>(), d0 = SIMD8<Int32>(), c1 = SIMD8<Int32>(), d1 = SIMD8<Int32>()
         var c2 = SIMD8<Int32>(), d2 = SIMD8<Int32>(), c3 = SIMD8<Int32>(), d3 = SIMD8<Int32>()
-        var s0 = SIMD16<Int16>(), s1 = SIMD16<Int16>(), s2 = SIMD16<Int16>(), s3 = SIMD16<Int16>()
+        var s0 = SIMD16<Int16>(), u0 = SIMD16<Int16>(), s1 = SIMD16<Int16>(), u1 = SIMD16<Int16>()
+        var s2 = SIMD16<Int16>(), u2 = SIMD16<Int16>(), s3 = SIMD16<Int16>(), u3 = SIMD16<Int16>()
         let chunk = plan.chunkRows
         var pending = 0
-        var wp = UnsafeRawPointer(plan.blockWeights) + (plan.blockTileOffset[t] &+ g &* plan.tileRows[t] &* 16) &* 2
+        var wp = UnsafeRawPointer(plan.blockWeights) + (plan.blockTileOffset[t] &+ g &* plan.tilePairs[t] &* 32) &* 2
         let segs = plan.segments
+        @inline(__always) func flush() {
+            c0 &+= widenPairs(s0); d0 &+= widenPairs(u0); c1 &+= widenPairs(s1); d1 &+= widenPairs(u1)
+            c2 &+= widenPairs(s2); d2 &+= widenPairs(u2); c3 &+= widenPairs(s3); d3 &+= widenPairs(u3)
+            s0 = SIMD16<Int16>(); u0 = s0; s1 = s0; u1 = s0; s2 = s0; u2 = s0; s3 = s0; u3 = s0
+            pending = 0
+        }
+        @inline(__always) func step(_ x0: SIMD16<Int16>, _ x1: SIMD16<Int16>, _ x2: SIMD16<Int16>, _ x3: SIMD16<Int16>,
+                                    _ w0: SIMD16<Int16>, _ w1: SIMD16<Int16>) {
+            s0 &+= x0 &* w0; u0 &+= x0 &* w1
+            s1 &+= x1 &* w0; u1 &+= x1 &* w1
+            s2 &+= x2 &* w0; u2 &+= x2 &* w1
+            s3 &+= x3 &* w0; u3 &+= x3 &* w1
+        }
         for s in plan.tileSegStart[t]..<plan.tileSegStart[t &+ 1] {
             let sg = UnsafePointer(segs + 5 &* s)
             var r0 = segmentRow(src, plan, sg, oy[0], ox[0]), r1 = segmentRow(src, plan, sg, oy[1], ox[1])
             var r2 = segmentRow(src, plan, sg, oy[2], ox[2]), r3 = segmentRow(src, plan, sg, oy[3], ox[3])
-            var left = sg[3] &- sg[2]
+            let n = sg[3] &- sg[2]
+            var left = n &>> 1
             while left > 0 {
                 let m = Swift.min(left, chunk &- pending)
                 for j in 0..<m {
-                    let wv = wp.loadUnaligned(fromByteOffset: j &* 32, as: SIMD16<Int16>.self)
-                    s0 &+= SIMD16<Int16>(repeating: r0[j]) &* wv
-                    s1 &+= SIMD16<Int16>(repeating: r1[j]) &* wv
-                    s2 &+= SIMD16<Int16>(repeating: r2[j]) &* wv
-                    s3 &+= SIMD16<Int16>(repeating: r3[j]) &* wv
+                    let o = j &* 2
+                    step(pairBroadcast(r0 + o), pairBroadcast(r1 + o), pairBroadcast(r2 + o), pairBroadcast(r3 + o),
+                         wp.loadUnaligned(fromByteOffset: j &* 64, as: SIMD16<Int16>.self),
+                         wp.loadUnaligned(fromByteOffset: j &* 64 &+ 32, as: SIMD16<Int16>.self))
                 }
-                wp += m &* 32
-                r0 += m; r1 += m; r2 += m; r3 += m
+                wp += m &* 64
+                r0 += 2 &* m; r1 += 2 &* m; r2 += 2 &* m; r3 += 2 &* m
                 left &-= m
                 pending &+= m
-                if pending == chunk {
-                    widenAdd(&c0, &d0, s0); widenAdd(&c1, &d1, s1); widenAdd(&c2, &d2, s2); widenAdd(&c3, &d3, s3)
-                    s0 = SIMD16<Int16>(); s1 = SIMD16<Int16>(); s2 = SIMD16<Int16>(); s3 = SIMD16<Int16>()
-                    pending = 0
-                }
+                if pending == chunk { flush() }
+            }
+            if n & 1 != 0 {
+                step(SIMD16<Int16>(repeating: r0[0]), SIMD16<Int16>(repeating: r1[0]),
+                     SIMD16<Int16>(repeating: r2[0]), SIMD16<Int16>(repeating: r3[0]),
+                     wp.loadUnaligned(as: SIMD16<Int16>.self), wp.loadUnaligned(fromByteOffset: 32, as: SIMD16<Int16>.self))
+                wp += 64
+                pending &+= 1
+                if pending == chunk { flush() }
             }
         }
-        widenAdd(&c0, &d0, s0); widenAdd(&c1, &d1, s1); widenAdd(&c2, &d2, s2); widenAdd(&c3, &d3, s3)
+        flush()
         acc.storeBytes(of: c0, toByteOffset: 0, as: SIMD8<Int32>.self); acc.storeBytes(of: d0, toByteOffset: 32, as: SIMD8<Int32>.self)
         acc.storeBytes(of: c1, toByteOffset: 64, as: SIMD8<Int32>.self); acc.storeBytes(of: d1, toByteOffset: 96, as: SIMD8<Int32>.self)
         acc.storeBytes(of: c2, toByteOffset: 128, as: SIMD8<Int32>.self); acc.storeBytes(of: d2, toByteOffset: 160, as: SIMD8<Int32>.self)
@@ -81,37 +109,43 @@ extension Fast {
     static func accumulate1(_ src: UnsafePointer<Int16>, _ plan: CrossbarPlan, _ t: Int, _ g: Int,
                             _ oy: Int, _ ox: Int, _ acc: UnsafeMutableRawPointer) {
         var c0 = SIMD8<Int32>(), d0 = SIMD8<Int32>()
-        var s0 = SIMD16<Int16>(), s1 = SIMD16<Int16>()
+        var s0 = SIMD16<Int16>(), u0 = SIMD16<Int16>()
         let chunk = plan.chunkRows
         var pending = 0
-        var wp = UnsafeRawPointer(plan.blockWeights) + (plan.blockTileOffset[t] &+ g &* plan.tileRows[t] &* 16) &* 2
+        var wp = UnsafeRawPointer(plan.blockWeights) + (plan.blockTileOffset[t] &+ g &* plan.tilePairs[t] &* 32) &* 2
         let segs = plan.segments
         for s in plan.tileSegStart[t]..<plan.tileSegStart[t &+ 1] {
             let sg = UnsafePointer(segs + 5 &* s)
             var r0 = segmentRow(src, plan, sg, oy, ox)
-            var left = sg[3] &- sg[2]
+            let n = sg[3] &- sg[2]
+            var left = n &>> 1
             while left > 0 {
                 let m = Swift.min(left, chunk &- pending)
-                // two independent Int16 sums (even / odd rows): each gets at most `m` rows
-                var j = 0
-                while j &+ 1 < m {
-                    s0 &+= SIMD16<Int16>(repeating: r0[j]) &* wp.loadUnaligned(fromByteOffset: j &* 32, as: SIMD16<Int16>.self)
-                    s1 &+= SIMD16<Int16>(repeating: r0[j &+ 1]) &* wp.loadUnaligned(fromByteOffset: j &* 32 &+ 32, as: SIMD16<Int16>.self)
-                    j &+= 2
+                for j in 0..<m {
+                    let x = pairBroadcast(r0 + j &* 2)
+                    s0 &+= x &* wp.loadUnaligned(fromByteOffset: j &* 64, as: SIMD16<Int16>.self)
+                    u0 &+= x &* wp.loadUnaligned(fromByteOffset: j &* 64 &+ 32, as: SIMD16<Int16>.self)
                 }
-                if j < m { s0 &+= SIMD16<Int16>(repeating: r0[j]) &* wp.loadUnaligned(fromByteOffset: j &* 32, as: SIMD16<Int16>.self) }
-                wp += m &* 32
-                r0 += m
+                wp += m &* 64
+                r0 += 2 &* m
                 left &-= m
                 pending &+= m
                 if pending == chunk {
-                    widenAdd(&c0, &d0, s0); widenAdd(&c0, &d0, s1)
-                    s0 = SIMD16<Int16>(); s1 = SIMD16<Int16>()
-                    pending = 0
+                    c0 &+= widenPairs(s0); d0 &+= widenPairs(u0); s0 = SIMD16<Int16>(); u0 = s0; pending = 0
+                }
+            }
+            if n & 1 != 0 {
+                let x = SIMD16<Int16>(repeating: r0[0])
+                s0 &+= x &* wp.loadUnaligned(as: SIMD16<Int16>.self)
+                u0 &+= x &* wp.loadUnaligned(fromByteOffset: 32, as: SIMD16<Int16>.self)
+                wp += 64
+                pending &+= 1
+                if pending == chunk {
+                    c0 &+= widenPairs(s0); d0 &+= widenPairs(u0); s0 = SIMD16<Int16>(); u0 = s0; pending = 0
                 }
             }
         }
-        widenAdd(&c0, &d0, s0); widenAdd(&c0, &d0, s1)
+        c0 &+= widenPairs(s0); d0 &+= widenPairs(u0)
         acc.storeBytes(of: c0, toByteOffset: 0, as: SIMD8<Int32>.self); acc.storeBytes(of: d0, toByteOffset: 32, as: SIMD8<Int32>.self)
     }
 
