@@ -409,41 +409,63 @@ extension Fast {
     }
 
     /// The narrow fused variant: `|acc| <= B < 2^15 - 1`, so every partial sum of the tile product
-    /// fits Int16 lanes (products `|a * w| <= B` too); 16 outputs per vector.
+    /// fits Int16 lanes (products `|a * w| <= B` too); 16 outputs per vector, blocks of 4 output
+    /// pixels (each weight and threshold vector serves 4 pixels), inputs read straight from the
+    /// HWC tensor per segment (a zero row outside the map).
     @inlinable
     static func crossbarActivationNarrow(src: UnsafePointer<Int16>, dst: UnsafeMutablePointer<Int16>, plan: CrossbarPlan,
                                          patch: UnsafeMutablePointer<Int16>) {
-        let oh = plan.outShape.h, ow = plan.outShape.w
-        let cout = plan.cout, pad = plan.narrowPad, levels = plan.fusedLevels, rows = plan.tileRows[0]
+        let ow = plan.outShape.w, pixels = plan.outShape.h &* ow
+        let cout = plan.cout, pad = plan.narrowPad, levels = plan.fusedLevels
         let w = UnsafeRawPointer(plan.narrowWeights), th = UnsafeRawPointer(plan.narrowThresholds)
         let one = SIMD16<Int16>(repeating: 1), zero = SIMD16<Int16>()
-        var out = dst
-        for oy in 0..<oh {
-            for ox in 0..<ow {
-                gather(src, plan, patch, oy, ox)
-                var o = 0
-                while o < cout {
-                    var acc = SIMD16<Int16>()
-                    var wp = w + o &* 2
-                    for r in 0..<rows {
-                        acc &+= SIMD16<Int16>(repeating: patch[r]) &* wp.loadUnaligned(as: SIMD16<Int16>.self)
+        let segs = plan.segments, nseg = plan.segmentCount
+        var pix = 0
+        while pix < pixels {
+            let nb = Swift.min(4, pixels &- pix)
+            // pixel coordinates of the block (the tail repeats its last pixel; only nb are stored)
+            var oy = SIMD4<Int>(), ox = SIMD4<Int>()
+            for i in 0..<4 { let q = pix &+ Swift.min(i, nb &- 1); oy[i] = q / ow; ox[i] = q &- oy[i] &* ow }
+            var o = 0
+            while o < cout {
+                var a0 = zero, a1 = zero, a2 = zero, a3 = zero
+                for s in 0..<nseg {
+                    let sg = UnsafePointer(segs + 5 &* s)
+                    let r0 = segmentRow(src, plan, sg, oy[0], ox[0]), r1 = segmentRow(src, plan, sg, oy[1], ox[1])
+                    let r2 = segmentRow(src, plan, sg, oy[2], ox[2]), r3 = segmentRow(src, plan, sg, oy[3], ox[3])
+                    var wp = w + (sg[4] &* pad &+ o) &* 2          // packed row sg[4] (tile 0 starts at 0)
+                    for j in 0..<(sg[3] &- sg[2]) {
+                        let wv = wp.loadUnaligned(as: SIMD16<Int16>.self)
+                        a0 &+= SIMD16<Int16>(repeating: r0[j]) &* wv
+                        a1 &+= SIMD16<Int16>(repeating: r1[j]) &* wv
+                        a2 &+= SIMD16<Int16>(repeating: r2[j]) &* wv
+                        a3 &+= SIMD16<Int16>(repeating: r3[j]) &* wv
                         wp += pad &* 2
                     }
-                    var cnt = SIMD16<Int16>()
-                    var tp = th + o &* 2
-                    for _ in 0..<levels {
-                        cnt &+= zero.replacing(with: one, where: acc .>= tp.loadUnaligned(as: SIMD16<Int16>.self))
-                        tp += pad &* 2
-                    }
-                    if cout &- o >= 16 {
-                        UnsafeMutableRawPointer(out + o).storeBytes(of: cnt, as: SIMD16<Int16>.self)
-                    } else {
-                        for l in 0..<(cout &- o) { out[o &+ l] = cnt[l] }
-                    }
-                    o &+= 16
                 }
-                out += cout
+                var n0 = zero, n1 = zero, n2 = zero, n3 = zero
+                var tp = th + o &* 2
+                for _ in 0..<levels {
+                    let tv = tp.loadUnaligned(as: SIMD16<Int16>.self)
+                    n0 &+= zero.replacing(with: one, where: a0 .>= tv)
+                    n1 &+= zero.replacing(with: one, where: a1 .>= tv)
+                    n2 &+= zero.replacing(with: one, where: a2 .>= tv)
+                    n3 &+= zero.replacing(with: one, where: a3 .>= tv)
+                    tp += pad &* 2
+                }
+                let lanes = Swift.min(16, cout &- o)
+                for i in 0..<nb {
+                    let cnt = i == 0 ? n0 : (i == 1 ? n1 : (i == 2 ? n2 : n3))
+                    let out = dst + ((pix &+ i) &* cout &+ o)
+                    if lanes == 16 {
+                        UnsafeMutableRawPointer(out).storeBytes(of: cnt, as: SIMD16<Int16>.self)
+                    } else {
+                        for l in 0..<lanes { out[l] = cnt[l] }
+                    }
+                }
+                o &+= 16
             }
+            pix &+= nb
         }
     }
 }

@@ -149,6 +149,16 @@ extension Fast {
         acc.storeBytes(of: c0, toByteOffset: 0, as: SIMD8<Int32>.self); acc.storeBytes(of: d0, toByteOffset: 32, as: SIMD8<Int32>.self)
     }
 
+    /// One ADC conversion (DATAPATH.md section 6), branch-free: `RoundingConst.apply` then the
+    /// saturation. `|acc * m| < 2^62` (validate): no wrap.
+    @inlinable @inline(__always)
+    static func adcCode(_ acc: Int32, _ m: Int64, _ rc: RoundingConst, _ lo: Int64, _ hi: Int64) -> Int32 {
+        let x = Int64(acc) &* m
+        let q0 = (x &+ (x > 0 ? rc.biasPos : rc.biasNeg)) &>> rc.shift
+        let q = q0 &- ((x & rc.mask) == rc.tieEven ? (q0 & 1) : 0)
+        return Int32(truncatingIfNeeded: Swift.min(Swift.max(q, lo), hi))
+    }
+
     /// The tile accumulators of `count` (1...4) consecutive output pixels from `pix`, output
     /// group `g`, into `acc` (`[pixel][16]` Int32).
     @inlinable @inline(__always)
@@ -187,14 +197,15 @@ extension Fast {
                     let o0 = g &* 16, lanes = Swift.min(16, cout &- o0)
                     for i in 0..<nb {
                         let out = dst + ((pix &+ i) &* cout &+ o0)
-                        let tIdx = (t &* pixels &+ pix &+ i) &* cout &+ o0
-                        let tout = tileOut.map { $0 + tIdx }
-                        for l in 0..<lanes {
-                            // |acc * m| < 2^62 (validate): no wrap
-                            let q = rc.apply(Int64(accI[i &* 16 &+ l]) &* m)
-                            let code = Int32(truncatingIfNeeded: q < lo ? lo : (q > hi ? hi : q))
-                            out[l] = t == 0 ? code : out[l] &+ code
-                            if let tout { tout[l] = code }
+                        let a = accI + i &* 16
+                        if let tileOut {
+                            let tout = tileOut + ((t &* pixels &+ pix &+ i) &* cout &+ o0)
+                            for l in 0..<lanes { tout[l] = adcCode(a[l], m, rc, lo, hi) }
+                        }
+                        if t == 0 {
+                            for l in 0..<lanes { out[l] = adcCode(a[l], m, rc, lo, hi) }
+                        } else {
+                            for l in 0..<lanes { out[l] &+= adcCode(a[l], m, rc, lo, hi) }
                         }
                     }
                 }
