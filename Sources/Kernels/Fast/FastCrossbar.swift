@@ -101,8 +101,9 @@ public final class CrossbarPlan: @unchecked Sendable {
             (adcRound + t).initialize(to: RoundingConst(shift: 31 - Int(tile.shift), rule: tile.rounding))
             adcLo[t] = -(Int64(1) << Int64(tile.bits - 1)); adcHi[t] = (Int64(1) << Int64(tile.bits - 1)) - 1
         }
-        // the patch doubles as the blocked kernel's accumulator scratch (4 x 16 Int32)
-        patchCount = Swift.max(total, 128)
+        // room for 4 patches (the narrow fused kernel gathers blocks of 4 pixels); at least the
+        // blocked kernel's accumulator scratch (4 x 16 Int32)
+        patchCount = Swift.max(4 * total, 128)
 
         let khw = kh * kw
         var segs: [Int] = []
@@ -410,8 +411,8 @@ extension Fast {
 
     /// The narrow fused variant: `|acc| <= B < 2^15 - 1`, so every partial sum of the tile product
     /// fits Int16 lanes (products `|a * w| <= B` too); 16 outputs per vector, blocks of 4 output
-    /// pixels (each weight and threshold vector serves 4 pixels), inputs read straight from the
-    /// HWC tensor per segment (a zero row outside the map).
+    /// pixels (each weight and threshold vector serves 4 pixels); the 4 patches are gathered
+    /// first (`patch`: 4 x `tileRows8[0]` Int16).
     @inlinable
     static func crossbarActivationNarrow(src: UnsafePointer<Int16>, dst: UnsafeMutablePointer<Int16>, plan: CrossbarPlan,
                                          patch: UnsafeMutablePointer<Int16>) {
@@ -419,29 +420,27 @@ extension Fast {
         let cout = plan.cout, pad = plan.narrowPad, levels = plan.fusedLevels
         let w = UnsafeRawPointer(plan.narrowWeights), th = UnsafeRawPointer(plan.narrowThresholds)
         let one = SIMD16<Int16>(repeating: 1), zero = SIMD16<Int16>()
-        let segs = plan.segments, nseg = plan.segmentCount
+        let rows = plan.tileRows[0], stride = plan.tileRows8[0]
         var pix = 0
         while pix < pixels {
             let nb = Swift.min(4, pixels &- pix)
-            // pixel coordinates of the block (the tail repeats its last pixel; only nb are stored)
-            var oy = SIMD4<Int>(), ox = SIMD4<Int>()
-            for i in 0..<4 { let q = pix &+ Swift.min(i, nb &- 1); oy[i] = q / ow; ox[i] = q &- oy[i] &* ow }
+            // the block's 4 patches (the tail repeats its last pixel; only nb are stored)
+            for i in 0..<4 {
+                let q = pix &+ Swift.min(i, nb &- 1), y = q / ow
+                gather(src, plan, patch + i &* stride, y, q &- y &* ow)
+            }
+            let r0 = patch, r1 = patch + stride, r2 = patch + 2 &* stride, r3 = patch + 3 &* stride
             var o = 0
             while o < cout {
                 var a0 = zero, a1 = zero, a2 = zero, a3 = zero
-                for s in 0..<nseg {
-                    let sg = UnsafePointer(segs + 5 &* s)
-                    let r0 = segmentRow(src, plan, sg, oy[0], ox[0]), r1 = segmentRow(src, plan, sg, oy[1], ox[1])
-                    let r2 = segmentRow(src, plan, sg, oy[2], ox[2]), r3 = segmentRow(src, plan, sg, oy[3], ox[3])
-                    var wp = w + (sg[4] &* pad &+ o) &* 2          // packed row sg[4] (tile 0 starts at 0)
-                    for j in 0..<(sg[3] &- sg[2]) {
-                        let wv = wp.loadUnaligned(as: SIMD16<Int16>.self)
-                        a0 &+= SIMD16<Int16>(repeating: r0[j]) &* wv
-                        a1 &+= SIMD16<Int16>(repeating: r1[j]) &* wv
-                        a2 &+= SIMD16<Int16>(repeating: r2[j]) &* wv
-                        a3 &+= SIMD16<Int16>(repeating: r3[j]) &* wv
-                        wp += pad &* 2
-                    }
+                var wp = w + o &* 2
+                for j in 0..<rows {
+                    let wv = wp.loadUnaligned(as: SIMD16<Int16>.self)
+                    a0 &+= SIMD16<Int16>(repeating: r0[j]) &* wv
+                    a1 &+= SIMD16<Int16>(repeating: r1[j]) &* wv
+                    a2 &+= SIMD16<Int16>(repeating: r2[j]) &* wv
+                    a3 &+= SIMD16<Int16>(repeating: r3[j]) &* wv
+                    wp += pad &* 2
                 }
                 var n0 = zero, n1 = zero, n2 = zero, n3 = zero
                 var tp = th + o &* 2
