@@ -1,15 +1,12 @@
-// Fast crossbar layer (DATAPATH.md sections 5 and 6) on HWC Int32 activations.
+// Fast crossbar layer (DATAPATH.md sections 5 and 6) on HWC Int16 codes.
 //
 // Set-up (CrossbarPlan, once): each row tile's fan-in is re-ordered so that, for each kernel
 // position (y, x), the tile's channels form one contiguous run [cLo, cHi) (for fixed (y, x) the
 // canonical row r = (c*kh + y)*kw + x grows with c, so a tile's rows at that position are a
-// channel interval), then padded to a multiple of 8 rows whose weights are 0. Weights are packed Int16,
-// 16-byte aligned, `[tile][out (padded to 4)][padded row]`.
-// Eval (per output pixel): gather the patch (contiguous copies of HWC runs, 0 for padding) into
-// Int16, then for each tile and group of 4 output channels, 4 dot products over the tile's rows
-// with 8-lane Int16 x Int16 -> Int32 pair sums (SSE2 `pmaddwd`, AArch64 `smull`/`smlal`): each
-// pair sum is at most 2 * 255 * 128 and every partial sum is bounded by the tile bound that
-// validate() proves, so Int32 lanes never wrap. Then the ADC per output and the digital sum.
+// channel interval): the *segments* (y, x, cLo, cHi, packed offset). The general kernel (any
+// tile count; also the wide fused one) is the register-blocked micro-kernel of
+// FastCrossbarBlocked.swift; the narrow fused kernel (Int16 accumulation, e.g. a first conv
+// layer) is below. Then the ADC per output and the digital sum (or the fused thresholds).
 
 import FixedPoint
 
@@ -34,7 +31,6 @@ public final class CrossbarPlan: @unchecked Sendable {
     @usableFromInline let adcRound: UnsafeMutablePointer<RoundingConst>
     @usableFromInline let adcLo: UnsafeMutablePointer<Int64>
     @usableFromInline let adcHi: UnsafeMutablePointer<Int64>
-    @usableFromInline let weights: UnsafeMutableRawPointer
     /// Fused activation: number of thresholds per output (0: not fused) and the thresholds
     /// `[level k = 1...][out (padded to 4)]`, 16-byte aligned.
     public let fusedLevels: Int
@@ -182,30 +178,21 @@ public final class CrossbarPlan: @unchecked Sendable {
             narrowThresholds = .allocate(byteCount: 16, alignment: 16)
         }
 
-        // packed weights [tile][out][padded row], Int16, zero in the padding
-        let wcount = Swift.max(patchCount * coutPad, 8)
-        weights = .allocate(byteCount: wcount * 2, alignment: 16)
-        let w16 = weights.bindMemory(to: Int16.self, capacity: wcount)
-        w16.initialize(repeating: 0, count: wcount)
-        var s = 0
-        for (t, tile) in p.tiles.enumerated() {
-            let base = tileOffset[t] * coutPad, n8 = tileRows8[t]
-            while s < segmentCount && segs[5 * s + 4] < tileOffset[t] + tile.rowCount {
-                let y = segs[5 * s], x = segs[5 * s + 1], cLo = segs[5 * s + 2], cHi = segs[5 * s + 3], off = segs[5 * s + 4]
+        // narrow weights [row (packed order)][out (padded to 16)]
+        if narrow {
+            let tile = p.tiles[0]
+            let nw = narrowWeights.bindMemory(to: Int16.self, capacity: tile.rowCount * narrowPad)
+            for sidx in 0..<segmentCount {
+                let y = segs[5 * sidx], x = segs[5 * sidx + 1], cLo = segs[5 * sidx + 2], cHi = segs[5 * sidx + 3]
                 for c in cLo..<cHi {
                     let r = (c * kh + y) * kw + x            // canonical row
-                    let pr = off + (c - cLo) - tileOffset[t] // packed row within the tile
-                    for o in 0..<cout { w16[base + o * n8 + pr] = Int16(p.weights[o * fanIn + r]) }
-                    if narrow {
-                        let nw = narrowWeights.bindMemory(to: Int16.self, capacity: tile.rowCount * narrowPad)
-                        for o in 0..<narrowPad { nw[pr * narrowPad + o] = o < cout ? Int16(p.weights[o * fanIn + r]) : 0 }
-                    }
+                    let pr = segs[5 * sidx + 4] + (c - cLo)  // packed row (one tile, offset 0)
+                    for o in 0..<narrowPad { nw[pr * narrowPad + o] = o < cout ? Int16(p.weights[o * fanIn + r]) : 0 }
                 }
-                s += 1
             }
         }
 
-        // blocked kernel: weights [tile][group][row][16]
+        // blocked kernel: weights [tile][group][step][16 outputs][2 rows]
         groups = Swift.max(1, (cout + 15) / 16)
         self.maxCode = Swift.max(0, maxCode)
         let maxW = p.weights.reduce(0) { Swift.max($0, abs(Int($1))) }
@@ -256,19 +243,12 @@ public final class CrossbarPlan: @unchecked Sendable {
         tileSegStart.deallocate(); blockTileOffset.deallocate(); tilePairs.deallocate(); blockWeights.deallocate()
         blockThresholds.deallocate(); zeroRow.deallocate()
         segments.deallocate(); tileOffset.deallocate(); tileRows.deallocate(); tileRows8.deallocate()
-        adcMult.deallocate(); adcRound.deallocate(); adcLo.deallocate(); adcHi.deallocate(); weights.deallocate()
+        adcMult.deallocate(); adcRound.deallocate(); adcLo.deallocate(); adcHi.deallocate()
         fusedThresholds.deallocate(); narrowWeights.deallocate(); narrowThresholds.deallocate()
     }
 }
 
 extension Fast {
-    /// Pair-wise multiply-add of 8 Int16 lanes into 4 Int32 lanes (`pmaddwd`).
-    @inlinable @inline(__always)
-    static func madd(_ a: SIMD8<Int16>, _ b: SIMD8<Int16>) -> SIMD4<Int32> {
-        let p = SIMD8<Int32>(truncatingIfNeeded: a) &* SIMD8<Int32>(truncatingIfNeeded: b)
-        return p.evenHalf &+ p.oddHalf
-    }
-
     /// Gathers the patch of output pixel (oy, ox) in packed order. The row padding of each tile
     /// is left as is: its weights are 0, so whatever the scratch holds there contributes 0.
     @inlinable @inline(__always)
@@ -298,24 +278,6 @@ extension Fast {
         }
     }
 
-    /// The exact tile accumulators of outputs o..<o+4 (weights of padded outputs are 0).
-    @inlinable @inline(__always)
-    static func dot4(_ pt: UnsafeRawPointer, _ wt: UnsafeRawPointer, _ n8: Int, _ o: Int) -> SIMD4<Int32> {
-        let w0 = wt + o &* n8 &* 2, w1 = w0 + n8 &* 2, w2 = w1 + n8 &* 2, w3 = w2 + n8 &* 2
-        var a0 = SIMD4<Int32>(), a1 = SIMD4<Int32>(), a2 = SIMD4<Int32>(), a3 = SIMD4<Int32>()
-        var b = 0
-        let bytes = n8 &* 2
-        while b < bytes {
-            let pv = pt.load(fromByteOffset: b, as: SIMD8<Int16>.self)
-            a0 &+= madd(pv, w0.load(fromByteOffset: b, as: SIMD8<Int16>.self))
-            a1 &+= madd(pv, w1.load(fromByteOffset: b, as: SIMD8<Int16>.self))
-            a2 &+= madd(pv, w2.load(fromByteOffset: b, as: SIMD8<Int16>.self))
-            a3 &+= madd(pv, w3.load(fromByteOffset: b, as: SIMD8<Int16>.self))
-            b &+= 16
-        }
-        return SIMD4<Int32>(a0.wrappedSum(), a1.wrappedSum(), a2.wrappedSum(), a3.wrappedSum())
-    }
-
     /// One crossbar layer. `src`: HWC input codes (Int16), `dst`: HWC digital sums,
     /// `patch`: 16-byte aligned scratch of `plan.patchCount` Int16,
     /// `tileOut` (optional): ADC codes `[tile][pixel][cout]`.
@@ -325,45 +287,6 @@ extension Fast {
     public static func crossbar(src: UnsafePointer<Int16>, dst: UnsafeMutablePointer<Int32>, plan: CrossbarPlan,
                                 patch: UnsafeMutablePointer<Int16>, tileOut: UnsafeMutablePointer<Int32>?) {
         crossbarBlocked(src: src, dst: dst, plan: plan, scratch: patch, tileOut: tileOut)
-    }
-
-    /// The previous kernel (patch gather + 4 dot products), kept as a second implementation
-    /// for the tests.
-    @inlinable
-    static func crossbarGathered(src: UnsafePointer<Int16>, dst: UnsafeMutablePointer<Int32>, plan: CrossbarPlan,
-                                 patch: UnsafeMutablePointer<Int16>, tileOut: UnsafeMutablePointer<Int32>?) {
-        let oh = plan.outShape.h, ow = plan.outShape.w
-        let cout = plan.cout, coutPad = plan.coutPad, pixels = oh &* ow
-        let wbase = UnsafeRawPointer(plan.weights)
-        let pbase = UnsafeRawPointer(patch)
-        var pix = 0
-        for oy in 0..<oh {
-            for ox in 0..<ow {
-                gather(src, plan, patch, oy, ox)
-                let out = dst + pix &* cout
-                for t in 0..<plan.tileCount {
-                    let n8 = plan.tileRows8[t]
-                    let pt = pbase + plan.tileOffset[t] &* 2
-                    let wt = wbase + plan.tileOffset[t] &* coutPad &* 2
-                    let m = plan.adcMult[t], rc = plan.adcRound[t], lo = plan.adcLo[t], hi = plan.adcHi[t]
-                    let tout = tileOut.map { $0 + (t &* pixels &+ pix) &* cout }
-                    var o = 0
-                    while o < cout {
-                        let accs = dot4(pt, wt, n8, o)
-                        let lanes = Swift.min(4, cout &- o)
-                        for l in 0..<lanes {
-                            // |acc * m| < 2^62 (validate): no wrap
-                            let q = rc.apply(Int64(accs[l]) &* m)
-                            let code = Int32(truncatingIfNeeded: q < lo ? lo : (q > hi ? hi : q))
-                            out[o &+ l] = t == 0 ? code : out[o &+ l] &+ code
-                            if let tout { tout[o &+ l] = code }
-                        }
-                        o &+= 4
-                    }
-                }
-                pix &+= 1
-            }
-        }
     }
 
     /// A single-tile crossbar layer fused with the activation that follows it (plan made with
@@ -376,37 +299,6 @@ extension Fast {
         precondition(plan.fusedLevels > 0 && plan.tileCount == 1, "plan is not fused")
         if plan.isNarrow { crossbarActivationNarrow(src: src, dst: dst, plan: plan, patch: patch); return }
         crossbarActivationBlocked(src: src, dst: dst, plan: plan, scratch: patch)
-    }
-
-    /// The previous wide fused kernel (patch gather + 4 dot products), kept for the tests.
-    @inlinable
-    static func crossbarActivationGathered(src: UnsafePointer<Int16>, dst: UnsafeMutablePointer<Int16>, plan: CrossbarPlan,
-                                           patch: UnsafeMutablePointer<Int16>) {
-        let oh = plan.outShape.h, ow = plan.outShape.w
-        let cout = plan.cout, coutPad = plan.coutPad, levels = plan.fusedLevels
-        let wt = UnsafeRawPointer(plan.weights)
-        let pt = UnsafeRawPointer(patch)
-        let n8 = plan.tileRows8[0]
-        let th = UnsafeRawPointer(plan.fusedThresholds)
-        var out = dst
-        for oy in 0..<oh {
-            for ox in 0..<ow {
-                gather(src, plan, patch, oy, ox)
-                var o = 0
-                while o < cout {
-                    let accs = dot4(pt, wt, n8, o)
-                    var cnt = SIMD4<Int32>()
-                    let one = SIMD4<Int32>(repeating: 1)
-                    for k in 0..<levels {
-                        let t = th.load(fromByteOffset: (k &* coutPad &+ o) &* 4, as: SIMD4<Int32>.self)
-                        cnt &+= SIMD4<Int32>().replacing(with: one, where: accs .>= t)
-                    }
-                    for l in 0..<Swift.min(4, cout &- o) { out[o &+ l] = Int16(truncatingIfNeeded: cnt[l]) }
-                    o &+= 4
-                }
-                out += cout
-            }
-        }
     }
 
     /// The narrow fused variant: `|acc| <= B < 2^15 - 1`, so every partial sum of the tile product
