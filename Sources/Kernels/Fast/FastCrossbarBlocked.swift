@@ -11,8 +11,9 @@
 // `chunkRows = floor((2^15 - 1) / (maxCode * maxAbsWeight))` steps and never wraps; then the
 // two row parities of each output are added into an Int32 lane (`(x << 16 >> 16) + (x >> 16)`
 // on the Int32 view). Every Int32 partial sum is a partial sum of the exact tile product,
-// bounded by section 5. Each weight vector serves a block of 4 output pixels (8 Int16 + 8
-// Int32 accumulators of 256 bits), each broadcast serves 16 outputs. The tile's 4 x 16
+// bounded by section 5. Each weight vector serves a block of 4 output pixels (8 Int16
+// accumulators of 256 bits in registers; the 4 x 16 Int32 accumulators live in the scratch and
+// are only touched by the flushes), each broadcast serves 16 outputs. The tile's 4 x 16
 // accumulators then go through the ADC (or the fused activation thresholds).
 
 extension Fast {
@@ -41,14 +42,16 @@ extension Fast {
         return ((x &<< 16) &>> 16) &+ (x &>> 16)
     }
 
-    /// Tile `t`, output group `g`, 4 output pixels: the exact tile accumulators, stored to
-    /// `acc` as `[pixel][16]` Int32. Per step one row pair (or a segment's last odd row, as
+    /// Tile `t`, output group `g`, 4 output pixels: the exact tile accumulators, summed in
+    /// `acc` as `[pixel][16]` Int32 (zeroed first). Per step one row pair (or a segment's last odd row, as
     /// the pair (a, a) with weights (w, 0)) is multiplied with 8 outputs x 2 rows per vector.
     @inlinable @inline(__always)
     static func accumulate4(_ src: UnsafePointer<Int16>, _ plan: CrossbarPlan, _ t: Int, _ g: Int,
                             _ oy: SIMD4<Int>, _ ox: SIMD4<Int>, _ acc: UnsafeMutableRawPointer) {
-        var c0 = SIMD8<Int32>(), d0 = SIMD8<Int32>(), c1 = SIMD8<Int32>(), d1 = SIMD8<Int32>()
-        var c2 = SIMD8<Int32>(), d2 = SIMD8<Int32>(), c3 = SIMD8<Int32>(), d3 = SIMD8<Int32>()
+        for k in 0..<8 { acc.storeBytes(of: SIMD8<Int32>(), toByteOffset: k &* 32, as: SIMD8<Int32>.self) }
+        @inline(__always) func add(_ k: Int, _ v: SIMD16<Int16>) {
+            acc.storeBytes(of: acc.loadUnaligned(fromByteOffset: k &* 32, as: SIMD8<Int32>.self) &+ widenPairs(v), toByteOffset: k &* 32, as: SIMD8<Int32>.self)
+        }
         var s0 = SIMD16<Int16>(), u0 = SIMD16<Int16>(), s1 = SIMD16<Int16>(), u1 = SIMD16<Int16>()
         var s2 = SIMD16<Int16>(), u2 = SIMD16<Int16>(), s3 = SIMD16<Int16>(), u3 = SIMD16<Int16>()
         let chunk = plan.chunkRows
@@ -56,8 +59,7 @@ extension Fast {
         var wp = UnsafeRawPointer(plan.blockWeights) + (plan.blockTileOffset[t] &+ g &* plan.tilePairs[t] &* 32) &* 2
         let segs = plan.segments
         @inline(__always) func flush() {
-            c0 &+= widenPairs(s0); d0 &+= widenPairs(u0); c1 &+= widenPairs(s1); d1 &+= widenPairs(u1)
-            c2 &+= widenPairs(s2); d2 &+= widenPairs(u2); c3 &+= widenPairs(s3); d3 &+= widenPairs(u3)
+            add(0, s0); add(1, u0); add(2, s1); add(3, u1); add(4, s2); add(5, u2); add(6, s3); add(7, u3)
             s0 = SIMD16<Int16>(); u0 = s0; s1 = s0; u1 = s0; s2 = s0; u2 = s0; s3 = s0; u3 = s0
             pending = 0
         }
@@ -98,10 +100,6 @@ extension Fast {
             }
         }
         flush()
-        acc.storeBytes(of: c0, toByteOffset: 0, as: SIMD8<Int32>.self); acc.storeBytes(of: d0, toByteOffset: 32, as: SIMD8<Int32>.self)
-        acc.storeBytes(of: c1, toByteOffset: 64, as: SIMD8<Int32>.self); acc.storeBytes(of: d1, toByteOffset: 96, as: SIMD8<Int32>.self)
-        acc.storeBytes(of: c2, toByteOffset: 128, as: SIMD8<Int32>.self); acc.storeBytes(of: d2, toByteOffset: 160, as: SIMD8<Int32>.self)
-        acc.storeBytes(of: c3, toByteOffset: 192, as: SIMD8<Int32>.self); acc.storeBytes(of: d3, toByteOffset: 224, as: SIMD8<Int32>.self)
     }
 
     /// As `accumulate4` for one output pixel (`acc`: 16 Int32).
