@@ -71,7 +71,7 @@ public final class CompiledProgram: @unchecked Sendable {
             case .flatten:
                 steps.append(.flatten(src: offs[i], dst: offs[o], code: code[i], shape: s)); trace.append(steps.last!)
             case .crossbar(let p):
-                let plan = CrossbarPlan(p, inShape: s)
+                let plan = CrossbarPlan(p, inShape: s, maxCode: ranges[i].magnitude)
                 patch = Swift.max(patch, plan.patchCount)
                 tileTrace = Swift.max(tileTrace, plan.tileCount * plan.outShape.count)
                 trace.append(.crossbar(src: offs[i], dst: offs[o], plan: plan, node: k))

@@ -120,7 +120,7 @@ final class FastVsReferenceTests: XCTestCase {
 
     func testCrossbar() {
         var rng = Xoshiro256StarStar(seed: 41)
-        var saturated = 0, total = 0
+        var saturated = 0, total = 0, chunked = 0, multiGroup = 0, partialBlock = 0, fullBlock = 0
         for case_ in 0..<1000 {
             let (p, s, codeBits) = Self.randomCrossbar(&rng)
             var x = [Int32](repeating: 0, count: s.count)
@@ -128,7 +128,12 @@ final class FastVsReferenceTests: XCTestCase {
             var expTiles: [[Int32]] = []
             let expected = Reference.crossbar(x, shape: s, p, tileADC: &expTiles)
             let os = p.outputShape(for: s)
-            let plan = CrossbarPlan(p, inShape: s)
+            // odd cases: the plan knows the real code range (longer Int16 chunks, as the engine does)
+            let plan = CrossbarPlan(p, inShape: s, maxCode: case_ % 2 == 1 ? Int64((1 << codeBits) - 1) : 255)
+            if (0..<plan.tileCount).contains(where: { plan.tilePairs[$0] > plan.chunkRows }) && plan.chunkRows > 1 { chunked += 1 }
+            if plan.groups > 1 { multiGroup += 1 }
+            if os.h * os.w % 4 != 0 { partialBlock += 1 }
+            if os.h * os.w >= 4 { fullBlock += 1 }
             let hwc = toHWC(x, s).map { Int16($0) }
             var got = [Int32](repeating: 0, count: os.count)
             var tileBuf = [Int32](repeating: 0, count: p.tiles.count * os.count)
@@ -147,12 +152,19 @@ final class FastVsReferenceTests: XCTestCase {
             assertBitExact(expected, toCHW(got, os), stage: "crossbar case \(case_) digital sum")
         }
         XCTAssertGreaterThan(saturated, total / 50, "ADC saturation exercised (\(saturated) of \(total))")
+        // blocked kernel paths: several Int16 chunks per tile, several output groups, 4-pixel
+        // blocks and single-pixel tails
+        XCTAssertGreaterThan(chunked, 100, "Int16 chunk flushes exercised")
+        XCTAssertGreaterThan(multiGroup, 200, "more than 16 outputs")
+        XCTAssertGreaterThan(partialBlock, 200); XCTAssertGreaterThan(fullBlock, 500)
         XCTAssertLessThan(saturated, total / 2, "most ADC codes unsaturated (\(saturated) of \(total))")
     }
 
     /// Extremes: full-scale 8-bit codes with most-negative 8-bit weights over 512 rows.
     func testCrossbarExtremeCodes() {
-        for (code, wt) in [(255, Int8.min), (255, Int8.max), (1, Int8.min)] {
+        // (maxCode 15 / 1: the blocked kernel sums 17 / 255 full-scale products in an Int16 lane)
+        for (code, wt, maxCode) in [(255, Int8.min, 255), (255, Int8.max, 255), (1, Int8.min, 255),
+                                    (15, Int8.min, 15), (15, Int8.max, 15), (1, Int8.min, 1), (1, Int8.max, 1)] as [(Int, Int8, Int64)] {
             let fanIn = 1024
             let tiles = CrossbarParams.uniformTiles(fanIn: fanIn, arrayRows: 512, multiplier: Int32.max, shift: 30,
                                                     rounding: .halfToEven, bits: 16)
@@ -162,7 +174,7 @@ final class FastVsReferenceTests: XCTestCase {
             let x = [Int32](repeating: Int32(code), count: fanIn)
             var t: [[Int32]] = []
             let expected = Reference.crossbar(x, shape: s, p, tileADC: &t)
-            let plan = CrossbarPlan(p, inShape: s)
+            let plan = CrossbarPlan(p, inShape: s, maxCode: maxCode)
             var got = [Int32](repeating: 0, count: 3)
             let patch = AlignedPatch(plan.patchCount)
             x.map { Int16($0) }.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in

@@ -1,15 +1,12 @@
-// Fast crossbar layer (DATAPATH.md sections 5 and 6) on HWC Int32 activations.
+// Fast crossbar layer (DATAPATH.md sections 5 and 6) on HWC Int16 codes.
 //
 // Set-up (CrossbarPlan, once): each row tile's fan-in is re-ordered so that, for each kernel
 // position (y, x), the tile's channels form one contiguous run [cLo, cHi) (for fixed (y, x) the
 // canonical row r = (c*kh + y)*kw + x grows with c, so a tile's rows at that position are a
-// channel interval), then padded to a multiple of 8 rows whose weights are 0. Weights are packed Int16,
-// 16-byte aligned, `[tile][out (padded to 4)][padded row]`.
-// Eval (per output pixel): gather the patch (contiguous copies of HWC runs, 0 for padding) into
-// Int16, then for each tile and group of 4 output channels, 4 dot products over the tile's rows
-// with 8-lane Int16 x Int16 -> Int32 pair sums (SSE2 `pmaddwd`, AArch64 `smull`/`smlal`): each
-// pair sum is at most 2 * 255 * 128 and every partial sum is bounded by the tile bound that
-// validate() proves, so Int32 lanes never wrap. Then the ADC per output and the digital sum.
+// channel interval): the *segments* (y, x, cLo, cHi, packed offset). The general kernel (any
+// tile count; also the wide fused one) is the register-blocked micro-kernel of
+// FastCrossbarBlocked.swift; the narrow fused kernel (Int16 accumulation, e.g. a first conv
+// layer) is below. Then the ADC per output and the digital sum (or the fused thresholds).
 
 import FixedPoint
 
@@ -34,18 +31,40 @@ public final class CrossbarPlan: @unchecked Sendable {
     @usableFromInline let adcRound: UnsafeMutablePointer<RoundingConst>
     @usableFromInline let adcLo: UnsafeMutablePointer<Int64>
     @usableFromInline let adcHi: UnsafeMutablePointer<Int64>
-    @usableFromInline let weights: UnsafeMutableRawPointer
     /// Fused activation: number of thresholds per output (0: not fused) and the thresholds
     /// `[level k = 1...][out (padded to 4)]`, 16-byte aligned.
     public let fusedLevels: Int
     @usableFromInline let fusedThresholds: UnsafeMutableRawPointer
     /// Narrow fused variant (tile bound `B < 2^15 - 1`, e.g. a first conv layer): accumulation
     /// and threshold compares in Int16 lanes, 8 outputs at a time; weights `[row][out (padded
-    /// to 8)]`, thresholds `[level][out (padded to 8)]`, both Int16.
+    /// to 16)]`, thresholds `[level][out (padded to 16)]`, both Int16.
     public let isNarrow: Bool
     public let coutPad8: Int
+    /// Output padding of the narrow layout: 16 (one SIMD16<Int16> per 16 outputs).
+    public let narrowPad: Int
     @usableFromInline let narrowWeights: UnsafeMutableRawPointer
     @usableFromInline let narrowThresholds: UnsafeMutableRawPointer
+    /// Blocked kernel (FastCrossbarBlocked.swift): groups of 16 outputs; the largest input code
+    /// the plan was made for and the largest |weight|; rows summed in Int16 lanes before
+    /// widening (`floor((2^15 - 1) / (maxCode * maxAbsWeight))`, at least 1).
+    public let groups: Int
+    public let maxCode: Int64
+    public let maxAbsWeight: Int
+    public let chunkRows: Int
+    /// Per tile (plus one): the first segment of the tile.
+    @usableFromInline let tileSegStart: UnsafeMutablePointer<Int>
+    /// Per tile: element offset of the tile's weights in `blockWeights`.
+    @usableFromInline let blockTileOffset: UnsafeMutablePointer<Int>
+    /// Per tile: row-pair steps (each segment's rows in pairs, an odd last row its own step).
+    @usableFromInline let tilePairs: UnsafeMutablePointer<Int>
+    /// Int16 `[tile][group][step][8 outputs x 2 rows][2 halves]`: step `j` of a group holds, for
+    /// outputs `o = 0..<16` of the group, `w[o][r_j], w[o][r_j + 1]` at Int16 index `2o, 2o + 1`
+    /// (0 for outputs >= cout and for the missing second row of an odd last row).
+    @usableFromInline let blockWeights: UnsafeMutableRawPointer
+    /// Fused thresholds `[level][out (padded to 16)]` Int32 (the padding never stored).
+    @usableFromInline let blockThresholds: UnsafeMutableRawPointer
+    /// `inShape.c` zero codes: the input row of a kernel position outside the map.
+    @usableFromInline let zeroRow: UnsafeMutablePointer<Int16>
 
     /// Whether `act` can be fused into this single-tile layer (see `crossbarActivation`):
     /// one tile, multipliers >= 0, at most `maxLevels` output levels, thresholds fit Int32.
@@ -78,7 +97,9 @@ public final class CrossbarPlan: @unchecked Sendable {
             (adcRound + t).initialize(to: RoundingConst(shift: 31 - Int(tile.shift), rule: tile.rounding))
             adcLo[t] = -(Int64(1) << Int64(tile.bits - 1)); adcHi[t] = (Int64(1) << Int64(tile.bits - 1)) - 1
         }
-        patchCount = Swift.max(total, 8)
+        // room for 4 patches (the narrow fused kernel gathers blocks of 4 pixels); at least the
+        // blocked kernel's accumulator scratch (4 x 16 Int32)
+        patchCount = Swift.max(4 * total, 128)
 
         let khw = kh * kw
         var segs: [Int] = []
@@ -100,10 +121,20 @@ public final class CrossbarPlan: @unchecked Sendable {
             precondition(off == tileOffset[t] + tile.rowCount, "segment construction")
         }
         segmentCount = segs.count / 5
+        tileSegStart = .allocate(capacity: tileCount + 1)
+        do {
+            var s = 0
+            for (t, tile) in p.tiles.enumerated() {
+                tileSegStart[t] = s
+                while s < segmentCount && segs[5 * s + 4] < tileOffset[t] + tile.rowCount { s += 1 }
+            }
+            tileSegStart[tileCount] = s
+        }
         segments = .allocate(capacity: Swift.max(1, segs.count))
         for (i, v) in segs.enumerated() { segments[i] = v }
 
         coutPad8 = (cout + 7) / 8 * 8
+        narrowPad = (cout + 15) / 16 * 16
         var narrow = false
         // fused activation thresholds: T_k[o] = min { acc in [-B, B] : act(adc(acc)) >= k }, or B + 1
         if let act {
@@ -136,56 +167,88 @@ public final class CrossbarPlan: @unchecked Sendable {
         isNarrow = narrow
         if narrow {
             let rows = p.tiles[0].rowCount, levels = fusedLevels
-            narrowWeights = .allocate(byteCount: Swift.max(rows * coutPad8 * 2, 16), alignment: 16)
-            narrowThresholds = .allocate(byteCount: levels * coutPad8 * 2, alignment: 16)
+            narrowWeights = .allocate(byteCount: Swift.max(rows * narrowPad * 2, 16), alignment: 16)
+            narrowThresholds = .allocate(byteCount: levels * narrowPad * 2, alignment: 16)
             let th32 = fusedThresholds.bindMemory(to: Int32.self, capacity: levels * coutPad)
-            let th16 = narrowThresholds.bindMemory(to: Int16.self, capacity: levels * coutPad8)
-            th16.initialize(repeating: Int16.max, count: levels * coutPad8)
-            for k in 0..<levels { for o in 0..<cout { th16[k * coutPad8 + o] = Int16(th32[k * coutPad + o]) } }
+            let th16 = narrowThresholds.bindMemory(to: Int16.self, capacity: levels * narrowPad)
+            th16.initialize(repeating: Int16.max, count: levels * narrowPad)
+            for k in 0..<levels { for o in 0..<cout { th16[k * narrowPad + o] = Int16(th32[k * coutPad + o]) } }
         } else {
             narrowWeights = .allocate(byteCount: 16, alignment: 16)
             narrowThresholds = .allocate(byteCount: 16, alignment: 16)
         }
 
-        // packed weights [tile][out][padded row], Int16, zero in the padding
-        let wcount = Swift.max(patchCount * coutPad, 8)
-        weights = .allocate(byteCount: wcount * 2, alignment: 16)
-        let w16 = weights.bindMemory(to: Int16.self, capacity: wcount)
-        w16.initialize(repeating: 0, count: wcount)
-        var s = 0
-        for (t, tile) in p.tiles.enumerated() {
-            let base = tileOffset[t] * coutPad, n8 = tileRows8[t]
-            while s < segmentCount && segs[5 * s + 4] < tileOffset[t] + tile.rowCount {
-                let y = segs[5 * s], x = segs[5 * s + 1], cLo = segs[5 * s + 2], cHi = segs[5 * s + 3], off = segs[5 * s + 4]
+        // narrow weights [row (packed order)][out (padded to 16)]
+        if narrow {
+            let tile = p.tiles[0]
+            let nw = narrowWeights.bindMemory(to: Int16.self, capacity: tile.rowCount * narrowPad)
+            for sidx in 0..<segmentCount {
+                let y = segs[5 * sidx], x = segs[5 * sidx + 1], cLo = segs[5 * sidx + 2], cHi = segs[5 * sidx + 3]
                 for c in cLo..<cHi {
                     let r = (c * kh + y) * kw + x            // canonical row
-                    let pr = off + (c - cLo) - tileOffset[t] // packed row within the tile
-                    for o in 0..<cout { w16[base + o * n8 + pr] = Int16(p.weights[o * fanIn + r]) }
-                    if narrow {
-                        let nw = narrowWeights.bindMemory(to: Int16.self, capacity: tile.rowCount * coutPad8)
-                        for o in 0..<coutPad8 { nw[pr * coutPad8 + o] = o < cout ? Int16(p.weights[o * fanIn + r]) : 0 }
-                    }
+                    let pr = segs[5 * sidx + 4] + (c - cLo)  // packed row (one tile, offset 0)
+                    for o in 0..<narrowPad { nw[pr * narrowPad + o] = o < cout ? Int16(p.weights[o * fanIn + r]) : 0 }
                 }
-                s += 1
             }
         }
+
+        // blocked kernel: weights [tile][group][step][16 outputs][2 rows]
+        groups = Swift.max(1, (cout + 15) / 16)
+        self.maxCode = Swift.max(0, maxCode)
+        let maxW = p.weights.reduce(0) { Swift.max($0, abs(Int($1))) }
+        maxAbsWeight = maxW
+        let prodBound = Int(self.maxCode) * maxW            // bound of one product |a * w|
+        // steps per Int16 chunk: each lane adds one product per step
+        chunkRows = prodBound == 0 ? Int.max / 4 : Swift.max(1, Int(Int16.max) / prodBound)
+        blockTileOffset = .allocate(capacity: tileCount)
+        tilePairs = .allocate(capacity: tileCount)
+        var bcount = 0
+        for t in 0..<tileCount {
+            var steps = 0
+            for sidx in tileSegStart[t]..<tileSegStart[t + 1] { steps += (segs[5 * sidx + 3] - segs[5 * sidx + 2] + 1) / 2 }
+            tilePairs[t] = steps
+            blockTileOffset[t] = bcount; bcount += groups * steps * 32
+        }
+        blockWeights = .allocate(byteCount: Swift.max(bcount, 32) * 2, alignment: 32)
+        let bw = blockWeights.bindMemory(to: Int16.self, capacity: Swift.max(bcount, 32))
+        bw.initialize(repeating: 0, count: Swift.max(bcount, 32))
+        for t in 0..<tileCount {
+            var step = 0
+            for sidx in tileSegStart[t]..<tileSegStart[t + 1] {
+                let y = segs[5 * sidx], x = segs[5 * sidx + 1], cLo = segs[5 * sidx + 2], cHi = segs[5 * sidx + 3]
+                for c in cLo..<cHi {
+                    let r = (c * kh + y) * kw + x
+                    let j = step + (c - cLo) / 2, half = (c - cLo) % 2
+                    for o in 0..<cout {
+                        let g = o / 16
+                        bw[blockTileOffset[t] + (g * tilePairs[t] + j) * 32 + (o % 16) * 2 + half] = Int16(p.weights[o * fanIn + r])
+                    }
+                }
+                step += (cHi - cLo + 1) / 2
+            }
+        }
+        let lv = Swift.max(fusedLevels, 1), tstride = groups * 16
+        blockThresholds = .allocate(byteCount: lv * tstride * 4, alignment: 32)
+        let bt = blockThresholds.bindMemory(to: Int32.self, capacity: lv * tstride)
+        bt.initialize(repeating: Int32.max, count: lv * tstride)
+        if fusedLevels > 0 {
+            let th32 = fusedThresholds.bindMemory(to: Int32.self, capacity: fusedLevels * coutPad)
+            for k in 0..<fusedLevels { for o in 0..<cout { bt[k * tstride + o] = th32[k * coutPad + o] } }
+        }
+        zeroRow = .allocate(capacity: Swift.max(inShape.c, 1))
+        zeroRow.initialize(repeating: 0, count: Swift.max(inShape.c, 1))
     }
 
     deinit {
+        tileSegStart.deallocate(); blockTileOffset.deallocate(); tilePairs.deallocate(); blockWeights.deallocate()
+        blockThresholds.deallocate(); zeroRow.deallocate()
         segments.deallocate(); tileOffset.deallocate(); tileRows.deallocate(); tileRows8.deallocate()
-        adcMult.deallocate(); adcRound.deallocate(); adcLo.deallocate(); adcHi.deallocate(); weights.deallocate()
+        adcMult.deallocate(); adcRound.deallocate(); adcLo.deallocate(); adcHi.deallocate()
         fusedThresholds.deallocate(); narrowWeights.deallocate(); narrowThresholds.deallocate()
     }
 }
 
 extension Fast {
-    /// Pair-wise multiply-add of 8 Int16 lanes into 4 Int32 lanes (`pmaddwd`).
-    @inlinable @inline(__always)
-    static func madd(_ a: SIMD8<Int16>, _ b: SIMD8<Int16>) -> SIMD4<Int32> {
-        let p = SIMD8<Int32>(truncatingIfNeeded: a) &* SIMD8<Int32>(truncatingIfNeeded: b)
-        return p.evenHalf &+ p.oddHalf
-    }
-
     /// Gathers the patch of output pixel (oy, ox) in packed order. The row padding of each tile
     /// is left as is: its weights are 0, so whatever the scratch holds there contributes 0.
     @inlinable @inline(__always)
@@ -215,62 +278,15 @@ extension Fast {
         }
     }
 
-    /// The exact tile accumulators of outputs o..<o+4 (weights of padded outputs are 0).
-    @inlinable @inline(__always)
-    static func dot4(_ pt: UnsafeRawPointer, _ wt: UnsafeRawPointer, _ n8: Int, _ o: Int) -> SIMD4<Int32> {
-        let w0 = wt + o &* n8 &* 2, w1 = w0 + n8 &* 2, w2 = w1 + n8 &* 2, w3 = w2 + n8 &* 2
-        var a0 = SIMD4<Int32>(), a1 = SIMD4<Int32>(), a2 = SIMD4<Int32>(), a3 = SIMD4<Int32>()
-        var b = 0
-        let bytes = n8 &* 2
-        while b < bytes {
-            let pv = pt.load(fromByteOffset: b, as: SIMD8<Int16>.self)
-            a0 &+= madd(pv, w0.load(fromByteOffset: b, as: SIMD8<Int16>.self))
-            a1 &+= madd(pv, w1.load(fromByteOffset: b, as: SIMD8<Int16>.self))
-            a2 &+= madd(pv, w2.load(fromByteOffset: b, as: SIMD8<Int16>.self))
-            a3 &+= madd(pv, w3.load(fromByteOffset: b, as: SIMD8<Int16>.self))
-            b &+= 16
-        }
-        return SIMD4<Int32>(a0.wrappedSum(), a1.wrappedSum(), a2.wrappedSum(), a3.wrappedSum())
-    }
-
     /// One crossbar layer. `src`: HWC input codes (Int16), `dst`: HWC digital sums,
     /// `patch`: 16-byte aligned scratch of `plan.patchCount` Int16,
     /// `tileOut` (optional): ADC codes `[tile][pixel][cout]`.
+    /// Input codes must not exceed `plan.maxCode`. Runs the blocked kernel
+    /// (FastCrossbarBlocked.swift); `patch` is its accumulator scratch.
     @inlinable
     public static func crossbar(src: UnsafePointer<Int16>, dst: UnsafeMutablePointer<Int32>, plan: CrossbarPlan,
                                 patch: UnsafeMutablePointer<Int16>, tileOut: UnsafeMutablePointer<Int32>?) {
-        let oh = plan.outShape.h, ow = plan.outShape.w
-        let cout = plan.cout, coutPad = plan.coutPad, pixels = oh &* ow
-        let wbase = UnsafeRawPointer(plan.weights)
-        let pbase = UnsafeRawPointer(patch)
-        var pix = 0
-        for oy in 0..<oh {
-            for ox in 0..<ow {
-                gather(src, plan, patch, oy, ox)
-                let out = dst + pix &* cout
-                for t in 0..<plan.tileCount {
-                    let n8 = plan.tileRows8[t]
-                    let pt = pbase + plan.tileOffset[t] &* 2
-                    let wt = wbase + plan.tileOffset[t] &* coutPad &* 2
-                    let m = plan.adcMult[t], rc = plan.adcRound[t], lo = plan.adcLo[t], hi = plan.adcHi[t]
-                    let tout = tileOut.map { $0 + (t &* pixels &+ pix) &* cout }
-                    var o = 0
-                    while o < cout {
-                        let accs = dot4(pt, wt, n8, o)
-                        let lanes = Swift.min(4, cout &- o)
-                        for l in 0..<lanes {
-                            // |acc * m| < 2^62 (validate): no wrap
-                            let q = rc.apply(Int64(accs[l]) &* m)
-                            let code = Int32(truncatingIfNeeded: q < lo ? lo : (q > hi ? hi : q))
-                            out[o &+ l] = t == 0 ? code : out[o &+ l] &+ code
-                            if let tout { tout[o &+ l] = code }
-                        }
-                        o &+= 4
-                    }
-                }
-                pix &+= 1
-            }
-        }
+        crossbarBlocked(src: src, dst: dst, plan: plan, scratch: patch, tileOut: tileOut)
     }
 
     /// A single-tile crossbar layer fused with the activation that follows it (plan made with
@@ -282,69 +298,65 @@ extension Fast {
                                           patch: UnsafeMutablePointer<Int16>) {
         precondition(plan.fusedLevels > 0 && plan.tileCount == 1, "plan is not fused")
         if plan.isNarrow { crossbarActivationNarrow(src: src, dst: dst, plan: plan, patch: patch); return }
-        let oh = plan.outShape.h, ow = plan.outShape.w
-        let cout = plan.cout, coutPad = plan.coutPad, levels = plan.fusedLevels
-        let wt = UnsafeRawPointer(plan.weights)
-        let pt = UnsafeRawPointer(patch)
-        let n8 = plan.tileRows8[0]
-        let th = UnsafeRawPointer(plan.fusedThresholds)
-        var out = dst
-        for oy in 0..<oh {
-            for ox in 0..<ow {
-                gather(src, plan, patch, oy, ox)
-                var o = 0
-                while o < cout {
-                    let accs = dot4(pt, wt, n8, o)
-                    var cnt = SIMD4<Int32>()
-                    let one = SIMD4<Int32>(repeating: 1)
-                    for k in 0..<levels {
-                        let t = th.load(fromByteOffset: (k &* coutPad &+ o) &* 4, as: SIMD4<Int32>.self)
-                        cnt &+= SIMD4<Int32>().replacing(with: one, where: accs .>= t)
-                    }
-                    for l in 0..<Swift.min(4, cout &- o) { out[o &+ l] = Int16(truncatingIfNeeded: cnt[l]) }
-                    o &+= 4
-                }
-                out += cout
-            }
-        }
+        crossbarActivationBlocked(src: src, dst: dst, plan: plan, scratch: patch)
     }
 
     /// The narrow fused variant: `|acc| <= B < 2^15 - 1`, so every partial sum of the tile product
-    /// fits Int16 lanes (products `|a * w| <= B` too); 8 outputs per vector.
+    /// fits Int16 lanes (products `|a * w| <= B` too); 16 outputs per vector, blocks of 4 output
+    /// pixels (each weight and threshold vector serves 4 pixels); the 4 patches are gathered
+    /// first (`patch`: 4 x `tileRows8[0]` Int16).
     @inlinable
     static func crossbarActivationNarrow(src: UnsafePointer<Int16>, dst: UnsafeMutablePointer<Int16>, plan: CrossbarPlan,
                                          patch: UnsafeMutablePointer<Int16>) {
-        let oh = plan.outShape.h, ow = plan.outShape.w
-        let cout = plan.cout, pad8 = plan.coutPad8, levels = plan.fusedLevels, rows = plan.tileRows[0]
+        let ow = plan.outShape.w, pixels = plan.outShape.h &* ow
+        let cout = plan.cout, pad = plan.narrowPad, levels = plan.fusedLevels
         let w = UnsafeRawPointer(plan.narrowWeights), th = UnsafeRawPointer(plan.narrowThresholds)
-        let one = SIMD8<Int16>(repeating: 1), zero = SIMD8<Int16>()
-        var out = dst
-        for oy in 0..<oh {
-            for ox in 0..<ow {
-                gather(src, plan, patch, oy, ox)
-                var o = 0
-                while o < cout {
-                    var acc = SIMD8<Int16>()
-                    var wp = w + o &* 2
-                    for r in 0..<rows {
-                        acc &+= SIMD8<Int16>(repeating: patch[r]) &* wp.load(as: SIMD8<Int16>.self)
-                        wp += pad8 &* 2
-                    }
-                    var cnt = SIMD8<Int16>()
-                    var tp = th + o &* 2
-                    for _ in 0..<levels {
-                        cnt &+= zero.replacing(with: one, where: acc .>= tp.load(as: SIMD8<Int16>.self))
-                        tp += pad8 &* 2
-                    }
-                    if cout &- o >= 8 {
-                        UnsafeMutableRawPointer(out + o).storeBytes(of: cnt, as: SIMD8<Int16>.self)
-                    } else {
-                        for l in 0..<(cout &- o) { out[o &+ l] = cnt[l] }
-                    }
-                    o &+= 8
-                }
-                out += cout
+        let one = SIMD16<Int16>(repeating: 1), zero = SIMD16<Int16>()
+        let rows = plan.tileRows[0], stride = plan.tileRows8[0]
+        var pix = 0
+        while pix < pixels {
+            let nb = Swift.min(4, pixels &- pix)
+            // the block's 4 patches (the tail repeats its last pixel; only nb are stored)
+            for i in 0..<4 {
+                let q = pix &+ Swift.min(i, nb &- 1), y = q / ow
+                gather(src, plan, patch + i &* stride, y, q &- y &* ow)
             }
+            let r0 = patch, r1 = patch + stride, r2 = patch + 2 &* stride, r3 = patch + 3 &* stride
+            var o = 0
+            while o < cout {
+                var a0 = zero, a1 = zero, a2 = zero, a3 = zero
+                var wp = w + o &* 2
+                for j in 0..<rows {
+                    let wv = wp.loadUnaligned(as: SIMD16<Int16>.self)
+                    a0 &+= SIMD16<Int16>(repeating: r0[j]) &* wv
+                    a1 &+= SIMD16<Int16>(repeating: r1[j]) &* wv
+                    a2 &+= SIMD16<Int16>(repeating: r2[j]) &* wv
+                    a3 &+= SIMD16<Int16>(repeating: r3[j]) &* wv
+                    wp += pad &* 2
+                }
+                var n0 = zero, n1 = zero, n2 = zero, n3 = zero
+                var tp = th + o &* 2
+                for _ in 0..<levels {
+                    let tv = tp.loadUnaligned(as: SIMD16<Int16>.self)
+                    n0 &+= zero.replacing(with: one, where: a0 .>= tv)
+                    n1 &+= zero.replacing(with: one, where: a1 .>= tv)
+                    n2 &+= zero.replacing(with: one, where: a2 .>= tv)
+                    n3 &+= zero.replacing(with: one, where: a3 .>= tv)
+                    tp += pad &* 2
+                }
+                let lanes = Swift.min(16, cout &- o)
+                for i in 0..<nb {
+                    let cnt = i == 0 ? n0 : (i == 1 ? n1 : (i == 2 ? n2 : n3))
+                    let out = dst + ((pix &+ i) &* cout &+ o)
+                    if lanes == 16 {
+                        UnsafeMutableRawPointer(out).storeBytes(of: cnt, as: SIMD16<Int16>.self)
+                    } else {
+                        for l in 0..<lanes { out[l] = cnt[l] }
+                    }
+                }
+                o &+= 16
+            }
+            pix &+= nb
         }
     }
 }

@@ -7,6 +7,19 @@ extension Fast {
         let c = shape.c, w = shape.w
         let oh = (shape.h - p.kh) / p.sh + 1, ow = (shape.w - p.kw) / p.sw + 1
         var o = dst
+        if c == 1 {
+            // one channel (e.g. pooling input pixels): plain 2-D windows
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    let base = src + ((oy &* p.sh) &* w &+ ox &* p.sw)
+                    var m = base[0]
+                    for dy in 0..<p.kh { for dx in 0..<p.kw { m = Swift.max(m, base[dy &* w &+ dx]) } }
+                    o[0] = m
+                    o += 1
+                }
+            }
+            return
+        }
         for oy in 0..<oh {
             for ox in 0..<ow {
                 let base = src + ((oy &* p.sh) &* w &+ ox &* p.sw) &* c
