@@ -11,7 +11,7 @@ import Training
 enum PipelineCommand {
     static let usage = """
     usage: edgecli pipeline --task fashion-mnist --out DIR [options]
-      --epochs N         training epochs (default 6: the whole job stays under 15 minutes on 2 cores)
+      --epochs N         training epochs (default 8: the whole job stays under 15 minutes on 2 cores)
       --mode M           hardware (default; the device model with per-batch read noise) or software
       --target T         device profile (default \(TargetProfiles.defaultName))
       --seed S           seed (default 1)
@@ -32,7 +32,7 @@ enum PipelineCommand {
 
     static let command = Command(name: "pipeline", summary: "the main job: prune -> freeze -> export -> golden -> verify", usage: usage) { args in
         let task = try args.option("task") ?? "fashion-mnist"
-        let epochs = try args.int("epochs", default: 6, range: 1...10_000)
+        let epochs = try args.int("epochs", default: 8, range: 1...10_000)
         let mode = try args.option("mode") ?? "hardware"
         let target = try args.option("target") ?? TargetProfiles.defaultName
         let seed = try args.uint64("seed", default: 1)
