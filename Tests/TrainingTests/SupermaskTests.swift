@@ -266,7 +266,7 @@ final class TrainerTests: XCTestCase {
 
     func testPaperCNNTrainsOneEpochOnASmallSubset() throws {
         var cfg = smallConfig(epochs: 1); cfg.evalBatch = 60
-        let t = try Trainer(config: cfg, train: syntheticSplit(count: 60, seed: 3), test: syntheticSplit(count: 60, seed: 4), threads: 2)
+        let t = try Trainer(config: cfg, train: syntheticSplit(count: 120, seed: 3), test: syntheticSplit(count: 60, seed: 4), threads: 2)
         XCTAssertEqual(t.net.graph.shapes, [[1, 28, 28], [1, 14, 14], [1, 14, 14], [64, 12, 12], [64, 12, 12], [64, 12, 12], [64, 12, 12],
                                             [16, 10, 10], [16, 5, 5], [16, 5, 5], [16, 5, 5], [16, 5, 5], [400], [128], [128], [128], [10]])
         XCTAssertEqual(t.net.masked.map { $0.count }, [576, 9216, 51200, 1280])
