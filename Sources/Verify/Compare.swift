@@ -190,7 +190,7 @@ public enum Verifier {
     /// integer files, docs/GOLDEN.md section 4) with the golden vectors.
     public static func compareDump(dir rawDir: String, program: Program, modelSHA256: String, golden: GoldenSet) throws -> VerifyReport {
         try checkLayout(program: program, golden: golden)
-        let dir = Golden.normalized(rawDir)
+        let dir = AtomicDirectory.normalized(rawDir)
         guard directoryExists(dir) else { throw VerifyError(.io, path: dir, "dump directory does not exist") }
         var got: [[Int32]] = []
         for p in golden.points {

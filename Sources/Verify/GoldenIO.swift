@@ -88,88 +88,27 @@ extension Golden {
 
     // MARK: writing
 
-    static func errnoText(_ e: Int32) -> String {
-        if let c = strerror(e) { return String(cString: c) }
-        return "errno \(e)"
+    /// An earlier golden directory: a manifest of our format.
+    static let directoryKind = AtomicDirectory.Kind(what: "golden directory") { dir in
+        guard let m = try? readFileBytes(dir + "/" + manifestName),
+              let o = try? JSONSerialization.jsonObject(with: Data(m)) as? [String: Any] else { return false }
+        return o["format"] as? String == formatName
     }
 
-    static func normalized(_ dir: String) -> String {
-        var d = dir
-        while d.count > 1, d.hasSuffix("/") { d.removeLast() }
-        return d
-    }
-
-    static func parent(_ path: String) -> String {
-        guard let i = path.lastIndex(of: "/") else { return "." }
-        let p = String(path[..<i])
-        return p.isEmpty ? "/" : p
-    }
-
-    static func list(_ dir: String) -> [String]? {
-        try? FileManager.default.contentsOfDirectory(atPath: dir).sorted()
-    }
-
-    static func removeFlat(_ dir: String) {
-        for e in list(dir) ?? [] { unlink(dir + "/" + e) }
-        rmdir(dir)
-    }
-
-    /// Writes `g` to `dir` all or nothing; returns the files written (name, size in bytes).
-    /// `faultAfter` (tests only): fail after that many files.
+    /// Writes `g` to `dir` all or nothing (DataIO's `AtomicDirectory`); returns the files
+    /// written (name, size in bytes). `faultAfter` (tests only): fail after that many files.
     @discardableResult
-    public static func write(_ g: GoldenSet, to rawDir: String, replace: Bool = false, faultAfter: Int? = nil) throws -> [(name: String, bytes: Int)] {
-        let dir = normalized(rawDir)
-        guard !dir.isEmpty, dir != "/" else { throw VerifyError(.outputExists, path: rawDir, "cannot be a golden directory") }
+    public static func write(_ g: GoldenSet, to dir: String, replace: Bool = false, faultAfter: Int? = nil) throws -> [(name: String, bytes: Int)] {
+        do { try AtomicDirectory.check(dir, kind: directoryKind, replace: replace) } catch { throw verifyError(error) }
         let files = try encode(g)
-        var existing = false
-        var st = stat()
-        if lstat(dir, &st) == 0 {
-            guard (st.st_mode & S_IFMT) == S_IFDIR else { throw VerifyError(.outputExists, path: dir, "exists and is not a directory") }
-            let entries = list(dir) ?? []
-            if !entries.isEmpty {
-                let isGolden: Bool = {
-                    guard let m = try? readFileBytes(dir + "/" + manifestName),
-                          let o = try? JSONSerialization.jsonObject(with: Data(m)) as? [String: Any] else { return false }
-                    return o["format"] as? String == formatName
-                }()
-                guard isGolden else {
-                    throw VerifyError(.outputExists, path: dir, "exists, is not empty and is not a golden directory (no \(manifestName) of format \(formatName)); refusing to write into it")
-                }
-                guard replace else { throw VerifyError(.outputExists, path: dir, "holds earlier golden vectors; pass --force to replace them") }
-                existing = true
-            }
-        } else {
-            let e = errno
-            guard e == ENOENT else { throw VerifyError(.io, path: dir, errnoText(e)) }
-            guard directoryExists(parent(dir)) else { throw VerifyError(.io, path: dir, "the parent directory '\(parent(dir))' does not exist") }
-        }
-        var rng = SystemRandomNumberGenerator()
-        let tag = "\(getpid())-\(String(rng.next() as UInt64, radix: 16))"
-        let tmp = dir + ".tmp-" + tag
-        guard mkdir(tmp, 0o755) == 0 else { throw VerifyError(.io, path: tmp, "cannot create the temporary directory: \(errnoText(errno))") }
-        var installed = false
-        defer { if !installed { removeFlat(tmp) } }
-        for (k, f) in files.enumerated() {
-            if k == faultAfter { throw VerifyError(.io, path: tmp, "injected fault after \(k) files") }
-            do { try writeFileAtomically(f.bytes, to: tmp + "/" + f.name) } catch {
-                throw VerifyError(.io, path: dir + "/" + f.name, "\(error)")
-            }
-        }
-        if existing {
-            let old = dir + ".old-" + tag
-            guard rename(dir, old) == 0 else { throw VerifyError(.io, path: dir, "cannot move the earlier golden directory aside: \(errnoText(errno))") }
-            guard rename(tmp, dir) == 0 else {
-                let e = errno
-                _ = rename(old, dir)
-                throw VerifyError(.io, path: dir, "cannot rename \(tmp) into place: \(errnoText(e))")
-            }
-            removeFlat(old)
-        } else {
-            // rename(2) replaces an empty directory.
-            guard rename(tmp, dir) == 0 else { throw VerifyError(.io, path: dir, "cannot rename \(tmp) into place: \(errnoText(errno))") }
-        }
-        installed = true
+        do {
+            try AtomicDirectory.write(files, to: dir, kind: directoryKind, replace: replace, faultAfter: faultAfter)
+        } catch { throw verifyError(error) }
         return files.map { ($0.name, $0.bytes.count) }
+    }
+
+    static func verifyError(_ e: AtomicDirectoryError) -> VerifyError {
+        VerifyError(e.kind == .outputExists ? .outputExists : .io, path: e.path, e.message)
     }
 
     // MARK: reading
@@ -179,7 +118,7 @@ extension Golden {
     /// Reads a golden directory: parses the manifest, checks every listed file's size and
     /// SHA-256, checks each array's dtype and shape against the manifest and the point list.
     public static func read(dir rawDir: String) throws -> GoldenSet {
-        let dir = normalized(rawDir)
+        let dir = AtomicDirectory.normalized(rawDir)
         guard directoryExists(dir) else { throw VerifyError(.io, path: dir, "golden directory does not exist") }
         let mpath = dir + "/" + manifestName
         let mbytes: [UInt8]
