@@ -16,14 +16,17 @@ public enum SamplePrograms {
         }
         mutating func uniform() -> Double { Double(next() >> 11) * 0x1.0p-53 }
         mutating func int(_ lo: Int, _ hi: Int) -> Int { lo + Int(next() % UInt64(hi - lo + 1)) }
+        mutating func rule() -> RoundingRule { RoundingRule(rawValue: UInt8(int(0, 4)))! }
     }
 
     /// The paper's Fashion-MNIST CNN shape with random weights and gains scaled so that values
     /// use their ranges: u8 28x28 -> maxpool 2 -> `codeBits` DAC codes -> conv 1->64 3x3 -> act
     /// -> conv 64->16 3x3 (fan-in 576: tiles of 512 + 64 rows) -> maxpool 2 -> act -> flatten 400
     /// -> fc 400->128 -> act -> fc 128->10 -> logits. 1,057,024 MACs per image.
+    /// `randomRounding`: every ADC and activation draws its rounding rule (tests use it to cover
+    /// all rules); otherwise ADCs round half to even and activations half up.
     public static func fashionMNISTCNN(seed: UInt64, weightBits: Int = 8, codeBits: Int = 4, adcBits: Int = 14,
-                                       arrayRows: Int = 512) -> Program {
+                                       arrayRows: Int = 512, randomRounding: Bool = false) -> Program {
         var rng = Generator(state: seed)
         var tensors: [TensorDesc] = []
         var nodes: [Node] = []
@@ -50,7 +53,7 @@ public enum SamplePrograms {
                 let n = Swift.min(arrayRows, fanIn - start)
                 let g = Double(1 << (adcBits - 1)) / (2.5 * Double(n).squareRoot() * rmsA * rmsW) * (0.7 + 0.6 * rng.uniform())
                 let q = (try? QuantizedMultiplier(real: g)) ?? .zero
-                tiles.append(TileADC(rowStart: start, rowCount: n, gain: q, rounding: .halfToEven, bits: adcBits))
+                tiles.append(TileADC(rowStart: start, rowCount: n, gain: q, rounding: randomRounding ? rng.rule() : .halfToEven, bits: adcBits))
                 start += n
             }
             let p = CrossbarParams(inChannels: s.c, outChannels: cout, kernelH: k, kernelW: k, weightBits: weightBits,
@@ -71,7 +74,7 @@ public enum SamplePrograms {
             }
             let o = add(.code(s, bits: codeBits))
             nodes.append(Node(.activation(AffineQuantParams(multiplier: m, shift: sh, offset: off, outBits: codeBits,
-                                                             rounding: .halfUp)), inputs: [input], output: o))
+                                                             rounding: randomRounding ? rng.rule() : .halfUp)), inputs: [input], output: o))
             return o
         }
         let (c1, s1, t1) = crossbar(x2, TensorShape(c: 1, h: 14, w: 14), cout: 64, k: 3)
