@@ -72,38 +72,17 @@ public enum Exporter {
 
     // MARK: manifest
 
-    static func json(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let h = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
-    }
-
     static func manifest(_ l: ExportLayout, _ files: [ExportFile], _ o: ExportOptions) -> [UInt8] {
         let md = l.bundle.metadata, pl = l.placement
         let rom = RequantROM.entries(l.program).entries.count
         var s = "{\n"
-        s += "  \"format\": \(json(formatName)),\n"
+        s += "  \"format\": \(jsonStringLiteral(formatName)),\n"
         s += "  \"version\": \(formatVersion),\n"
         s += "  \"model\": {\n"
-        s += "    \"task\": \(json(md.task)),\n"
-        s += "    \"target\": \(json(md.targetName)),\n"
-        s += "    \"targetSha256\": \(json(md.targetHash)),\n"
-        s += "    \"modelSha256\": \(o.modelSHA256.map(json) ?? "null")\n"
+        s += "    \"task\": \(jsonStringLiteral(md.task)),\n"
+        s += "    \"target\": \(jsonStringLiteral(md.targetName)),\n"
+        s += "    \"targetSha256\": \(jsonStringLiteral(md.targetHash)),\n"
+        s += "    \"modelSha256\": \(o.modelSHA256.map(jsonStringLiteral) ?? "null")\n"
         s += "  },\n"
         s += "  \"arrays\": { \"rows\": \(pl.arrayRows), \"cols\": \(pl.arrayCols), \"count\": \(pl.arrayCount) },\n"
         s += "  \"images\": {\n"
@@ -118,7 +97,7 @@ public enum Exporter {
         s += "  ],\n"
         s += "  \"files\": [\n"
         s += files.map { f in
-            "    { \"path\": \(json(f.path)), \"bytes\": \(f.bytes.count), \"sha256\": \(json(SHA256.hex(SHA256.hash(f.bytes)))) }"
+            "    { \"path\": \(jsonStringLiteral(f.path)), \"bytes\": \(f.bytes.count), \"sha256\": \(jsonStringLiteral(SHA256.hex(SHA256.hash(f.bytes)))) }"
         }.joined(separator: ",\n") + "\n"
         s += "  ]\n}\n"
         return Array(s.utf8)

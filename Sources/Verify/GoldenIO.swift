@@ -19,21 +19,6 @@ import Kernels
 extension Golden {
     // MARK: manifest
 
-    static func jsonString(_ s: String) -> String {
-        var o = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": o += "\\\""
-            case "\\": o += "\\\\"
-            case "\n": o += "\\n"
-            default:
-                if u.value < 0x20 { o += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count) + String(u.value, radix: 16) }
-                else { o.unicodeScalars.append(u) }
-            }
-        }
-        return o + "\""
-    }
-
     static func dtypeName(_ d: NPYDType) -> String {
         switch d {
         case .uint8: return "uint8"
@@ -51,27 +36,27 @@ extension Golden {
     static func manifest(_ g: GoldenSet, files: [(String, [UInt8], NPYArray)]) -> String {
         func opt(_ v: Int?) -> String { v.map(String.init) ?? "null" }
         var s = "{\n"
-        s += "  \"format\": \(jsonString(formatName)),\n"
+        s += "  \"format\": \(jsonStringLiteral(formatName)),\n"
         s += "  \"version\": \(formatVersion),\n"
-        s += "  \"model\": {\"sha256\": \(jsonString(g.modelSHA256))},\n"
+        s += "  \"model\": {\"sha256\": \(jsonStringLiteral(g.modelSHA256))},\n"
         s += "  \"count\": \(g.count),\n"
-        s += "  \"logits\": \(jsonString(g.points[g.logits].name)),\n"
-        s += "  \"argmax\": \(jsonString(argmaxFile)),\n"
-        s += "  \"labels\": \(g.labels == nil ? "null" : jsonString(labelsFile)),\n"
+        s += "  \"logits\": \(jsonStringLiteral(g.points[g.logits].name)),\n"
+        s += "  \"argmax\": \(jsonStringLiteral(argmaxFile)),\n"
+        s += "  \"labels\": \(g.labels == nil ? "null" : jsonStringLiteral(labelsFile)),\n"
         s += "  \"points\": [\n"
         for (j, p) in g.points.enumerated() {
-            s += "    {\"name\": \(jsonString(p.name)), \"node\": \(opt(p.node)), \"tile\": \(opt(p.tile)), "
-            s += "\"op\": \(jsonString(p.op)), \"tensor\": \(opt(p.tensor)), \"kind\": \(jsonString(p.kind.goldenName)), "
+            s += "    {\"name\": \(jsonStringLiteral(p.name)), \"node\": \(opt(p.node)), \"tile\": \(opt(p.tile)), "
+            s += "\"op\": \(jsonStringLiteral(p.op)), \"tensor\": \(opt(p.tensor)), \"kind\": \(jsonStringLiteral(p.kind.goldenName)), "
             s += "\"bits\": \(p.bits), \"shape\": [\(p.shape.c), \(p.shape.h), \(p.shape.w)], "
-            s += "\"file\": \(jsonString(p.file)), \"floatFile\": \(jsonString(p.floatFile))}"
+            s += "\"file\": \(jsonStringLiteral(p.file)), \"floatFile\": \(jsonStringLiteral(p.floatFile))}"
             s += j + 1 < g.points.count ? ",\n" : "\n"
         }
         s += "  ],\n"
         s += "  \"files\": [\n"
         for (j, f) in files.enumerated() {
-            s += "    {\"name\": \(jsonString(f.0)), \"dtype\": \(jsonString(dtypeName(f.2.dtype))), "
+            s += "    {\"name\": \(jsonStringLiteral(f.0)), \"dtype\": \(jsonStringLiteral(dtypeName(f.2.dtype))), "
             s += "\"shape\": [\(f.2.shape.map(String.init).joined(separator: ", "))], \"bytes\": \(f.1.count), "
-            s += "\"sha256\": \(jsonString(SHA256.hex(SHA256.hash(f.1))))}"
+            s += "\"sha256\": \(jsonStringLiteral(SHA256.hex(SHA256.hash(f.1))))}"
             s += j + 1 < files.count ? ",\n" : "\n"
         }
         s += "  ]\n}\n"

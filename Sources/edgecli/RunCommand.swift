@@ -81,29 +81,16 @@ enum RunCommand {
 /// One-line JSON of a flat object of strings and numbers, keys sorted. (`run` avoids
 /// JSONSerialization: with a static build it adds ~5 MB of resident memory.)
 func flatJSON(_ d: [String: Any]) -> String {
-    func str(_ s: String) -> String {
-        var o = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": o += "\\\""
-            case "\\": o += "\\\\"
-            case "\n": o += "\\n"
-            default:
-                if u.value < 0x20 { o += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count) + String(u.value, radix: 16) } else { o.unicodeScalars.append(u) }
-            }
-        }
-        return o + "\""
-    }
     let items = d.keys.sorted().map { k -> String in
         let v: String
         switch d[k]! {
         case let x as Int: v = String(x)
         case let x as Double: v = x.isFinite ? "\(x)" : "null"
         case let x as Bool: v = x ? "true" : "false"
-        case let x as String: v = str(x)
-        default: v = str("\(d[k]!)")
+        case let x as String: v = jsonStringLiteral(x)
+        default: v = jsonStringLiteral("\(d[k]!)")
         }
-        return str(k) + ":" + v
+        return jsonStringLiteral(k) + ":" + v
     }
     return "{" + items.joined(separator: ",") + "}"
 }
