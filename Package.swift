@@ -32,7 +32,7 @@ let package = Package(
         // Layer 4: freeze a trained run into an integer program.
         .target(name: "Quant", dependencies: ["FixedPoint", "Kernels", "Training", "Device", "DataIO", "ModelFile", "CZlib"], swiftSettings: speed),
         // Layer 4': the model file (versioned, checksummed container of an integer program).
-        .target(name: "ModelFile", dependencies: ["FixedPoint", "Kernels", "DataIO"]),
+        .target(name: "ModelFile", dependencies: ["FixedPoint", "Kernels", "DataIO", "Randomness"]),
         // Layer 5: FPGA/firmware/chip images, golden vectors and verification.
         .target(name: "Export", dependencies: ["FixedPoint", "Kernels", "ModelFile", "DataIO"]),
         .target(name: "Verify", dependencies: ["Kernels", "ModelFile", "DataIO"]),

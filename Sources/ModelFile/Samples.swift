@@ -1,19 +1,14 @@
-// Valid model bundles for tests, the fuzzer's seed corpus and size measurements. Generated from
+// Valid model bundles for tests, the fuzzer's seed corpus and size measurements, generated
+// from a seed (Randomness's SplitMix64).
 import DataIO
 import FixedPoint
 import Kernels
-// a seed with a local SplitMix64 (ModelFile does not depend on Randomness).
+import Randomness
 
 public struct SampleRNG: Sendable {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    var base: SplitMix64
+    public init(seed: UInt64) { base = SplitMix64(seed: seed) }
+    public mutating func next() -> UInt64 { base.next() }
     /// Uniform in `range` (small ranges; modulo bias is irrelevant here).
     public mutating func int(_ range: ClosedRange<Int>) -> Int {
         range.lowerBound + Int(next() % UInt64(range.upperBound - range.lowerBound + 1))
