@@ -67,6 +67,7 @@ public enum CSource {
         #define RRAM_OP_CROSSBAR 3
         #define RRAM_OP_ACTIVATION 4
         #define RRAM_OP_FLATTEN 5
+        #define RRAM_OP_RNN 9
 
         /* rounding rules (FixedPoint RoundingRule) */
         #define RRAM_ROUND_FLOOR 0
@@ -145,6 +146,18 @@ public enum CSource {
             const uint8_t *mask;
             int32_t tile_count;
             const rram_tile_adc_t *tiles;
+            /* rnn (docs/DATAPATH.md section 15): input (I,1,T) codes, x_t = in[:, 0, t]; the input matrix W_ih is the
+             * crossbar fields above (1x1, in_channels = I, out_channels = Hd); the output quantizer the affine fields
+             * (channels = Hd). z = s_x * rnn_input_multiplier + s_h * rnn_recurrent_multiplier;
+             * q = clamp(roundingShiftRight(z, rnn_state_shift, rnn_hidden_rounding), 0, 2^rnn_hidden_bits - 1) for t < T-1;
+             * A = (sum of q) * 2^rnn_state_shift + max(z_last, 0); out = affine(A). */
+            int32_t recurrent_layer;
+            const int8_t *recurrent_weights;
+            const uint8_t *recurrent_mask;
+            int32_t recurrent_weight_bits, recurrent_tile_count;
+            const rram_tile_adc_t *recurrent_tiles;
+            int32_t rnn_input_multiplier, rnn_recurrent_multiplier, rnn_state_shift, rnn_hidden_bits;
+            uint8_t rnn_hidden_rounding;
             /* this node's entries in the requantization ROM */
             int32_t rom_first, rom_count;
         } rram_node_t;
@@ -167,6 +180,17 @@ public enum CSource {
                     s += "extern const uint8_t \(name(i, "mask"))[\(m.bytes.count)];\n"
                 }
                 s += "extern const rram_tile_adc_t \(name(i, "tiles"))[\(x.tiles.count)];\n"
+            case .rnn(let r):
+                s += "extern const int32_t \(name(i, "multiplier"))[\(r.output.multiplier.count)];\n"
+                s += "extern const int32_t \(name(i, "shift"))[\(r.output.shift.count)];\n"
+                s += "extern const int64_t \(name(i, "offset"))[\(r.output.offset.count)];\n"
+                for (part, x, pre) in [(0, r.input, ""), (1, r.recurrent, "recurrent_")] {
+                    s += "extern const int8_t \(name(i, pre + "weights"))[\(x.weights.count)];\n"
+                    if let m = l.layers.first(where: { $0.node == i && $0.part == part })?.mask {
+                        s += "extern const uint8_t \(name(i, pre + "mask"))[\(m.bytes.count)];\n"
+                    }
+                    s += "extern const rram_tile_adc_t \(name(i, pre + "tiles"))[\(x.tiles.count)];\n"
+                }
             case .maxPool, .flatten:
                 break
             }
@@ -181,8 +205,24 @@ public enum CSource {
         let p = l.program, pl = l.placement
         let spans = RequantROM.entries(p).spans
         var s = "/* rram-edge export: constant data of the integer program. Generated; do not edit. */\n#include \"model.h\"\n\n"
-        var layerOfNode: [Int: ExportLayer] = [:]
-        for lay in l.layers { layerOfNode[lay.node] = lay }
+        var layerOfNode: [Int: ExportLayer] = [:], recurrentOfNode: [Int: ExportLayer] = [:]
+        for lay in l.layers { if lay.part == 0 { layerOfNode[lay.node] = lay } else { recurrentOfNode[lay.node] = lay } }
+        func matrix(_ i: Int, _ x: CrossbarParams, _ pre: String, _ lay: ExportLayer?) -> String {
+            var s = "const int8_t \(name(i, pre + "weights"))[\(x.weights.count)] = {\n\(list(x.weights.map { "\($0)" }, perLine: 20))};\n"
+            if let m = lay?.mask {
+                s += "const uint8_t \(name(i, pre + "mask"))[\(m.bytes.count)] = {\n\(list(m.bytes.map { "\($0)" }, perLine: 20))};\n"
+            }
+            let tiles = x.tiles.map { t in
+                "{ \(t.rowStart), \(t.rowCount), \(i32(t.multiplier)), \(i32(t.shift)), \(t.rounding.rawValue), \(t.bits) }"
+            }
+            s += "const rram_tile_adc_t \(name(i, pre + "tiles"))[\(x.tiles.count)] = {\n\(list(tiles, perLine: 1))};\n\n"
+            return s
+        }
+        func affine(_ i: Int, _ a: AffineQuantParams) -> String {
+            "const int32_t \(name(i, "multiplier"))[\(a.multiplier.count)] = {\n\(list(a.multiplier.map(i32), perLine: 8))};\n"
+                + "const int32_t \(name(i, "shift"))[\(a.shift.count)] = {\n\(list(a.shift.map(i32), perLine: 16))};\n"
+                + "const int64_t \(name(i, "offset"))[\(a.offset.count)] = {\n\(list(a.offset.map(i64), perLine: 4))};\n\n"
+        }
         for (i, n) in p.nodes.enumerated() {
             switch n.op {
             case .inputQuant(let a), .activation(let a):
@@ -190,14 +230,11 @@ public enum CSource {
                 s += "const int32_t \(name(i, "shift"))[\(a.shift.count)] = {\n\(list(a.shift.map(i32), perLine: 16))};\n"
                 s += "const int64_t \(name(i, "offset"))[\(a.offset.count)] = {\n\(list(a.offset.map(i64), perLine: 4))};\n\n"
             case .crossbar(let x):
-                s += "const int8_t \(name(i, "weights"))[\(x.weights.count)] = {\n\(list(x.weights.map { "\($0)" }, perLine: 20))};\n"
-                if let m = layerOfNode[i]?.mask {
-                    s += "const uint8_t \(name(i, "mask"))[\(m.bytes.count)] = {\n\(list(m.bytes.map { "\($0)" }, perLine: 20))};\n"
-                }
-                let tiles = x.tiles.map { t in
-                    "{ \(t.rowStart), \(t.rowCount), \(i32(t.multiplier)), \(i32(t.shift)), \(t.rounding.rawValue), \(t.bits) }"
-                }
-                s += "const rram_tile_adc_t \(name(i, "tiles"))[\(x.tiles.count)] = {\n\(list(tiles, perLine: 1))};\n\n"
+                s += matrix(i, x, "", layerOfNode[i])
+            case .rnn(let r):
+                s += affine(i, r.output)
+                s += matrix(i, r.input, "", layerOfNode[i])
+                s += matrix(i, r.recurrent, "recurrent_", recurrentOfNode[i])
             case .maxPool, .flatten:
                 break
             }
@@ -208,8 +245,14 @@ public enum CSource {
         var nodes: [String] = []
         for (i, n) in p.nodes.enumerated() {
             var f: [(String, String)] = [("op", "\(n.op.kind.rawValue)"), ("input", "\(n.inputs.first ?? -1)"), ("output", "\(n.output)")]
+            var affineParams: AffineQuantParams? = nil
             switch n.op {
-            case .inputQuant(let a), .activation(let a):
+            case .inputQuant(let a), .activation(let a): affineParams = a
+            case .rnn(let r): affineParams = r.output
+            default: break
+            }
+            switch affineParams {
+            case .some(let a):
                 f += [("channels", "\(a.multiplier.count)"), ("multiplier", name(i, "multiplier")), ("shift", name(i, "shift")),
                       ("offset", name(i, "offset")), ("out_bits", "\(a.outBits)"), ("rounding", "\(a.rounding.rawValue)")]
             default:
@@ -220,7 +263,10 @@ public enum CSource {
             } else {
                 f += [("pool_kh", "0"), ("pool_kw", "0"), ("pool_sh", "0"), ("pool_sw", "0")]
             }
-            if case .crossbar(let x) = n.op, let lay = layerOfNode[i] {
+            var matrix0: CrossbarParams? = nil
+            if case .crossbar(let x) = n.op { matrix0 = x }
+            if case .rnn(let r) = n.op { matrix0 = r.input }
+            if let x = matrix0, let lay = layerOfNode[i] {
                 f += [("layer", "\(lay.layer)"), ("in_channels", "\(x.inChannels)"), ("out_channels", "\(x.outChannels)"),
                       ("kernel_h", "\(x.kernelH)"), ("kernel_w", "\(x.kernelW)"), ("stride_h", "\(x.strideH)"), ("stride_w", "\(x.strideW)"),
                       ("pad_h", "\(x.padH)"), ("pad_w", "\(x.padW)"), ("weight_bits", "\(x.weightBits)"), ("fan_in", "\(x.fanIn)"),
@@ -230,6 +276,18 @@ public enum CSource {
                 f += [("layer", "-1"), ("in_channels", "0"), ("out_channels", "0"), ("kernel_h", "0"), ("kernel_w", "0"),
                       ("stride_h", "0"), ("stride_w", "0"), ("pad_h", "0"), ("pad_w", "0"), ("weight_bits", "0"), ("fan_in", "0"),
                       ("weights", "NULL"), ("mask", "NULL"), ("tile_count", "0"), ("tiles", "NULL")]
+            }
+            if case .rnn(let r) = n.op, let lay = recurrentOfNode[i] {
+                f += [("recurrent_layer", "\(lay.layer)"), ("recurrent_weights", name(i, "recurrent_weights")),
+                      ("recurrent_mask", lay.mask == nil ? "NULL" : name(i, "recurrent_mask")),
+                      ("recurrent_weight_bits", "\(r.recurrent.weightBits)"), ("recurrent_tile_count", "\(r.recurrent.tiles.count)"),
+                      ("recurrent_tiles", name(i, "recurrent_tiles")), ("rnn_input_multiplier", i32(r.inputMultiplier)),
+                      ("rnn_recurrent_multiplier", i32(r.recurrentMultiplier)), ("rnn_state_shift", "\(r.stateShift)"),
+                      ("rnn_hidden_bits", "\(r.hiddenBits)"), ("rnn_hidden_rounding", "\(r.hiddenRounding.rawValue)")]
+            } else {
+                f += [("recurrent_layer", "-1"), ("recurrent_weights", "NULL"), ("recurrent_mask", "NULL"), ("recurrent_weight_bits", "0"),
+                      ("recurrent_tile_count", "0"), ("recurrent_tiles", "NULL"), ("rnn_input_multiplier", "0"),
+                      ("rnn_recurrent_multiplier", "0"), ("rnn_state_shift", "0"), ("rnn_hidden_bits", "0"), ("rnn_hidden_rounding", "0")]
             }
             f += [("rom_first", "\(spans[i].first)"), ("rom_count", "\(spans[i].count)")]
             nodes.append("{ /* node \(i): \(ExportNames.op(n.op.kind)) */\n        " + f.map { ".\($0.0) = \($0.1)" }.joined(separator: ", ") + " }")

@@ -7,10 +7,13 @@ import ModelFile
 
 /// One crossbar layer of the program.
 public struct ExportLayer: Sendable, Equatable {
-    /// Ordinal among the crossbar nodes (the placement's and the masks' `layer`).
+    /// Ordinal in `Program.crossbarLayers` (the placement's and the masks' `layer`).
     public var layer: Int
     /// Node index in the program.
     public var node: Int
+    /// Which matrix of the node: 0 (a crossbar node; an rnn node's input matrix `W_ih`) or 1 (an
+    /// rnn node's recurrent matrix `W_hh`).
+    public var part: Int = 0
     public var params: CrossbarParams
     /// The learned mask (`[out][fanIn]`, true = kept), or nil (every pair kept).
     public var mask: PackedMask?
@@ -44,10 +47,8 @@ public struct ExportLayout: Sendable {
         do { try p.validate() } catch { throw ExportError(.invalidModel, "invalid program: \(error)") }
         let md = bundle.metadata
         var layers: [ExportLayer] = []
-        for (i, n) in p.nodes.enumerated() {
-            if case .crossbar(let c) = n.op {
-                layers.append(ExportLayer(layer: layers.count, node: i, params: c, mask: nil, conductance: nil))
-            }
+        for x in p.crossbarLayers {
+            layers.append(ExportLayer(layer: layers.count, node: x.node, part: x.part, params: x.params, mask: nil, conductance: nil))
         }
         guard md.masks.isEmpty || md.masks.count == layers.count else {
             throw ExportError(.invalidModel, "\(md.masks.count) masks for \(layers.count) crossbar layers")

@@ -11,6 +11,11 @@ public enum RequantROM {
         case inputQuant = 1
         case activation = 2
         case adcTile = 3
+        /// An rnn combiner: two entries per rnn node, `(inputMultiplier, stateShift, hiddenBits,
+        /// hiddenRounding)` then `(recurrentMultiplier, stateShift, hiddenBits, hiddenRounding)`.
+        case rnnCombine = 4
+        /// An rnn output channel (the fused average + output quantizer on `A`), one per hidden unit.
+        case rnnOutput = 5
     }
 
     /// Where a node's entries are: `first ..< first + count` (count 0 for nodes without parameters).
@@ -50,6 +55,19 @@ public enum RequantROM {
                 for t in x.tiles {
                     out.append(Entry(kind: .adcTile, multiplier: t.multiplier, shift: t.shift, offset: 0, bits: t.bits, rounding: t.rounding))
                 }
+            case .rnn(let r):
+                // input-matrix tiles, recurrent-matrix tiles, the two combiner entries, the output channels
+                for t in r.input.tiles + r.recurrent.tiles {
+                    out.append(Entry(kind: .adcTile, multiplier: t.multiplier, shift: t.shift, offset: 0, bits: t.bits, rounding: t.rounding))
+                }
+                for m in [r.inputMultiplier, r.recurrentMultiplier] {
+                    out.append(Entry(kind: .rnnCombine, multiplier: m, shift: r.stateShift, offset: 0, bits: r.hiddenBits, rounding: r.hiddenRounding))
+                }
+                let a = r.output
+                for c in a.multiplier.indices {
+                    out.append(Entry(kind: .rnnOutput, multiplier: a.multiplier[c], shift: a.shift[c], offset: a.offset[c],
+                                     bits: a.outBits, rounding: a.rounding))
+                }
             case .maxPool, .flatten:
                 break
             }
@@ -63,7 +81,7 @@ public enum RequantROM {
         let (es, _) = entries(p)
         var img = MemoryImage(wordBits: wordBits, depth: max(1, es.count), comments: [
             "rram-edge export: requantization ROM, \(es.count) entries of 128 bits, node order",
-            "[31:0] multiplier i32 | [39:32] shift i8 | [103:40] offset i64 | [111:104] bits u8 | [115:112] rounding | [119:116] kind (1 inputQuant, 2 activation, 3 ADC tile) | [127:120] 0",
+            "[31:0] multiplier i32 | [39:32] shift i8 | [103:40] offset i64 | [111:104] bits u8 | [115:112] rounding | [119:116] kind (1 inputQuant, 2 activation, 3 ADC tile, 4 rnn combiner, 5 rnn output) | [127:120] 0",
         ])
         for (k, e) in es.enumerated() {
             img.put(word: k, bit: 0, width: 32, Int64(e.multiplier))
@@ -95,6 +113,7 @@ public enum ExportNames {
         case .crossbar: return "crossbar"
         case .activation: return "activation"
         case .flatten: return "flatten"
+        case .rnn: return "rnn"
         }
     }
     public static func rounding(_ r: RoundingRule) -> String {

@@ -18,6 +18,8 @@ public final class CompiledProgram: @unchecked Sendable {
         case crossbar(src: Int, dst: Int, plan: CrossbarPlan, node: Int)
         /// A single-tile crossbar and the activation after it (`dst` is the activation output).
         case crossbarActivation(src: Int, dst: Int, plan: CrossbarPlan)
+        /// An rnn layer; `q` (code arena) and `s` (sum arena) are its scratch offsets.
+        case rnn(src: Int, dst: Int, plan: RNNPlan, q: Int, s: Int, node: Int)
     }
 
     public let program: Program
@@ -51,6 +53,15 @@ public final class CompiledProgram: @unchecked Sendable {
         }
         offsets = offs
         isCode = code
+        // scratch of rnn layers, after the tensors
+        var rnnScratch: [Int: (q: Int, s: Int)] = [:]
+        for (k, node) in program.nodes.enumerated() {
+            if case .rnn(let p) = node.op {
+                let plan = RNNPlan(p, steps: 1, maxCode: 1)
+                rnnScratch[k] = (nCode, nSum)
+                nCode += plan.codeScratch; nSum += plan.sumScratch
+            }
+        }
         codeArenaCount = Swift.max(nCode, 8)
         sumArenaCount = Swift.max(nSum, 8)
         var steps: [Step] = [], trace: [Step] = []
@@ -86,6 +97,12 @@ public final class CompiledProgram: @unchecked Sendable {
                     continue
                 }
                 steps.append(.crossbar(src: offs[i], dst: offs[o], plan: plan, node: k))
+            case .rnn(let p):
+                let plan = RNNPlan(p, steps: s.w, maxCode: ranges[i].magnitude)
+                patch = Swift.max(patch, plan.patchCount)
+                tileTrace = Swift.max(tileTrace, plan.traceCount)
+                let sc = rnnScratch[k]!
+                steps.append(.rnn(src: offs[i], dst: offs[o], plan: plan, q: sc.q, s: sc.s, node: k)); trace.append(steps.last!)
             }
             skip = false
         }
@@ -156,6 +173,10 @@ extension CompiledProgram {
                 if let onCrossbar { onCrossbar(node, ws.tileTrace) }
             case let .crossbarActivation(src, dst, plan):
                 Fast.crossbarActivation(src: codes + src, dst: codes + dst, plan: plan, patch: ws.patch)
+            case let .rnn(src, dst, plan, q, s, node):
+                Fast.rnn(src: codes + src, dst: codes + dst, plan: plan, q: codes + q, s: sums + s, patch: ws.patch,
+                         trace: onCrossbar == nil ? nil : ws.tileTrace)
+                if let onCrossbar { onCrossbar(node, ws.tileTrace) }
             }
         }
         let os = program.tensors[program.output].shape
@@ -244,6 +265,12 @@ public final class Engine {
         pixels.withUnsafeBufferPointer { px in
             logits.withUnsafeMutableBufferPointer { lg in
                 compiled.run(pixels: px.baseAddress!, logits: lg.baseAddress!, workspace: ws) { node, buf in
+                    if case .rnn(let rp) = p.nodes[node].op {
+                        // per-step sub-points [t][input tiles, recurrent tiles, hidden][Hd]
+                        let hd = rp.hiddenSize, n = p.tensors[p.nodes[node].inputs[0]].shape.w * rp.subpointsPerStep
+                        tiles[node] = (0..<n).map { j in Array(UnsafeBufferPointer(start: buf + j * hd, count: hd)) }
+                        return
+                    }
                     guard case .crossbar(let cp) = p.nodes[node].op else { return }
                     let os = p.tensors[p.nodes[node].output].shape
                     var perTile: [[Int32]] = []

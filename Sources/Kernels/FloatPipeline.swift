@@ -32,6 +32,8 @@ public enum FloatPipeline {
                 tensors[node.output] = x
             case .crossbar(let p):
                 tensors[node.output] = crossbar(x, shape: s, p)
+            case .rnn(let p):
+                tensors[node.output] = rnn(x, shape: s, p).output
             }
         }
         return tensors
@@ -75,6 +77,76 @@ public enum FloatPipeline {
                 let v = round(x[i] * scale + bias, p.rounding)
                 out[i] = Swift.min(Swift.max(v, 0), hi)
             }
+        }
+        return out
+    }
+
+    /// The float rnn (DATAPATH.md section 15): ideal crossbars (real dot products times the real
+    /// ADC gains, no rounding or saturation), the real combiner `z = (s_x Mx + s_h Mh) / 2^S` in
+    /// hidden-code units, the hidden quantizer kept (rounding rule and clamp) for `t < T-1`, the
+    /// last step unquantized `max(z, 0)`, then the output quantizer on `A = (sum q + max(z, 0)) 2^S`.
+    /// `subpoints`: the per-step values in the units of the integer trace's sub-points (tile ADC
+    /// codes; hidden codes; the last step's `z` in units of `2^-S` hidden codes).
+    public static func rnn(_ x: [Float], shape s: TensorShape, _ p: RNNParams) -> (output: [Float], subpoints: [[Float]]) {
+        let hd = p.hiddenSize, nI = p.inputSize, T = s.w
+        let sS = pow2(Int(p.stateShift))
+        let mx = Float(Double(p.inputMultiplier) / sS), mh = Float(Double(p.recurrentMultiplier) / sS)
+        let hMax = Float((1 << p.hiddenBits) - 1)
+        var q = [Float](repeating: 0, count: hd)
+        var sum = [Float](repeating: 0, count: hd)
+        var sub: [[Float]] = []
+        for t in 0..<T {
+            var v = [Float](repeating: 0, count: nI)
+            for c in 0..<nI { v[c] = x[c * T + t] }
+            let tx = tileFloats(v, shape: TensorShape(c: nI, h: 1, w: 1), p.input)
+            let th = tileFloats(q, shape: TensorShape(c: hd, h: 1, w: 1), p.recurrent)
+            var hidden = [Float](repeating: 0, count: hd)
+            for o in 0..<hd {
+                var sx: Float = 0, sh: Float = 0
+                for a in tx { sx += a[o] }
+                for a in th { sh += a[o] }
+                let z = sx * mx + sh * mh
+                if t < T - 1 {
+                    let c = Swift.min(Swift.max(round(z, p.hiddenRounding), 0), hMax)
+                    hidden[o] = c
+                    sum[o] += c
+                } else {
+                    hidden[o] = Float(Double(z) * sS)
+                    sum[o] += Swift.max(z, 0)
+                }
+            }
+            sub += tx + th + [hidden]
+            if t < T - 1 { q = hidden }
+        }
+        var out = [Float](repeating: 0, count: hd)
+        let hi = Float((1 << p.output.outBits) - 1)
+        for o in 0..<hd {
+            let sc = Float(Double(p.output.multiplier[o]) * sS / pow2(Int(p.output.shift[o])))
+            let b = Float(Double(p.output.offset[o]) / pow2(Int(p.output.shift[o])))
+            out[o] = Swift.min(Swift.max(round(sum[o] * sc + b, p.output.rounding), 0), hi)
+        }
+        return (out, sub)
+    }
+
+    /// Each row tile's ideal-analog ADC output (real dot product times the tile's real gain, no
+    /// rounding, no saturation), in ADC-code units, `[tile][(o*OH + oy)*OW + ox]`.
+    public static func tileFloats(_ x: [Float], shape s: TensorShape, _ p: CrossbarParams) -> [[Float]] {
+        let os = p.outputShape(for: s)
+        let fanIn = p.fanIn
+        var out = [[Float]](repeating: [Float](repeating: 0, count: os.count), count: p.tiles.count)
+        for (t, tile) in p.tiles.enumerated() {
+            let gain = Float(tile.realGain)
+            for o in 0..<p.outChannels { for oy in 0..<os.h { for ox in 0..<os.w {
+                var acc: Float = 0
+                for r in tile.rowStart..<(tile.rowStart + tile.rowCount) {
+                    let c = r / (p.kernelH * p.kernelW), y = (r / p.kernelW) % p.kernelH, xx = r % p.kernelW
+                    let iy = oy * p.strideH - p.padH + y, ix = ox * p.strideW - p.padW + xx
+                    if iy >= 0 && iy < s.h && ix >= 0 && ix < s.w {
+                        acc += x[(c * s.h + iy) * s.w + ix] * Float(p.weights[o * fanIn + r])
+                    }
+                }
+                out[t][(o * os.h + oy) * os.w + ox] = acc * gain
+            } } }
         }
         return out
     }

@@ -181,14 +181,62 @@ public struct CrossbarParams: Sendable, Equatable, Hashable {
     }
 }
 
+/// A recurrent layer over the width axis (DATAPATH.md section 15): two crossbars (the input
+/// matrix `W_ih` and the recurrent matrix `W_hh`, each with its own row tiles and ADCs), a
+/// digital combiner with two multipliers and one rounding shift to the hidden codes, and a fused
+/// average + requantization to the output codes. Input: `.code` `(I, 1, T)` (`x_t = in[:, 0, t]`);
+/// output: `.code` `(Hd, 1, 1)` with `output.outBits` bits.
+///
+///     s_x[t] = crossbar(input, x_t)            s_h[t] = crossbar(recurrent, q[t-1])   (q[-1] = 0)
+///     z[t]   = s_x[t] * inputMultiplier + s_h[t] * recurrentMultiplier       (Int64, |z| < 2^31)
+///     q[t]   = clamp(roundingShiftRight(z[t], stateShift, hiddenRounding), 0, 2^hiddenBits - 1)  (t < T-1)
+///     A      = (sum_{t < T-1} q[t]) * 2^stateShift + max(z[T-1], 0)         (Int64)
+///     out    = clamp(roundingShiftRight(A * output.multiplier[o] + output.offset[o], output.shift[o], output.rounding), 0, 2^outBits - 1)
+public struct RNNParams: Sendable, Equatable, Hashable {
+    /// `W_ih`: a 1x1 crossbar, `inChannels = I`, `outChannels = Hd`, on the step's input codes.
+    public var input: CrossbarParams
+    /// `W_hh`: a 1x1 crossbar, `inChannels = outChannels = Hd`, on the previous hidden codes.
+    public var recurrent: CrossbarParams
+    /// Multiplier of the input crossbar's digital sum in the combiner (Int32, any sign).
+    public var inputMultiplier: Int32
+    /// Multiplier of the recurrent crossbar's digital sum in the combiner (Int32, any sign).
+    public var recurrentMultiplier: Int32
+    /// Right shift from the combined accumulator to hidden codes, `0...62`.
+    public var stateShift: Int32
+    /// Hidden code width for steps `t < T-1`, `1...8`.
+    public var hiddenBits: Int
+    public var hiddenRounding: RoundingRule
+    /// Per hidden channel (`Hd` channels): the fused average and output quantizer, applied to `A`.
+    public var output: AffineQuantParams
+
+    public init(input: CrossbarParams, recurrent: CrossbarParams, inputMultiplier: Int32, recurrentMultiplier: Int32,
+                stateShift: Int32, hiddenBits: Int, hiddenRounding: RoundingRule, output: AffineQuantParams) {
+        self.input = input; self.recurrent = recurrent; self.inputMultiplier = inputMultiplier
+        self.recurrentMultiplier = recurrentMultiplier; self.stateShift = stateShift; self.hiddenBits = hiddenBits
+        self.hiddenRounding = hiddenRounding; self.output = output
+    }
+
+    /// Hidden size `Hd`.
+    @inlinable public var hiddenSize: Int { input.outChannels }
+    /// Input features per step `I`.
+    @inlinable public var inputSize: Int { input.inChannels }
+
+    /// Per-step sub-points of a trace (`Trace.tileADC[node]` of an rnn node), for `steps` steps:
+    /// step `t` holds `input.tiles.count` input-tile ADC codes, then `recurrent.tiles.count`
+    /// recurrent-tile ADC codes, then the hidden values (codes `q[t]` for `t < T-1`, the combined
+    /// accumulator `z[T-1]` for the last step), each of `Hd` values.
+    @inlinable public var subpointsPerStep: Int { input.tiles.count + recurrent.tiles.count + 1 }
+}
+
 /// Stable op codes (the model file stores these). Reserved for later ops, not implemented:
-/// 6 add (residual), 7 concat (channels; U-Net skip), 8 upsampleBilinear, 9 rnnStep.
+/// 6 add (residual), 7 concat (channels; U-Net skip), 8 upsampleBilinear.
 public enum OpKind: UInt8, Sendable, Equatable, Hashable, CaseIterable {
     case inputQuant = 1
     case maxPool = 2
     case crossbar = 3
     case activation = 4
     case flatten = 5
+    case rnn = 9
 }
 
 /// An operation. Every current op has exactly one input tensor.
@@ -203,6 +251,8 @@ public enum Op: Sendable, Equatable, Hashable {
     case activation(AffineQuantParams)
     /// `(C, H, W)` -> `(C*H*W, 1, 1)` in (C, H, W) order; same kind and bits.
     case flatten
+    /// Codes `(I, 1, T)` -> codes `(Hd, 1, 1)`: a recurrent layer over `T` steps (two crossbars).
+    case rnn(RNNParams)
 
     public var kind: OpKind {
         switch self {
@@ -211,6 +261,17 @@ public enum Op: Sendable, Equatable, Hashable {
         case .crossbar: return .crossbar
         case .activation: return .activation
         case .flatten: return .flatten
+        case .rnn: return .rnn
+        }
+    }
+
+    /// The weight matrices this op puts on crossbar arrays, in order: one for `crossbar`, two
+    /// for `rnn` (input, then recurrent), none otherwise.
+    public var crossbarMatrices: [CrossbarParams] {
+        switch self {
+        case .crossbar(let c): return [c]
+        case .rnn(let r): return [r.input, r.recurrent]
+        default: return []
         }
     }
 }
@@ -238,6 +299,18 @@ public struct Program: Sendable, Equatable, Hashable {
     public init(tensors: [TensorDesc], nodes: [Node], input: Int, output: Int, arrayRows: Int = 512) {
         self.tensors = tensors; self.nodes = nodes; self.input = input; self.output = output
         self.arrayRows = arrayRows
+    }
+
+    /// Every weight matrix mapped to crossbar arrays ("crossbar layers"), in node order: a
+    /// `crossbar` node gives one (`part` 0), an `rnn` node two (`part` 0 = input `W_ih`,
+    /// 1 = recurrent `W_hh`). Masks, conductances, placement layers and mask-flip counts are
+    /// indexed by position in this list.
+    public var crossbarLayers: [(node: Int, part: Int, params: CrossbarParams)] {
+        var out: [(node: Int, part: Int, params: CrossbarParams)] = []
+        for (k, n) in nodes.enumerated() {
+            for (j, c) in n.op.crossbarMatrices.enumerated() { out.append((k, j, c)) }
+        }
+        return out
     }
 }
 

@@ -126,58 +126,66 @@ extension Program {
 
             case .crossbar(let p):
                 guard tin.kind == .code else { throw fail(.shapeMismatch, "crossbar reads codes, got \(tin.kind)") }
-                guard p.inChannels >= 1, p.outChannels >= 1, p.kernelH >= 1, p.kernelW >= 1,
-                      p.strideH >= 1, p.strideW >= 1, p.padH >= 0, p.padW >= 0,
-                      p.padH < p.kernelH, p.padW < p.kernelW,
-                      p.inChannels <= 1 << 20, p.outChannels <= 1 << 20, p.kernelH <= 1 << 10, p.kernelW <= 1 << 10 else {
-                    throw fail(.parameterOutOfRange, "bad crossbar geometry (sizes/strides >= 1, 0 <= pad < kernel)")
+                let s = try Program.checkCrossbar(p, inShape: tin.shape, maxCode: inRange.hi, arrayRows: arrayRows, "", fail)
+                guard tout == .sum(s.shape) else { throw fail(.shapeMismatch, "crossbar output must be \(s.shape) sums, is \(tout.shape) \(tout.kind)") }
+                outRange = s.range
+
+            case .rnn(let r):
+                guard tin.kind == .code else { throw fail(.shapeMismatch, "rnn reads codes, got \(tin.kind)") }
+                let hd = r.hiddenSize, steps = tin.shape.w
+                guard tin.shape.h == 1, tin.shape.c == r.inputSize else {
+                    throw fail(.shapeMismatch, "rnn input must be (\(r.inputSize),1,T) codes, is \(tin.shape)")
                 }
-                guard p.inChannels == tin.shape.c else { throw fail(.shapeMismatch, "crossbar inChannels \(p.inChannels) != input channels \(tin.shape.c)") }
-                guard tin.shape.h + 2 * p.padH >= p.kernelH, tin.shape.w + 2 * p.padW >= p.kernelW else {
-                    throw fail(.shapeMismatch, "kernel \(p.kernelH)x\(p.kernelW) larger than padded input \(tin.shape)")
-                }
-                let s = p.outputShape(for: tin.shape)
-                guard tout == .sum(s) else { throw fail(.shapeMismatch, "crossbar output must be \(s) sums, is \(tout.shape) \(tout.kind)") }
-                guard Program.weightBitsRange.contains(p.weightBits) else { throw fail(.parameterOutOfRange, "weightBits \(p.weightBits) not in 2...8") }
-                let fanIn = p.fanIn
-                let (wc, ow) = p.outChannels.multipliedReportingOverflow(by: fanIn)
-                guard !ow, p.weights.count == wc else {
-                    throw fail(.weightCount, "weights.count \(p.weights.count) != outChannels*fanIn \(p.outChannels)*\(fanIn)")
-                }
-                let wHalf = 1 << (p.weightBits - 1)
-                for (j, w) in p.weights.enumerated() where Int(w) < -wHalf || Int(w) >= wHalf {
-                    throw fail(.weightCount, "weight \(j) = \(w) outside \(p.weightBits)-bit range")
-                }
-                guard !p.tiles.isEmpty else { throw fail(.parameterOutOfRange, "no tiles") }
-                var next = 0
-                var sumLo: Int64 = 0, sumHi: Int64 = 0
-                let aMax = inRange.hi          // codes are >= 0
-                for (t, tile) in p.tiles.enumerated() {
-                    guard tile.rowStart == next, tile.rowCount >= 1 else {
-                        throw fail(.parameterOutOfRange, "tile \(t): rows \(tile.rowStart)+\(tile.rowCount) do not continue at row \(next)")
+                for (name, m) in [("input", r.input), ("recurrent", r.recurrent)] {
+                    guard m.kernelH == 1, m.kernelW == 1, m.strideH == 1, m.strideW == 1, m.padH == 0, m.padW == 0 else {
+                        throw fail(.parameterOutOfRange, "rnn \(name) matrix must be a 1x1 crossbar (stride 1, no padding)")
                     }
-                    guard tile.rowCount <= arrayRows else {
-                        throw fail(.accumulatorOverflow, "tile \(t): \(tile.rowCount) rows > arrayRows \(arrayRows)")
-                    }
-                    next += tile.rowCount
-                    guard next <= fanIn else { throw fail(.parameterOutOfRange, "tile \(t) ends at row \(next) > fanIn \(fanIn)") }
-                    guard tile.multiplier >= 0 else { throw fail(.parameterOutOfRange, "tile \(t): ADC multiplier \(tile.multiplier) < 0") }
-                    guard Program.adcShiftRange.contains(tile.shift) else { throw fail(.parameterOutOfRange, "tile \(t): ADC shift \(tile.shift) not in -31...30") }
-                    guard Program.adcBitsRange.contains(tile.bits) else { throw fail(.parameterOutOfRange, "tile \(t): ADC bits \(tile.bits) not in 2...16") }
-                    // |acc| <= rows * aMax * 2^(wb-1) <= Int32.max (overflow-checked)
-                    let (x1, f1) = Int64(tile.rowCount).multipliedReportingOverflow(by: aMax)
-                    let (x2, f2) = x1.multipliedReportingOverflow(by: Int64(wHalf))
-                    guard !f1, !f2, x2 <= Int64(Int32.max) else {
-                        throw fail(.accumulatorOverflow, "tile \(t): rows \(tile.rowCount) x max code \(aMax) x 2^\(p.weightBits - 1) exceeds Int32")
-                    }
-                    sumLo -= Int64(1) << Int64(tile.bits - 1)
-                    sumHi += (Int64(1) << Int64(tile.bits - 1)) - 1
                 }
-                guard next == fanIn else { throw fail(.parameterOutOfRange, "tiles cover \(next) rows, fanIn is \(fanIn)") }
-                guard sumLo >= Int64(Int32.min), sumHi <= Int64(Int32.max) else {
-                    throw fail(.accumulatorOverflow, "digital sum of \(p.tiles.count) tiles exceeds Int32")
+                guard r.recurrent.inChannels == hd, r.recurrent.outChannels == hd else {
+                    throw fail(.shapeMismatch, "rnn recurrent matrix must be \(hd)x\(hd), is \(r.recurrent.outChannels)x\(r.recurrent.inChannels)")
                 }
-                outRange = ValueRange(sumLo, sumHi)
+                guard (1...Program.maxCodeBits).contains(r.hiddenBits) else { throw fail(.parameterOutOfRange, "rnn hiddenBits \(r.hiddenBits) not in 1...8") }
+                guard Program.affineShiftRange.contains(r.stateShift) else { throw fail(.parameterOutOfRange, "rnn stateShift \(r.stateShift) not in 0...62") }
+                let hMax = (Int64(1) << Int64(r.hiddenBits)) - 1
+                let sx = try Program.checkCrossbar(r.input, inShape: TensorShape(c: r.inputSize, h: 1, w: 1), maxCode: inRange.hi,
+                                                   arrayRows: arrayRows, "input matrix: ", fail)
+                let sh = try Program.checkCrossbar(r.recurrent, inShape: TensorShape(c: hd, h: 1, w: 1), maxCode: hMax,
+                                                   arrayRows: arrayRows, "recurrent matrix: ", fail)
+                // |z| <= |s_x| |Mx| + |s_h| |Mh| <= 2^31 - 1 (the combined accumulator is an Int32 value)
+                let (zx, f1) = sx.range.magnitude.multipliedReportingOverflow(by: Int64(r.inputMultiplier).magnitudeInt64)
+                let (zh, f2) = sh.range.magnitude.multipliedReportingOverflow(by: Int64(r.recurrentMultiplier).magnitudeInt64)
+                let (zMax, f3) = zx.addingReportingOverflow(zh)
+                guard !f1, !f2, !f3, zMax <= Int64(Int32.max) else {
+                    throw fail(.accumulatorOverflow, "rnn combined accumulator: |s_x| <= \(sx.range.magnitude) x |\(r.inputMultiplier)| + |s_h| <= \(sh.range.magnitude) x |\(r.recurrentMultiplier)| exceeds 2^31 - 1")
+                }
+                // code sum (T-1)(2^hb - 1) <= 2^31 - 1 (an Int32); A <= (T-1)(2^hb - 1) 2^S + zMax <= 2^62
+                guard Int64(steps - 1) * hMax <= Int64(Int32.max) else {
+                    throw fail(.accumulatorOverflow, "rnn hidden code sum: (T-1)=\(steps - 1) x \(hMax) exceeds 2^31 - 1")
+                }
+                let (c1, g1) = (Int64(steps - 1) * hMax).multipliedReportingOverflow(by: Int64(1) << Int64(r.stateShift))
+                let (aMax, g2) = c1.addingReportingOverflow(zMax)
+                guard !g1, !g2, aMax <= Program.affineBound else {
+                    throw fail(.accumulatorOverflow, "rnn average accumulator: (T-1)=\(steps - 1) x \(hMax) x 2^\(r.stateShift) + \(zMax) exceeds 2^62")
+                }
+                let q = r.output
+                guard q.multiplier.count == hd, q.shift.count == hd, q.offset.count == hd else {
+                    throw fail(.parameterOutOfRange, "rnn output: per-channel parameter counts \(q.multiplier.count)/\(q.shift.count)/\(q.offset.count) != hidden size \(hd)")
+                }
+                guard (1...Program.maxCodeBits).contains(q.outBits) else { throw fail(.parameterOutOfRange, "rnn output outBits \(q.outBits) not in 1...8") }
+                guard tout == .code(TensorShape(c: hd, h: 1, w: 1), bits: q.outBits) else {
+                    throw fail(.shapeMismatch, "rnn output must be (\(hd),1,1) \(q.outBits)-bit codes, is \(tout.shape) \(tout.kind) \(tout.bits)")
+                }
+                for ch in 0..<hd {
+                    guard Program.affineShiftRange.contains(q.shift[ch]) else {
+                        throw fail(.parameterOutOfRange, "rnn output channel \(ch): shift \(q.shift[ch]) not in 0...62")
+                    }
+                    let (prod, o1) = aMax.multipliedReportingOverflow(by: Int64(q.multiplier[ch]).magnitudeInt64)
+                    let (total, o2) = prod.addingReportingOverflow(q.offset[ch].magnitudeInt64)
+                    guard !o1, !o2, q.offset[ch] != .min, total <= Program.affineBound else {
+                        throw fail(.accumulatorOverflow, "rnn output channel \(ch): |A| <= \(aMax) times |multiplier| \(q.multiplier[ch]) plus |offset| \(q.offset[ch]) exceeds 2^62")
+                    }
+                }
+                outRange = ValueRange(0, (Int64(1) << Int64(q.outBits)) - 1)
             }
             range[o] = outRange
         }
@@ -189,6 +197,65 @@ extension Program {
             result.append(r)
         }
         return result
+    }
+}
+
+extension Program {
+    /// Checks one crossbar matrix on an input of shape `inShape` whose codes are `<= maxCode`
+    /// (sections 5, 6, 10); returns the output shape and the digital sum's range.
+    static func checkCrossbar(_ p: CrossbarParams, inShape: TensorShape, maxCode: Int64, arrayRows: Int, _ what: String,
+                              _ fail: (ProgramError.Kind, String) -> ProgramError) throws(ProgramError) -> (shape: TensorShape, range: ValueRange) {
+        guard p.inChannels >= 1, p.outChannels >= 1, p.kernelH >= 1, p.kernelW >= 1,
+              p.strideH >= 1, p.strideW >= 1, p.padH >= 0, p.padW >= 0,
+              p.padH < p.kernelH, p.padW < p.kernelW,
+              p.inChannels <= 1 << 20, p.outChannels <= 1 << 20, p.kernelH <= 1 << 10, p.kernelW <= 1 << 10 else {
+            throw fail(.parameterOutOfRange, what + "bad crossbar geometry (sizes/strides >= 1, 0 <= pad < kernel)")
+        }
+        guard p.inChannels == inShape.c else { throw fail(.shapeMismatch, what + "crossbar inChannels \(p.inChannels) != input channels \(inShape.c)") }
+        guard inShape.h + 2 * p.padH >= p.kernelH, inShape.w + 2 * p.padW >= p.kernelW else {
+            throw fail(.shapeMismatch, what + "kernel \(p.kernelH)x\(p.kernelW) larger than padded input \(inShape)")
+        }
+        let s = p.outputShape(for: inShape)
+        guard Program.weightBitsRange.contains(p.weightBits) else { throw fail(.parameterOutOfRange, what + "weightBits \(p.weightBits) not in 2...8") }
+        let fanIn = p.fanIn
+        let (wc, ow) = p.outChannels.multipliedReportingOverflow(by: fanIn)
+        guard !ow, p.weights.count == wc else {
+            throw fail(.weightCount, what + "weights.count \(p.weights.count) != outChannels*fanIn \(p.outChannels)*\(fanIn)")
+        }
+        let wHalf = 1 << (p.weightBits - 1)
+        for (j, w) in p.weights.enumerated() where Int(w) < -wHalf || Int(w) >= wHalf {
+            throw fail(.weightCount, what + "weight \(j) = \(w) outside \(p.weightBits)-bit range")
+        }
+        guard !p.tiles.isEmpty else { throw fail(.parameterOutOfRange, what + "no tiles") }
+        var next = 0
+        var sumLo: Int64 = 0, sumHi: Int64 = 0
+        let aMax = maxCode          // codes are >= 0
+        for (t, tile) in p.tiles.enumerated() {
+            guard tile.rowStart == next, tile.rowCount >= 1 else {
+                throw fail(.parameterOutOfRange, what + "tile \(t): rows \(tile.rowStart)+\(tile.rowCount) do not continue at row \(next)")
+            }
+            guard tile.rowCount <= arrayRows else {
+                throw fail(.accumulatorOverflow, what + "tile \(t): \(tile.rowCount) rows > arrayRows \(arrayRows)")
+            }
+            next += tile.rowCount
+            guard next <= fanIn else { throw fail(.parameterOutOfRange, what + "tile \(t) ends at row \(next) > fanIn \(fanIn)") }
+            guard tile.multiplier >= 0 else { throw fail(.parameterOutOfRange, what + "tile \(t): ADC multiplier \(tile.multiplier) < 0") }
+            guard Program.adcShiftRange.contains(tile.shift) else { throw fail(.parameterOutOfRange, what + "tile \(t): ADC shift \(tile.shift) not in -31...30") }
+            guard Program.adcBitsRange.contains(tile.bits) else { throw fail(.parameterOutOfRange, what + "tile \(t): ADC bits \(tile.bits) not in 2...16") }
+            // |acc| <= rows * aMax * 2^(wb-1) <= Int32.max (overflow-checked)
+            let (x1, f1) = Int64(tile.rowCount).multipliedReportingOverflow(by: aMax)
+            let (x2, f2) = x1.multipliedReportingOverflow(by: Int64(wHalf))
+            guard !f1, !f2, x2 <= Int64(Int32.max) else {
+                throw fail(.accumulatorOverflow, what + "tile \(t): rows \(tile.rowCount) x max code \(aMax) x 2^\(p.weightBits - 1) exceeds Int32")
+            }
+            sumLo -= Int64(1) << Int64(tile.bits - 1)
+            sumHi += (Int64(1) << Int64(tile.bits - 1)) - 1
+        }
+        guard next == fanIn else { throw fail(.parameterOutOfRange, what + "tiles cover \(next) rows, fanIn is \(fanIn)") }
+        guard sumLo >= Int64(Int32.min), sumHi <= Int64(Int32.max) else {
+            throw fail(.accumulatorOverflow, what + "digital sum of \(p.tiles.count) tiles exceeds Int32")
+        }
+        return (s, ValueRange(sumLo, sumHi))
     }
 }
 

@@ -128,8 +128,8 @@ public struct ModelBundle: Sendable, Equatable {
         static let cellsToReset = "programming.cells_to_reset"
     }
 
-    /// Crossbar node indices in node order.
-    public var crossbarNodes: [Int] { program.nodes.indices.filter { program.nodes[$0].op.kind == .crossbar } }
+    /// The node of every crossbar layer (`Program.crossbarLayers`; an rnn node appears twice).
+    public var crossbarNodes: [Int] { program.crossbarLayers.map { $0.node } }
 
     // MARK: file I/O
 

@@ -76,6 +76,41 @@ extension ModelBundle {
             g.u8(UInt8(t.bits)); g.u16(0)
         }
         var layer = 0
+        func affinePayload(_ i: Int, _ a: AffineQuantParams) throws {
+            guard a.multiplier.count == a.shift.count, a.shift.count == a.offset.count, (0...255).contains(a.outBits) else {
+                throw bad("node \(i): per-channel parameter counts differ or outBits \(a.outBits)")
+            }
+            g.u8(UInt8(a.outBits)); g.u8(a.rounding.rawValue); g.u16(0)
+            g.u32(try ByteWriter.u32(a.multiplier.count, "channels"))
+            g.u32(try addTensor("n\(i).multiplier", .i32, [a.multiplier.count], TensorCodec.bytes(a.multiplier)))
+            g.u32(try addTensor("n\(i).shift", .i32, [a.shift.count], TensorCodec.bytes(a.shift)))
+            g.u32(try addTensor("n\(i).offset", .i64, [a.offset.count], TensorCodec.bytes(a.offset)))
+        }
+        func crossbarPayload(_ i: Int, _ c: CrossbarParams, _ prefix: String) throws {
+            for v in [c.inChannels, c.outChannels, c.kernelH, c.kernelW, c.strideH, c.strideW, c.padH, c.padW] {
+                g.u32(try ByteWriter.u32(v, "crossbar geometry"))
+            }
+            guard (0...255).contains(c.weightBits) else { throw bad("node \(i): weightBits \(c.weightBits)") }
+            g.u8(UInt8(c.weightBits)); g.u8(0); g.u16(0)
+            g.f64(c.weightLSBMicroSiemens)
+            let dims = [c.outChannels, c.fanIn]
+            g.u32(try addTensor("n\(i).\(prefix)weights", .i8, dims, TensorCodec.bytes(c.weights)))
+            if let m = metadata.masks.isEmpty ? nil : metadata.masks[layer] {
+                guard m.count == c.outChannels * c.fanIn else { throw bad("node \(i): mask has \(m.count) bits") }
+                g.u32(try addTensor("n\(i).\(prefix)mask", .bits, dims, m.bytes))
+            } else { g.u32(none32) }
+            if let k = metadata.conductances.isEmpty ? nil : metadata.conductances[layer] {
+                g.u32(try addTensor("n\(i).\(prefix)conductance", .u8, [k.planes] + dims, k.codes))
+            } else { g.u32(none32) }
+            g.u32(try ByteWriter.u32(c.tiles.count, "tile count"))
+            for t in c.tiles {
+                g.u32(try ByteWriter.u32(t.rowStart, "rowStart")); g.u32(try ByteWriter.u32(t.rowCount, "rowCount"))
+                g.i32(t.multiplier); g.i32(t.shift)
+                guard (0...255).contains(t.bits) else { throw bad("node \(i): ADC bits \(t.bits)") }
+                g.u8(t.rounding.rawValue); g.u8(UInt8(t.bits)); g.u16(0)
+            }
+            layer += 1
+        }
         for (i, node) in p.nodes.enumerated() {
             g.u8(node.op.kind.rawValue)
             guard node.inputs.count <= FormatLimits.maxNodeInputs else { throw bad("node \(i): \(node.inputs.count) inputs") }
@@ -84,40 +119,18 @@ extension ModelBundle {
             for x in node.inputs { g.u32(try ByteWriter.u32(x, "input")) }
             switch node.op {
             case .inputQuant(let a), .activation(let a):
-                guard a.multiplier.count == a.shift.count, a.shift.count == a.offset.count, (0...255).contains(a.outBits) else {
-                    throw bad("node \(i): per-channel parameter counts differ or outBits \(a.outBits)")
-                }
-                g.u8(UInt8(a.outBits)); g.u8(a.rounding.rawValue); g.u16(0)
-                g.u32(try ByteWriter.u32(a.multiplier.count, "channels"))
-                g.u32(try addTensor("n\(i).multiplier", .i32, [a.multiplier.count], TensorCodec.bytes(a.multiplier)))
-                g.u32(try addTensor("n\(i).shift", .i32, [a.shift.count], TensorCodec.bytes(a.shift)))
-                g.u32(try addTensor("n\(i).offset", .i64, [a.offset.count], TensorCodec.bytes(a.offset)))
+                try affinePayload(i, a)
             case .maxPool(let m):
                 for v in [m.kh, m.kw, m.sh, m.sw] { g.u32(try ByteWriter.u32(v, "pool")) }
             case .crossbar(let c):
-                for v in [c.inChannels, c.outChannels, c.kernelH, c.kernelW, c.strideH, c.strideW, c.padH, c.padW] {
-                    g.u32(try ByteWriter.u32(v, "crossbar geometry"))
-                }
-                guard (0...255).contains(c.weightBits) else { throw bad("node \(i): weightBits \(c.weightBits)") }
-                g.u8(UInt8(c.weightBits)); g.u8(0); g.u16(0)
-                g.f64(c.weightLSBMicroSiemens)
-                let dims = [c.outChannels, c.fanIn]
-                g.u32(try addTensor("n\(i).weights", .i8, dims, TensorCodec.bytes(c.weights)))
-                if let m = metadata.masks.isEmpty ? nil : metadata.masks[layer] {
-                    guard m.count == c.outChannels * c.fanIn else { throw bad("node \(i): mask has \(m.count) bits") }
-                    g.u32(try addTensor("n\(i).mask", .bits, dims, m.bytes))
-                } else { g.u32(none32) }
-                if let k = metadata.conductances.isEmpty ? nil : metadata.conductances[layer] {
-                    g.u32(try addTensor("n\(i).conductance", .u8, [k.planes] + dims, k.codes))
-                } else { g.u32(none32) }
-                g.u32(try ByteWriter.u32(c.tiles.count, "tile count"))
-                for t in c.tiles {
-                    g.u32(try ByteWriter.u32(t.rowStart, "rowStart")); g.u32(try ByteWriter.u32(t.rowCount, "rowCount"))
-                    g.i32(t.multiplier); g.i32(t.shift)
-                    guard (0...255).contains(t.bits) else { throw bad("node \(i): ADC bits \(t.bits)") }
-                    g.u8(t.rounding.rawValue); g.u8(UInt8(t.bits)); g.u16(0)
-                }
-                layer += 1
+                try crossbarPayload(i, c, "")
+            case .rnn(let r):
+                try crossbarPayload(i, r.input, "")
+                try crossbarPayload(i, r.recurrent, "recurrent.")
+                g.i32(r.inputMultiplier); g.i32(r.recurrentMultiplier); g.i32(r.stateShift)
+                guard (0...255).contains(r.hiddenBits) else { throw bad("node \(i): hiddenBits \(r.hiddenBits)") }
+                g.u8(UInt8(r.hiddenBits)); g.u8(r.hiddenRounding.rawValue); g.u16(0)
+                try affinePayload(i, r.output)
             case .flatten:
                 break
             }
@@ -156,7 +169,7 @@ extension ModelBundle {
         let meta = try MetadataCodec.decode(bytes, metaSec)
         let entries = try TensorCodec.decode(bytes, dir: dirSec, data: dataSec)
         var (program, masks, conductances) = try GraphCodec.decode(bytes, graphSec, entries)
-        let crossCount = program.nodes.reduce(0) { $0 + ($1.op.kind == .crossbar ? 1 : 0) }
+        let crossCount = program.crossbarLayers.count
         if masks.allSatisfy({ $0 == nil }) { masks = [] }
         if conductances.allSatisfy({ $0 == nil }) { conductances = [] }
 
@@ -210,7 +223,7 @@ enum PlacementCodec {
         let rows = try r.count("arrayRows", limit: FormatLimits.maxDim), cols = try r.count("arrayCols", limit: FormatLimits.maxDim)
         let arrays = try r.count("arrayCount", limit: FormatLimits.maxDim)
         let n = try r.count("tile count", limit: min(FormatLimits.maxItems, r.remaining / 32))
-        let cross = p.nodes.compactMap { node -> CrossbarParams? in if case .crossbar(let c) = node.op { return c } else { return nil } }
+        let cross = p.crossbarLayers.map { $0.params }
         var tiles: [PlacementTile] = []
         tiles.reserveCapacity(n)
         for i in 0..<n {

@@ -63,6 +63,80 @@ enum GraphCodec {
         var nodes: [Node] = []
         nodes.reserveCapacity(nn)
         var masks: [PackedMask?] = [], conductances: [ConductanceCodes?] = []
+        func affinePayload(_ i: Int) throws -> AffineQuantParams {
+            let ba = r.pos
+            let outBits = Int(try r.u8("outBits"))
+            let rr = try rounding(i)
+            try r.zero16("reserved")
+            let ch = try r.count("channels", limit: FormatLimits.maxDim)
+            guard ch >= 1 else { throw fail(.badGraph, "node \(i): 0 channels", ba) }
+            let mu = try take("multiplier", node: i, .i32, [ch])!
+            let sh = try take("shift", node: i, .i32, [ch])!
+            let of = try take("offset", node: i, .i64, [ch])!
+            let a = AffineQuantParams(multiplier: TensorCodec.int32s(b, mu), shift: TensorCodec.int32s(b, sh),
+                                      offset: TensorCodec.int64s(b, of), outBits: outBits, rounding: rr)
+            return a
+        }
+        func crossbarPayload(_ i: Int, _ at: Int) throws -> CrossbarParams {
+            var g = [Int](repeating: 0, count: 8)
+            for k in 0..<8 {
+                let ga = r.pos
+                g[k] = Int(try r.u32("crossbar geometry"))
+                let lo = k >= 6 ? 0 : 1
+                guard g[k] >= lo, g[k] <= FormatLimits.maxDim else { throw fail(.countTooLarge, "node \(i): crossbar geometry field \(k) = \(g[k])", ga) }
+            }
+            let (f1, o1) = g[0].multipliedReportingOverflow(by: g[2])
+            let (fanIn, o2) = f1.multipliedReportingOverflow(by: g[3])
+            guard !o1, !o2, fanIn <= FormatLimits.maxDim else { throw fail(.sizeOverflow, "node \(i): fan-in overflows", at) }
+            let weightBits = Int(try r.u8("weightBits"))
+            let ra = r.pos
+            guard try r.u8("reserved") == 0 else { throw fail(.badGraph, "node \(i): reserved byte must be 0", ra) }
+            try r.zero16("reserved")
+            let lsb = try r.f64("weightLSB")
+            let dims = [g[1], fanIn]
+            let we = try take("weights", node: i, .i8, dims)!
+            let me = try take("mask", node: i, .bits, dims, optional: true)
+            // Conductance: u8 [planes, out, fanIn]; planes read from the entry, checked 1...2.
+            let ca = r.pos
+            let craw = try r.u32("conductance")
+            var cond: ConductanceCodes? = nil
+            if craw != UInt32.max {
+                guard Int(craw) < entries.count else { throw fail(.badGraph, "node \(i): conductance tensor \(craw) of \(entries.count)", ca) }
+                let planes = entries[Int(craw)].dims.first ?? 0
+                guard (1...2).contains(planes) else { throw fail(.tensorShapeMismatch, "node \(i): conductance planes \(planes)", ca) }
+                r.pos = ca
+                let ce = try take("conductance", node: i, .u8, [planes] + dims)!
+                cond = ConductanceCodes(planes: planes, codes: TensorCodec.uint8s(b, ce))
+            }
+            var mask: PackedMask? = nil
+            if let me {
+                let bytes = TensorCodec.uint8s(b, me)
+                let count = g[1] * fanIn
+                if count % 8 != 0, let last = bytes.last, last >> UInt8(count % 8) != 0 {
+                    throw fail(.badTensor, "node \(i): mask '\(me.name)' has bits set past its \(count) elements", me.offset + me.byteLength - 1)
+                }
+                mask = PackedMask(count: count, bytes: bytes)
+            }
+            let nTiles = try r.count("tile count", limit: min(FormatLimits.maxItems, r.remaining / 20))
+            var tiles: [TileADC] = []
+            tiles.reserveCapacity(nTiles)
+            for _ in 0..<nTiles {
+                let ta = r.pos
+                let start = Int(try r.u32("rowStart")), count = Int(try r.u32("rowCount"))
+                guard start <= fanIn, count <= fanIn - start else { throw fail(.badGraph, "node \(i): tile rows \(start)+\(count) outside fan-in \(fanIn)", ta) }
+                let mul = try r.i32("ADC multiplier"), shift = try r.i32("ADC shift")
+                let rr = try rounding(i)
+                let bits = Int(try r.u8("ADC bits"))
+                try r.zero16("reserved")
+                tiles.append(TileADC(rowStart: start, rowCount: count, multiplier: mul, shift: shift, rounding: rr, bits: bits))
+            }
+            let cp = CrossbarParams(inChannels: g[0], outChannels: g[1], kernelH: g[2], kernelW: g[3],
+                                          strideH: g[4], strideW: g[5], padH: g[6], padW: g[7], weightBits: weightBits,
+                                          weights: TensorCodec.int8s(b, we), weightLSBMicroSiemens: lsb, tiles: tiles)
+            masks.append(mask)
+            conductances.append(cond)
+            return cp
+        }
         for i in 0..<nn {
             let at = r.pos
             let rawOp = try r.u8("op kind")
@@ -83,17 +157,7 @@ enum GraphCodec {
             let op: Op
             switch kind {
             case .inputQuant, .activation:
-                let ba = r.pos
-                let outBits = Int(try r.u8("outBits"))
-                let rr = try rounding(i)
-                try r.zero16("reserved")
-                let ch = try r.count("channels", limit: FormatLimits.maxDim)
-                guard ch >= 1 else { throw fail(.badGraph, "node \(i): 0 channels", ba) }
-                let mu = try take("multiplier", node: i, .i32, [ch])!
-                let sh = try take("shift", node: i, .i32, [ch])!
-                let of = try take("offset", node: i, .i64, [ch])!
-                let a = AffineQuantParams(multiplier: TensorCodec.int32s(b, mu), shift: TensorCodec.int32s(b, sh),
-                                          offset: TensorCodec.int64s(b, of), outBits: outBits, rounding: rr)
+                let a = try affinePayload(i)
                 op = kind == .inputQuant ? .inputQuant(a) : .activation(a)
             case .maxPool:
                 var v = [0, 0, 0, 0]
@@ -104,61 +168,17 @@ enum GraphCodec {
                 }
                 op = .maxPool(MaxPoolParams(kh: v[0], kw: v[1], sh: v[2], sw: v[3]))
             case .crossbar:
-                var g = [Int](repeating: 0, count: 8)
-                for k in 0..<8 {
-                    let ga = r.pos
-                    g[k] = Int(try r.u32("crossbar geometry"))
-                    let lo = k >= 6 ? 0 : 1
-                    guard g[k] >= lo, g[k] <= FormatLimits.maxDim else { throw fail(.countTooLarge, "node \(i): crossbar geometry field \(k) = \(g[k])", ga) }
-                }
-                let (f1, o1) = g[0].multipliedReportingOverflow(by: g[2])
-                let (fanIn, o2) = f1.multipliedReportingOverflow(by: g[3])
-                guard !o1, !o2, fanIn <= FormatLimits.maxDim else { throw fail(.sizeOverflow, "node \(i): fan-in overflows", at) }
-                let weightBits = Int(try r.u8("weightBits"))
-                _ = try r.u8("reserved"); try r.zero16("reserved")
-                let lsb = try r.f64("weightLSB")
-                let dims = [g[1], fanIn]
-                let we = try take("weights", node: i, .i8, dims)!
-                let me = try take("mask", node: i, .bits, dims, optional: true)
-                // Conductance: u8 [planes, out, fanIn]; planes read from the entry, checked 1...2.
-                let ca = r.pos
-                let craw = try r.u32("conductance")
-                var cond: ConductanceCodes? = nil
-                if craw != UInt32.max {
-                    guard Int(craw) < entries.count else { throw fail(.badGraph, "node \(i): conductance tensor \(craw) of \(entries.count)", ca) }
-                    let planes = entries[Int(craw)].dims.first ?? 0
-                    guard (1...2).contains(planes) else { throw fail(.tensorShapeMismatch, "node \(i): conductance planes \(planes)", ca) }
-                    r.pos = ca
-                    let ce = try take("conductance", node: i, .u8, [planes] + dims)!
-                    cond = ConductanceCodes(planes: planes, codes: TensorCodec.uint8s(b, ce))
-                }
-                var mask: PackedMask? = nil
-                if let me {
-                    let bytes = TensorCodec.uint8s(b, me)
-                    let count = g[1] * fanIn
-                    if count % 8 != 0, let last = bytes.last, last >> UInt8(count % 8) != 0 {
-                        throw fail(.badTensor, "node \(i): mask '\(me.name)' has bits set past its \(count) elements", me.offset + me.byteLength - 1)
-                    }
-                    mask = PackedMask(count: count, bytes: bytes)
-                }
-                let nTiles = try r.count("tile count", limit: min(FormatLimits.maxItems, r.remaining / 20))
-                var tiles: [TileADC] = []
-                tiles.reserveCapacity(nTiles)
-                for _ in 0..<nTiles {
-                    let ta = r.pos
-                    let start = Int(try r.u32("rowStart")), count = Int(try r.u32("rowCount"))
-                    guard start <= fanIn, count <= fanIn - start else { throw fail(.badGraph, "node \(i): tile rows \(start)+\(count) outside fan-in \(fanIn)", ta) }
-                    let mul = try r.i32("ADC multiplier"), shift = try r.i32("ADC shift")
-                    let rr = try rounding(i)
-                    let bits = Int(try r.u8("ADC bits"))
-                    try r.zero16("reserved")
-                    tiles.append(TileADC(rowStart: start, rowCount: count, multiplier: mul, shift: shift, rounding: rr, bits: bits))
-                }
-                op = .crossbar(CrossbarParams(inChannels: g[0], outChannels: g[1], kernelH: g[2], kernelW: g[3],
-                                              strideH: g[4], strideW: g[5], padH: g[6], padW: g[7], weightBits: weightBits,
-                                              weights: TensorCodec.int8s(b, we), weightLSBMicroSiemens: lsb, tiles: tiles))
-                masks.append(mask)
-                conductances.append(cond)
+                op = .crossbar(try crossbarPayload(i, at))
+            case .rnn:
+                let input = try crossbarPayload(i, at)
+                let recurrent = try crossbarPayload(i, at)
+                let mx = try r.i32("rnn input multiplier"), mh = try r.i32("rnn recurrent multiplier")
+                let shift = try r.i32("rnn state shift")
+                let hb = Int(try r.u8("rnn hidden bits"))
+                let hr = try rounding(i)
+                try r.zero16("reserved")
+                op = .rnn(RNNParams(input: input, recurrent: recurrent, inputMultiplier: mx, recurrentMultiplier: mh,
+                                    stateShift: shift, hiddenBits: hb, hiddenRounding: hr, output: try affinePayload(i)))
             case .flatten:
                 op = .flatten
             }

@@ -133,6 +133,47 @@ public enum ModelSamples {
                        conductance: rng.int(0...3) == 0, placement: rng.bool(), dropSomeMasks: true, seed: rng.next())
     }
 
+    /// A small recurrent bundle: input `(c, 1, steps)` -> inputQuant -> rnn (`hidden` units: an
+    /// input and a recurrent crossbar layer) -> fc `classes` -> logits; masks (the recurrent one
+    /// optionally dropped), optional conductances, placement of all three crossbar layers.
+    public static func crnn(seed: UInt64, c: Int = 3, steps: Int = 4, hidden: Int = 5, classes: Int = 3, arrayRows: Int = 16,
+                            conductance: Bool = false, dropRecurrentMask: Bool = false) -> ModelBundle {
+        var rng = SampleRNG(seed: seed)
+        let input = TensorShape(c: c, h: 1, w: steps)
+        let a = affine(c, &rng)
+        let (ih, mi) = crossbar(inC: c, outC: hidden, k: 1, pad: 0, arrayRows: arrayRows, &rng)
+        let (hh, mh) = crossbar(inC: hidden, outC: hidden, k: 1, pad: 0, arrayRows: arrayRows, &rng)
+        let (fc, mf) = crossbar(inC: hidden, outC: classes, k: 1, pad: 0, arrayRows: arrayRows, &rng)
+        let out = AffineQuantParams(multiplier: (0..<hidden).map { _ in Int32(rng.int(1...(1 << 12))) },
+                                    shift: (0..<hidden).map { _ in Int32(rng.int(20...40)) },
+                                    offset: (0..<hidden).map { _ in Int64(rng.int(-(1 << 20)...(1 << 20))) },
+                                    outBits: rng.int(1...8), rounding: roundings[rng.int(0...4)])
+        let rp = RNNParams(input: ih, recurrent: hh, inputMultiplier: Int32(rng.int(1...(1 << 12))),
+                           recurrentMultiplier: Int32(rng.int(-(1 << 12)...(1 << 12))), stateShift: Int32(rng.int(0...16)),
+                           hiddenBits: rng.int(1...8), hiddenRounding: roundings[rng.int(0...4)], output: out)
+        let tensors: [TensorDesc] = [.code(input, bits: 8), .code(input, bits: a.outBits), .code(TensorShape(c: hidden, h: 1, w: 1), bits: out.outBits),
+                                     .sum(TensorShape(c: classes, h: 1, w: 1))]
+        let nodes = [Node(.inputQuant(a), inputs: [0], output: 1), Node(.rnn(rp), inputs: [1], output: 2), Node(.crossbar(fc), inputs: [2], output: 3)]
+        let program = Program(tensors: tensors, nodes: nodes, input: 0, output: 3, arrayRows: arrayRows)
+        var tiles: [PlacementTile] = []
+        for (layer, x) in program.crossbarLayers.enumerated() {
+            for t in x.params.tiles {
+                tiles.append(PlacementTile(layer: layer, array: tiles.count, rowOffset: 0, rows: t.rowCount, inputOffset: t.rowStart,
+                                           colOffset: 0, outputOffset: 0, outputs: x.params.outChannels))
+            }
+        }
+        let mats = [ih, hh, fc]
+        let md = ModelMetadata(
+            task: "spoken-digit", targetName: "chip-\(rng.int(0...9))", targetHash: SHA256Hex.of(Array("target \(seed)".utf8)),
+            provenance: Provenance(seed: rng.next(), epochs: rng.int(0...100), dataset: "spoken-digit",
+                                   floatAccuracy: 0.5, integerAccuracy: 0.5, toolVersion: "0.1.0"),
+            programming: ProgrammingCounts(maskFlips: mats.map { rng.int(0...$0.weights.count) }, cellsToReset: rng.int(0...1000)),
+            placement: Placement(arrayRows: arrayRows, arrayCols: 2 * Swift.max(hidden, classes), arrayCount: tiles.count, tiles: tiles),
+            masks: [mi, dropRecurrentMask ? nil : mh, mf],
+            conductances: conductance ? mats.map { ConductanceCodes(planes: 2, codes: (0..<(2 * $0.weights.count)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }) } : [])
+        return ModelBundle(program: program, metadata: md)
+    }
+
     /// The paper's Fashion-MNIST CNN: conv 64x1x3x3, pool 2, conv 16x64x3x3, pool 2, fc 128x400, fc 10x128.
     public static func fashionCNN(seed: UInt64, conductance: Bool = false) -> ModelBundle {
         network(input: TensorShape(c: 1, h: 28, w: 28), convs: [(64, 3, 2), (16, 3, 2)], fcs: [128, 10],

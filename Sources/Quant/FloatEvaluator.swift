@@ -11,6 +11,7 @@ public final class FloatEvaluator: @unchecked Sendable {
         case maxPool(src: Int, dst: Int, shape: TensorShape, p: MaxPoolParams)
         case copy(src: Int, dst: Int, count: Int)
         case crossbar(src: Int, dst: Int, shape: TensorShape, p: CrossbarParams, weights: [Float], gains: [Float], rc: [(c: Int, y: Int, x: Int)])
+        case rnn(src: Int, dst: Int, shape: TensorShape, p: RNNParams)
     }
     public let program: Program
     let steps: [Step]
@@ -39,6 +40,8 @@ public final class FloatEvaluator: @unchecked Sendable {
                 let rc = (0..<p.fanIn).map { r in (c: r / (p.kernelH * p.kernelW), y: (r / p.kernelW) % p.kernelH, x: r % p.kernelW) }
                 steps.append(.crossbar(src: offs[i], dst: offs[o], shape: s, p: p, weights: p.weights.map { Float($0) },
                                        gains: p.tiles.map { Float($0.realGain) }, rc: rc))
+            case .rnn(let p):
+                steps.append(.rnn(src: offs[i], dst: offs[o], shape: s, p: p))
             }
         }
         self.steps = steps
@@ -70,6 +73,10 @@ public final class FloatEvaluator: @unchecked Sendable {
                 } } }
             case let .copy(src, dst, n):
                 (a + dst).update(from: a + src, count: n)
+            case let .rnn(src, dst, s, p):
+                // small (a few 10k MACs): the float pipeline's own rnn, exactly the same arithmetic
+                let out = FloatPipeline.rnn(Array(UnsafeBufferPointer(start: a + src, count: s.count)), shape: s, p).output
+                for k in 0..<out.count { a[dst + k] = out[k] }
             case let .crossbar(src, dst, s, p, weights, gains, rc):
                 let os = p.outputShape(for: s), fanIn = p.fanIn
                 weights.withUnsafeBufferPointer { w in

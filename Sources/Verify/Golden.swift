@@ -104,8 +104,12 @@ public enum Golden {
                     values[j] += trace.tileADC[node][tile]
                     if withFloats && tileFloats[node] == nil {
                         let n = program.nodes[node]
-                        guard case .crossbar(let cp) = n.op else { continue }
-                        tileFloats[node] = crossbarTileFloats(ft[n.inputs[0]], shape: program.tensors[n.inputs[0]].shape, cp)
+                        if case .rnn(let rp) = n.op {
+                            tileFloats[node] = FloatPipeline.rnn(ft[n.inputs[0]], shape: program.tensors[n.inputs[0]].shape, rp).subpoints
+                        } else {
+                            guard case .crossbar(let cp) = n.op else { continue }
+                            tileFloats[node] = crossbarTileFloats(ft[n.inputs[0]], shape: program.tensors[n.inputs[0]].shape, cp)
+                        }
                     }
                     if withFloats { floats[j] += tileFloats[node]![tile] }
                 }

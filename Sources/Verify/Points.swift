@@ -10,9 +10,11 @@ public struct GoldenPoint: Sendable, Equatable, Hashable {
     public var name: String
     /// Node producing it (nil: the program input).
     public var node: Int?
-    /// Row tile of a crossbar node (nil: a whole tensor).
+    /// Row tile of a crossbar node, or the per-step sub-point index of an rnn node
+    /// (`Trace.tileADC[node][tile]`; nil: a whole tensor).
     public var tile: Int?
-    /// `input`, `inputQuant`, `maxPool`, `crossbarTile`, `crossbar`, `activation`, `flatten`.
+    /// `input`, `inputQuant`, `maxPool`, `crossbarTile`, `crossbar`, `activation`, `flatten`, `rnn`,
+    /// and the rnn sub-points `rnnInputTile`, `rnnRecurrentTile`, `rnnHidden`, `rnnState`.
     public var op: String
     /// Program tensor index (nil for tile ADC codes, which are not program tensors).
     public var tensor: Int?
@@ -78,6 +80,7 @@ public enum GoldenLayout {
         case .crossbar: return "crossbar"
         case .activation: return "activation"
         case .flatten: return "flatten"
+        case .rnn: return "rnn"
         }
     }
 
@@ -100,6 +103,34 @@ public enum GoldenLayout {
                 for (j, tile) in p.tiles.enumerated() {
                     out.append(GoldenPoint(name: stem + "_tile" + padded(j, tileWidth), node: k, tile: j, op: "crossbarTile",
                                            tensor: nil, kind: .adc, bits: tile.bits, shape: t.shape))
+                }
+            }
+            if case .rnn(let p) = node.op {
+                // per step t: input-matrix tiles, recurrent-matrix tiles, hidden codes (t < T-1) or
+                // the combined accumulator z (t = T-1); `tile` = the sub-point index of the trace
+                let steps = program.tensors[node.inputs[0]].shape.w
+                let stepWidth = String(Swift.max(steps - 1, 0)).count
+                let tileWidth = Swift.max(2, String(Swift.max(p.input.tiles.count, p.recurrent.tiles.count) - 1).count)
+                let hs = TensorShape(c: p.hiddenSize, h: 1, w: 1)
+                var j = 0
+                for t in 0..<steps {
+                    let st = stem + "_t" + padded(t, stepWidth)
+                    for (m, tile) in p.input.tiles.enumerated() {
+                        out.append(GoldenPoint(name: st + "_input_tile" + padded(m, tileWidth), node: k, tile: j, op: "rnnInputTile",
+                                               tensor: nil, kind: .adc, bits: tile.bits, shape: hs)); j += 1
+                    }
+                    for (m, tile) in p.recurrent.tiles.enumerated() {
+                        out.append(GoldenPoint(name: st + "_recurrent_tile" + padded(m, tileWidth), node: k, tile: j, op: "rnnRecurrentTile",
+                                               tensor: nil, kind: .adc, bits: tile.bits, shape: hs)); j += 1
+                    }
+                    if t < steps - 1 {
+                        out.append(GoldenPoint(name: st + "_hidden", node: k, tile: j, op: "rnnHidden",
+                                               tensor: nil, kind: .code, bits: p.hiddenBits, shape: hs))
+                    } else {
+                        out.append(GoldenPoint(name: st + "_state", node: k, tile: j, op: "rnnState",
+                                               tensor: nil, kind: .sum, bits: 32, shape: hs))
+                    }
+                    j += 1
                 }
             }
             out.append(GoldenPoint(name: stem, node: k, tile: nil, op: opName(node.op), tensor: node.output,

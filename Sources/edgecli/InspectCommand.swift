@@ -29,6 +29,7 @@ enum InspectCommand {
         case .crossbar: return "crossbar"
         case .activation: return "activation"
         case .flatten: return "flatten"
+        case .rnn: return "rnn"
         }
     }
 
@@ -66,6 +67,27 @@ enum InspectCommand {
                 }
                 if crossbarIndex < m.metadata.programming.maskFlips.count { l["maskFlips"] = m.metadata.programming.maskFlips[crossbarIndex] }
                 crossbarIndex += 1
+            case .rnn(let r):
+                l["layer"] = crossbarIndex
+                l["geometry"] = "rnn \(r.inputSize) -> \(r.hiddenSize) hidden (\(r.hiddenBits)-bit), \(p.tensors[n.inputs[0]].shape.w) steps"
+                l["weights"] = r.input.weights.count + r.recurrent.weights.count
+                l["tiles"] = r.input.tiles.count + r.recurrent.tiles.count
+                l["adcBits"] = Array(Set((r.input.tiles + r.recurrent.tiles).map(\.bits))).sorted()
+                l["outBits"] = r.output.outBits
+                totalWeights += r.input.weights.count + r.recurrent.weights.count
+                var kept = 0, count = 0
+                for k in 0..<2 where crossbarIndex + k < m.metadata.masks.count {
+                    if let mask = m.metadata.masks[crossbarIndex + k] { kept += mask.ones; count += mask.count }
+                }
+                if count > 0 {
+                    l["kept"] = kept
+                    l["sparsity"] = 1 - Double(kept) / Double(count)
+                    totalKept += kept; maskedWeights += count
+                }
+                if crossbarIndex + 1 < m.metadata.programming.maskFlips.count {
+                    l["maskFlips"] = m.metadata.programming.maskFlips[crossbarIndex] + m.metadata.programming.maskFlips[crossbarIndex + 1]
+                }
+                crossbarIndex += 2
             case .flatten:
                 break
             }

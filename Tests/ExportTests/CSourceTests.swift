@@ -29,13 +29,13 @@ final class CSourceTests: XCTestCase {
         for (n = 0; n < RRAM_NODE_COUNT; n++) {
             const rram_node_t *d = &rram_nodes[n];
             printf("N %d %d %d %d %d\\n", d->op, (int)d->input, (int)d->output, (int)d->rom_first, (int)d->rom_count);
-            if (d->op == RRAM_OP_INPUT_QUANT || d->op == RRAM_OP_ACTIVATION) {
+            if (d->op == RRAM_OP_INPUT_QUANT || d->op == RRAM_OP_ACTIVATION || d->op == RRAM_OP_RNN) {
                 printf("A %d %d\\n", (int)d->out_bits, d->rounding);
                 for (i = 0; i < d->channels; i++)
                     printf("C %" PRId32 " %" PRId32 " %" PRId64 "\\n", d->multiplier[i], d->shift[i], d->offset[i]);
             }
             if (d->op == RRAM_OP_MAX_POOL) printf("P %d %d %d %d\\n", (int)d->pool_kh, (int)d->pool_kw, (int)d->pool_sh, (int)d->pool_sw);
-            if (d->op == RRAM_OP_CROSSBAR) {
+            if (d->op == RRAM_OP_CROSSBAR || d->op == RRAM_OP_RNN) {
                 printf("X %d %d %d %d %d %d %d %d %d %d %d\\n", (int)d->layer, (int)d->in_channels, (int)d->out_channels,
                        (int)d->kernel_h, (int)d->kernel_w, (int)d->stride_h, (int)d->stride_w, (int)d->pad_h, (int)d->pad_w,
                        (int)d->weight_bits, (int)d->fan_in);
@@ -47,6 +47,21 @@ final class CSourceTests: XCTestCase {
                 for (i = 0; i < d->tile_count; i++)
                     printf("D %d %d %" PRId32 " %" PRId32 " %d %d\\n", (int)d->tiles[i].row_start, (int)d->tiles[i].row_count,
                            d->tiles[i].multiplier, d->tiles[i].shift, d->tiles[i].rounding, d->tiles[i].bits);
+            }
+            if (d->op == RRAM_OP_RNN) {
+                printf("R %d %d %" PRId32 " %" PRId32 " %d %d %d\\n", (int)d->recurrent_layer, (int)d->recurrent_weight_bits,
+                       d->rnn_input_multiplier, d->rnn_recurrent_multiplier, (int)d->rnn_state_shift, (int)d->rnn_hidden_bits,
+                       d->rnn_hidden_rounding);
+                printf("V");
+                for (i = 0; i < d->out_channels * d->out_channels; i++) printf(" %d", d->recurrent_weights[i]);
+                printf("\\nK ");
+                for (i = 0; i < d->out_channels * d->out_channels; i++)
+                    putchar(d->recurrent_mask == NULL ? 'n' : ((d->recurrent_mask[i >> 3] >> (i & 7)) & 1) ? '1' : '0');
+                printf("\\n");
+                for (i = 0; i < d->recurrent_tile_count; i++)
+                    printf("E %d %d %" PRId32 " %" PRId32 " %d %d\\n", (int)d->recurrent_tiles[i].row_start, (int)d->recurrent_tiles[i].row_count,
+                           d->recurrent_tiles[i].multiplier, d->recurrent_tiles[i].shift, d->recurrent_tiles[i].rounding,
+                           d->recurrent_tiles[i].bits);
             }
         }
         for (n = 0; n < RRAM_PLACEMENT_TILE_COUNT; n++) {
@@ -67,6 +82,7 @@ final class CSourceTests: XCTestCase {
             switch n.op {
             case .inputQuant(let a), .activation(let a): romEntries += a.multiplier.count
             case .crossbar(let x): romEntries += x.tiles.count
+            case .rnn(let r): romEntries += r.input.tiles.count + r.recurrent.tiles.count + 2 + r.hiddenSize
             default: break
             }
         }
@@ -94,6 +110,22 @@ final class CSourceTests: XCTestCase {
                 for t in x.tiles { lines.append("D \(t.rowStart) \(t.rowCount) \(t.multiplier) \(t.shift) \(t.rounding.rawValue) \(t.bits)") }
                 count = x.tiles.count
                 layer += 1
+            case .rnn(let r):
+                let a = r.output, x = r.input, h = r.recurrent
+                lines.append("A \(a.outBits) \(a.rounding.rawValue)")
+                for c in a.multiplier.indices { lines.append("C \(a.multiplier[c]) \(a.shift[c]) \(a.offset[c])") }
+                lines.append("X \(layer) \(x.inChannels) \(x.outChannels) 1 1 1 1 0 0 \(x.weightBits) \(x.fanIn)")
+                lines.append("W" + x.weights.map { " \($0)" }.joined())
+                let hasMask = layer < b.metadata.masks.count && b.metadata.masks[layer] != nil
+                lines.append("M " + String((0..<x.weights.count).map { hasMask ? (kept(b, layer: layer, $0) ? "1" : "0") : "n" }))
+                for t in x.tiles { lines.append("D \(t.rowStart) \(t.rowCount) \(t.multiplier) \(t.shift) \(t.rounding.rawValue) \(t.bits)") }
+                lines.append("R \(layer + 1) \(h.weightBits) \(r.inputMultiplier) \(r.recurrentMultiplier) \(r.stateShift) \(r.hiddenBits) \(r.hiddenRounding.rawValue)")
+                lines.append("V" + h.weights.map { " \($0)" }.joined())
+                let hasMask2 = layer + 1 < b.metadata.masks.count && b.metadata.masks[layer + 1] != nil
+                lines.append("K " + String((0..<h.weights.count).map { hasMask2 ? (kept(b, layer: layer + 1, $0) ? "1" : "0") : "n" }))
+                for t in h.tiles { lines.append("E \(t.rowStart) \(t.rowCount) \(t.multiplier) \(t.shift) \(t.rounding.rawValue) \(t.bits)") }
+                count = x.tiles.count + h.tiles.count + 2 + a.multiplier.count
+                layer += 2
             case .flatten: break
             }
             out.append("N \(n.op.kind.rawValue) \(n.inputs[0]) \(n.output) \(rom) \(count)")
@@ -134,6 +166,14 @@ final class CSourceTests: XCTestCase {
             XCTFail("line \(k): got '\(g.prefix(120))', want '\(w.prefix(120))'")
             break
         }
+    }
+
+    func testCRNNCCompilesCleanAndHoldsTheModel() throws {
+        // an rnn node: its input matrix in the crossbar fields, its recurrent matrix (placement
+        // layer + 1, here without a mask) in the recurrent fields, the output quantizer in the affine ones
+        let f = fixture("crnn")
+        guard f.bundle.program.nodes.contains(where: { $0.op.kind == .rnn }) else { return XCTFail("no rnn node") }
+        XCTAssertEqual(try compileAndDump(f.bundle, f.dir), expectedDump(f.bundle))
     }
 
     func testSmallCWithMissingMaskAndInt32Min() throws {

@@ -102,6 +102,45 @@ final class InferenceCTests: XCTestCase {
                                 out[(o * os->h + y) * os->w + x] = sum;
                             }
                     break;
+                case RRAM_OP_RNN: {
+                    /* DATAPATH.md section 15; input (I,1,T): x_t[c] = in[c*T + t] */
+                    int T = is->w, hd = d->out_channels, t2, k;
+                    int64_t q[512], z[512], sum[512], s2[2];
+                    if (hd > 512) return 5;
+                    for (o = 0; o < hd; o++) { q[o] = 0; sum[o] = 0; }
+                    for (t2 = 0; t2 < T; t2++) {
+                        for (o = 0; o < hd; o++) {
+                            int m;
+                            for (m = 0; m < 2; m++) {
+                                const rram_tile_adc_t *tiles = m == 0 ? d->tiles : d->recurrent_tiles;
+                                const int8_t *w = m == 0 ? d->weights : d->recurrent_weights;
+                                int nt = m == 0 ? d->tile_count : d->recurrent_tile_count, fan = m == 0 ? d->fan_in : hd;
+                                s2[m] = 0;
+                                for (k = 0; k < nt; k++) {
+                                    int64_t acc = 0, v, lim;
+                                    int r;
+                                    for (r = tiles[k].row_start; r < tiles[k].row_start + tiles[k].row_count; r++)
+                                        acc += (m == 0 ? in[r * T + t2] : q[r]) * w[o * fan + r];
+                                    v = rsr(acc * tiles[k].multiplier, 31 - tiles[k].shift, tiles[k].rounding);
+                                    lim = (int64_t)1 << (tiles[k].bits - 1);
+                                    s2[m] += clamp64(v, -lim, lim - 1);
+                                }
+                            }
+                            z[o] = s2[0] * d->rnn_input_multiplier + s2[1] * d->rnn_recurrent_multiplier;
+                        }
+                        for (o = 0; o < hd; o++) {
+                            if (t2 < T - 1) {
+                                q[o] = clamp64(rsr(z[o], d->rnn_state_shift, d->rnn_hidden_rounding), 0, ((int64_t)1 << d->rnn_hidden_bits) - 1);
+                                sum[o] += q[o];
+                            }
+                        }
+                    }
+                    for (o = 0; o < hd; o++) {
+                        int64_t a = sum[o] * ((int64_t)1 << d->rnn_state_shift) + (z[o] > 0 ? z[o] : 0);
+                        out[o] = clamp64(rsr(a * d->multiplier[o] + d->offset[o], d->shift[o], d->rounding), 0, ((int64_t)1 << d->out_bits) - 1);
+                    }
+                    break;
+                }
                 default:
                     return 4;
                 }
@@ -140,6 +179,11 @@ final class InferenceCTests: XCTestCase {
     func testCInferenceOverTheExportedTablesMatchesTheEngine() throws {
         let f = fixture("fashion")
         try checkInference(f.bundle, dir: f.dir, images: 3, seed: 1)
+    }
+
+    func testCRNNCInferenceMatchesTheEngine() throws {
+        let f = fixture("crnn")
+        try checkInference(f.bundle, dir: f.dir, images: 8, seed: 3)
     }
 
     func testSmallModelCInference() throws {

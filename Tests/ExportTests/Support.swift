@@ -26,6 +26,14 @@ struct GenSpec {
     /// Crossbar layers stored without a mask.
     var noMask: Set<Int> = []
     var placement = true
+    /// Hidden units of an rnn layer after the convolutions (0: none); its input must be (C, 1, T).
+    var rnnHidden = 0
+}
+
+/// A small CRNN: conv (3x3, no pool) to a (C, 1, T) map, an rnn (two crossbar layers: input and
+/// recurrent matrices), two fc layers, on small odd-sized arrays.
+func crnnSpec() -> GenSpec {
+    GenSpec(input: TensorShape(c: 2, h: 3, w: 7), convs: [(3, 3, 1)], fcs: [5, 4], arrayRows: 20, arrayCols: 22, keep: 0.5, rnnHidden: 6)
 }
 
 /// The paper's Fashion-MNIST CNN: conv 1->64 3x3, pool 2, conv 64->16 3x3 (fan-in 576: two row
@@ -86,6 +94,19 @@ func generate(_ spec: GenSpec, seed: UInt64) -> ModelBundle {
             add(.maxPool(MaxPoolParams(pool)), .code(TensorShape(c: s.c, h: (s.h - pool) / pool + 1, w: (s.w - pool) / pool + 1), bits: tensors[cur].bits))
         }
     }
+    if spec.rnnHidden > 0 {
+        let s = tensors[cur].shape, hd = spec.rnnHidden
+        precondition(s.h == 1, "rnn input must be (C, 1, T)")
+        let ih = crossbar(s.c, hd, 1), hh = crossbar(hd, hd, 1)
+        let hb = r(1...8), S = r(4...12), T = s.w
+        // output ~ the mean hidden code: M / 2^(S+10) ~ 1 / (T 2^S)
+        let out = AffineQuantParams(multiplier: (0..<hd).map { _ in Int32(r(512...2048) / T) }, shift: (0..<hd).map { _ in Int32(S + 10) },
+                                    offset: (0..<hd).map { _ in Int64(r(-(1 << (S + 10))...(1 << (S + 10)))) }, outBits: r(2...8),
+                                    rounding: roundings[r(0...4)])
+        let rp = RNNParams(input: ih, recurrent: hh, inputMultiplier: Int32(r(1...(1 << S))), recurrentMultiplier: Int32(r(-(1 << S)...(1 << S))),
+                           stateShift: Int32(S), hiddenBits: hb, hiddenRounding: roundings[r(0...4)], output: out)
+        add(.rnn(rp), .code(TensorShape(c: hd, h: 1, w: 1), bits: rp.output.outBits))
+    }
     if tensors[cur].shape.h != 1 || tensors[cur].shape.w != 1 {
         let t = tensors[cur]
         add(.flatten, TensorDesc(shape: TensorShape(c: t.shape.count, h: 1, w: 1), kind: t.kind, bits: t.bits))
@@ -127,7 +148,7 @@ func devicePlacement(_ b: ModelBundle) -> CrossbarPlacement {
 }
 
 func crossbars(_ b: ModelBundle) -> [CrossbarParams] {
-    b.program.nodes.compactMap { if case .crossbar(let c) = $0.op { return c } else { return nil } }
+    b.program.crossbarLayers.map { $0.params }
 }
 
 func kept(_ b: ModelBundle, layer: Int, _ index: Int) -> Bool {
@@ -332,6 +353,11 @@ func fixture(_ name: String) -> ExportFixture {
         s.conductancePlanes = [2, 0, 1]
         s.noMask = [1]
         f = ExportFixture(s, seed: 5, name: name)
+    case "crnn":
+        var s = crnnSpec()
+        s.conductancePlanes = [0, 2, 1, 0, 0]
+        s.noMask = [2]
+        f = ExportFixture(s, seed: 7, name: name)
     default: fatalError(name)
     }
     fixtures[name] = f

@@ -12,7 +12,9 @@ public struct Trace: Sendable, Equatable {
     /// The value of every tensor of the program, in (C,H,W) order, widened to Int32.
     public var tensors: [[Int32]]
     /// Per node: for a crossbar node, each row tile's ADC codes `[tile][(o*OH + oy)*OW + ox]`;
-    /// empty for other nodes.
+    /// for an rnn node, the per-step sub-points `[t * subpointsPerStep + j][o]` (input-tile ADC
+    /// codes, recurrent-tile ADC codes, hidden values; `RNNParams.subpointsPerStep`); empty for
+    /// other nodes.
     public var tileADC: [[[Int32]]]
 
     public init(tensors: [[Int32]], tileADC: [[[Int32]]]) { self.tensors = tensors; self.tileADC = tileADC }

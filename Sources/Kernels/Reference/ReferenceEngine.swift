@@ -20,6 +20,10 @@ extension Reference {
                 var t: [[Int32]] = []
                 tensors[node.output] = crossbar(x, shape: shape, p, tileADC: &t)
                 tiles[k] = t
+            case .rnn(let p):
+                var t: [[Int32]] = []
+                tensors[node.output] = rnn(x, shape: shape, p, steps: &t)
+                tiles[k] = t
             }
         }
         return Trace(tensors: tensors, tileADC: tiles)
