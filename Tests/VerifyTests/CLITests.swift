@@ -91,7 +91,7 @@ final class CLITests: XCTestCase {
         // an edited dump: --against names layer, flat index, n/c/h/w, expected and got
         let dump = dir + "/dump"
         try FileManager.default.createDirectory(atPath: dump, withIntermediateDirectories: false)
-        for pt in golden.points { try writeFileAtomically(try readFileBytes(dir + "/g/" + pt.file), to: dump + "/" + pt.file) }
+        for (name, a) in try Golden.dumpArrays(golden) { try NPY.write(a, to: dump + "/" + name) }
         r = try edgecli(["verify", model, "--golden", dir + "/g", "--against", dump])
         XCTAssertEqual(r.code, 0, r.out + r.err)
         let j = golden.logits - 1

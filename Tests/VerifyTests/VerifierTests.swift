@@ -106,7 +106,7 @@ final class VerifierTests: XCTestCase {
         try Golden.write(g, to: dir + "/g")
         let dump = dir + "/dump"
         try FileManager.default.createDirectory(atPath: dump, withIntermediateDirectories: false)
-        for p in g.points { try writeFileAtomically(try readFileBytes(dir + "/g/" + p.file), to: dump + "/" + p.file) }
+        for (name, a) in try Golden.dumpArrays(g) { try NPY.write(a, to: dump + "/" + name) }
         XCTAssertTrue(try Verifier.compareDump(dir: dump, program: b.program, modelSHA256: sha, golden: g).ok)
         for j in [0, 2, g.points.count - 1] {
             let p = g.points[j]
@@ -127,7 +127,7 @@ final class VerifierTests: XCTestCase {
             XCTAssertEqual(o["layer"] as? String, p.name); XCTAssertEqual(o["flatIndex"] as? Int, i)
             XCTAssertEqual(o["expected"] as? Int, Int(old)); XCTAssertEqual(o["got"] as? Int, Int(v[i]))
             XCTAssertEqual([o["n"], o["c"], o["h"], o["w"]].map { $0 as? Int }, [n, c, h, w])
-            try writeFileAtomically(try readFileBytes(dir + "/g/" + p.file), to: dump + "/" + p.file)
+            try NPY.write(try Golden.integerArray(p, count: 3, values: g.values[j]), to: dump + "/" + p.file)
         }
     }
 
@@ -138,7 +138,7 @@ final class VerifierTests: XCTestCase {
         let g = try Golden.generate(program: b.program, modelSHA256: "m", pixels: samplePixels(b.program, count: 2, seed: 9), count: 2)
         let dump = dir + "/dump"
         try FileManager.default.createDirectory(atPath: dump, withIntermediateDirectories: false)
-        for (name, a) in try Golden.files(g) { try NPY.write(a, to: dump + "/" + name) }
+        for (name, a) in try Golden.dumpArrays(g) { try NPY.write(a, to: dump + "/" + name) }
         let p = g.points[1]   // n00_inputQuant: uint8 codes
         let path = dump + "/" + p.file
         try NPY.write(try NPYArray(shape: p.arrayShape(count: 2), int32: g.values[1]), to: path)
