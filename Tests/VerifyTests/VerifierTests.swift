@@ -180,6 +180,43 @@ final class VerifierTests: XCTestCase {
             guard let r else { XCTFail("\(d): no .rram file in the repository has the model SHA-256 its manifest records"); continue }
             XCTAssertTrue(r.ok, "\(d):\n" + r.text())
         }
+        // golden/fashion-mnist: all 64 images, every point, element by element with ==
+        let dir = root + "/golden/fashion-mnist"
+        let golden = try Golden.read(dir: dir)
+        XCTAssertEqual(golden.count, 64, "golden/fashion-mnist holds 64 images")
+        let model = try XCTUnwrap(CommittedGolden.modelFiles(root: root)[golden.modelSHA256], "the model of \(dir)")
+        let program = try ModelBundle.decode(try readFileBytes(model), name: model).program
+        let input = golden.values[0].map { UInt8(truncatingIfNeeded: $0) }
+        let got = try Golden.generate(program: program, modelSHA256: golden.modelSHA256, pixels: input, count: golden.count, floats: false)
+        XCTAssertEqual(got.points, golden.points)
+        var failures = 0
+        for (j, p) in golden.points.enumerated() {
+            XCTAssertEqual(got.values[j].count, golden.count * p.shape.count, p.name)
+            for i in 0..<Swift.min(got.values[j].count, golden.values[j].count) where got.values[j][i] != golden.values[j][i] {
+                failures += 1
+                if failures <= 10 {
+                    let (n, c, h, w) = p.coordinates(ofFlatIndex: i)
+                    XCTFail("\(dir): layer \(p.name), image \(n), flat index \(i) (c=\(c), h=\(h), w=\(w)): expected \(golden.values[j][i]), got \(got.values[j][i])")
+                }
+            }
+        }
+        XCTAssertEqual(failures, 0, "mismatching elements in \(dir)")
+        XCTAssertEqual(got.argmax, golden.argmax)
+    }
+
+    /// golden/ (model, vectors, README) stays within 2,000,000 bytes.
+    func testCommittedGoldenSize() throws {
+        guard let root = repositoryRoot() else { throw XCTSkip("repository root not found from \(#filePath)") }
+        let golden = root + "/golden"
+        guard let e = FileManager.default.enumerator(atPath: golden) else { throw XCTSkip("no golden/ in \(root)") }
+        var total = 0
+        while let rel = e.nextObject() as? String {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: golden + "/" + rel, isDirectory: &isDir), !isDir.boolValue else { continue }
+            total += try readFileBytes(golden + "/" + rel).count
+        }
+        XCTAssertGreaterThan(total, 0)
+        XCTAssertLessThanOrEqual(total, 2_000_000, "golden/ holds \(total) bytes")
     }
 
     /// The committed-golden check itself, on a repository layout in a temporary directory.
