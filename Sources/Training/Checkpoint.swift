@@ -9,6 +9,11 @@ public struct InputNormalization: Codable, Equatable, Sendable {
     public var note: String
     public static let pixels = InputNormalization(scale: 1.0 / 255.0, offset: 0,
         note: "x = pixel/255 in [0,1]; no mean/std normalisation; the first fake-quant node has the fixed range [0,1]")
+    public static let features = InputNormalization(scale: 1, offset: 0,
+        note: "x = the stored float32 feature in [0,1] (spoken-digit IDX files); no normalisation; the first fake-quant node has the fixed range [0,1]")
+
+    /// The input normalisation of a task's data (pixels/255 for images, features as stored).
+    public static func of(task: String) -> InputNormalization { task == "spoken-digit" ? .features : .pixels }
 }
 
 public struct LayerMeta: Codable, Equatable, Sendable {
@@ -166,11 +171,8 @@ public struct Checkpoint {
 }
 
 extension SupermaskNetwork {
-    /// Graph indices of the weight layers.
-    var weightLayerIndices: [Int] { graph.layers.indices.filter { graph.layers[$0] is WeightLayer } }
-
     func layerMetas() -> [LayerMeta] {
-        let idx = weightLayerIndices
+        let idx = weightGraphIndices
         return masked.enumerated().map { j, m in
             LayerMeta(name: m.name, graphIndex: idx[j], fanIn: m.fanIn, fanOut: m.count / m.fanIn, count: m.count, keep: m.keep,
                       sparsity: m.sparsity, scale: Double(m.scale), flipsTotal: m.flipsTotal, keptFraction: m.keptFraction)
@@ -194,6 +196,10 @@ extension SupermaskNetwork {
             if let q = l as? FakeQuant {
                 ck.f32["node\(i).range"] = [q.range]
                 ck.u8["node\(i).range_initialized"] = [q.initialized ? 1 : 0]
+            }
+            if let r = l as? RNN {   // the hidden-state quantizer
+                ck.f32["node\(i).range"] = [r.range]
+                ck.u8["node\(i).range_initialized"] = [r.initialized ? 1 : 0]
             }
         }
     }
@@ -221,6 +227,14 @@ extension SupermaskNetwork {
                 q.range = try ck.tensor("node\(i).range", 1)[0]
                 q.initialized = try ck.bytes("node\(i).range_initialized", 1)[0] != 0
             }
+            if let r = l as? RNN {
+                r.range = try ck.tensor("node\(i).range", 1)[0]
+                r.initialized = try ck.bytes("node\(i).range_initialized", 1)[0] != 0
+            }
+        }
+        for (i, l) in graph.layers.enumerated() {
+            let r: Float? = (l as? FakeQuant)?.range ?? (l as? RNN)?.range
+            if let r, !(r.isFinite && r >= 0) { throw TrainingError("checkpoint: node \(i) has the unusable range \(r)") }
         }
         applyMasks()
     }
@@ -230,7 +244,7 @@ extension Trainer {
     public func meta() -> RunMeta {
         RunMeta(task: config.task, mode: config.mode, target: config.target, seed: config.seed, config: config,
                 epochsPlanned: config.epochs, epochsDone: epochsDone, globalBatch: globalBatch, limitStep: limitStep,
-                bestAccuracy: bestAccuracy, inputShape: net.inputShape, classes: classes, inputNormalization: .pixels,
+                bestAccuracy: bestAccuracy, inputShape: net.inputShape, classes: classes, inputNormalization: .of(task: config.task),
                 graph: net.currentSpecs, layers: net.layerMetas(), testAccuracy: history.last?.testAccuracy,
                 trainAccuracy: history.last?.trainAccuracy, history: history)
     }
@@ -290,11 +304,13 @@ public final class TrainedRun {
         public let effective: [Float]
     }
 
+    /// Every supermasked weight matrix in graph order; an `rnn` node gives two entries with its
+    /// graph index: `<name>.ih` [hidden, in] (W_ih) then `<name>.hh` [hidden, hidden] (W_hh).
     public var weightLayers: [WeightLayerState] {
-        let idx = network.weightLayerIndices
+        let idx = network.weightGraphIndices
         return network.masked.enumerated().map { j, m in
             WeightLayerState(name: m.name, graphIndex: idx[j], shape: [m.count / m.fanIn, m.fanIn], wOn: m.wOn.array, wOff: m.wOff.array,
-                             mask: m.mask.array, effective: network.weightLayers[j].weight.array)
+                             mask: m.mask.array, effective: network.weights[j].weight.array)
         }
     }
 
@@ -304,10 +320,29 @@ public final class TrainedRun {
         return (bn.runningMean.array, bn.runningVar.array, bn.eps)
     }
 
-    /// Static range and bits of the fake-quant node at `graphIndex`.
+    /// Static range and bits of the fake-quant node at `graphIndex`; for an `rnn` node, its
+    /// hidden-state quantizer (applied to h_0 ... h_{T-2}).
     public func quantizer(at graphIndex: Int) -> (bits: Int, range: Float)? {
-        guard graphIndex >= 0, graphIndex < network.graph.layers.count, let q = network.graph.layers[graphIndex] as? FakeQuant else { return nil }
-        return (q.bits, q.range)
+        guard graphIndex >= 0, graphIndex < network.graph.layers.count else { return nil }
+        if let q = network.graph.layers[graphIndex] as? FakeQuant { return (q.bits, q.range) }
+        if let r = network.graph.layers[graphIndex] as? RNN { return (r.bits, r.range) }
+        return nil
+    }
+
+    /// The `rnn` node at `graphIndex`: sizes, steps T, hidden quantizer (bits, static range) and
+    /// the indices into `weightLayers` of W_ih and W_hh.
+    public struct RecurrentState: Sendable, Equatable {
+        public let inFeatures: Int, hidden: Int, steps: Int, bits: Int
+        public let range: Float
+        public let inputWeights: Int, hiddenWeights: Int
+    }
+
+    public func recurrent(at graphIndex: Int) -> RecurrentState? {
+        guard graphIndex >= 0, graphIndex < network.graph.layers.count, let r = network.graph.layers[graphIndex] as? RNN,
+              let ih = network.masked.firstIndex(where: { $0.name == r.name + ".ih" }),
+              let hh = network.masked.firstIndex(where: { $0.name == r.name + ".hh" }) else { return nil }
+        return RecurrentState(inFeatures: r.inFeatures, hidden: r.hidden, steps: r.steps, bits: r.bits, range: r.range,
+                              inputWeights: ih, hiddenWeights: hh)
     }
 
     /// Float forward pass in evaluation mode of `count` samples (already normalised, NCHW,

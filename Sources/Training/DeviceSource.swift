@@ -99,13 +99,18 @@ public struct DeviceWeightSource: DifferentialWeightSource {
 }
 
 extension Architectures {
-    /// (name, fanIn, fanOut) of the weight layers of a graph, in graph order.
+    /// (name, fanIn, fanOut) of the weight matrices of a graph, in graph order (the order of
+    /// `SupermaskNetwork.masked`; an RNN node gives `<name>.ih` [hidden x in] then `<name>.hh`
+    /// [hidden x hidden], two separate crossbar layers).
     public static func layerShapes(_ specs: [LayerSpec]) -> [LayerShape] {
-        specs.compactMap { s in
+        specs.flatMap { s -> [LayerShape] in
             switch s.op {
-            case "conv2d": return LayerShape(name: s.name ?? "conv", fanIn: (s.inChannels ?? 0) * (s.kernelH ?? 0) * (s.kernelW ?? 0), fanOut: s.outChannels ?? 0)
-            case "linear": return LayerShape(name: s.name ?? "fc", fanIn: s.inFeatures ?? 0, fanOut: s.outFeatures ?? 0)
-            default: return nil
+            case "conv2d": return [LayerShape(name: s.name ?? "conv", fanIn: (s.inChannels ?? 0) * (s.kernelH ?? 0) * (s.kernelW ?? 0), fanOut: s.outChannels ?? 0)]
+            case "linear": return [LayerShape(name: s.name ?? "fc", fanIn: s.inFeatures ?? 0, fanOut: s.outFeatures ?? 0)]
+            case "rnn":
+                let n = s.name ?? "rnn", h = s.hidden ?? 0
+                return [LayerShape(name: n + ".ih", fanIn: s.inFeatures ?? 0, fanOut: h), LayerShape(name: n + ".hh", fanIn: h, fanOut: h)]
+            default: return []
             }
         }
     }

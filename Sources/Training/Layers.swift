@@ -26,10 +26,14 @@ public protocol Layer: AnyObject {
 
 /// Serializable op description (the graph of a run directory; see docs/TRAINING.md).
 public struct LayerSpec: Codable, Equatable, Sendable {
-    public var op: String            // conv2d, linear, maxpool2d, batchnorm, relu, fakequant, flatten
+    public var op: String            // conv2d, linear, maxpool2d, batchnorm, relu, fakequant, flatten, rnn
     public var name: String? = nil   // weight layers: the supermask layer name
     public var inChannels: Int? = nil, outChannels: Int? = nil
     public var kernelH: Int? = nil, kernelW: Int? = nil, stride: Int? = nil, padding: Int? = nil
+    /// conv2d: row / column strides (written always; `stride` is written too when they are equal).
+    public var strideH: Int? = nil, strideW: Int? = nil
+    /// rnn: hidden units and time steps (steps = the input width, known after configure).
+    public var hidden: Int? = nil, steps: Int? = nil
     public var inFeatures: Int? = nil, outFeatures: Int? = nil
     public var channels: Int? = nil, eps: Double? = nil, momentum: Double? = nil
     public var bits: Int? = nil, range: Double? = nil, fixedRange: Bool? = nil
@@ -44,7 +48,7 @@ public struct LayerSpec: Codable, Equatable, Sendable {
 /// 2-D convolution without bias: im2col per block of samples + packed GEMM.
 /// Weight layout [Cout, Cin, kh, kw] (PyTorch), fan-in index (c*kh + y)*kw + x.
 public final class Conv2d: Layer {
-    public let cin: Int, cout: Int, kh: Int, kw: Int, stride: Int, pad: Int
+    public let cin: Int, cout: Int, kh: Int, kw: Int, strideH: Int, strideW: Int, pad: Int
     public let name: String
     public let weight: FloatBuffer
     public let weightGrad: FloatBuffer
@@ -55,9 +59,10 @@ public final class Conv2d: Layer {
     var partials: FloatBuffer! = nil            // [chunks][count]
     var cols: [FloatBuffer] = [], tmps: [FloatBuffer] = [], wss: [GemmWorkspace] = []
 
-    public init(name: String, cin: Int, cout: Int, kh: Int, kw: Int, stride: Int = 1, pad: Int = 0) {
+    /// `stride` sets both strides; `strideH` / `strideW` (rows / columns) override it.
+    public init(name: String, cin: Int, cout: Int, kh: Int, kw: Int, stride: Int = 1, strideH: Int? = nil, strideW: Int? = nil, pad: Int = 0) {
         self.name = name; self.cin = cin; self.cout = cout; self.kh = kh; self.kw = kw
-        self.stride = stride; self.pad = pad
+        self.strideH = strideH ?? stride; self.strideW = strideW ?? stride; self.pad = pad
         weight = FloatBuffer(count: cout * cin * kh * kw)
         weightGrad = FloatBuffer(count: cout * cin * kh * kw)
     }
@@ -66,16 +71,18 @@ public final class Conv2d: Layer {
     public var spec: LayerSpec {
         var s = LayerSpec(op: "conv2d")
         s.name = name; s.inChannels = cin; s.outChannels = cout; s.kernelH = kh; s.kernelW = kw
-        s.stride = stride; s.padding = pad
+        // `stride` only when both are equal (older readers take it for both directions)
+        s.stride = strideH == strideW ? strideH : nil; s.strideH = strideH; s.strideW = strideW; s.padding = pad
         return s
     }
 
     public func configure(input: [Int], maxBatch: Int, pool: WorkPool) throws -> [Int] {
         guard input.count == 3, input[0] == cin else { throw TrainingError("conv2d \(name): input \(input) does not have \(cin) channels") }
         ih = input[1]; iw = input[2]
-        oh = (ih + 2 * pad - kh) / stride + 1
-        ow = (iw + 2 * pad - kw) / stride + 1
-        guard oh > 0, ow > 0, stride > 0 else { throw TrainingError("conv2d \(name): kernel larger than input \(input)") }
+        guard strideH > 0, strideW > 0, pad >= 0 else { throw TrainingError("conv2d \(name): strides \(strideH)x\(strideW) and padding \(pad) must be positive / non-negative") }
+        oh = ih + 2 * pad >= kh ? (ih + 2 * pad - kh) / strideH + 1 : 0
+        ow = iw + 2 * pad >= kw ? (iw + 2 * pad - kw) / strideW + 1 : 0
+        guard oh > 0, ow > 0 else { throw TrainingError("conv2d \(name): kernel larger than input \(input)") }
         let nb = min(Self.block, maxBatch)
         partials = FloatBuffer(count: WorkPool.chunks * weight.count)
         cols = (0..<pool.threads).map { _ in FloatBuffer(count: fanIn * nb * oh * ow) }
@@ -94,15 +101,15 @@ public final class Conv2d: Layer {
                 let src = x + (s0 + s) * isz + c * ih * iw
                 let dst = row + s * ohw
                 for oy in 0..<oh {
-                    let iy = oy * stride - pad + ky
+                    let iy = oy * strideH - pad + ky
                     let d = dst + oy * ow
                     if iy < 0 || iy >= ih { d.update(repeating: 0, count: ow); continue }
                     let srow = src + iy * iw
-                    if stride == 1 && pad == 0 {
+                    if strideW == 1 && pad == 0 {
                         d.update(from: srow + kx, count: ow)
                     } else {
                         for ox in 0..<ow {
-                            let ix = ox * stride - pad + kx
+                            let ix = ox * strideW - pad + kx
                             d[ox] = (ix >= 0 && ix < iw) ? srow[ix] : 0
                         }
                     }
@@ -120,12 +127,12 @@ public final class Conv2d: Layer {
                 let dst = dx + (s0 + s) * isz + c * ih * iw
                 let src = row + s * ohw
                 for oy in 0..<oh {
-                    let iy = oy * stride - pad + ky
+                    let iy = oy * strideH - pad + ky
                     if iy < 0 || iy >= ih { continue }
                     let drow = dst + iy * iw
                     let srow = src + oy * ow
                     for ox in 0..<ow {
-                        let ix = ox * stride - pad + kx
+                        let ix = ox * strideW - pad + kx
                         if ix >= 0 && ix < iw { drow[ix] += srow[ox] }
                     }
                 }

@@ -2,12 +2,15 @@
 // layer, its `MaskedWeight` (fixed weights, scores, mask).
 import Randomness
 
-/// Conv2d and Linear: layers whose weight comes from a supermask.
-public protocol WeightLayer: Layer {
+/// Conv2d and Linear: layers with one weight matrix that comes from a supermask.
+public protocol WeightLayer: SupermaskedLayer {
     var name: String { get }
     var weight: FloatBuffer { get }
     var weightGrad: FloatBuffer { get }
     var fanIn: Int { get }
+}
+extension WeightLayer {
+    public var maskedWeights: [WeightTensor] { [WeightTensor(name: name, weight: weight, weightGrad: weightGrad, fanIn: fanIn)] }
 }
 extension Conv2d: WeightLayer {}
 extension Linear: WeightLayer {}
@@ -38,13 +41,61 @@ public enum Architectures {
             s("linear") { $0.name = "fc2"; $0.inFeatures = 128; $0.outFeatures = 10 },
         ]
     }
+
+    /// The paper's spoken-digit CRNN (input [1, 23, 20] features in [0, 1]; docs/TRAINING.md).
+    /// The widths are parameters only so that tests can run a narrow copy of the same graph.
+    public static func spokenDigitCRNN(bits: Int = 3, conv1: Int = 64, conv2: Int = 32, hidden: Int = 128, fc: Int = 256) -> [LayerSpec] {
+        func s(_ op: String, _ f: (inout LayerSpec) -> Void = { _ in }) -> LayerSpec { var x = LayerSpec(op: op); f(&x); return x }
+        func q(fixed: Double? = nil) -> LayerSpec {
+            s("fakequant") { $0.bits = bits; $0.fixedRange = fixed != nil; $0.range = fixed ?? 0 }
+        }
+        func conv(_ name: String, _ cin: Int, _ cout: Int) -> LayerSpec {
+            s("conv2d") { $0.name = name; $0.inChannels = cin; $0.outChannels = cout; $0.kernelH = 3; $0.kernelW = 2
+                          $0.strideH = 2; $0.strideW = 1; $0.padding = 0 }
+        }
+        return [
+            q(fixed: 1.0),
+            conv("conv1", 1, conv1),                        // 64x11x19
+            s("maxpool2d") { $0.kernel = 2 },               // 64x5x9
+            s("batchnorm") { $0.eps = 1e-5; $0.momentum = 0.1 },
+            s("relu"),
+            q(),
+            conv("conv2", conv1, conv2),                    // 32x2x8
+            s("maxpool2d") { $0.kernel = 2 },               // 32x1x4
+            s("batchnorm") { $0.eps = 1e-5; $0.momentum = 0.1 },
+            s("relu"),
+            q(),
+            s("rnn") { $0.name = "rnn"; $0.inFeatures = conv2; $0.hidden = hidden; $0.bits = bits; $0.fixedRange = false; $0.range = 0 },
+            q(),
+            s("linear") { $0.name = "fc1"; $0.inFeatures = hidden; $0.outFeatures = fc },
+            s("relu"),
+            q(),
+            s("linear") { $0.name = "fc2"; $0.inFeatures = fc; $0.outFeatures = 10 },
+        ]
+    }
+
+    /// Tasks `edgecli prune` knows.
+    public static let tasks = ["fashion-mnist", "spoken-digit"]
+
+    /// The graph of a task.
+    public static func graph(task: String, bits: Int) throws -> [LayerSpec] {
+        switch task {
+        case "fashion-mnist": return fashionCNN(bits: bits)
+        case "spoken-digit": return spokenDigitCRNN(bits: bits)
+        default: throw TrainingError("unknown task '\(task)' (supported: \(tasks.joined(separator: ", ")))")
+        }
+    }
 }
 
 public final class SupermaskNetwork {
     public let specs: [LayerSpec]
     public let inputShape: [Int]
     public let graph: Sequential
-    public let weightLayers: [WeightLayer]
+    /// Every supermasked weight matrix in graph order (an RNN node contributes `.ih` then `.hh`);
+    /// parallel to `masked` and to `weightGraphIndices`.
+    public let weights: [WeightTensor]
+    /// Graph node index of each entry of `weights`.
+    public let weightGraphIndices: [Int]
     public let masked: [MaskedWeight]
     public let quantizers: [FakeQuant]
     public let batchNorms: [BatchNorm]
@@ -57,8 +108,14 @@ public final class SupermaskNetwork {
         self.specs = specs
         self.inputShape = inputShape
         graph = try Sequential(layers: layers, inputShape: inputShape, maxBatch: maxBatch, pool: pool)
-        weightLayers = layers.compactMap { $0 as? WeightLayer }
-        masked = weightLayers.map { MaskedWeight(name: $0.name, count: $0.weight.count, fanIn: $0.fanIn, sparsity: sparsity) }
+        var ws: [WeightTensor] = [], gi: [Int] = []
+        for (i, l) in layers.enumerated() {
+            guard let m = l as? SupermaskedLayer else { continue }
+            for w in m.maskedWeights { ws.append(w); gi.append(i) }
+        }
+        guard Set(ws.map { $0.name }).count == ws.count else { throw TrainingError("graph: weight layer names are not unique (\(ws.map { $0.name }))") }
+        weights = ws; weightGraphIndices = gi
+        masked = ws.map { MaskedWeight(name: $0.name, count: $0.weight.count, fanIn: $0.fanIn, sparsity: sparsity) }
         quantizers = layers.compactMap { $0 as? FakeQuant }
         batchNorms = layers.compactMap { $0 as? BatchNorm }
     }
@@ -70,8 +127,16 @@ public final class SupermaskNetwork {
         }
         switch s.op {
         case "conv2d":
+            let st = s.stride ?? 1
+            let sh = s.strideH ?? st, sw = s.strideW ?? st
+            guard sh > 0, sw > 0, (s.padding ?? 0) >= 0 else { throw TrainingError("graph node \(index) (conv2d): invalid stride or padding") }
             return Conv2d(name: s.name ?? "conv\(index)", cin: try need(s.inChannels, "inChannels"), cout: try need(s.outChannels, "outChannels"),
-                          kh: try need(s.kernelH, "kernelH"), kw: try need(s.kernelW, "kernelW"), stride: s.stride ?? 1, pad: s.padding ?? 0)
+                          kh: try need(s.kernelH, "kernelH"), kw: try need(s.kernelW, "kernelW"), strideH: sh, strideW: sw, pad: s.padding ?? 0)
+        case "rnn":
+            let r = RNN(name: s.name ?? "rnn\(index)", inFeatures: try need(s.inFeatures, "inFeatures"), hidden: try need(s.hidden, "hidden"),
+                        bits: try need(s.bits, "bits"), momentum: rangeMomentum, mode: rangeMode, steps: try s.steps.map { try need($0, "steps") })
+            if let v = s.range, v > 0 { r.range = Float(v); r.initialized = true }
+            return r
         case "linear":
             return Linear(name: s.name ?? "fc\(index)", inFeatures: try need(s.inFeatures, "inFeatures"), outFeatures: try need(s.outFeatures, "outFeatures"))
         case "maxpool2d": return MaxPool2d(kernel: try need(s.kernel, "kernel"))
@@ -93,7 +158,7 @@ public final class SupermaskNetwork {
 
     /// Layer shapes for the device mapper: (name, fanIn, fanOut).
     public var layerShapes: [(name: String, fanIn: Int, fanOut: Int)] {
-        weightLayers.map { ($0.name, $0.fanIn, $0.weight.count / $0.fanIn) }
+        weights.map { ($0.name, $0.fanIn, $0.fanOut) }
     }
 
     /// Software weights: signed constants ±std (signs from the seed) or Kaiming-normal N(0, std).
@@ -136,7 +201,7 @@ public final class SupermaskNetwork {
     public func applyMasks(source: DifferentialWeightSource?, read: Int?) {
         guard let source, let read else { applyMasks(); return }
         graph.pool.run(masked.count) { j, _ in
-            let m = self.masked[j], w = self.weightLayers[j].weight.ptr
+            let m = self.masked[j], w = self.weights[j].weight.ptr
             source.programmed(layer: j, read: read, mask: m.mask.ptr, into: w)
             let sc = m.scale
             for i in 0..<m.count { w[i] *= sc }
@@ -152,7 +217,7 @@ public final class SupermaskNetwork {
 
     /// Writes the effective weights (mask ? cur_on : cur_off) into the layers.
     public func applyMasks() {
-        graph.pool.run(masked.count) { j, _ in self.masked[j].writeEffective(into: self.weightLayers[j].weight.ptr) }
+        graph.pool.run(masked.count) { j, _ in self.masked[j].writeEffective(into: self.weights[j].weight.ptr) }
     }
 
     /// Logits of `count` samples in evaluation mode (static ranges, running BN statistics).

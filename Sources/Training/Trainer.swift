@@ -64,7 +64,28 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var evalBatch = 250
     public init() {}
 
+    /// The defaults of a task (what `edgecli prune --task T` starts from; docs/TRAINING.md).
+    /// fashion-mnist: the paper's CNN settings. spoken-digit: the paper's CRNN settings (3-bit
+    /// activations, batch 30, lr 0.1, hysteresis 0.009 -> 0.007 in 10 steps) with the schedule
+    /// tuned for a 20-epoch budget.
+    public static func defaults(task: String) -> TrainConfig {
+        var c = TrainConfig()
+        c.task = task
+        if task == "spoken-digit" {
+            c.bits = 3
+            c.epochs = 20
+            c.batch = 30
+            c.lr = 0.1
+            c.limitStart = 0.009
+            c.limitEnd = 0.007
+            c.limitSteps = 10
+            c.evalBatch = 300
+        }
+        return c
+    }
+
     public func validate() throws {
+        guard Architectures.tasks.contains(task) else { throw TrainingError("unknown task '\(task)' (supported: \(Architectures.tasks.joined(separator: ", ")))") }
         guard ["software", "hardware"].contains(mode) else { throw TrainingError("mode must be software or hardware, got '\(mode)'") }
         guard epochs >= 1 else { throw TrainingError("epochs must be >= 1") }
         guard batch >= 1, batch <= 4096 else { throw TrainingError("batch must be in 1...4096") }
@@ -136,7 +157,7 @@ public final class Trainer {
         for l in train.labels + test.labels where Int(l) >= classes { throw TrainingError("label \(l) outside 0..<\(classes)") }
         self.config = config; self.train = train; self.test = test; self.source = source; self.classes = classes
         pool = WorkPool(threads: threads)
-        net = try SupermaskNetwork(specs: specs ?? Architectures.fashionCNN(bits: config.bits), inputShape: train.sampleShape,
+        net = try SupermaskNetwork(specs: specs ?? Architectures.graph(task: config.task, bits: config.bits), inputShape: train.sampleShape,
                                    sparsity: config.sparsity, maxBatch: max(config.batch, config.evalBatch), pool: pool,
                                    rangeMomentum: Float(config.rangeMomentum), rangeMode: config.rangeMode)
         guard net.graph.outputSize == classes else { throw TrainingError("graph outputs \(net.graph.outputSize) values, expected \(classes) classes") }
@@ -211,7 +232,7 @@ public final class Trainer {
                     net.graph.backward(batch: B)
                     let lr = learningRate(step: globalBatch)
                     lastLR = lr
-                    let wl = net.weightLayers
+                    let wl = net.weights
                     pool.run(masked.count) { j, _ in
                         masked[j].scoreGradient(from: wl[j].weightGrad.ptr)
                         masked[j].sgdStep(lr: Float(lr), momentum: mom, weightDecay: wd)

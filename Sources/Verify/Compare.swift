@@ -31,7 +31,10 @@ public struct LayerReport: Sendable, Equatable {
     public var elements: Int
     public var mismatches: Int
     public var firstMismatch: Mismatch?
-    /// Float pipeline (golden) vs the integers under test, in LSBs of the point.
+    /// Elements with a float value (the first K images: K * C*H*W).
+    public var floatElements: Int
+    /// Float pipeline (golden) vs the integers under test, in LSBs of the point, over the first
+    /// K images (0 when K = 0).
     public var floatMaxAbsDiff: Double
     public var floatMeanAbsDiff: Double
 }
@@ -39,11 +42,13 @@ public struct LayerReport: Sendable, Equatable {
 /// Argmax agreement over the N images.
 public struct ArgmaxReport: Sendable, Equatable {
     public var count: Int
+    /// The first K images have float values; the float counts below are over those.
+    public var floatCount: Int
     /// Images whose argmax of the logits under test equals the golden integer argmax.
     public var integerMatchesGolden: Int
-    /// Images where the float pipeline's argmax equals the argmax of the logits under test.
+    /// Images (of the first K) where the float pipeline's argmax equals the argmax of the logits under test.
     public var floatAgreesWithInteger: Int
-    /// With labels: images the logits under test / the float pipeline classify correctly.
+    /// With labels: images the logits under test (of all N) / the float pipeline (of the first K) classify correctly.
     public var integerCorrect: Int?
     public var floatCorrect: Int?
 }
@@ -58,6 +63,8 @@ public struct VerifyReport: Sendable, Equatable {
     public var goldenModelSHA256: String
     public var warnings: [String]
     public var count: Int
+    /// Images (the first K) with float values in the golden directory.
+    public var floatCount: Int
     public var layers: [LayerReport]
     public var argmax: ArgmaxReport
 
@@ -78,7 +85,7 @@ public struct VerifyReport: Sendable, Equatable {
     /// A JSON-serializable object (JSONSerialization) with everything in the report.
     public func jsonObject() -> [String: Any] {
         var o: [String: Any] = [
-            "ok": ok, "mode": mode, "count": count, "warnings": warnings,
+            "ok": ok, "mode": mode, "count": count, "floatCount": floatCount, "warnings": warnings,
             "model": ["sha256": modelSHA256, "goldenSha256": goldenModelSHA256, "matches": modelMatchesGolden],
             "mismatchingLayers": mismatchingLayers, "totalMismatches": totalMismatches,
         ]
@@ -90,10 +97,10 @@ public struct VerifyReport: Sendable, Equatable {
              "shape": [l.point.shape.c, l.point.shape.h, l.point.shape.w],
              "elements": l.elements, "mismatches": l.mismatches,
              "firstMismatch": l.firstMismatch.map { VerifyReport.mismatchObject($0) } ?? NSNull(),
-             "floatVsInteger": ["maxAbsDiffLSB": VerifyReport.finite(l.floatMaxAbsDiff),
+             "floatVsInteger": ["elements": l.floatElements, "maxAbsDiffLSB": VerifyReport.finite(l.floatMaxAbsDiff),
                                 "meanAbsDiffLSB": VerifyReport.finite(l.floatMeanAbsDiff)]]
         }
-        var a: [String: Any] = ["count": argmax.count, "integerMatchesGolden": argmax.integerMatchesGolden,
+        var a: [String: Any] = ["count": argmax.count, "floatCount": argmax.floatCount, "integerMatchesGolden": argmax.integerMatchesGolden,
                                 "floatAgreesWithInteger": argmax.floatAgreesWithInteger]
         a["integerCorrect"] = argmax.integerCorrect ?? NSNull()
         a["floatCorrect"] = argmax.floatCorrect ?? NSNull()
@@ -117,6 +124,8 @@ public struct VerifyReport: Sendable, Equatable {
         s += mode == "dump" ? "compared the dump \(dumpDir ?? "") with the golden vectors\n"
                             : "recomputed with the Kernels engine and compared with the golden vectors\n"
         s += "\(count) images, \(layers.count) layers (points)\n"
+        s += floatCount == 0 ? "float-vs-integer agreement: no float values in the golden directory\n"
+            : "float-vs-integer agreement over the first \(floatCount) of \(count) images\n"
         let width = Swift.max(24, (layers.map(\.point.name.count).max() ?? 0) + 2)
         func pad(_ t: String, _ n: Int, left: Bool = false) -> String {
             let p = String(repeating: " ", count: Swift.max(0, n - t.count))
@@ -128,9 +137,9 @@ public struct VerifyReport: Sendable, Equatable {
             s += pad(l.point.name, width, left: true) + pad(String(l.elements), 10) + pad(String(l.mismatches), 12)
                 + pad(VerifyReport.fmt(l.floatMaxAbsDiff), 14) + pad(VerifyReport.fmt(l.floatMeanAbsDiff), 10) + "\n"
         }
-        var am = "argmax: integer == golden \(argmax.integerMatchesGolden)/\(argmax.count), float == integer \(argmax.floatAgreesWithInteger)/\(argmax.count)"
+        var am = "argmax: integer == golden \(argmax.integerMatchesGolden)/\(argmax.count), float == integer \(argmax.floatAgreesWithInteger)/\(argmax.floatCount)"
         if let ic = argmax.integerCorrect, let fc = argmax.floatCorrect {
-            am += "; vs labels: integer \(ic)/\(argmax.count), float \(fc)/\(argmax.count)"
+            am += "; vs labels: integer \(ic)/\(argmax.count), float \(fc)/\(argmax.floatCount)"
         }
         s += am + "\n"
         let bad = layers.filter { $0.mismatches > 0 }
@@ -194,10 +203,12 @@ public enum Verifier {
         guard directoryExists(dir) else { throw VerifyError(.io, path: dir, "dump directory does not exist") }
         var got: [[Int32]] = []
         for p in golden.points {
-            let path = dir + "/" + p.file
+            // NAME.npy, or NAME.npy.gz when there is no NAME.npy
+            let plain = dir + "/" + p.file, gz = plain + ".gz"
+            let path = !fileExists(plain) && fileExists(gz) ? gz : plain
             let bytes: [UInt8]
             do { bytes = try readFileBytes(path) } catch {
-                throw VerifyError(.io, path: path, "dump of point \(p.name) cannot be read (every point of the golden manifest must be dumped): \(error)")
+                throw VerifyError(.io, path: path, "dump of point \(p.name) cannot be read (every point of the golden manifest, aliases included, must be dumped): \(error)")
             }
             got.append(try Golden.readIntegerArray(bytes, path: path, point: p, count: golden.count))
         }
@@ -211,7 +222,7 @@ public enum Verifier {
     public static func compare(golden: GoldenSet, got: [[Int32]], mode: String, dumpDir: String?,
                                modelSHA256: String, warnings: [String]) -> VerifyReport {
         precondition(got.count == golden.values.count && zip(got, golden.values).allSatisfy { $0.count == $1.count }
-                     && zip(golden.floats, golden.values).allSatisfy { $0.count == $1.count },
+                     && zip(golden.floats, golden.points).allSatisfy { $0.count == golden.floatCount * $1.shape.count },
                      "Verifier.compare: values under test do not have the golden shapes")
         var layers: [LayerReport] = []
         for (j, p) in golden.points.enumerated() {
@@ -228,28 +239,30 @@ public enum Verifier {
                                          expected: e[i], got: g[i])
                     }
                 }
-                let d = Swift.abs(Double(f[i]) - Double(g[i]))
-                maxD = Swift.max(maxD, d.isNaN ? .infinity : d)
-                sumD += d.isNaN ? .infinity : d
+                if i < f.count {
+                    let d = Swift.abs(Double(f[i]) - Double(g[i]))
+                    maxD = Swift.max(maxD, d.isNaN ? .infinity : d)
+                    sumD += d.isNaN ? .infinity : d
+                }
             }
-            layers.append(LayerReport(point: p, elements: e.count, mismatches: mism, firstMismatch: first,
-                                      floatMaxAbsDiff: maxD, floatMeanAbsDiff: e.isEmpty ? 0 : sumD / Double(e.count)))
+            layers.append(LayerReport(point: p, elements: e.count, mismatches: mism, firstMismatch: first, floatElements: f.count,
+                                      floatMaxAbsDiff: maxD, floatMeanAbsDiff: f.isEmpty ? 0 : sumD / Double(f.count)))
         }
         let per = golden.points[golden.logits].shape.count
-        var am = ArgmaxReport(count: golden.count, integerMatchesGolden: 0, floatAgreesWithInteger: 0,
+        var am = ArgmaxReport(count: golden.count, floatCount: golden.floatCount, integerMatchesGolden: 0, floatAgreesWithInteger: 0,
                               integerCorrect: golden.labels == nil ? nil : 0, floatCorrect: golden.labels == nil ? nil : 0)
         for n in 0..<golden.count {
             let gi = Kernels.argmax(Array(got[golden.logits][(n * per)..<((n + 1) * per)]))
-            let fi = FloatPipeline.argmax(Array(golden.floats[golden.logits][(n * per)..<((n + 1) * per)]))
+            let fi = n < golden.floatCount ? FloatPipeline.argmax(Array(golden.floats[golden.logits][(n * per)..<((n + 1) * per)])) : nil
             if gi == Int(golden.argmax[n]) { am.integerMatchesGolden += 1 }
-            if fi == gi { am.floatAgreesWithInteger += 1 }
+            if let fi, fi == gi { am.floatAgreesWithInteger += 1 }
             if let l = golden.labels {
                 if gi == Int(l[n]) { am.integerCorrect! += 1 }
-                if fi == Int(l[n]) { am.floatCorrect! += 1 }
+                if let fi, fi == Int(l[n]) { am.floatCorrect! += 1 }
             }
         }
         return VerifyReport(mode: mode, dumpDir: dumpDir, modelSHA256: modelSHA256, goldenModelSHA256: golden.modelSHA256,
-                            warnings: warnings, count: golden.count, layers: layers, argmax: am)
+                            warnings: warnings, count: golden.count, floatCount: golden.floatCount, layers: layers, argmax: am)
     }
 }
 

@@ -14,7 +14,10 @@ public struct GoldenSet: Sendable, Equatable {
     public var points: [GoldenPoint]
     /// Per point: N * C*H*W integer values, image-major, (C,H,W) order inside an image.
     public var values: [[Int32]]
-    /// Per point: the float pipeline's values at the same elements, in LSBs of the point.
+    /// Number K of images (the first K, 0...N) whose float values are held.
+    public var floatCount: Int
+    /// Per point: the float pipeline's values at the same elements, in LSBs of the point, for
+    /// the first `floatCount` images (K * C*H*W values).
     public var floats: [[Float]]
     /// Index into `points` of the logits (the program's output tensor).
     public var logits: Int
@@ -23,9 +26,11 @@ public struct GoldenSet: Sendable, Equatable {
     /// Labels of the images, when given.
     public var labels: [Int32]?
 
+    /// `floatCount` nil: all N images (`floats[j]` holds N * C*H*W values).
     public init(modelSHA256: String, count: Int, points: [GoldenPoint], values: [[Int32]], floats: [[Float]],
-                logits: Int, argmax: [Int32], labels: [Int32]?) {
+                floatCount: Int? = nil, logits: Int, argmax: [Int32], labels: [Int32]?) {
         self.modelSHA256 = modelSHA256; self.count = count; self.points = points; self.values = values
+        self.floatCount = floatCount ?? count
         self.floats = floats; self.logits = logits; self.argmax = argmax; self.labels = labels
     }
 
@@ -35,7 +40,10 @@ public struct GoldenSet: Sendable, Equatable {
 
 public enum Golden {
     public static let formatName = "rram-edge-golden"
-    public static let formatVersion = 1
+    /// The version written. Version 1 (no aliases, no compression, floats for every image) is
+    /// still read.
+    public static let formatVersion = 2
+    public static let readableVersions = 1...2
     public static let manifestName = "manifest.json"
     public static let argmaxFile = "argmax.npy"
     public static let labelsFile = "labels.npy"
@@ -45,17 +53,18 @@ public enum Golden {
     /// The integers come from the fast engine's trace; with `crossCheck` every image is also run
     /// through the reference engine (the executable form of DATAPATH.md) and any difference is
     /// an error (`.engineDisagreement`) naming the point and element: golden vectors are never
-    /// written from a kernel bug. `floats: false` skips the float pipeline (values only).
+    /// written from a kernel bug. Float values are computed for the first `floatCount` images
+    /// (nil: all; 0...count); `floats: false` skips the float pipeline (values only, K = 0).
     public static func generate(program: Program, modelSHA256: String, pixels: [UInt8], count: Int,
-                                labels: [Int32]? = nil, floats withFloats: Bool = true,
+                                labels: [Int32]? = nil, floats withFloats: Bool = true, floatCount: Int? = nil,
                                 crossCheck: Bool = true) throws -> GoldenSet {
         try generate(program: program, modelSHA256: modelSHA256, pixels: pixels, count: count, labels: labels,
-                     floats: withFloats, crossCheck: crossCheck, tamperReference: nil)
+                     floats: withFloats, floatCount: floatCount, crossCheck: crossCheck, tamperReference: nil)
     }
 
     /// `tamperReference` (tests only) alters the reference trace before the cross-check.
     static func generate(program: Program, modelSHA256: String, pixels: [UInt8], count: Int, labels: [Int32]?,
-                         floats withFloats: Bool, crossCheck: Bool,
+                         floats withFloats: Bool, floatCount: Int? = nil, crossCheck: Bool,
                          tamperReference: ((inout Trace) -> Void)?) throws -> GoldenSet {
         let engine: Engine
         do { engine = try Engine(program: program, threads: 1) } catch {
@@ -69,6 +78,10 @@ public enum Golden {
         if let labels, labels.count < count {
             throw VerifyError(.badInput, path: "", "\(count) images but only \(labels.count) labels")
         }
+        if let floatCount, !(0...count).contains(floatCount) {
+            throw VerifyError(.badInput, path: "", "the float count must be in 0...\(count) (the image count), got \(floatCount)")
+        }
+        let nFloat = withFloats ? (floatCount ?? count) : 0
         let points = GoldenLayout.points(for: program)
         var values = points.map { p -> [Int32] in
             var a = [Int32](); a.reserveCapacity(count * p.shape.count); return a
@@ -94,15 +107,16 @@ public enum Golden {
                     }
                 }
             }
-            let ft = withFloats ? FloatPipeline.run(program, pixels: px) : []
+            let floatsHere = i < nFloat
+            let ft = floatsHere ? FloatPipeline.run(program, pixels: px) : []
             var tileFloats: [Int: [[Float]]] = [:]
             for (j, p) in points.enumerated() {
                 if let t = p.tensor {
                     values[j] += trace.tensors[t]
-                    if withFloats { floats[j] += ft[t] }
+                    if floatsHere { floats[j] += ft[t] }
                 } else if let node = p.node, let tile = p.tile {
                     values[j] += trace.tileADC[node][tile]
-                    if withFloats && tileFloats[node] == nil {
+                    if floatsHere && tileFloats[node] == nil {
                         let n = program.nodes[node]
                         if case .rnn(let rp) = n.op {
                             tileFloats[node] = FloatPipeline.rnn(ft[n.inputs[0]], shape: program.tensors[n.inputs[0]].shape, rp).subpoints
@@ -111,14 +125,14 @@ public enum Golden {
                             tileFloats[node] = crossbarTileFloats(ft[n.inputs[0]], shape: program.tensors[n.inputs[0]].shape, cp)
                         }
                     }
-                    if withFloats { floats[j] += tileFloats[node]![tile] }
+                    if floatsHere { floats[j] += tileFloats[node]![tile] }
                 }
             }
             argmaxes.append(Int32(Kernels.argmax(trace.tensors[program.output])))
         }
         let logits = points.lastIndex { $0.tensor == program.output }!
         return GoldenSet(modelSHA256: modelSHA256, count: count, points: points, values: values, floats: floats,
-                         logits: logits, argmax: argmaxes, labels: labels.map { Array($0.prefix(count)) })
+                         floatCount: nFloat, logits: logits, argmax: argmaxes, labels: labels.map { Array($0.prefix(count)) })
     }
 
     /// Each row tile's ideal-analog ADC output (real dot product times the tile's real gain, no
@@ -157,12 +171,10 @@ public enum Golden {
         }
     }
 
-    /// Decodes an integer point file; the dtype and shape must be exactly the point's.
+    /// Decodes an integer point file (`.npy`, or `.npy.gz` when `path` ends in `.gz`); the dtype
+    /// and shape must be exactly the point's.
     public static func readIntegerArray(_ bytes: [UInt8], path: String, point p: GoldenPoint, count: Int) throws -> [Int32] {
-        let a: NPYArray
-        do { a = try NPY.decode(bytes, name: path) } catch {
-            throw VerifyError(.badArray, path: path, "not a valid NPY file: \(error)")
-        }
+        let a = try decodeStored(bytes, path: path, elements: count.multipliedReportingOverflow(by: p.shape.count).overflow ? Int.max : count * p.shape.count)
         return try integerValues(a, path: path, point: p, count: count)
     }
 
@@ -182,15 +194,65 @@ public enum Golden {
         }
     }
 
-    /// The files of a golden directory (name, array), manifest excluded, in write order.
-    public static func files(_ g: GoldenSet) throws -> [(String, NPYArray)] {
-        var out: [(String, NPYArray)] = []
+    /// Every point's integer array as another implementation dumps it (docs/GOLDEN.md section
+    /// 4): `NAME.npy` with the point's dtype and shape `[N, C, H, W]`, aliased points included.
+    public static func dumpArrays(_ g: GoldenSet) throws -> [(String, NPYArray)] {
+        try g.points.enumerated().map { ($1.file, try integerArray($1, count: g.count, values: g.values[$0])) }
+    }
+
+    /// Per point: the index of the earlier point it aliases (nil: stored). A point aliases the
+    /// first earlier stored point with the same number of values per image, equal integer values
+    /// and bit-identical float values (e.g. a single-tile crossbar's sum and its tile's ADC
+    /// codes, a flatten and its input). Aliases are decided by the values, never by structure.
+    public static func aliases(_ g: GoldenSet) -> [Int?] {
+        var out: [Int?] = []
         for (j, p) in g.points.enumerated() {
-            out.append((p.file, try integerArray(p, count: g.count, values: g.values[j])))
-            out.append((p.floatFile, try NPYArray(shape: p.arrayShape(count: g.count), float32: g.floats[j])))
+            var found: Int? = nil
+            for i in 0..<j where out[i] == nil && g.points[i].shape.count == p.shape.count && g.values[i] == g.values[j] {
+                let a = g.floats[i], b = g.floats[j]
+                if a.count == b.count && zip(a, b).allSatisfy({ $0.bitPattern == $1.bitPattern }) { found = i; break }
+            }
+            out.append(found)
         }
-        out.append((argmaxFile, try NPYArray(shape: [g.count], int32: g.argmax)))
-        if let l = g.labels { out.append((labelsFile, try NPYArray(shape: [g.count], int32: l))) }
         return out
+    }
+
+    /// How a golden directory is stored: plain `.npy` or gzip-compressed `.npy.gz` files.
+    public struct Storage: Sendable, Equatable {
+        public var compress: Bool
+        public init(compress: Bool = false) { self.compress = compress }
+    }
+
+    /// The stored file name of an NPY file `name` (`NAME.npy` or `NAME.npy.gz`).
+    static func storedName(_ name: String, _ s: Storage) -> String { s.compress ? name + ".gz" : name }
+
+    /// The files of a golden directory (stored name, array), manifest excluded, in write order;
+    /// aliased points have no files.
+    public static func files(_ g: GoldenSet, storage: Storage = Storage()) throws -> [(String, NPYArray)] {
+        let al = aliases(g)
+        var out: [(String, NPYArray)] = []
+        for (j, p) in g.points.enumerated() where al[j] == nil {
+            out.append((storedName(p.file, storage), try integerArray(p, count: g.count, values: g.values[j])))
+            if g.floatCount > 0 {
+                out.append((storedName(p.floatFile, storage), try NPYArray(shape: p.arrayShape(count: g.floatCount), float32: g.floats[j])))
+            }
+        }
+        out.append((storedName(argmaxFile, storage), try NPYArray(shape: [g.count], int32: g.argmax)))
+        if let l = g.labels { out.append((storedName(labelsFile, storage), try NPYArray(shape: [g.count], int32: l))) }
+        return out
+    }
+
+    /// gzip level of `.npy.gz` files.
+    public static let gzipLevel: Int32 = 9
+
+    /// Deterministic gzip bytes of an NPY file: one member, level 9, no name, modification
+    /// time 0, and the OS byte fixed to 255 ("unknown") so the bytes do not depend on the host.
+    public static func gzip(_ bytes: [UInt8]) throws -> [UInt8] {
+        var z: [UInt8]
+        do { z = try Gzip.compress(bytes, level: gzipLevel) } catch {
+            throw VerifyError(.io, path: "", "gzip compression failed: \(error)")
+        }
+        if z.count > 9 { z[9] = 0xFF }
+        return z
     }
 }

@@ -1,4 +1,4 @@
-// `edgecli golden MODEL --input IMAGES [--count N] [--labels L] --out DIR [--force] [--json]`:
+// `edgecli golden MODEL --input IMAGES [--count N] [--labels L] [--float-count K] [--compress] --out DIR [--force] [--json]`:
 // golden vectors (every layer's integer codes and the float pipeline's values) for N images;
 // layout in docs/GOLDEN.md.
 import DataIO
@@ -10,12 +10,15 @@ enum GoldenCommand {
         name: "golden",
         summary: "write golden vectors: every layer's integer outputs and float values for N images",
         usage: """
-        usage: edgecli golden MODEL --input IMAGES [--count N] [--labels L] --out DIR [--force] [--json]
+        usage: edgecli golden MODEL --input IMAGES [--count N] [--labels L] [--float-count K] [--compress]
+                              --out DIR [--force] [--json]
           MODEL     a model file
           --input   images: IDX (gzipped or not) or NPY, uint8, shape [M, C, H, W], [M, H, W] (C = 1) or [M, C*H*W],
                     (C,H,W) order
           --count   number of images, the first N of IMAGES (default 10, or all if fewer)
           --labels  labels: IDX or NPY, uint8/int8/int16/int32/int64, at least N entries (optional)
+          --float-count  store the float pipeline's values for the first K images only (0...N; default N)
+          --compress     store every NPY file gzip-compressed as NAME.npy.gz (deterministic bytes)
           --out     the golden directory; written all at once (a temporary sibling renamed into place)
           --force   replace DIR if it holds earlier golden vectors (never any other directory)
           --json    print the summary as JSON
@@ -26,6 +29,8 @@ enum GoldenCommand {
             let out = try args.required("out")
             let countOption = try args.int("count", default: -1, range: 1...1_000_000)
             let labelsPath = try args.option("labels")
+            let floatCountOption = try args.int("float-count", default: -1, range: 0...1_000_000)
+            let compress = args.flag("compress")
             let force = args.flag("force")
             let json = args.flag("json")
             let path = try args.requiredPositional("MODEL path")
@@ -49,6 +54,7 @@ enum GoldenCommand {
             let count = countOption == -1 ? min(10, shape[0]) : countOption
             guard count >= 1 else { throw CLIError("golden: \(input) holds no images") }
             guard shape[0] >= count else { throw CLIError("golden: \(input) holds \(shape[0]) images; --count is \(count)") }
+            guard floatCountOption <= count else { throw CLIError("golden: --float-count \(floatCountOption) exceeds the image count \(count)") }
             var labels: [Int32]? = nil
             if let labelsPath {
                 let l = try readLabels(labelsPath)
@@ -56,14 +62,17 @@ enum GoldenCommand {
                 labels = Array(l.prefix(count))
             }
             let g = try Golden.generate(program: program, modelSHA256: SHA256.hex(SHA256.hash(bytes)),
-                                        pixels: Array(pixels.prefix(count * perImage)), count: count, labels: labels)
-            let files = try Golden.write(g, to: out, replace: force)
+                                        pixels: Array(pixels.prefix(count * perImage)), count: count, labels: labels,
+                                        floatCount: floatCountOption == -1 ? nil : floatCountOption)
+            let files = try Golden.write(g, to: out, storage: Golden.Storage(compress: compress), replace: force)
             let total = files.reduce(0) { $0 + $1.bytes }
+            let aliases = Golden.aliases(g).compactMap { $0 }.count
             if json {
-                try printJSON(["directory": out, "count": count, "points": g.points.count, "files": files.count,
+                try printJSON(["directory": out, "count": count, "floatCount": g.floatCount, "points": g.points.count,
+                               "aliases": aliases, "compressed": compress, "files": files.count,
                                "bytes": total, "modelSha256": g.modelSHA256, "labels": labels != nil])
             } else {
-                print("wrote golden vectors for \(count) images to \(out): \(g.points.count) points, \(files.count) files (\(total) bytes); model SHA-256 \(g.modelSHA256)")
+                print("wrote golden vectors for \(count) images (float values for \(g.floatCount)) to \(out): \(g.points.count) points (\(aliases) aliases), \(files.count) files (\(total) bytes\(compress ? ", gzip" : "")); model SHA-256 \(g.modelSHA256)")
             }
             return 0
         })

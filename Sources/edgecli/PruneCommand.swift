@@ -6,25 +6,30 @@ import Training
 
 enum PruneCommand {
     static let usage = """
-    usage: edgecli prune --task fashion-mnist --mode software|hardware --out DIR [options]
+    usage: edgecli prune --task fashion-mnist|spoken-digit --mode software|hardware --out DIR [options]
+      --task T            fashion-mnist (the paper's CNN, default) or spoken-digit (the paper's CRNN)
       --target T          device profile for hardware mode (default: the default RRAM profile)
       --readouts P        hardware mode: measured readouts (P as in `edgecli device fit`) instead of the model
-      --epochs N          epochs (default 16)          --seed S        seed (default 1)
-      --batch B           batch size (default 60)      --lr X          peak learning rate (default 0.1)
+      --epochs N          epochs (default 16; spoken-digit 20)   --seed S   seed (default 1)
+      --batch B           batch size (default 60; spoken-digit 30)
+      --lr X              peak learning rate (default 0.1)
       --threads T         worker threads (default: all cores; results do not depend on it)
       --no-hysteresis     plain top-k masks (every candidate flip is programmed)
-      --data DIR          Fashion-MNIST directory (default /usr/share/datasets/fashion-mnist)
-      --limit-train N     use the first N training images
+      --data DIR          data directory (fashion-mnist: default /usr/share/datasets/fashion-mnist;
+                          spoken-digit: default shared/data/spoken-digit found next to the package,
+                          e.g. ../shared/data/spoken-digit, or $RRAM_EDGE_DATA/spoken-digit)
+      --limit-train N     use the first N training samples
+      (the defaults of every option per task: docs/TRAINING.md)
       --resume            continue the run in --out from its last checkpoint (bit-identical)
       --json              print the final summary as JSON
       tuning: --momentum X --weight-decay X --warmup EPOCHS --label-smoothing X --sparsity X
               --weight-init signed-constant|kaiming-normal --range-mode ema|batch --range-momentum X
               --no-read-noise (hardware: nominal reads instead of a noisy re-read per batch)
-              --hysteresis-reference last-flip|previous-step --limit-start X --limit-end X
+              --hysteresis-reference last-flip|previous-step --limit-start X --limit-end X --limit-steps N
     """
 
     static let command = Command(name: "prune", summary: "train a supermask (topology optimization) over random weights", usage: usage) { args in
-        let task = try args.option("task") ?? "fashion-mnist"
+        let taskOption = try args.option("task")
         let mode = try args.option("mode")
         let target = try args.option("target")
         let readouts = try args.option("readouts")
@@ -52,18 +57,21 @@ enum PruneCommand {
         }
         let limitStart = try args.option("limit-start").map { try parseDouble($0, "limit-start") }
         let limitEnd = try args.option("limit-end").map { try parseDouble($0, "limit-end") }
+        let limitSteps = try args.option("limit-steps").map { try parseInt($0, "limit-steps", 1...1000) }
         let limitTrain = try args.option("limit-train").map { try parseInt($0, "limit-train", 1...10_000_000) }
         let threads = try args.int("threads", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...64)
         let noHyst = args.flag("no-hysteresis")
         let noReadNoise = args.flag("no-read-noise")
-        let dataDir = try args.option("data") ?? Datasets.fashionMNISTDefaultDir
+        let dataOption = try args.option("data")
         let out = try args.required("out")
         let resume = args.flag("resume")
         let json = args.flag("json")
         try args.finish()
-        guard task == "fashion-mnist" else { throw CLIError("prune: unknown task '\(task)' (supported: fashion-mnist)") }
+        if let taskOption, !Architectures.tasks.contains(taskOption) {
+            throw CLIError("prune: unknown task '\(taskOption)' (supported: \(Architectures.tasks.joined(separator: ", ")))")
+        }
 
-        var cfg = TrainConfig()
+        var cfg = TrainConfig.defaults(task: taskOption ?? "fashion-mnist")
         let ckPath = (out as NSString).appendingPathComponent(RunFiles.checkpoint)
         var checkpoint: Checkpoint? = nil
         if resume {
@@ -77,7 +85,8 @@ enum PruneCommand {
             guard mode != nil else { throw CLIError("prune: missing required option --mode (software or hardware)") }
         }
         let saved = cfg
-        cfg.task = task
+        if let taskOption { cfg.task = taskOption }
+        let task = cfg.task
         if let mode { cfg.mode = mode }
         if let target { cfg.target = target }
         if let epochs { cfg.epochs = epochs }
@@ -98,6 +107,7 @@ enum PruneCommand {
         if let hystRef { cfg.hysteresisReference = hystRef }
         if let limitStart { cfg.limitStart = limitStart }
         if let limitEnd { cfg.limitEnd = limitEnd }
+        if let limitSteps { cfg.limitSteps = limitSteps }
         if noReadNoise { cfg.readNoise = false }
         if cfg.mode == "hardware" && cfg.target == nil { cfg.target = DeviceWeightSource.defaultTarget }
         if resume && cfg != saved {
@@ -106,9 +116,11 @@ enum PruneCommand {
         }
         do { try cfg.validate() } catch { throw CLIError("prune: \(error)") }
 
-        let (train, test) = try loadFashion(dir: dataDir, limitTrain: cfg.limitTrain)
+        let (train, test) = task == "spoken-digit"
+            ? try loadSpokenDigit(dir: try dataOption ?? defaultSpokenDigitDir(), limitTrain: cfg.limitTrain)
+            : try loadFashion(dir: dataOption ?? Datasets.fashionMNISTDefaultDir, limitTrain: cfg.limitTrain)
         var source: DifferentialWeightSource? = nil
-        let specs = Architectures.fashionCNN(bits: cfg.bits)
+        let specs = try Architectures.graph(task: task, bits: cfg.bits)
         if cfg.mode == "hardware" {
             let shapes = Architectures.layerShapes(specs)
             if let readouts = cfg.readouts {
@@ -121,7 +133,7 @@ enum PruneCommand {
         if let checkpoint { try trainer.restore(checkpoint) }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         if !json || stderrIsTerminal {
-            printErr("prune: \(cfg.mode) TO on \(task), \(train.count) training / \(test.count) test images, \(trainer.batchesPerEpoch) batches of \(cfg.batch) per epoch, \(threads) thread(s)" + (resume ? ", resuming after epoch \(trainer.epochsDone)" : ""))
+            printErr("prune: \(cfg.mode) TO on \(task), \(train.count) training / \(test.count) test samples, \(trainer.batchesPerEpoch) batches of \(cfg.batch) per epoch, \(threads) thread(s)" + (resume ? ", resuming after epoch \(trainer.epochsDone)" : ""))
         }
         let tty = stderrIsTerminal
         var lastShown = 0.0
@@ -166,6 +178,37 @@ enum PruneCommand {
     static func parseDouble(_ s: String, _ name: String) throws -> Double {
         guard let v = Double(s), v.isFinite else { throw CLIError("prune: --\(name) must be a finite number, got '\(s)'") }
         return v
+    }
+
+    /// The spoken-digit folder a user of this repository has: `shared/data/spoken-digit` next to
+    /// the package (`../shared/data/spoken-digit`), found by `Datasets.sharedDataDir()`.
+    static func defaultSpokenDigitDir() throws -> String {
+        guard let root = Datasets.sharedDataDir() else {
+            throw CLIError("""
+                prune: spoken-digit features not found: there is no shared/data folder (holding README.md) next to the package \
+                (../shared/data/spoken-digit) or above the current directory, and RRAM_EDGE_DATA is not set; \
+                pass --data DIR (a folder with {train,test}-features-idx3-float.gz and {train,test}-labels-idx1-ubyte.gz)
+                """)
+        }
+        return root + "/spoken-digit"
+    }
+
+    /// Spoken-digit features ([1, 23, 20] float32 in [0, 1], used as stored) as training splits.
+    static func loadSpokenDigit(dir: String, limitTrain: Int?) throws -> (DataSplit, DataSplit) {
+        let tr = try Datasets.spokenDigit(dir: dir, train: true)
+        let te = try Datasets.spokenDigit(dir: dir, train: false)
+        for (set, name) in [(tr, "training"), (te, "test")] {
+            guard set.sampleShape == [1, 23, 20] else {
+                throw CLIError("prune: \(dir): \(name) features are \(set.sampleShape.dropFirst().map(String.init).joined(separator: " x ")) per sample; the CRNN needs 23 x 20")
+            }
+            if let v = set.samples.first(where: { !$0.isFinite || $0 < 0 || $0 > 1 }) {
+                throw CLIError("prune: \(dir): \(name) feature value \(v) outside [0, 1]")
+            }
+        }
+        var train = try DataSplit(count: tr.count, sampleShape: tr.sampleShape, samples: tr.samples, labels: tr.labels)
+        let test = try DataSplit(count: te.count, sampleShape: te.sampleShape, samples: te.samples, labels: te.labels)
+        if let limitTrain { train = train.prefix(limitTrain) }
+        return (train, test)
     }
 
     /// Fashion-MNIST through DataIO as training splits.

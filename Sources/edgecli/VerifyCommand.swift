@@ -12,9 +12,10 @@ enum VerifyCommand {
         usage: """
         usage: edgecli verify MODEL --golden DIR [--against DUMP_DIR] [--json] [--strict-model]
           MODEL           the model file to recompute with (and whose layer structure the dump follows)
-          --golden        a golden directory (edgecli golden); every file's SHA-256 is checked
-          --against       compare this dump directory (files named as the golden integer files)
-                          instead of recomputing with our kernels
+          --golden        a golden directory (edgecli golden; .npy or .npy.gz files); every file's
+                          SHA-256 is checked
+          --against       compare this dump directory (one NAME.npy or NAME.npy.gz per point, aliased
+                          points included) instead of recomputing with our kernels
           --json          print the report as JSON
           --strict-model  refuse (error) when MODEL is not the model file the golden vectors were
                           made from; by default that is a warning and the comparison runs

@@ -138,7 +138,7 @@ final class SupermaskTests: XCTestCase {
         let src = SyntheticDifferentialSource(seed: 3, counts: tinyCounts)
         let t = try Trainer(config: cfg, train: data, test: data, source: src, threads: 2, specs: tinySpecs())
         let net = t.net
-        let wl = net.weightLayers[1] as! Linear, m = net.masked[1]
+        let wl = net.weights[1], m = net.masked[1]
         net.applyMasks()
         net.graph.input.update(from: data.samples, count: 60 * 784)
         // training passes set the static ranges and let the running BN statistics converge

@@ -91,7 +91,7 @@ final class CLITests: XCTestCase {
         // an edited dump: --against names layer, flat index, n/c/h/w, expected and got
         let dump = dir + "/dump"
         try FileManager.default.createDirectory(atPath: dump, withIntermediateDirectories: false)
-        for pt in golden.points { try writeFileAtomically(try readFileBytes(dir + "/g/" + pt.file), to: dump + "/" + pt.file) }
+        for (name, a) in try Golden.dumpArrays(golden) { try NPY.write(a, to: dump + "/" + name) }
         r = try edgecli(["verify", model, "--golden", dir + "/g", "--against", dump])
         XCTAssertEqual(r.code, 0, r.out + r.err)
         let j = golden.logits - 1
@@ -136,6 +136,22 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(try directoryContents(dir + "/g4") == directoryContents(dir + "/g2"), "NPY [M, C*H*W] and IDX [M, C, H, W] give the same golden vectors")
         r = try edgecli(["golden", model, "--input", dir + "/images.idx", "--count", "6", "--out", dir + "/g3"])
         XCTAssertEqual(r.code, 1); XCTAssertTrue(r.err.contains("--count"), r.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/g3"), "no output on error")
+        // --compress and --float-count: a deterministic compressed directory that verifies; K > N is refused
+        let zArgs = ["golden", model, "--input", dir + "/images.idx", "--count", "4", "--float-count", "2", "--compress", "--json"]
+        r = try edgecli(zArgs + ["--out", dir + "/z1"])
+        XCTAssertEqual(r.code, 0, r.err)
+        let zo = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        XCTAssertEqual(zo["floatCount"] as? Int, 2); XCTAssertEqual(zo["compressed"] as? Bool, true)
+        XCTAssertEqual(zo["aliases"] as? Int, Golden.aliases(try Golden.read(dir: dir + "/z1")).compactMap { $0 }.count)
+        r = try edgecli(zArgs + ["--out", dir + "/z2"])
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertTrue(try directoryContents(dir + "/z1") == directoryContents(dir + "/z2"), "byte-identical compressed directories")
+        XCTAssertTrue(try directoryContents(dir + "/z1").keys.allSatisfy { $0 == "manifest.json" || $0.hasSuffix(".npy.gz") })
+        r = try edgecli(["verify", model, "--golden", dir + "/z1"])
+        XCTAssertEqual(r.code, 0, r.out + r.err); XCTAssertTrue(r.out.contains("over the first 2 of 4 images"), r.out)
+        r = try edgecli(["golden", model, "--input", dir + "/images.idx", "--count", "3", "--float-count", "4", "--out", dir + "/g3"])
+        XCTAssertEqual(r.code, 1); XCTAssertTrue(r.err.contains("--float-count"), r.err)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/g3"), "no output on error")
         XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: dir).contains { $0.contains(".tmp-") })
     }

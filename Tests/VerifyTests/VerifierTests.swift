@@ -106,7 +106,7 @@ final class VerifierTests: XCTestCase {
         try Golden.write(g, to: dir + "/g")
         let dump = dir + "/dump"
         try FileManager.default.createDirectory(atPath: dump, withIntermediateDirectories: false)
-        for p in g.points { try writeFileAtomically(try readFileBytes(dir + "/g/" + p.file), to: dump + "/" + p.file) }
+        for (name, a) in try Golden.dumpArrays(g) { try NPY.write(a, to: dump + "/" + name) }
         XCTAssertTrue(try Verifier.compareDump(dir: dump, program: b.program, modelSHA256: sha, golden: g).ok)
         for j in [0, 2, g.points.count - 1] {
             let p = g.points[j]
@@ -127,7 +127,7 @@ final class VerifierTests: XCTestCase {
             XCTAssertEqual(o["layer"] as? String, p.name); XCTAssertEqual(o["flatIndex"] as? Int, i)
             XCTAssertEqual(o["expected"] as? Int, Int(old)); XCTAssertEqual(o["got"] as? Int, Int(v[i]))
             XCTAssertEqual([o["n"], o["c"], o["h"], o["w"]].map { $0 as? Int }, [n, c, h, w])
-            try writeFileAtomically(try readFileBytes(dir + "/g/" + p.file), to: dump + "/" + p.file)
+            try NPY.write(try Golden.integerArray(p, count: 3, values: g.values[j]), to: dump + "/" + p.file)
         }
     }
 
@@ -138,7 +138,7 @@ final class VerifierTests: XCTestCase {
         let g = try Golden.generate(program: b.program, modelSHA256: "m", pixels: samplePixels(b.program, count: 2, seed: 9), count: 2)
         let dump = dir + "/dump"
         try FileManager.default.createDirectory(atPath: dump, withIntermediateDirectories: false)
-        for (name, a) in try Golden.files(g) { try NPY.write(a, to: dump + "/" + name) }
+        for (name, a) in try Golden.dumpArrays(g) { try NPY.write(a, to: dump + "/" + name) }
         let p = g.points[1]   // n00_inputQuant: uint8 codes
         let path = dump + "/" + p.file
         try NPY.write(try NPYArray(shape: p.arrayShape(count: 2), int32: g.values[1]), to: path)
@@ -180,6 +180,43 @@ final class VerifierTests: XCTestCase {
             guard let r else { XCTFail("\(d): no .rram file in the repository has the model SHA-256 its manifest records"); continue }
             XCTAssertTrue(r.ok, "\(d):\n" + r.text())
         }
+        // golden/fashion-mnist: all 64 images, every point, element by element with ==
+        let dir = root + "/golden/fashion-mnist"
+        let golden = try Golden.read(dir: dir)
+        XCTAssertEqual(golden.count, 64, "golden/fashion-mnist holds 64 images")
+        let model = try XCTUnwrap(CommittedGolden.modelFiles(root: root)[golden.modelSHA256], "the model of \(dir)")
+        let program = try ModelBundle.decode(try readFileBytes(model), name: model).program
+        let input = golden.values[0].map { UInt8(truncatingIfNeeded: $0) }
+        let got = try Golden.generate(program: program, modelSHA256: golden.modelSHA256, pixels: input, count: golden.count, floats: false)
+        XCTAssertEqual(got.points, golden.points)
+        var failures = 0
+        for (j, p) in golden.points.enumerated() {
+            XCTAssertEqual(got.values[j].count, golden.count * p.shape.count, p.name)
+            for i in 0..<Swift.min(got.values[j].count, golden.values[j].count) where got.values[j][i] != golden.values[j][i] {
+                failures += 1
+                if failures <= 10 {
+                    let (n, c, h, w) = p.coordinates(ofFlatIndex: i)
+                    XCTFail("\(dir): layer \(p.name), image \(n), flat index \(i) (c=\(c), h=\(h), w=\(w)): expected \(golden.values[j][i]), got \(got.values[j][i])")
+                }
+            }
+        }
+        XCTAssertEqual(failures, 0, "mismatching elements in \(dir)")
+        XCTAssertEqual(got.argmax, golden.argmax)
+    }
+
+    /// golden/ (model, vectors, README) stays within 2,000,000 bytes.
+    func testCommittedGoldenSize() throws {
+        guard let root = repositoryRoot() else { throw XCTSkip("repository root not found from \(#filePath)") }
+        let golden = root + "/golden"
+        guard let e = FileManager.default.enumerator(atPath: golden) else { throw XCTSkip("no golden/ in \(root)") }
+        var total = 0
+        while let rel = e.nextObject() as? String {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: golden + "/" + rel, isDirectory: &isDir), !isDir.boolValue else { continue }
+            total += try readFileBytes(golden + "/" + rel).count
+        }
+        XCTAssertGreaterThan(total, 0)
+        XCTAssertLessThanOrEqual(total, 2_000_000, "golden/ holds \(total) bytes")
     }
 
     /// The committed-golden check itself, on a repository layout in a temporary directory.
