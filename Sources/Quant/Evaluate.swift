@@ -100,26 +100,39 @@ public final class Evaluator {
     }
 }
 
-/// Fraction of tile ADC readings at full scale (the saturation limits) per crossbar node, over
-/// the images of `set` (from traces: a reading exactly at a limit is counted too).
+/// Fraction of tile ADC readings at full scale (the saturation limits) per crossbar layer
+/// (`Program.crossbarLayers`: an rnn node gives its input then its recurrent matrix, over all
+/// steps), over the images of `set` (from traces: a reading exactly at a limit is counted too).
 public func adcFullScaleRates(program: Program, _ set: PixelSet) throws -> [(node: Int, readings: Int, atLimit: Int)] {
     let engine = try Engine(program: program, threads: 1)
-    var stats: [Int: (Int, Int)] = [:]
+    let layers = program.crossbarLayers
+    var stats = [(Int, Int)](repeating: (0, 0), count: layers.count)
     let per = set.shape.count
     for i in 0..<set.count {
         let tr = engine.trace(pixels: Array(set.pixels[(i * per)..<((i + 1) * per)]))
-        for (node, n) in program.nodes.enumerated() {
-            guard case .crossbar(let cp) = n.op else { continue }
-            var (r, a) = stats[node] ?? (0, 0)
-            for (t, tile) in tr.tileADC[node].enumerated() {
-                let hi = Int32((1 << (cp.tiles[t].bits - 1)) - 1), lo = -hi - 1
-                r += tile.count
-                for v in tile where v >= hi || v <= lo { a += 1 }
+        for (l, x) in layers.enumerated() {
+            // the trace sub-points of this matrix and the tile each one belongs to
+            var subs: [(Int, TileADC)] = []
+            switch program.nodes[x.node].op {
+            case .crossbar(let cp): subs = cp.tiles.enumerated().map { ($0, $1) }
+            case .rnn(let rp):
+                let steps = program.tensors[program.nodes[x.node].inputs[0]].shape.w, pps = rp.subpointsPerStep
+                for t in 0..<steps {
+                    if x.part == 0 { for (k, tile) in rp.input.tiles.enumerated() { subs.append((t * pps + k, tile)) } }
+                    else { for (k, tile) in rp.recurrent.tiles.enumerated() { subs.append((t * pps + rp.input.tiles.count + k, tile)) } }
+                }
+            default: break
             }
-            stats[node] = (r, a)
+            var (r, a) = stats[l]
+            for (j, tile) in subs {
+                let hi = Int32((1 << (tile.bits - 1)) - 1), lo = -hi - 1
+                r += tr.tileADC[x.node][j].count
+                for v in tr.tileADC[x.node][j] where v >= hi || v <= lo { a += 1 }
+            }
+            stats[l] = (r, a)
         }
     }
-    return stats.keys.sorted().map { (node: $0, readings: stats[$0]!.0, atLimit: stats[$0]!.1) }
+    return layers.indices.map { (node: layers[$0].node, readings: stats[$0].0, atLimit: stats[$0].1) }
 }
 
 /// Multiply-accumulates per image of a program's crossbars.
@@ -127,6 +140,7 @@ public func macsPerImage(_ p: Program) -> Int {
     var total = 0
     for n in p.nodes {
         if case .crossbar(let cp) = n.op { total += p.tensors[n.output].shape.count * cp.fanIn }
+        if case .rnn(let r) = n.op { total += p.tensors[n.inputs[0]].shape.w * r.hiddenSize * (r.inputSize + r.hiddenSize) }
     }
     return total
 }
@@ -188,6 +202,7 @@ extension Freezer {
             "freeze.adc_acc_level": .array(model.layers.map { .i64($0.accLevel) }),
             "freeze.adc_clip_rate_calibration": .array(model.layers.map { .f64($0.clipRate) }),
             "input.scale": .f64(source.inputScale),
+            "input.kind": .string(source.featureInput ? "features" : "pixels"),
             "input.offset": .f64(source.inputOffset),
             "model.mode": .string(source.mode),
         ]

@@ -50,6 +50,11 @@ public struct FreezeSource: Sendable {
     public var classes: Int
     /// x = raw * inputScale + inputOffset (raw = the 8-bit pixel).
     public var inputScale: Double
+    /// Float features in [0, 1] (spoken digit) instead of 8-bit pixels: the program's input holds
+    /// their DAC codes (`Kernels.FeatureEncoding`), its input quantizer is the identity clamp
+    /// (DATAPATH.md section 15.1). Requires x = the feature (scale 1, offset 0) and a fixed first
+    /// fake-quant range of 1.
+    public var featureInput = false
     public var inputOffset: Double
     public var graph: [LayerSpec]
     public var weightLayers: [SourceWeightLayer]
@@ -88,5 +93,6 @@ public struct FreezeSource: Sendable {
         self.init(task: m.task, mode: m.mode, runTarget: m.target, seed: m.seed, epochs: m.epochsDone, inputShape: m.inputShape,
                   classes: m.classes, inputScale: m.inputNormalization.scale, inputOffset: m.inputNormalization.offset,
                   graph: g, weightLayers: layers, batchNorms: bns, quantizers: qs, trainingTestAccuracy: m.testAccuracy)
+        featureInput = m.task == "spoken-digit"   // InputNormalization.of(task:) == .features
     }
 }

@@ -91,15 +91,27 @@ public struct FrozenModel: Sendable {
 public enum Freezer {
     // MARK: structure
 
-    enum Kind { case pixels, codes(unit: Double), sums(layer: Int) }
+    enum Kind { case pixels, codes(unit: Double), sums(layer: Int), rnnPending(PendingRNN, RNNParams) }
     struct PendingActivation { var node: Int; var layer: Int; var bn: Int?; var bits: Int; var range: Double }
+    /// An rnn node (DATAPATH.md section 15): its two FrozenLayer indices and the float scales.
+    struct PendingRNN {
+        var node: Int
+        var inputLayer: Int, recurrentLayer: Int
+        /// Real value of one input code (the step of the quantizer before the rnn).
+        var inputUnit: Double
+        var hiddenBits: Int, hiddenRange: Double
+        var outBits = 0, outRange = 0.0
+        var steps: Int
+    }
 
     /// Builds the program skeleton (final weights and input quantizer; placeholder ADC gains and
     /// activations) and the bookkeeping to fill them in.
     struct Skeleton {
         var tensors: [TensorDesc]
         var nodes: [Node]
-        var crossbars: [(node: Int, layer: Int, inputUnit: Double)]
+        /// `frozen`: index into `layers`.
+        var crossbars: [(node: Int, frozen: Int, inputUnit: Double)]
+        var rnns: [PendingRNN]
         var activations: [PendingActivation]
         var layers: [FrozenLayer]
         var inputBits: Int
@@ -117,7 +129,8 @@ public enum Freezer {
         var kind = Kind.pixels
         var cur = 0
         var pendingBN: Int? = nil
-        var crossbars: [(node: Int, layer: Int, inputUnit: Double)] = []
+        var crossbars: [(node: Int, frozen: Int, inputUnit: Double)] = []
+        var rnns: [PendingRNN] = []
         var acts: [PendingActivation] = []
         var layers: [FrozenLayer] = []
         var inputBits = 0
@@ -143,7 +156,13 @@ public enum Freezer {
                 case .pixels:
                     guard pendingBN == nil else { throw fail("batch norm on raw pixels is not supported") }
                     var m: Int32 = 0, s: Int32 = 0, b: Int64 = 0
-                    if r > 0 { (m, s, b) = try AffineFold.derive(scale: src.inputScale * L / r, offset: src.inputOffset * L / r, maxInput: 255) }
+                    if src.featureInput {
+                        // DATAPATH.md 15.1: the input holds the features' DAC codes; identity clamp
+                        guard src.inputScale == 1, src.inputOffset == 0, r == 1 else {
+                            throw fail("feature input needs x = the feature (scale 1, offset 0) and the fixed range 1, got scale \(src.inputScale), offset \(src.inputOffset), range \(r)")
+                        }
+                        m = 1
+                    } else if r > 0 { (m, s, b) = try AffineFold.derive(scale: src.inputScale * L / r, offset: src.inputOffset * L / r, maxInput: 255) }
                     emit(.inputQuant(AffineQuantParams(channels: shape.c, multiplier: m, shift: s, offset: b, outBits: q.bits,
                                                        rounding: o.activationRounding)), .code(shape, bits: q.bits))
                     inputBits = q.bits
@@ -154,6 +173,14 @@ public enum Freezer {
                     pendingBN = nil
                 case .codes:
                     throw fail("a fake-quant directly on quantized codes is not supported")
+                case .rnnPending(var pr, var rp):
+                    // the rnn's output quantizer (DATAPATH.md section 15); scales set by calibration
+                    rp.output = AffineQuantParams(channels: rp.hiddenSize, multiplier: 0, shift: 0, offset: 0, outBits: q.bits,
+                                                  rounding: o.activationRounding)
+                    pr.outBits = q.bits; pr.outRange = r; pr.node = nodes.count
+                    layers[pr.inputLayer].node = nodes.count; layers[pr.recurrentLayer].node = nodes.count
+                    rnns.append(pr)
+                    emit(.rnn(rp), .code(TensorShape(c: rp.hiddenSize, h: 1, w: 1), bits: q.bits))
                 }
                 kind = .codes(unit: r > 0 ? r / L : 0)
             case "batchnorm":
@@ -180,9 +207,12 @@ public enum Freezer {
                 var cp: CrossbarParams
                 if spec.op == "conv2d" {
                     guard let cin = spec.inChannels, let cout = spec.outChannels, let kh = spec.kernelH, let kw = spec.kernelW else { throw fail("incomplete conv spec") }
-                    let st = spec.stride ?? 1, pd = spec.padding ?? 0
+                    let sh = spec.strideH ?? spec.stride ?? 1, sw = spec.strideW ?? spec.stride ?? 1, pd = spec.padding ?? 0
                     guard cin == shape.c else { throw fail("expects \(cin) input channels, the map is \(shape)") }
-                    cp = CrossbarParams(inChannels: cin, outChannels: cout, kernelH: kh, kernelW: kw, strideH: st, strideW: st,
+                    guard sh >= 1, sw >= 1, pd >= 0, pd < kh, pd < kw, shape.h + 2 * pd >= kh, shape.w + 2 * pd >= kw else {
+                        throw fail("kernel \(kh)x\(kw), stride (\(sh),\(sw)), padding \(pd) do not fit \(shape)")
+                    }
+                    cp = CrossbarParams(inChannels: cin, outChannels: cout, kernelH: kh, kernelW: kw, strideH: sh, strideW: sw,
                                         padH: pd, padW: pd, weightBits: o.weightBits, weights: [], tiles: [])
                 } else {
                     guard let fi = spec.inFeatures, let fo = spec.outFeatures else { throw fail("incomplete linear spec") }
@@ -199,7 +229,7 @@ public enum Freezer {
                 // placeholder gain 1 (multiplier 2^30, shift 1); calibration sets it
                 cp.tiles = CrossbarParams.uniformTiles(fanIn: cp.fanIn, arrayRows: target.arrayRows, multiplier: 1 << 30, shift: 1,
                                                        rounding: o.adcRounding, bits: adcBits)
-                crossbars.append((node: nodes.count, layer: j, inputUnit: unit))
+                crossbars.append((node: nodes.count, frozen: layers.count, inputUnit: unit))
                 layers.append(FrozenLayer(name: wl.name, node: nodes.count, activationNode: nil, fanIn: cp.fanIn, fanOut: cp.outChannels,
                                           tiles: cp.tiles.count, weightLSB: q.lsb, weightLSBMicroSiemens: cp.weightLSBMicroSiemens,
                                           weightsClipped: q.clipped, pruned: wl.mask.reduce(0) { $0 + ($1 == 0 ? 1 : 0) },
@@ -207,6 +237,50 @@ public enum Freezer {
                                           calibrationReadings: 0, calibrationClipped: 0, sumUnit: 0))
                 emit(.crossbar(cp), .sum(cp.outputShape(for: shape)))
                 kind = .sums(layer: layers.count - 1)
+            case "rnn":
+                guard pendingBN == nil, case .codes(let unit) = kind else {
+                    throw fail("the input of an rnn must be quantized codes (a fake-quant node before it)")
+                }
+                guard shape.h == 1 else { throw fail("the input map \(shape) must be (C, 1, T): T steps of C features") }
+                let js = src.weightLayers.indices.filter { src.weightLayers[$0].graphIndex == gi }
+                guard js.count == 2 else { throw fail("needs two weight matrices (W_ih, W_hh), \(js.count) recorded") }
+                // W_ih [hidden, C] then W_hh [hidden, hidden] (the run's order; names end .ih / .hh)
+                var (ji, jh) = (js[0], js[1])
+                if src.weightLayers[ji].name.hasSuffix(".hh") || src.weightLayers[jh].name.hasSuffix(".ih") { swap(&ji, &jh) }
+                let wi = src.weightLayers[ji], wh = src.weightLayers[jh]
+                let hd = wh.fanOut
+                guard wi.fanIn == shape.c, wi.fanOut == hd, wh.fanIn == hd, spec.hidden.map({ $0 == hd }) ?? true,
+                      wi.wOn.count == wi.fanIn * wi.fanOut, wh.wOn.count == hd * hd, wi.wOff.count == wi.wOn.count,
+                      wh.wOff.count == wh.wOn.count, wi.mask.count == wi.wOn.count, wh.mask.count == wh.wOn.count else {
+                    throw fail("weights \(wi.name) \(wi.fanOut)x\(wi.fanIn) and \(wh.name) \(wh.fanOut)x\(wh.fanIn) do not fit \(shape.c) features and \(spec.hidden ?? hd) hidden units")
+                }
+                if let t = spec.steps, t != shape.w { throw fail("\(t) steps recorded, the input map has \(shape.w)") }
+                guard let hq = src.quantizers[gi] else { throw fail("no hidden-state range recorded") }
+                guard (1...Program.maxCodeBits).contains(hq.bits) else { throw fail("\(hq.bits)-bit hidden codes: the datapath carries 1...8-bit codes") }
+                guard hq.bits <= target.dacBits else { throw fail("\(hq.bits)-bit hidden codes exceed the target's \(target.dacBits)-bit DAC") }
+                guard hq.range.isFinite, hq.range > 0 else {
+                    throw fail("hidden-state range \(hq.range): the recurrence never saw a positive value, there is no hidden-code scale")
+                }
+                func matrix(_ wl: SourceWeightLayer, _ cin: Int) throws(FreezeError) -> (CrossbarParams, FrozenLayer) {
+                    let q = try quantizeWeights(wl, bits: o.weightBits, percentile: o.weightPercentile)
+                    var cp = CrossbarParams(inChannels: cin, outChannels: hd, kernelH: 1, kernelW: 1, weightBits: o.weightBits, weights: q.codes, tiles: [])
+                    cp.weightLSBMicroSiemens = wl.scale > 0 ? q.lsb / wl.scale : 0
+                    cp.tiles = CrossbarParams.uniformTiles(fanIn: cin, arrayRows: target.arrayRows, multiplier: 1 << 30, shift: 1,
+                                                           rounding: o.adcRounding, bits: adcBits)
+                    let fl = FrozenLayer(name: wl.name, node: nodes.count, activationNode: nil, fanIn: cin, fanOut: hd, tiles: cp.tiles.count,
+                                         weightLSB: q.lsb, weightLSBMicroSiemens: cp.weightLSBMicroSiemens, weightsClipped: q.clipped,
+                                         pruned: wl.mask.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }, accLevel: 0, accMax: 0, adcGain: 1,
+                                         adcMultiplier: 1 << 30, adcShift: 1, adcBits: adcBits, calibrationReadings: 0, calibrationClipped: 0, sumUnit: 0)
+                    return (cp, fl)
+                }
+                let (ci, li) = try matrix(wi, shape.c), (ch, lh) = try matrix(wh, hd)
+                layers.append(li); layers.append(lh)
+                let pr = PendingRNN(node: nodes.count, inputLayer: layers.count - 2, recurrentLayer: layers.count - 1, inputUnit: unit,
+                                    hiddenBits: hq.bits, hiddenRange: Double(hq.range), steps: shape.w)
+                let rp = RNNParams(input: ci, recurrent: ch, inputMultiplier: 0, recurrentMultiplier: 0, stateShift: 0, hiddenBits: hq.bits,
+                                   hiddenRounding: o.activationRounding,
+                                   output: AffineQuantParams(channels: hd, multiplier: 0, shift: 0, offset: 0, outBits: 1, rounding: o.activationRounding))
+                kind = .rnnPending(pr, rp)
             default:
                 throw fail("op '\(spec.op)' has no integer lowering")
             }
@@ -220,7 +294,7 @@ public enum Freezer {
         }
         // the activation that reads each crossbar (directly or through a max-pool)
         for a in acts { layers[a.layer].activationNode = a.node }
-        return Skeleton(tensors: tensors, nodes: nodes, crossbars: crossbars, activations: acts, layers: layers, inputBits: inputBits)
+        return Skeleton(tensors: tensors, nodes: nodes, crossbars: crossbars, rnns: rnns, activations: acts, layers: layers, inputBits: inputBits)
     }
 
     /// Weight codes of one layer: LSB = percentile(|w_on|) / (2^(b-1) - 1); code = round(w_eff / LSB)
@@ -274,7 +348,12 @@ public enum Freezer {
         var program = Program(tensors: sk.tensors, nodes: sk.nodes, input: 0, output: sk.tensors.count - 1, arrayRows: target.arrayRows)
         try check(program, sk.layers)
 
-        for (k, xb) in sk.crossbars.enumerated() {
+        // calibrate in node order (each step runs the program with every earlier node final)
+        let order = (sk.crossbars.indices.map { (sk.crossbars[$0].node, $0, false) } + sk.rnns.indices.map { (sk.rnns[$0].node, $0, true) })
+            .sorted { $0.0 < $1.0 }
+        for (_, item, isRNN) in order {
+            if isRNN { try calibrateRNN(sk.rnns[item], &program, &sk, calibration: calibration, options: o, adcBits: adcBits); continue }
+            let xb = sk.crossbars[item], k = xb.frozen
             guard case .crossbar(var cp) = program.nodes[xb.node].op else { continue }
             let inT = program.nodes[xb.node].inputs[0]
             // the program so far (every earlier node final), output = this crossbar's input codes
@@ -338,6 +417,121 @@ public enum Freezer {
                                                  arrayRows: target.arrayRows, arrayCols: target.arrayCols)
         } catch { throw FreezeError("placement on \(target.arrayRows)x\(target.arrayCols) arrays: \(error)") }
         return FrozenModel(program: program, layers: sk.layers, inputBits: sk.inputBits, calibrationImages: calibration.count, placement: placement)
+    }
+
+    /// ADC level of a set of exact accumulators: the `percentile` of |acc| (max if 0), and the max.
+    static func accLevel(_ accs: [Int32], percentile: Double) -> (level: Int64, max: Int64) {
+        var mags = accs.map { Int64($0).magnitude }
+        let mx = Int64(mags.max() ?? 0)
+        if percentile >= 100 { return (mx, mx) }
+        mags.sort()
+        let l = mags.isEmpty ? 0 : Int64(mags[max(0, min(mags.count - 1, Int((percentile / 100 * Double(mags.count)).rounded(.up)) - 1))])
+        return (l == 0 ? mx : l, mx)
+    }
+
+    /// Calibrates an rnn node (DATAPATH.md section 15): the ADC gains of both matrices, the
+    /// combiner (Mx, Mh, S) and the fused average + output quantizer.
+    ///
+    /// Input-matrix accumulators are exact (the program up to the rnn's input codes). The
+    /// recurrent matrix reads hidden codes, which depend on its own gain; its calibration readings
+    /// are therefore taken on the ideal-analog recurrence: `q_t = clamp(round_halfUp(a_t / e_h), 0, L_h)`
+    /// with `a_t / e_h = acc_x u_in LSB_ih / e_h + acc_h LSB_hh` from the exact accumulators
+    /// (steps t >= 1; step 0 reads the zero state).
+    static func calibrateRNN(_ pr: PendingRNN, _ program: inout Program, _ sk: inout Skeleton, calibration: PixelSet,
+                             options o: FreezeOptions, adcBits: Int) throws(FreezeError) {
+        guard case .rnn(var rp) = program.nodes[pr.node].op else { return }
+        let name = sk.layers[pr.inputLayer].name
+        let inT = program.nodes[pr.node].inputs[0]
+        let partial = Program(tensors: Array(program.tensors[0...inT]), nodes: Array(program.nodes[0..<pr.node]),
+                              input: 0, output: inT, arrayRows: program.arrayRows)
+        let codes: [Int32]
+        do {
+            let engine = try Engine(program: partial, threads: o.threads)
+            codes = engine.inferBatch(calibration.pixels, count: calibration.count).logits
+        } catch { throw FreezeError("layer \(name): \(error)") }
+        let inShape = program.tensors[inT].shape, T = pr.steps, hd = rp.hiddenSize, nI = rp.inputSize
+        // exact input-matrix accumulators, [image][tile][step][out] (a 1x1 crossbar over the (I,1,T) map)
+        let accX = tileAccumulators(codes: codes, count: calibration.count, shape: inShape, rp.input, threads: o.threads)
+        let lsbX = sk.layers[pr.inputLayer].weightLSB, lsbH = sk.layers[pr.recurrentLayer].weightLSB
+        let Lh = Double((1 << pr.hiddenBits) - 1), eh = pr.hiddenRange / Lh
+        let tilesX = rp.input.tiles.count, perX = tilesX * T * hd
+        // ideal recurrence: recurrent-matrix tile accumulators for t >= 1
+        var accH: [Int32] = []
+        accH.reserveCapacity(calibration.count * max(0, T - 1) * rp.recurrent.tiles.count * hd)
+        let fx = pr.inputUnit * lsbX / eh
+        for img in 0..<calibration.count {
+            var q = [Int32](repeating: 0, count: hd)
+            for t in 0..<T {
+                var h = [Int64](repeating: 0, count: hd)
+                if t > 0 {
+                    for tile in rp.recurrent.tiles {
+                        for oo in 0..<hd {
+                            var acc: Int32 = 0
+                            for r in tile.rowStart..<(tile.rowStart + tile.rowCount) { acc += q[r] * Int32(rp.recurrent.weights[oo * hd + r]) }
+                            accH.append(acc)
+                            h[oo] += Int64(acc)
+                        }
+                    }
+                }
+                guard t < T - 1 else { break }
+                for oo in 0..<hd {
+                    var ax: Int64 = 0
+                    for k in 0..<tilesX { ax += Int64(accX[img * perX + (k * T + t) * hd + oo]) }
+                    let v = Double(ax) * fx + Double(h[oo]) * lsbH
+                    q[oo] = Int32(min(max((v + 0.5).rounded(.down), 0), Lh))
+                }
+            }
+        }
+        _ = nI
+        let full = Double((1 << (adcBits - 1)) - 1)
+        let lo = -(Int64(1) << Int64(adcBits - 1)), hi = (Int64(1) << Int64(adcBits - 1)) - 1
+        func setGain(_ accs: [Int32], _ layer: Int, _ cp: inout CrossbarParams) throws(FreezeError) -> QuantizedMultiplier {
+            let (level, mx) = accLevel(accs, percentile: o.adcPercentile)
+            let gain = level > 0 ? full / Double(level) : 1
+            let qm: QuantizedMultiplier
+            do { qm = try QuantizedMultiplier(real: gain) } catch { throw FreezeError("layer \(sk.layers[layer].name): ADC gain \(gain): \(error)") }
+            for t in cp.tiles.indices { cp.tiles[t].multiplier = qm.multiplier; cp.tiles[t].shift = qm.shift }
+            var clipped = 0
+            for a in accs {
+                let v = roundingShiftRight(Int64(a) * Int64(qm.multiplier), 31 - Int(qm.shift), o.adcRounding)
+                if v < lo || v > hi { clipped += 1 }
+            }
+            sk.layers[layer].accLevel = level; sk.layers[layer].accMax = mx
+            sk.layers[layer].adcGain = qm.realValue; sk.layers[layer].adcMultiplier = qm.multiplier; sk.layers[layer].adcShift = qm.shift
+            sk.layers[layer].calibrationReadings = accs.count; sk.layers[layer].calibrationClipped = clipped
+            return qm
+        }
+        let gx = try setGain(accX, pr.inputLayer, &rp.input), gh = try setGain(accH, pr.recurrentLayer, &rp.recurrent)
+        let ux = gx.realValue > 0 ? pr.inputUnit * lsbX / gx.realValue : 0, uh = gh.realValue > 0 ? eh * lsbH / gh.realValue : 0
+        sk.layers[pr.inputLayer].sumUnit = ux; sk.layers[pr.recurrentLayer].sumUnit = uh
+        // combiner: the largest S with Mx, Mh in Int32, |z| <= 2^31 - 1 and A <= 2^62
+        let sx = rp.input.tiles.reduce(Int64(0)) { $0 + (Int64(1) << Int64($1.bits - 1)) }
+        let sh = rp.recurrent.tiles.reduce(Int64(0)) { $0 + (Int64(1) << Int64($1.bits - 1)) }
+        let mxR = ux / eh, mhR = uh / eh
+        var chosen: (Int32, Int32, Int32)? = nil
+        for S in stride(from: 62, through: 0, by: -1) {
+            let mx = (mxR * Double(sign: .plus, exponent: S, significand: 1)).rounded(), mh = (mhR * Double(sign: .plus, exponent: S, significand: 1)).rounded()
+            guard mx <= Double(Int32.max), mh <= Double(Int32.max) else { continue }
+            let zMax = Int64(mx) * sx + Int64(mh) * sh
+            guard zMax <= Int64(Int32.max) else { continue }
+            let (c1, f1) = (Int64(T - 1) * Int64(Lh)).multipliedReportingOverflow(by: Int64(1) << Int64(S))
+            guard !f1, c1 <= Program.affineBound - zMax else { continue }
+            chosen = (Int32(mx), Int32(mh), Int32(S))
+            break
+        }
+        guard let (mx, mh, S) = chosen else { throw FreezeError("layer \(name): no combiner shift keeps the rnn accumulators in range") }
+        rp.inputMultiplier = mx; rp.recurrentMultiplier = mh; rp.stateShift = S
+        // output: M_o / 2^S_o = e_h / (T e_o 2^S), B_o = 0
+        let zMax = Int64(mx) * sx + Int64(mh) * sh
+        let aMax = Int64(T - 1) * Int64(Lh) * (Int64(1) << Int64(S)) + zMax
+        let Lo = Double((1 << pr.outBits) - 1)
+        if pr.outRange > 0 {
+            let scale = eh / (Double(T) * (pr.outRange / Lo) * Double(sign: .plus, exponent: Int(S), significand: 1))
+            let (m, s, b) = try AffineFold.derive(scale: scale, offset: 0, maxInput: aMax)
+            rp.output.multiplier = Array(repeating: m, count: hd); rp.output.shift = Array(repeating: s, count: hd)
+            rp.output.offset = Array(repeating: b, count: hd)
+        }
+        program.nodes[pr.node].op = .rnn(rp)
     }
 
     /// Program.validate() with the failing node named by its layer.

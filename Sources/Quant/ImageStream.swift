@@ -6,6 +6,7 @@
 import CZlib
 import DataIO
 import Kernels
+import ModelFile
 
 #if canImport(Glibc)
 import Glibc
@@ -143,12 +144,15 @@ public final class ImageStream {
     public let shape: TensorShape
     let type: UInt8
     let stream: ByteStream
+    /// Feature models (DATAPATH.md section 15.1): float inputs become `featureBits`-bit DAC codes
+    /// (`FeatureEncoding`), uint8 inputs are already codes (at most `2^featureBits - 1`).
+    public let featureBits: Int?
     public private(set) var delivered = 0
 
     /// Opens `path` and checks its header against `shape`: `N x H x W` (C == 1) or `N x C x H x W`,
     /// element uint8 (pixels) or float32/float64 (intensities in [0, 1]).
-    public init(path: String, shape: TensorShape) throws {
-        self.path = path; self.shape = shape
+    public init(path: String, shape: TensorShape, featureBits: Int? = nil) throws {
+        self.path = path; self.shape = shape; self.featureBits = featureBits
         stream = try ByteStream(path: path)
         let (t, dims) = try readIDXHeader(stream)
         type = t
@@ -172,6 +176,12 @@ public final class ImageStream {
         if type == 0x08 {
             let got = try stream.read(into: dst, count: n * per)
             guard got == n * per else { throw InputError("\(path): truncated: the header promises \(count) images, the data ends in image \(delivered + got / per)") }
+            if let fb = featureBits {
+                let top = UInt8((1 << fb) - 1)
+                for k in 0..<(n * per) where dst[k] > top {
+                    throw InputError("\(path): sample \(delivered + k / per), feature \(k % per): code \(dst[k]) exceeds the model's \(fb)-bit input codes (uint8 input of a feature model holds DAC codes; give float features in [0, 1] instead)")
+                }
+            }
         } else {
             let isz = itemSize
             var raw = [UInt8](repeating: 0, count: per * isz)
@@ -188,6 +198,14 @@ public final class ImageStream {
                         var u: UInt64 = 0
                         for b in 0..<8 { u = u << 8 | UInt64(raw[k * 8 + b]) }
                         v = Double(bitPattern: u)
+                    }
+                    if let fb = featureBits {
+                        // DATAPATH.md 15.1: the feature's DAC code (float64 input is rounded to float32 first)
+                        guard let c = FeatureEncoding.code(Float(v), bits: fb), v.isFinite, v >= 0, v <= 1 else {
+                            throw InputError("\(path): sample \(delivered + i), feature \(k) (row \(k / shape.w % shape.h), column \(k % shape.w)): value \(v) is not a number in [0, 1]")
+                        }
+                        dst[i * per + k] = c
+                        continue
                     }
                     guard v.isFinite else { throw InputError("\(path): image \(delivered + i), pixel \(k): value \(v) is not a number in [0, 1]") }
                     guard v >= 0, v <= 1 else { throw InputError("\(path): image \(delivered + i), pixel \(k): value \(v) outside [0, 1]") }
@@ -214,6 +232,14 @@ public final class ImageStream {
         }
         return out
     }
+}
+
+/// The input code bits of a feature model (metadata `input.kind` = `features`, written by freeze
+/// for spoken digit; the bits are its input quantizer's output bits), nil for a pixel model.
+public func inputFeatureBits(_ b: ModelBundle) -> Int? {
+    guard case .string("features")? = b.metadata.extra["input.kind"] else { return nil }
+    for n in b.program.nodes { if case .inputQuant(let a) = n.op { return a.outBits } }
+    return nil
 }
 
 /// Reads an IDX label file (uint8, 1-d), checking the count and the class range.

@@ -21,7 +21,9 @@ enum FreezeCommand {
       100 = max), folded batch norm / ReLU / quantizers. Prints each layer's ADC clipping rate on
       the calibration set, then evaluates the integer program and the float pipeline of the frozen
       graph on the first N test images (--eval, default 10000; 0 skips) and stores both accuracies
-      in the model file. --data: the Fashion-MNIST directory (default \(Datasets.fashionMNISTDefaultDir)).
+      in the model file. --data: the Fashion-MNIST directory (default \(Datasets.fashionMNISTDefaultDir)),
+      or for a spoken-digit run the features directory (default shared/data/spoken-digit; the
+      float32 features are encoded to the model's DAC codes, docs/DATAPATH.md section 15.1).
       Refuses (exit 1, no file written) a model whose worst case can overflow an accumulator.
     """
 
@@ -31,7 +33,7 @@ enum FreezeCommand {
         let out = try args.required("out")
         let calib = try args.int("calib", default: 512, range: 1...60000)
         let evalN = try args.int("eval", default: 10000, range: 0...10000)
-        let data = try args.option("data") ?? Datasets.fashionMNISTDefaultDir
+        let dataOption = try args.option("data")
         var o = FreezeOptions()
         o.weightBits = try args.int("weight-bits", default: 8, range: 2...8)
         o.weightPercentile = try args.double("weight-percentile", default: 100)
@@ -51,16 +53,18 @@ enum FreezeCommand {
         let run: TrainedRun
         do { run = try TrainedRun(dir: runDir, maxBatch: 16, threads: 1) } catch { throw CLIError("freeze: \(runDir): \(error)") }
         let source = FreezeSource(run: run)
-        guard source.task == "fashion-mnist" else { throw CLIError("freeze: task '\(source.task)': calibration data is known for fashion-mnist only") }
         let shape = TensorShape(c: source.inputShape[0], h: source.inputShape[1], w: source.inputShape[2])
-        let trainImages = data + "/train-images-idx3-ubyte.gz"
-        let testImages = data + "/t10k-images-idx3-ubyte.gz", testLabels = data + "/t10k-labels-idx1-ubyte.gz"
-        let cal = try ImageStream(path: trainImages, shape: shape)
+        let files = try taskFiles(task: source.task, data: dataOption, command: "freeze")
+        let (trainImages, testImages, testLabels) = (files.trainImages, files.testImages, files.testLabels)
+        // feature tasks: the first fake-quant's bits are the DAC code bits (DATAPATH.md 15.1)
+        let featureBits = source.featureInput ? source.graph.indices.first { source.graph[$0].op == "fakequant" }.flatMap { source.quantizers[$0]?.bits } : nil
+        if source.featureInput && featureBits == nil { throw CLIError("freeze: \(runDir): the feature model has no input fake-quant") }
+        let cal = try ImageStream(path: trainImages, shape: shape, featureBits: featureBits)
         let calPixels = try cal.readAll(limit: calib)
         let calibration = PixelSet(count: calPixels.count / shape.count, shape: shape, pixels: calPixels)
         var evalSet: PixelSet? = nil
         if evalN > 0 {
-            let s = try ImageStream(path: testImages, shape: shape)
+            let s = try ImageStream(path: testImages, shape: shape, featureBits: featureBits)
             let px = try s.readAll(limit: evalN)
             let n = px.count / shape.count
             let labels = Array(try readLabels(path: testLabels, count: s.count, classes: source.classes)[0..<n])
@@ -112,6 +116,24 @@ enum FreezeCommand {
             }
         }
         return 0
+    }
+
+    /// Training and test files of a task: fashion-mnist (`--data`, default the Debian package's
+    /// directory) or spoken-digit (`--data`, default `shared/data/spoken-digit` found by
+    /// `Datasets.sharedDataDir()`; IDX float32 features).
+    static func taskFiles(task: String, data: String?, command: String) throws -> (trainImages: String, testImages: String, testLabels: String, trainLabels: String) {
+        switch task {
+        case "fashion-mnist":
+            let d = data ?? Datasets.fashionMNISTDefaultDir
+            return (d + "/train-images-idx3-ubyte.gz", d + "/t10k-images-idx3-ubyte.gz", d + "/t10k-labels-idx1-ubyte.gz", d + "/train-labels-idx1-ubyte.gz")
+        case "spoken-digit":
+            guard let d = data ?? Datasets.sharedDataDir().map({ $0 + "/spoken-digit" }) else {
+                throw CLIError("\(command): the spoken-digit features were not found (no shared/data directory above the current one; set RRAM_EDGE_DATA or give --data DIR)")
+            }
+            return (d + "/train-features-idx3-float.gz", d + "/test-features-idx3-float.gz", d + "/test-labels-idx1-ubyte.gz", d + "/train-labels-idx1-ubyte.gz")
+        default:
+            throw CLIError("\(command): task '\(task)': calibration data is known for fashion-mnist and spoken-digit only")
+        }
     }
 
     /// The output file's directory must exist (checked before any work, so a typo fails fast).

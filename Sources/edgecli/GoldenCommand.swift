@@ -2,6 +2,8 @@
 // golden vectors (every layer's integer codes and the float pipeline's values) for N images;
 // layout in docs/GOLDEN.md.
 import DataIO
+import Kernels
+import Quant
 import ModelFile
 import Verify
 
@@ -43,7 +45,7 @@ enum GoldenCommand {
             let program = bundle.program
             let perImage = program.tensors[program.input].shape.count
 
-            let (shape, pixels) = try readImages(input)
+            let (shape, pixels) = try readImages(input, featureBits: inputFeatureBits(bundle))
             let ins = program.tensors[program.input].shape
             let trailing = Array(shape.dropFirst())
             // (C,H,W) order only: [M, C, H, W], [M, H, W] when C == 1, or flat [M, C*H*W]. An
@@ -103,7 +105,32 @@ enum GoldenCommand {
         }
     }
 
-    static func readImages(_ path: String) throws -> ([Int], [UInt8]) {
+    static func readImages(_ path: String, featureBits: Int? = nil) throws -> ([Int], [UInt8]) {
+        if let fb = featureBits {
+            // a feature model (DATAPATH.md 15.1): IDX float32 features in [0, 1] -> DAC codes
+            let bytes: [UInt8]
+            do { bytes = try readFileBytes(path) } catch { throw CLIError("golden: cannot read \(path): \(error)") }
+            if !bytes.starts(with: [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]) {
+                let a: IDXArray
+                do { a = try IDX.decode(bytes, name: path) } catch { throw CLIError("golden: \(error)") }
+                if let f = a.float32 {
+                    let per = max(1, a.shape.dropFirst().reduce(1, *))
+                    var codes = [UInt8](repeating: 0, count: f.count)
+                    for (k, v) in f.enumerated() {
+                        guard let c = FeatureEncoding.code(v, bits: fb) else {
+                            throw CLIError("golden: \(path): sample \(k / per), feature \(k % per): value \(v) is not a number in [0, 1]")
+                        }
+                        codes[k] = c
+                    }
+                    return (a.shape, codes)
+                }
+            }
+            let (shape, codes) = try readImages(path)
+            if let bad = codes.firstIndex(where: { Int($0) >= 1 << fb }) {
+                throw CLIError("golden: \(path): value \(codes[bad]) at \(bad) exceeds the model's \(fb)-bit input codes (a feature model reads float32 features in [0, 1] or its DAC codes)")
+            }
+            return (shape, codes)
+        }
         let a = try readArray(path)
         guard a.isU8 else { throw CLIError("golden: \(path): images must be uint8 pixels") }
         return (a.shape, a.values.map { UInt8($0) })

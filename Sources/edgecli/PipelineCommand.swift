@@ -10,12 +10,13 @@ import Training
 
 enum PipelineCommand {
     static let usage = """
-    usage: edgecli pipeline --task fashion-mnist --out DIR [options]
+    usage: edgecli pipeline --task fashion-mnist|spoken-digit --out DIR [options]
       --epochs N         training epochs (default 8: the whole job stays under 15 minutes on 2 cores)
       --mode M           hardware (default; the device model with per-batch read noise) or software
       --target T         device profile (default \(TargetProfiles.defaultName))
       --seed S           seed (default 1)
-      --data DIR         Fashion-MNIST directory (default \(Datasets.fashionMNISTDefaultDir))
+      --data DIR         Fashion-MNIST directory (default \(Datasets.fashionMNISTDefaultDir)); spoken-digit:
+                         the features directory (default shared/data/spoken-digit)
       --golden-count N   images in the golden vectors (default 64)
       --threads T        worker threads (default: all cores; results do not depend on it)
       --limit-train N    train on the first N images only (quick looks and tests)
@@ -36,7 +37,7 @@ enum PipelineCommand {
         let mode = try args.option("mode") ?? "hardware"
         let target = try args.option("target") ?? TargetProfiles.defaultName
         let seed = try args.uint64("seed", default: 1)
-        let data = try args.option("data") ?? Datasets.fashionMNISTDefaultDir
+        let dataOption = try args.option("data")
         let goldenCount = try args.int("golden-count", default: 64, range: 1...10_000)
         let threads = try args.int("threads", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...64)
         let limitTrain = try args.option("limit-train").map { s -> Int in
@@ -47,14 +48,16 @@ enum PipelineCommand {
         let out = try args.required("out")
         let json = args.flag("json")
         try args.finish()
-        guard task == "fashion-mnist" else { throw CLIError("pipeline: unknown task '\(task)' (supported: fashion-mnist)") }
+        guard task == "fashion-mnist" || task == "spoken-digit" else { throw CLIError("pipeline: unknown task '\(task)' (supported: fashion-mnist, spoken-digit)") }
         guard mode == "hardware" || mode == "software" else { throw CLIError("pipeline: --mode must be hardware or software, got '\(mode)'") }
         // Fail early, before hours of work, on the inputs the later stages need.
         _ = try TargetProfiles.resolve(target)
-        let testImages = (data as NSString).appendingPathComponent("t10k-images-idx3-ubyte.gz")
-        let testLabels = (data as NSString).appendingPathComponent("t10k-labels-idx1-ubyte.gz")
+        let files = try FreezeCommand.taskFiles(task: task, data: dataOption, command: "pipeline")
+        let (testImages, testLabels) = (files.testImages, files.testLabels)
+        let dataArgs = dataOption.map { ["--data", $0] } ?? []
         for f in [testImages, testLabels] where !FileManager.default.fileExists(atPath: f) {
-            throw CLIError("pipeline: \(f) is missing; install the data set with `apt-get install dataset-fashion-mnist` (or pass --data DIR)")
+            throw CLIError(task == "fashion-mnist" ? "pipeline: \(f) is missing; install the data set with `apt-get install dataset-fashion-mnist` (or pass --data DIR)"
+                                                   : "pipeline: \(f) is missing (the spoken-digit features; pass --data DIR)")
         }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         func path(_ p: String) -> String { (out as NSString).appendingPathComponent(p) }
@@ -73,7 +76,7 @@ enum PipelineCommand {
 
         // 1. Topology optimization (reuse a finished run, resume an unfinished one).
         var prune = ["--task", task, "--mode", mode, "--epochs", String(epochs), "--seed", String(seed),
-                     "--data", data, "--threads", String(threads), "--out", runDir]
+                     "--threads", String(threads), "--out", runDir] + dataArgs
         if mode == "hardware" { prune += ["--target", target] }
         if let n = limitTrain { prune += ["--limit-train", String(n)] }
         if FileManager.default.fileExists(atPath: (runDir as NSString).appendingPathComponent(RunFiles.checkpoint)) {
@@ -87,7 +90,7 @@ enum PipelineCommand {
             try stage("prune", prune)
         }
         // 2-5. Freeze, export, golden vectors, verification.
-        try stage("freeze", [runDir, "--target", target, "--data", data, "--eval", String(eval), "--threads", String(threads), "--out", model])
+        try stage("freeze", [runDir, "--target", target, "--eval", String(eval), "--threads", String(threads), "--out", model] + dataArgs)
         try stage("export", [model, "--out", exportDir, "--force"])
         try stage("golden", [model, "--input", testImages, "--labels", testLabels, "--count", String(goldenCount),
                              "--out", goldenDir, "--force"])

@@ -12,7 +12,8 @@ enum RunCommand {
     usage: edgecli run MODEL --input IMAGES.idx[.gz] [--labels LABELS.idx[.gz]] [--out LOGITS.npy]
                        [--float] [--threads T] [--batch B] [--json]
       Runs the integer program of MODEL on the images (IDX: uint8 pixels N x H x W or N x C x H x W,
-      or float32/float64 intensities in [0, 1]). --labels: accuracy. --out: the logits as an int32
+      or float32/float64 intensities in [0, 1]; for a feature model (spoken digit) float32 features in
+      [0, 1], encoded to the model's DAC codes, or uint8 codes). --labels: accuracy. --out: the logits as an int32
       NPY array [N, classes] (written only after every image was processed). --float: also the
       float pipeline of the frozen graph (accuracy, argmax agreement). Batches of B (default 256)
       images are read, run and dropped: memory does not grow with the set.
@@ -34,7 +35,7 @@ enum RunCommand {
         let program = bundle.program
         let inShape = program.tensors[program.input].shape
         let classes = program.tensors[program.output].shape.count
-        let images = try ImageStream(path: input, shape: inShape)
+        let images = try ImageStream(path: input, shape: inShape, featureBits: inputFeatureBits(bundle))
         let labels = try labelsPath.map { try readLabels(path: $0, count: images.count, classes: classes) }
         let ev = try Evaluator(program: program, threads: threads, withFloat: withFloat)
         let per = inShape.count
