@@ -299,3 +299,73 @@ final class CRNNFreezeTests: XCTestCase {
         }
     }
 }
+
+/// `edgecli run` / `golden` on a feature model (spoken digit): IDX float32 features are encoded
+/// to the model's DAC codes (DATAPATH.md 15.1); bad features are named errors with no output.
+final class FeatureRunTests: XCTestCase {
+    static let model: (path: String, frozen: FrozenModel, features: [Float], labels: [UInt8]) = {
+        let src = crnnSource(seed: 3)
+        let cal = syntheticFeatures(count: 32, seed: 10)
+        let m = try! Freezer.freeze(src, target: smallTarget(),
+                                    calibration: PixelSet(count: 32, shape: TensorShape(c: 1, h: 23, w: 20), pixels: featureCodes(cal.features)))
+        let path = tempPath("crnn-model.rram")
+        try! Freezer.bundle(m, source: src, target: smallTarget(), evaluation: nil, options: FreezeOptions(), toolVersion: "t").write(to: path)
+        let test = syntheticFeatures(count: 40, seed: 11)
+        return (path, m, test.features, test.labels)
+    }()
+
+    func writeIDX(_ path: String, shape: [Int], _ e: IDXArray.Element) throws {
+        try IDX.write(try IDXArray(shape: shape, element: e), to: path, gzip: true)
+    }
+
+    func testRunOnFloatFeaturesEqualsTheEngineOnTheirCodes() throws {
+        guard FileManager.default.isExecutableFile(atPath: edgecli) else { throw XCTSkip("no binary at \(edgecli)") }
+        let m = FeatureRunTests.model
+        let f = tempPath("features.idx.gz"), lab = tempPath("features-labels.idx.gz"), out = tempPath("features-logits.npy")
+        try writeIDX(f, shape: [40, 23, 20], .float32(m.features))
+        try writeIDX(lab, shape: [40], .uint8(m.labels))
+        let r = try runTool(["run", m.path, "--input", f, "--labels", lab, "--out", out, "--float", "--json"])
+        XCTAssertEqual(r.status, 0, r.err)
+        let want = try Engine(program: m.frozen.program).inferBatch(featureCodes(m.features), count: 40).logits
+        XCTAssertEqual(try NPY.read(path: out).int32s(), want)
+        // the codes themselves as uint8 IDX give the same logits
+        let c = tempPath("feature-codes.idx.gz"), out2 = tempPath("features-logits2.npy")
+        try writeIDX(c, shape: [40, 23, 20], .uint8(featureCodes(m.features)))
+        XCTAssertEqual(try runTool(["run", m.path, "--input", c, "--out", out2]).status, 0)
+        XCTAssertEqual(try NPY.read(path: out2).int32s(), want)
+        // golden on the float features: the stored input is the codes
+        let g = tempPath("features-golden")
+        let rg = try runTool(["golden", m.path, "--input", f, "--count", "3", "--out", g, "--force"])
+        XCTAssertEqual(rg.status, 0, rg.err)
+        let rv = try runTool(["verify", m.path, "--golden", g])
+        XCTAssertEqual(rv.status, 0, rv.out + rv.err)
+    }
+
+    func testBadFeaturesAreNamedErrors() throws {
+        guard FileManager.default.isExecutableFile(atPath: edgecli) else { throw XCTSkip("no binary at \(edgecli)") }
+        let m = FeatureRunTests.model
+        let cases: [(Float, String)] = [(.nan, "not a number"), (1.5, "not a number in [0, 1]"), (-0.25, "not a number in [0, 1]")]
+        for (k, bad) in cases.enumerated() {
+            var x = m.features
+            x[460 * 2 + 21] = bad.0
+            let f = tempPath("bad-features-\(k).idx.gz"), out = tempPath("bad-logits-\(k).npy")
+            try writeIDX(f, shape: [40, 23, 20], .float32(x))
+            let r = try runTool(["run", m.path, "--input", f, "--out", out])
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.err.contains("sample 2, feature 21") && r.err.contains(bad.1), r.err)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+            let g = tempPath("bad-golden-\(k)")
+            let rg = try runTool(["golden", m.path, "--input", f, "--count", "4", "--out", g])
+            XCTAssertNotEqual(rg.status, 0)
+            XCTAssertTrue(rg.err.contains("sample 2, feature 21"), rg.err)
+        }
+        // uint8 input of a feature model holds codes: 9 > 7 is an error
+        var codes = featureCodes(m.features)
+        codes[5] = 9
+        let c = tempPath("bad-codes.idx.gz")
+        try writeIDX(c, shape: [40, 23, 20], .uint8(codes))
+        let r = try runTool(["run", m.path, "--input", c])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.err.contains("sample 0, feature 5") && r.err.contains("3-bit"), r.err)
+    }
+}
