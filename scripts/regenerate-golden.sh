@@ -30,3 +30,20 @@ $E golden golden/fashion-mnist.rram --input "$F/t10k-images-idx3-ubyte.gz" --lab
     --count $COUNT --float-count $FLOAT_COUNT --compress --out golden/fashion-mnist --force
 $E verify golden/fashion-mnist.rram --golden golden/fashion-mnist
 du -sb golden
+
+# ---- spoken digit (issue 8, CRNN; maintained with the rnn datapath) ---------------------------
+# golden/spoken-digit.rram: a software-TO spoken-digit CRNN (20 epochs, seed 1, target
+# rram-40nm-taox; docs/DATAPATH.md section 15); golden/spoken-digit/: the first 32 test samples
+# (IDX float32 features, encoded to 3-bit DAC codes), every layer and every rnn step, float
+# values for the first 4, gzip. About 0.4 MB with the model (the conv1 tile codes dominate).
+SD=${SPOKEN_DIGIT_DIR:-../shared/data/spoken-digit}
+if [ "${1:-}" != "--vectors-only" ]; then
+    sdrun=$(mktemp -d)/golden-sd-run
+    $E prune --task spoken-digit --mode software --epochs 20 --seed 1 --data "$SD" --out "$sdrun"
+    $E freeze "$sdrun" --target rram-40nm-taox --data "$SD" --out golden/spoken-digit.rram
+fi
+$E golden golden/spoken-digit.rram --input "$SD/test-features-idx3-float.gz" --labels "$SD/test-labels-idx1-ubyte.gz" \
+    --count 32 --float-count 4 --compress --out golden/spoken-digit --force
+$E verify golden/spoken-digit.rram --golden golden/spoken-digit
+du -sb golden
+# ---- end spoken digit ---------------------------------------------------------------------
