@@ -105,8 +105,11 @@ enum PipelineCommand {
             ((try? FileManager.default.contentsOfDirectory(atPath: d)) ?? []).reduce(0) { $0 + size((d as NSString).appendingPathComponent($1)) }
         }
         let flips = run.layers.reduce(0) { $0 + $1.flipsTotal }
+        // the test images freeze actually evaluated (the spoken-digit test set has 900)
+        var evalImages = eval
+        if case .u64(let n)? = md.extra["freeze.eval_images"] { evalImages = Int(n) }
         let summary: [String: Any] = [
-            "task": task, "mode": mode, "target": target, "seed": seed, "epochs": run.epochsDone, "evalImages": eval,
+            "task": task, "mode": mode, "target": target, "seed": seed, "epochs": run.epochsDone, "evalImages": evalImages,
             "trainingTestAccuracy": run.testAccuracy ?? -1,
             "floatAccuracy": md.provenance.floatAccuracy, "integerAccuracy": md.provenance.integerAccuracy,
             "maskFlips": flips, "maskFlipsPerLayer": Dictionary(uniqueKeysWithValues: run.layers.map { ($0.name, $0.flipsTotal) }),
@@ -125,7 +128,7 @@ enum PipelineCommand {
 
             pipeline summary (\(path("summary.json")))
               task \(task), \(mode) TO on \(target), seed \(seed), \(run.epochsDone) epochs
-              accuracy: float \(pct(md.provenance.floatAccuracy)), integer \(pct(md.provenance.integerAccuracy)) (first \(eval) test images)
+              accuracy: float \(pct(md.provenance.floatAccuracy)), integer \(pct(md.provenance.integerAccuracy)) (first \(evalImages) test images)
               mask flips (programming operations): \(flips); cells to reset: \(md.programming.cellsToReset); arrays used: \(md.placement?.arraysUsed ?? 0)
               files: model \(size(model)) B, export \(dirSize(exportDir)) B, golden \(dirSize(goldenDir)) B
               seconds: \(stages.map { "\($0.name) \(String(format: "%.1f", $0.seconds))" }.joined(separator: ", "))
