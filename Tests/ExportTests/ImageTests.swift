@@ -72,6 +72,15 @@ final class ImageTests: XCTestCase {
         try checkCellImages(f)
     }
 
+    /// An rnn node's two matrices are two crossbar layers on the arrays (input, then recurrent).
+    func testCRNNImagesHoldBothRNNMatrices() throws {
+        let f = fixture("crnn")
+        let layers = f.bundle.program.crossbarLayers
+        XCTAssertEqual(layers.map(\.part), [0, 0, 1, 0, 0])
+        XCTAssertEqual(Set(f.bundle.metadata.placement!.tiles.map(\.layer)), Set(0..<5))
+        try checkCellImages(f)
+    }
+
     func testNegativeCodesAreTwosComplementBytes() throws {
         // A hand-checked word: array image bytes are the codes' two's complement.
         var img = MemoryImage(wordBits: 64, depth: 1)

@@ -46,7 +46,7 @@ final class PlanTests: XCTestCase {
         let sum = parseCSV(try readFileBytes(f.dir + "/plan_summary.csv"))
         XCTAssertEqual(sum.first, ["scope", "index", "node", "pairs", "pruned_pairs", "cells_to_reset"])
         let layerRows = sum.filter { $0.first == "layer" }, arrayRows = sum.filter { $0.first == "array" }
-        let crossNodes = b.program.nodes.indices.filter { b.program.nodes[$0].op.kind == .crossbar }
+        let crossNodes = b.program.crossbarLayers.map(\.node)   // an rnn node is two layers
         XCTAssertEqual(layerRows.count, xs.count)
         for (li, r) in layerRows.enumerated() {
             XCTAssertEqual(r, ["layer", "\(li)", "\(crossNodes[li])", "\(xs[li].weights.count)", "\(zeros[li])", "\(2 * zeros[li])"])
@@ -64,6 +64,8 @@ final class PlanTests: XCTestCase {
     }
 
     func testFashionPlanResetsBothCellsOfEveryPrunedPairInOrder() throws { try checkPlan(fixture("fashion")) }
+
+    func testCRNNPlanCoversBothRNNMatrices() throws { try checkPlan(fixture("crnn")) }
 
     func testSmallPlanWithALayerWithoutMask() throws {
         let f = fixture("small")

@@ -22,6 +22,12 @@ func expectedROM(_ p: Program) -> [[UInt8]] {
             for c in a.multiplier.indices { words.append(entry(2, a.multiplier[c], a.shift[c], a.offset[c], a.outBits, a.rounding)) }
         case .crossbar(let x):
             for t in x.tiles { words.append(entry(3, t.multiplier, t.shift, 0, t.bits, t.rounding)) }
+        case .rnn(let r):
+            for t in r.input.tiles + r.recurrent.tiles { words.append(entry(3, t.multiplier, t.shift, 0, t.bits, t.rounding)) }
+            words.append(entry(4, r.inputMultiplier, r.stateShift, 0, r.hiddenBits, r.hiddenRounding))
+            words.append(entry(4, r.recurrentMultiplier, r.stateShift, 0, r.hiddenBits, r.hiddenRounding))
+            let a = r.output
+            for c in a.multiplier.indices { words.append(entry(5, a.multiplier[c], a.shift[c], a.offset[c], a.outBits, a.rounding)) }
         default: break
         }
     }
@@ -30,7 +36,7 @@ func expectedROM(_ p: Program) -> [[UInt8]] {
 
 final class ROMTests: XCTestCase {
     func testROMFieldsDecodeToTheProgramParameters() throws {
-        for name in ["fashion", "small"] {
+        for name in ["fashion", "small", "crnn"] {
             let f = fixture(name)
             let p = f.bundle.program
             let mem = parseMem(text(f.dir, "requant.mem"), wordBits: 128)
@@ -56,6 +62,11 @@ final class ROMTests: XCTestCase {
                 case .inputQuant(let a): for c in a.multiplier.indices { check(1, a.multiplier[c], a.shift[c], a.offset[c], a.outBits, a.rounding) }
                 case .activation(let a): for c in a.multiplier.indices { check(2, a.multiplier[c], a.shift[c], a.offset[c], a.outBits, a.rounding) }
                 case .crossbar(let x): for t in x.tiles { check(3, t.multiplier, t.shift, 0, t.bits, t.rounding) }
+                case .rnn(let r):
+                    for t in r.input.tiles + r.recurrent.tiles { check(3, t.multiplier, t.shift, 0, t.bits, t.rounding) }
+                    check(4, r.inputMultiplier, r.stateShift, 0, r.hiddenBits, r.hiddenRounding)
+                    check(4, r.recurrentMultiplier, r.stateShift, 0, r.hiddenBits, r.hiddenRounding)
+                    for c in r.output.multiplier.indices { check(5, r.output.multiplier[c], r.output.shift[c], r.output.offset[c], r.output.outBits, r.output.rounding) }
                 default: break
                 }
             }
