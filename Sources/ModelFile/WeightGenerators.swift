@@ -60,6 +60,8 @@ public enum WeightGeneration {
     static func codes(_ g: WeightGenerator, layer: Int, params c: CrossbarParams, placement: CrossbarPlacement?,
                       device: StatisticalDevice?) throws(GeneratorFailure) -> (on: [Int8], off: [Int8]) {
         let n = c.outChannels * c.fanIn
+        // the program is validated after resolution: check what the generation itself relies on
+        guard (2...8).contains(c.weightBits) else { throw GeneratorFailure("weight bits \(c.weightBits) outside 2...8") }
         switch g {
         case .signedConstant(let mag, let signs):
             let top = (1 << (c.weightBits - 1)) - 1

@@ -94,6 +94,16 @@ final class GeneratorTests: XCTestCase {
         assertRejects(gen(device) { putU32(&$0, 8 + l + 12, 2) }, .badEnum, section: "weight generators")   // device model revision
     }
 
+    /// Fuzz finding (iteration 21286 of seed 1): a generated layer's weightBits is read before
+    /// the program is validated; 64 overflowed `1 << (bits - 1)`. Now a typed error.
+    func testUnvalidatedWeightBitsOfAGeneratedLayerAreRefused() {
+        // crossbar node at graph offset 128: 12-byte head, 32 bytes of geometry, then weightBits at 172
+        for wb: UInt8 in [0, 1, 9, 63, 64, 65, 255] {
+            assertRejects(rebuild(stream, kind: .graph) { $0[172] = wb }, .badGenerator, section: "weight generators")
+            assertRejects(rebuild(device, kind: .graph) { $0[172] = wb }, .badGenerator, section: "weight generators")
+        }
+    }
+
     func testMagnitudeBeyondTheLayersWeightBitsIsRefused() throws {
         let b = ModelSamples.generated(smallBundle(), .signStream, seed: 1)
         guard case .crossbar(let c) = b.program.nodes[2].op else { return XCTFail() }
