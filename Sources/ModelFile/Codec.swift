@@ -295,8 +295,8 @@ extension ModelBundle {
             guard c.weights.isEmpty else { throw fail(.badGraph, "the layer also stores explicit weight codes (weights are stored once)") }
             let n = c.outChannels * c.fanIn
             guard l < masks.count, let mask = masks[l], mask.count == n else { throw fail(.badGraph, "a generated layer needs its mask") }
-            if case .signedConstant(_, .bits(let b)) = r.generator, b.count != n {
-                throw fail(.tensorShapeMismatch, "\(b.count) sign bits for \(n) weights")
+            if case .signedConstant(_, .bits(let b)) = r.generator, b.count != n || r.signDims != [c.outChannels, c.fanIn] {
+                throw fail(.tensorShapeMismatch, "sign bits \(r.signDims ?? []) (\(b.count)) for a \(c.outChannels) x \(c.fanIn) layer")
             }
             // regenerated on + off codes, then the effective codes
             try budget.charge(3 * n + 3 * DecodeBudget.arrayHeader, "regenerated weights of crossbar layer \(l)", section: secName, offset: r.offset)

@@ -206,9 +206,17 @@ extension ModelSamples {
         return b
     }
 
-    /// A random bundle with generated weights (the fuzzer's 1.1 seed corpus).
-    public static func randomGenerated(seed: UInt64) -> ModelBundle {
-        generated(random(seed: seed), SampleGenerator.allCases[Int(seed % 3)], seed: seed)
+    /// A random bundle with generated weights of `kind` (the fuzzer's 1.1 seed corpus). For the
+    /// statistical device a small network (at most a few hundred weights), so that decoding the
+    /// fuzzer's mutants stays cheap even in debug builds.
+    public static func randomGenerated(seed: UInt64, kind: SampleGenerator) -> ModelBundle {
+        var base = random(seed: seed)
+        if kind == .device {
+            var rng = SampleRNG(seed: seed ^ 0xDE71CE)
+            base = network(input: TensorShape(c: rng.int(1...2), h: 6, w: 6), convs: [(rng.int(1...4), 2, 1)], fcs: [rng.int(2...6)],
+                           arrayRows: rng.int(8...32), placement: true, dropSomeMasks: true, seed: rng.next())
+        }
+        return generated(base, kind, seed: seed)
     }
 }
 

@@ -52,6 +52,8 @@ struct GeneratorRecord {
     var offset: Int
     /// Directory index of the stored sign bits (kind 1, bits), checked against the layer's shape later.
     var signTensor: Int?
+    /// Its dims as stored (must be the layer's [outChannels, fanIn]).
+    var signDims: [Int]? = nil
 }
 
 public enum WeightGeneration {
@@ -221,7 +223,7 @@ enum GeneratorCodec {
                         throw ModelFileError(.badTensor, section: "tensor data", offset: e.offset + e.byteLength - 1, "sign bits '\(e.name)' have bits set past their \(count) elements")
                     }
                     out.append(GeneratorRecord(layer: layer, generator: .signedConstant(magnitude: mag, signs: .bits(PackedMask(count: count, bytes: bytes))),
-                                               crc: crc, offset: at, signTensor: Int(t)))
+                                               crc: crc, offset: at, signTensor: Int(t), signDims: e.dims))
                 }
             case .statisticalDevice:
                 let va = r.pos

@@ -136,6 +136,9 @@ final class GeneratorTests: XCTestCase {
         let signs = d.first { $0.name.hasSuffix(".signs") }!
         let b = rebuild(bits, kind: .tensorDirectory) { putU64(&$0, signs.dims + 8, 8); putU64(&$0, signs.length, 3) }
         assertRejects(b, .tensorShapeMismatch, section: "weight generators")
+        // the right count in the wrong shape ([6, 8] for [3, 16])
+        let c = rebuild(bits, kind: .tensorDirectory) { putU64(&$0, signs.dims, 6); putU64(&$0, signs.dims + 8, 8) }
+        assertRejects(c, .tensorShapeMismatch, section: "weight generators")
         // sign tensor index out of range, or pointing at a tensor the graph uses
         assertRejects(gen(bits) { putU32(&$0, 24, 999) }, .badGraph, section: "weight generators")
         assertRejects(gen(bits) { putU32(&$0, 24, 0) }, .tensorShapeMismatch, section: "weight generators")
