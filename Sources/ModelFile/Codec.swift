@@ -192,15 +192,20 @@ extension ModelBundle {
 
     /// Decodes and validates a model file. `name` is used in messages only.
     public static func decode(_ bytes: [UInt8], name: String = "model") throws -> ModelBundle {
-        do { return try decodeUnnamed(bytes) } catch var e as ModelFileError {
+        try decode(bytes, name: name, memoryFactor: DecodeBudget.factor)
+    }
+
+    /// `memoryFactor`: the decoded-memory budget is `memoryFactor x file size + 1 MiB` (tests lower it).
+    static func decode(_ bytes: [UInt8], name: String, memoryFactor: Int) throws -> ModelBundle {
+        do { return try decodeUnnamed(bytes, memoryFactor: memoryFactor) } catch var e as ModelFileError {
             e.file = name
             throw e
         }
     }
 
-    static func decodeUnnamed(_ bytes: [UInt8]) throws -> ModelBundle {
+    static func decodeUnnamed(_ bytes: [UInt8], memoryFactor: Int = DecodeBudget.factor) throws -> ModelBundle {
         let container = try Container.parse(bytes)
-        let budget = DecodeBudget(fileLength: bytes.count)
+        let budget = DecodeBudget(fileLength: bytes.count, factor: memoryFactor)
         let metaSec = container.section(.metadata)!, graphSec = container.section(.graph)!
         let dirSec = container.section(.tensorDirectory)!, dataSec = container.section(.tensorData)!
         let meta = try MetadataCodec.decode(bytes, metaSec, budget: budget)

@@ -241,20 +241,25 @@ enum GeneratorCodec {
 }
 
 /// The decoder's in-memory budget: what decoding may hold (decoded arrays, records, regenerated
-/// weights, estimated from the in-memory strides) is at most `16 x fileLength + 1 MiB`, checked
-/// before each allocation (docs/FORMAT.md section 9).
+/// weights, estimated from the in-memory strides) is at most `32 x fileLength + 1 MiB`, checked
+/// before each allocation (docs/FORMAT.md section 9). 32: a generated layer costs 3 bytes per
+/// weight while it is resolved (on, off, effective codes) = 24 bytes per stored mask byte.
 final class DecodeBudget {
-    static let factor = 16
+    static let factor = 32
     static let allowance = 1 << 20
     let limit: Int
+    let factor: Int
     private(set) var used = 0
-    init(fileLength: Int) { limit = DecodeBudget.factor * max(0, fileLength) + DecodeBudget.allowance }
+    init(fileLength: Int, factor: Int = DecodeBudget.factor) {
+        self.factor = factor
+        limit = factor * max(0, fileLength) + DecodeBudget.allowance
+    }
 
     func charge(_ bytes: Int, _ what: String, section: String, offset: Int) throws {
         let (u, o) = used.addingReportingOverflow(max(0, bytes))
         guard !o, bytes >= 0, u <= limit else {
             throw ModelFileError(.countTooLarge, section: section, offset: offset,
-                                 "\(what) would bring the decoded size to \(o ? Int.max : u) bytes, over the budget of \(limit) (16 x file size + 1 MiB)")
+                                 "\(what) would bring the decoded size to \(o ? Int.max : u) bytes, over the budget of \(limit) (\(factor) x file size + 1 MiB)")
         }
         used = u
     }
