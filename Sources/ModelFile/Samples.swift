@@ -166,8 +166,8 @@ extension ModelSamples {
         if kind == .device {
             var profile = b.program.arrayRows == 512 ? TargetProfiles.rram40nmTaOx : TargetProfiles.rramLowPrecision
             if b.program.arrayRows != 512 { profile.name = "sample-device"; profile.arrayRows = b.program.arrayRows; profile.arrayCols = 128 }
-            let shapes = cross.enumerated().map { l, n -> LayerShape in
-                guard case .crossbar(let c) = b.program.nodes[n].op else { fatalError("not a crossbar") }
+            let shapes = cross.enumerated().compactMap { l, n -> LayerShape? in
+                guard case .crossbar(let c) = b.program.nodes[n].op else { return nil }
                 return LayerShape(name: "layer\(l)", fanIn: c.fanIn, fanOut: c.outChannels)
             }
             let pl = try! CrossbarMapper.place(shapes, arrayRows: profile.arrayRows, arrayCols: profile.arrayCols)

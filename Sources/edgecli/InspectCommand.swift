@@ -68,12 +68,13 @@ enum InspectCommand {
                 // how the file stores the codes (the program above holds them resolved either way)
                 let gen = crossbarIndex < m.metadata.weightGenerators.count ? m.metadata.weightGenerators[crossbarIndex] : nil
                 l["weightStorage"] = gen?.kindName ?? "explicit int8 codes"
+                // record sizes of docs/FORMAT.md 8b (a device record shares the section's embedded profile)
                 l["weightStoredBytes"] = {
                     switch gen {
                     case nil: return x.weights.count
-                    case .signedConstant(_, .bits(let b))?: return 24 + b.bytes.count
-                    case .signedConstant(_, .stream)?: return 40
-                    case .statisticalDevice?: return 28
+                    case .signedConstant(_, .bits(let b))?: return 20 + b.bytes.count
+                    case .signedConstant(_, .stream)?: return 32
+                    case .statisticalDevice?: return 24
                     }
                 }()
                 crossbarIndex += 1
