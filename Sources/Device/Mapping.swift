@@ -276,3 +276,49 @@ public func differentialWeights(placement: CrossbarPlacement, layer: Int, source
     }
     return (on, off)
 }
+
+/// Signed weight code of a differential value `g` (µS, as `differentialWeights` returns it) with
+/// step `lsb` µS: `clamp(round_halfAway(Double(g) / lsb), -top, top)`; a non-finite quotient
+/// (never produced by a valid profile) gives 0 for NaN and the clamp for ±inf, so this never traps.
+@inlinable @inline(__always)
+public func differentialCode(_ g: Float, lsb: Double, top: Double) -> Int8 {
+    let v = (Double(g) / lsb).rounded(.toNearestOrAwayFromZero)
+    if v.isNaN { return 0 }
+    return Int8(Swift.min(Swift.max(v, -top), top))
+}
+
+/// Quantized differential weights of one layer: `differentialCode` of every (on, off) value of
+/// `differentialWeights(placement:layer:source:read:)` — the same conductances, the same Float
+/// difference — computed one weight at a time (no Float arrays), index o * fanIn + i.
+/// `bits` 2...8 (top = 2^(bits-1) - 1). Weights outside every tile get code 0. Used by freeze to
+/// make hardware-TO weight codes and by the model reader to regenerate them (docs/FORMAT.md).
+/// nil for an out-of-range layer, bits outside 2...8, or a non-positive/non-finite LSB.
+public func differentialCodes(placement: CrossbarPlacement, layer: Int, source: some ConductanceSource,
+                              read: Int? = nil, lsbMicroSiemens lsb: Double, bits: Int) -> (on: [Int8], off: [Int8])? {
+    guard layer >= 0, layer < placement.layers.count, (2...8).contains(bits), lsb.isFinite, lsb > 0 else { return nil }
+    let l = placement.layers[layer]
+    let (n, o) = l.fanIn.multipliedReportingOverflow(by: l.fanOut)
+    guard !o, n > 0, l.fanIn > 0 else { return nil }
+    let top = Double((1 << (bits - 1)) - 1)
+    let tiles = placement.tiles.filter { t in
+        t.layer == layer && t.rows >= 0 && t.outputs >= 0 && t.inputOffset >= 0 && t.outputOffset >= 0
+            && t.rows <= l.fanIn - t.inputOffset && t.outputs <= l.fanOut - t.outputOffset
+            && t.colOffset >= 0 && t.colOffset <= Int.max / 2 - t.outputs && t.rowOffset >= 0 && t.rowOffset <= Int.max - t.rows
+    }
+    var on = [Int8](repeating: 0, count: n), off = [Int8](repeating: 0, count: n)
+    for t in tiles {
+        for out in t.outputOffset..<(t.outputOffset + t.outputs) {
+            let cp = t.colOffset + 2 * (out - t.outputOffset)
+            for ii in 0..<t.rows {
+                let r = t.rowOffset + ii, k = out * l.fanIn + t.inputOffset + ii
+                let gpOn = source.conductance(array: t.array, row: r, col: cp, state: .formed, read: read)
+                let gmOn = source.conductance(array: t.array, row: r, col: cp + 1, state: .formed, read: read)
+                let gpOff = source.conductance(array: t.array, row: r, col: cp, state: .reset, read: read)
+                let gmOff = source.conductance(array: t.array, row: r, col: cp + 1, state: .reset, read: read)
+                on[k] = differentialCode(Float(gpOn - gmOn), lsb: lsb, top: top)
+                off[k] = differentialCode(Float(gpOff - gmOff), lsb: lsb, top: top)
+            }
+        }
+    }
+    return (on, off)
+}

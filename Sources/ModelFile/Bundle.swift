@@ -88,16 +88,26 @@ public struct ModelMetadata: Sendable, Equatable {
     public var conductances: [ConductanceCodes?]
     /// Further metadata (keys must not collide with the ones the format defines).
     public var extra: [String: MetadataValue]
+    /// Per crossbar layer (node order): the generator that reproduces its weight codes, or nil
+    /// (explicit codes). Empty = none (format 1.0 files). A layer with a generator needs a mask;
+    /// the program still holds the resolved codes (the writer stores the record instead of them).
+    public var weightGenerators: [WeightGenerator?]
+    /// Canonical JSON of the target profile (its SHA-256 is `targetHash`); needed by
+    /// statistical-device generators, empty otherwise.
+    public var deviceProfile: [UInt8]
 
     public init(task: String, targetName: String, targetHash: String, provenance: Provenance,
                 programming: ProgrammingCounts, placement: Placement? = nil, masks: [PackedMask?] = [],
-                conductances: [ConductanceCodes?] = [], extra: [String: MetadataValue] = [:]) {
+                conductances: [ConductanceCodes?] = [], extra: [String: MetadataValue] = [:],
+                weightGenerators: [WeightGenerator?] = [], deviceProfile: [UInt8] = []) {
         self.task = task; self.targetName = targetName; self.targetHash = targetHash; self.provenance = provenance
         self.programming = programming; self.placement = placement
         // An all-nil list means "none" and reads back as empty; normalize so round trips compare equal.
         self.masks = masks.allSatisfy { $0 == nil } ? [] : masks
         self.conductances = conductances.allSatisfy { $0 == nil } ? [] : conductances
         self.extra = extra
+        self.weightGenerators = weightGenerators.allSatisfy { $0 == nil } ? [] : weightGenerators
+        self.deviceProfile = deviceProfile
     }
 }
 

@@ -5,7 +5,9 @@ import DataIO
 public enum FormatConstants {
     public static let magic: [UInt8] = Array("RRAMEDGE".utf8)
     public static let major: UInt16 = 1
-    public static let minor: UInt16 = 0
+    /// The newest minor this code writes and reads. The writer stores 0 unless the file uses a 1.1
+    /// feature (weight generators), so files without one stay byte-identical 1.0 files.
+    public static let minor: UInt16 = 1
     public static let headerSize = 64
     public static let entrySize = 32
     public static let alignment = 64
@@ -20,6 +22,8 @@ public enum SectionKind: UInt32, Sendable, CaseIterable {
     case tensorDirectory = 3
     case tensorData = 4
     case placement = 5
+    /// 1.1: weight generators (optional; flagged required so that 1.0 readers refuse the file).
+    case weightGenerators = 6
 
     public var name: String {
         switch self {
@@ -28,10 +32,14 @@ public enum SectionKind: UInt32, Sendable, CaseIterable {
         case .tensorDirectory: return "tensor directory"
         case .tensorData: return "tensor data"
         case .placement: return "placement"
+        case .weightGenerators: return "weight generators"
         }
     }
     /// Sections every 1.x file has.
     static let required: [SectionKind] = [.metadata, .graph, .tensorDirectory, .tensorData]
+    /// Kinds written with the required flag: the required ones, and the optional ones a reader
+    /// that does not know them cannot do without (a file with generated weights has no codes).
+    static let flaggedRequired: [SectionKind] = required + [.weightGenerators]
 }
 
 /// One entry of the section table as stored.
@@ -56,13 +64,14 @@ public struct Container: Sendable {
     @inline(__always) static func aligned(_ n: Int) -> Int { (n + 63) & ~63 }
 
     /// Assembles a file from section payloads (in the given order). Deterministic.
-    static func assemble(_ payloads: [(kind: SectionKind, bytes: [UInt8])]) -> [UInt8] {
-        assembleRaw(payloads.map { (kind: $0.kind.rawValue, flags: SectionKind.required.contains($0.kind) ? FormatConstants.flagRequired : 0, bytes: $0.bytes) })
+    static func assemble(_ payloads: [(kind: SectionKind, bytes: [UInt8])], minor: UInt16 = 0) -> [UInt8] {
+        assembleRaw(payloads.map { (kind: $0.kind.rawValue, flags: SectionKind.flaggedRequired.contains($0.kind) ? FormatConstants.flagRequired : 0, bytes: $0.bytes) },
+                    minor: minor)
     }
 
     /// Assembles raw (kind, flags, payload) sections; also used by tests to build hostile files.
     static func assembleRaw(_ payloads: [(kind: UInt32, flags: UInt32, bytes: [UInt8])], major: UInt16 = FormatConstants.major,
-                            minor: UInt16 = FormatConstants.minor) -> [UInt8] {
+                            minor: UInt16 = 0) -> [UInt8] {
         let tableEnd = FormatConstants.headerSize + FormatConstants.entrySize * payloads.count
         var out = [UInt8](repeating: 0, count: aligned(tableEnd))
         var table = ByteWriter()

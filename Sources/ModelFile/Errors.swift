@@ -39,6 +39,10 @@ public struct ModelFileError: Error, Sendable, Equatable, CustomStringConvertibl
         case badGraph
         /// A placement tile outside its arrays or layer.
         case badPlacement
+        /// A weight generator record that cannot be resolved (profile, placement, parameters).
+        case badGenerator
+        /// Regenerated weight codes whose CRC-32 differs from the one the writer stored.
+        case generatedWeightsMismatch
         /// The decoded program fails the Kernels program validation.
         case invalidProgram
         /// The bundle cannot be written (inconsistent in memory).
@@ -48,7 +52,7 @@ public struct ModelFileError: Error, Sendable, Equatable, CustomStringConvertibl
     }
 
     public var kind: Kind
-    /// "header", "section table", "metadata", "graph", "tensor directory", "tensor data", "placement", "file".
+    /// "header", "section table", "metadata", "graph", "tensor directory", "tensor data", "placement", "weight generators", "file".
     public var section: String
     /// Absolute byte offset in the file where the problem was found.
     public var offset: Int

@@ -125,6 +125,12 @@ public enum Fuzzer {
 
     /// The model reader's seed corpus: `count` random valid files.
     public static func modelCorpus(count: Int, seed: UInt64) throws -> [[UInt8]] {
-        try (0..<count).map { try ModelSamples.random(seed: seed &+ UInt64($0)).encode() }
+        // every third file uses 1.1 weight generators, the kinds in turn (signs from a seed, sign
+        // bits, statistical device)
+        try (0..<count).map { i in
+            let s = seed &+ UInt64(i)
+            return try (i % 3 == 2 ? ModelSamples.randomGenerated(seed: s, kind: SampleGenerator.allCases[(i / 3) % 3])
+                                   : ModelSamples.random(seed: s)).encode()
+        }
     }
 }

@@ -4,8 +4,11 @@ import Kernels
 // weights are references into the tensor directory, each used at most once.
 
 enum GraphCodec {
-    static func decode(_ b: [UInt8], _ s: SectionEntry, _ entries: [TensorEntry])
-        throws -> (Program, [PackedMask?], [ConductanceCodes?]) {
+    /// `used`: directory tensors already claimed (by the weight-generator section); `budget`
+    /// bounds what decoding holds in memory. A crossbar's weights index may be 0xFFFFFFFF (1.1:
+    /// generated weights, resolved later); its weights are then empty here.
+    static func decode(_ b: [UInt8], _ s: SectionEntry, _ entries: [TensorEntry], used claimed: [Bool]? = nil,
+                       budget: DecodeBudget? = nil) throws -> (Program, [PackedMask?], [ConductanceCodes?]) {
         var r = ByteReader(b, from: s.offset, to: s.offset + s.length, section: "graph")
         func fail(_ k: ModelFileError.Kind, _ m: String, _ at: Int) -> ModelFileError { r.error(k, m, at: at) }
         let arrayRows = try r.count("arrayRows", limit: FormatLimits.maxDim)
@@ -15,6 +18,9 @@ enum GraphCodec {
         let nn = try r.count("node count", limit: min(FormatLimits.maxItems, r.remaining / 8))
         guard input < nt, output < nt else { throw fail(.badGraph, "input \(input) / output \(output) outside \(nt) tensors", inputAt) }
         guard nt <= r.remaining / 16 else { throw fail(.countTooLarge, "\(nt) tensors do not fit", r.pos) }
+        try budget?.charge(nt * MemoryLayout<TensorDesc>.stride + DecodeBudget.arrayHeader, "\(nt) graph tensors", section: "graph", offset: r.pos)
+        // nodes: the record, its inputs array (header + one word per input, at least one)
+        try budget?.charge(nn * (MemoryLayout<Node>.stride + DecodeBudget.arrayHeader + 8), "\(nn) nodes", section: "graph", offset: r.pos)
         var tensors: [TensorDesc] = []
         tensors.reserveCapacity(nt)
         for i in 0..<nt {
@@ -38,7 +44,7 @@ enum GraphCodec {
             tensors.append(TensorDesc(shape: TensorShape(c: dims[0], h: dims[1], w: dims[2]), kind: kind, bits: bits))
         }
 
-        var used = [Bool](repeating: false, count: entries.count)
+        var used = claimed ?? [Bool](repeating: false, count: entries.count)
         func take(_ what: String, node: Int, _ dtype: TensorDType, _ dims: [Int], optional: Bool = false) throws -> TensorEntry? {
             let at = r.pos
             let idx = try r.u32(what)
@@ -51,6 +57,8 @@ enum GraphCodec {
             guard e.dtype == dtype, e.dims == dims else {
                 throw fail(.tensorShapeMismatch, "node \(node): \(what) tensor '\(e.name)' is \(e.dtype.name)\(e.dims), the graph needs \(dtype.name)\(dims)", at)
             }
+            // decoded once, straight into its final array: i8/u8/bits 1:1, i32 and i64 element for element
+            try budget?.charge(e.byteLength + DecodeBudget.arrayHeader, "tensor '\(e.name)'", section: "graph", offset: at)
             return e
         }
         func rounding(_ node: Int) throws -> RoundingRule {
@@ -77,7 +85,7 @@ enum GraphCodec {
                                       offset: TensorCodec.int64s(b, of), outBits: outBits, rounding: rr)
             return a
         }
-        func crossbarPayload(_ i: Int, _ at: Int) throws -> CrossbarParams {
+        func crossbarPayload(_ i: Int, _ at: Int, _ what: String) throws -> CrossbarParams {
             var g = [Int](repeating: 0, count: 8)
             for k in 0..<8 {
                 let ga = r.pos
@@ -94,8 +102,8 @@ enum GraphCodec {
             try r.zero16("reserved")
             let lsb = try r.f64("weightLSB")
             let dims = [g[1], fanIn]
-            let we = try take("weights", node: i, .i8, dims)!
-            let me = try take("mask", node: i, .bits, dims, optional: true)
+            let we = try take(what + "weights", node: i, .i8, dims, optional: true)   // nil: generated (1.1)
+            let me = try take(what + "mask", node: i, .bits, dims, optional: true)
             // Conductance: u8 [planes, out, fanIn]; planes read from the entry, checked 1...2.
             let ca = r.pos
             let craw = try r.u32("conductance")
@@ -118,6 +126,7 @@ enum GraphCodec {
                 mask = PackedMask(count: count, bytes: bytes)
             }
             let nTiles = try r.count("tile count", limit: min(FormatLimits.maxItems, r.remaining / 20))
+            try budget?.charge(nTiles * MemoryLayout<TileADC>.stride + DecodeBudget.arrayHeader, "\(nTiles) tiles", section: "graph", offset: r.pos)
             var tiles: [TileADC] = []
             tiles.reserveCapacity(nTiles)
             for _ in 0..<nTiles {
@@ -132,7 +141,7 @@ enum GraphCodec {
             }
             let cp = CrossbarParams(inChannels: g[0], outChannels: g[1], kernelH: g[2], kernelW: g[3],
                                           strideH: g[4], strideW: g[5], padH: g[6], padW: g[7], weightBits: weightBits,
-                                          weights: TensorCodec.int8s(b, we), weightLSBMicroSiemens: lsb, tiles: tiles)
+                                          weights: we.map { TensorCodec.int8s(b, $0) } ?? [], weightLSBMicroSiemens: lsb, tiles: tiles)
             masks.append(mask)
             conductances.append(cond)
             return cp
@@ -168,10 +177,11 @@ enum GraphCodec {
                 }
                 op = .maxPool(MaxPoolParams(kh: v[0], kw: v[1], sh: v[2], sw: v[3]))
             case .crossbar:
-                op = .crossbar(try crossbarPayload(i, at))
+                op = .crossbar(try crossbarPayload(i, at, ""))
             case .rnn:
-                let input = try crossbarPayload(i, at)
-                let recurrent = try crossbarPayload(i, at)
+                // docs/FORMAT.md section 6: input matrix, recurrent matrix, combiner, output quantizer
+                let input = try crossbarPayload(i, at, "input matrix ")
+                let recurrent = try crossbarPayload(i, at, "recurrent matrix ")
                 let mx = try r.i32("rnn input multiplier"), mh = try r.i32("rnn recurrent multiplier")
                 let shift = try r.i32("rnn state shift")
                 let hb = Int(try r.u8("rnn hidden bits"))

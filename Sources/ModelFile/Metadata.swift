@@ -110,13 +110,16 @@ enum MetadataCodec {
         }
     }
 
-    static func decode(_ b: [UInt8], _ s: SectionEntry) throws -> [String: MetadataValue] {
+    static func decode(_ b: [UInt8], _ s: SectionEntry, budget: DecodeBudget? = nil) throws -> [String: MetadataValue] {
         var r = ByteReader(b, from: s.offset, to: s.offset + s.length, section: "metadata")
         let n = try r.count("metadata count", limit: min(FormatLimits.maxItems, r.remaining / 10))   // smallest entry: key 4+1, tag 4, bool 1
-        return try decodeEntries(&r, n)
+        // dictionary slots (key + value, hash table at most 2x) plus the keys' bytes
+        try budget?.charge(2 * n * (MemoryLayout<String>.stride + MemoryLayout<MetadataValue>.stride) + s.length,
+                           "\(n) metadata entries", section: "metadata", offset: r.pos)
+        return try decodeEntries(&r, n, budget: budget)
     }
 
-    static func decodeEntries(_ r: inout ByteReader, _ n: Int) throws -> [String: MetadataValue] {
+    static func decodeEntries(_ r: inout ByteReader, _ n: Int, budget: DecodeBudget? = nil) throws -> [String: MetadataValue] {
         var out: [String: MetadataValue] = [:]
         var previous: [UInt8]? = nil
         for _ in 0..<n {
@@ -127,13 +130,13 @@ enum MetadataCodec {
                 throw r.error(.badMetadataOrder, p == kb ? "duplicate metadata key '\(key)'" : "metadata key '\(key)' out of order", at: at)
             }
             previous = kb
-            out[key] = try decodeValue(&r, key: key)
+            out[key] = try decodeValue(&r, key: key, budget: budget)
         }
         if r.remaining != 0 { throw r.error(.badMetadata, "\(r.remaining) unread bytes after the metadata entries") }
         return out
     }
 
-    static func decodeValue(_ r: inout ByteReader, key: String) throws -> MetadataValue {
+    static func decodeValue(_ r: inout ByteReader, key: String, budget: DecodeBudget? = nil) throws -> MetadataValue {
         let at = r.pos
         let raw = try r.u32("type tag of '\(key)'")
         guard let tag = MetadataValue.Tag(rawValue: raw) else { throw r.error(.badEnum, "metadata type tag \(raw) of '\(key)'", at: at) }
@@ -148,6 +151,8 @@ enum MetadataCodec {
             guard count <= UInt64(min(FormatLimits.maxItems, r.remaining / etag.minSize)) else {
                 throw r.error(.countTooLarge, "array '\(key)' claims \(count) elements, \(r.remaining) bytes left", at: ct)
             }
+            try budget?.charge(Int(count) * MemoryLayout<MetadataValue>.stride + DecodeBudget.arrayHeader,
+                               "array '\(key)' of \(count) elements", section: "metadata", offset: ct)
             var xs: [MetadataValue] = []
             xs.reserveCapacity(Int(count))
             for _ in 0..<Int(count) { xs.append(try scalar(&r, etag, key)) }

@@ -1,6 +1,7 @@
 // Valid model bundles for tests, the fuzzer's seed corpus and size measurements, generated
 // from a seed (Randomness's SplitMix64).
 import DataIO
+import Device
 import FixedPoint
 import Kernels
 import Randomness
@@ -178,6 +179,85 @@ public enum ModelSamples {
     public static func fashionCNN(seed: UInt64, conductance: Bool = false) -> ModelBundle {
         network(input: TensorShape(c: 1, h: 28, w: 28), convs: [(64, 3, 2), (16, 3, 2)], fcs: [128, 10],
                 conductance: conductance, seed: seed)
+    }
+}
+
+/// Which weight generator `ModelSamples.generated` gives the crossbar layers (those with a mask).
+public enum SampleGenerator: Sendable, CaseIterable {
+    /// Software TO: signed constants, signs from a seed stream.
+    case signStream
+    /// Software TO: signed constants, stored sign bits.
+    case signBits
+    /// Hardware TO: the statistical device of an embedded profile (the sample's placement is
+    /// replaced by `CrossbarMapper.place` on the profile's arrays).
+    case device
+}
+
+extension ModelSamples {
+    /// `bundle` with the weights of every masked crossbar layer replaced by what `kind` generates
+    /// (the program then holds exactly the generated codes), and the generators recorded so the
+    /// file stores them instead of the codes. Layers without a mask keep explicit codes.
+    public static func generated(_ bundle: ModelBundle, _ kind: SampleGenerator, seed: UInt64) -> ModelBundle {
+        var b = bundle
+        var rng = SampleRNG(seed: seed ^ 0x6E6E_7261_7465_6421)
+        let cross = b.crossbarNodes
+        var gens = [WeightGenerator?](repeating: nil, count: cross.count)
+        var device: StatisticalDevice? = nil
+        var devPlacement: CrossbarPlacement? = nil
+        if kind == .device {
+            var profile = b.program.arrayRows == 512 ? TargetProfiles.rram40nmTaOx : TargetProfiles.rramLowPrecision
+            if b.program.arrayRows != 512 { profile.name = "sample-device"; profile.arrayRows = b.program.arrayRows; profile.arrayCols = 128 }
+            let shapes = cross.enumerated().compactMap { l, n -> LayerShape? in
+                guard case .crossbar(let c) = b.program.nodes[n].op else { return nil }
+                return LayerShape(name: "layer\(l)", fanIn: c.fanIn, fanOut: c.outChannels)
+            }
+            let pl = try! CrossbarMapper.place(shapes, arrayRows: profile.arrayRows, arrayCols: profile.arrayCols)
+            b.metadata.placement = Placement(arrayRows: pl.arrayRows, arrayCols: pl.arrayCols, arrayCount: pl.arrayCount,
+                                             tiles: pl.tiles.map { PlacementTile(layer: $0.layer, array: $0.array, rowOffset: $0.rowOffset, rows: $0.rows,
+                                                                                 inputOffset: $0.inputOffset, colOffset: $0.colOffset,
+                                                                                 outputOffset: $0.outputOffset, outputs: $0.outputs) })
+            let json = TargetProfiles.canonicalJSON(profile)
+            b.metadata.deviceProfile = json
+            b.metadata.targetName = profile.name
+            b.metadata.targetHash = SHA256Hex.of(json)
+            device = StatisticalDevice(profile: profile, seed: rng.next())
+            devPlacement = pl
+        }
+        for (l, n) in cross.enumerated() {
+            guard case .crossbar(var c) = b.program.nodes[n].op, l < b.metadata.masks.count, let mask = b.metadata.masks[l] else { continue }
+            let count = c.weights.count, top = (1 << (c.weightBits - 1)) - 1
+            let g: WeightGenerator
+            switch kind {
+            case .signStream:
+                g = .signedConstant(magnitude: rng.int(1...top), signs: .stream(seed: rng.next(), stream: UInt64(l)))
+            case .signBits:
+                g = .signedConstant(magnitude: rng.int(1...top), signs: .bits(PackedMask((0..<count).map { _ in rng.bool() })))
+            case .device:
+                let (on, _) = differentialWeights(placement: devPlacement!, layer: l, source: device!, read: nil)
+                let level = Double(on.map { abs($0) }.max() ?? 1)
+                c.weightLSBMicroSiemens = level > 0 ? level / Double(top) : 1
+                g = .statisticalDevice(seed: device!.seed)
+            }
+            let codes = try! WeightGeneration.codes(g, layer: l, params: c, placement: devPlacement, device: device)
+            c.weights = WeightGeneration.effective(codes.on, codes.off, mask: mask)
+            b.program.nodes[n].op = .crossbar(c)
+            gens[l] = g
+        }
+        b.metadata.weightGenerators = gens.allSatisfy { $0 == nil } ? [] : gens
+        return b
+    }
+
+    /// A random bundle with generated weights of `kind` (the fuzzer's 1.1 seed corpus). For the
+    /// statistical device a small network (at most a few hundred weights), so that decoding the
+    /// fuzzer's mutants stays cheap even in debug builds.
+    public static func randomGenerated(seed: UInt64, kind: SampleGenerator) -> ModelBundle {
+        var base = random(seed: seed)
+        if kind == .device {
+            var rng = SampleRNG(seed: seed ^ 0xDE71CE)
+            base = network(input: TensorShape(c: rng.int(1...2), h: 6, w: 6), convs: [(rng.int(1...4), 2, 1)], fcs: [rng.int(2...6)],
+                           arrayRows: rng.int(8...32), placement: true, dropSomeMasks: true, seed: rng.next())
+        }
+        return generated(base, kind, seed: seed)
     }
 }
 

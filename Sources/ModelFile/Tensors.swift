@@ -69,10 +69,13 @@ enum TensorCodec {
         return (dir.bytes, data.bytes)
     }
 
-    static func decode(_ b: [UInt8], dir s: SectionEntry, data d: SectionEntry) throws -> [TensorEntry] {
+    static func decode(_ b: [UInt8], dir s: SectionEntry, data d: SectionEntry, budget: DecodeBudget? = nil) throws -> [TensorEntry] {
         var r = ByteReader(b, from: s.offset, to: s.offset + s.length, section: "tensor directory")
         // Smallest entry: name 4+1, dtype 1, rank 1, reserved 2, one dim 8, offset 8, length 8 = 33.
         let n = try r.count("tensor count", limit: min(FormatLimits.maxItems, r.remaining / 33))
+        // entries, their dims, the name set, and the names' bytes (at most the section's length)
+        try budget?.charge(n * (MemoryLayout<TensorEntry>.stride + 2 * DecodeBudget.arrayHeader + 4 * 8 + 2 * MemoryLayout<String>.stride) + s.length,
+                           "\(n) tensor entries", section: "tensor directory", offset: r.pos)
         var out: [TensorEntry] = []
         out.reserveCapacity(n)
         var names = Set<String>()

@@ -4,6 +4,8 @@
 // depend on the thread count.
 import DataIO
 import Device
+import Randomness
+import Training
 import Kernels
 import ModelFile
 
@@ -213,9 +215,42 @@ extension Freezer {
             extra["freeze.traced_images"] = .u64(UInt64(evaluation.tracedImages))
         }
         if let t = source.trainingTestAccuracy { extra["provenance.training_test_accuracy"] = .f64(t) }
+        let gens = options.explicitWeights ? [] : weightGenerators(model, source: source)
+        let usesDevice = gens.contains { if case .statisticalDevice? = $0 { return true } else { return false } }
         let meta = ModelMetadata(task: source.task, targetName: target.name, targetHash: hash, provenance: prov,
                                  programming: ProgrammingCounts(maskFlips: flips, cellsToReset: 2 * pruned),
-                                 placement: placement, masks: masks, conductances: [], extra: extra)
+                                 placement: placement, masks: masks, conductances: [], extra: extra,
+                                 weightGenerators: gens, deviceProfile: usesDevice ? TargetProfiles.canonicalJSON(target) : [])
         return ModelBundle(program: model.program, metadata: meta)
+    }
+
+    /// Per crossbar layer, the generator that reproduces its codes (docs/FORMAT.md section 8b), or nil:
+    /// - hardware TO on the statistical model: `statisticalDevice(seed)` (codes made by Device at freeze);
+    /// - software TO with signed constants (all |w_on| equal, w_off = 0, codes mask ? ±c : 0):
+    ///   `signedConstant(c, signs)`, signs from the training's stream when they match it, else stored bits.
+    /// The writer re-checks that every generator reproduces the program's codes exactly.
+    public static func weightGenerators(_ model: FrozenModel, source: FreezeSource) -> [WeightGenerator?] {
+        let byName = Dictionary(source.weightLayers.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var out: [WeightGenerator?] = []
+        let matrices = model.program.crossbarLayers   // aligned with model.layers (an rnn node is two)
+        for (k, l) in model.layers.enumerated() {
+            guard k < matrices.count, let j = byName[l.name] else { out.append(nil); continue }
+            let c = matrices[k].params
+            let wl = source.weightLayers[j]
+            if k < model.deviceGenerated.count, model.deviceGenerated[k] { out.append(.statisticalDevice(seed: source.seed)); continue }
+            guard source.mode == "software", source.weightInit ?? "signed-constant" == "signed-constant",
+                  let m0 = wl.wOn.first.map({ abs($0) }), m0 > 0, wl.wOn.allSatisfy({ abs($0) == m0 }), wl.wOff.allSatisfy({ $0 == 0 }),
+                  c.weights.count == wl.wOn.count else { out.append(nil); continue }
+            let mag = c.weights.indices.first { wl.mask[$0] != 0 }.map { Int(c.weights[$0].magnitude) } ?? 0
+            guard mag >= 1, c.weights.indices.allSatisfy({ i in
+                wl.mask[i] == 0 ? c.weights[i] == 0 : Int(c.weights[i]) == (wl.wOn[i] > 0 ? mag : -mag)
+            }) else { out.append(nil); continue }
+            var rng = Xoshiro256StarStar(seed: source.seed, stream: SupermaskNetwork.softwareWeightStream(layer: j))
+            let fromStream = wl.wOn.allSatisfy { ($0 < 0) == (rng.next() >> 63 != 0) }
+            out.append(.signedConstant(magnitude: mag, signs: fromStream
+                ? .stream(seed: source.seed, stream: SupermaskNetwork.softwareWeightStream(layer: j))
+                : .bits(PackedMask(wl.wOn.map { $0 < 0 }))))
+        }
+        return out
     }
 }

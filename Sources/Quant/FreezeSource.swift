@@ -64,6 +64,10 @@ public struct FreezeSource: Sendable {
     public var quantizers: [Int: (bits: Int, range: Float)]
     /// The training's own (float) test accuracy, if recorded.
     public var trainingTestAccuracy: Double?
+    /// Software weight init ("signed-constant", "kaiming-normal"), if known.
+    public var weightInit: String?
+    /// Hardware mode with measured readouts instead of the statistical model (path), if any.
+    public var readouts: String?
 
     public init(task: String, mode: String, runTarget: String?, seed: UInt64, epochs: Int, inputShape: [Int], classes: Int,
                 inputScale: Double, inputOffset: Double, graph: [LayerSpec], weightLayers: [SourceWeightLayer],
@@ -73,6 +77,7 @@ public struct FreezeSource: Sendable {
         self.inputShape = inputShape; self.classes = classes; self.inputScale = inputScale; self.inputOffset = inputOffset
         self.graph = graph; self.weightLayers = weightLayers; self.batchNorms = batchNorms; self.quantizers = quantizers
         self.trainingTestAccuracy = trainingTestAccuracy
+        self.weightInit = nil; self.readouts = nil
     }
 
     /// Reads a trained run (checkpoint state in evaluation mode: running BN, static ranges).
@@ -94,5 +99,7 @@ public struct FreezeSource: Sendable {
                   classes: m.classes, inputScale: m.inputNormalization.scale, inputOffset: m.inputNormalization.offset,
                   graph: g, weightLayers: layers, batchNorms: bns, quantizers: qs, trainingTestAccuracy: m.testAccuracy)
         featureInput = m.task == "spoken-digit"   // InputNormalization.of(task:) == .features
+        weightInit = m.config.weightInit
+        readouts = m.config.readouts
     }
 }

@@ -22,6 +22,8 @@ public struct FreezeOptions: Sendable, Equatable {
     public var activationRounding: RoundingRule = .halfUp
     /// Threads for the calibration passes (results do not depend on it).
     public var threads = 1
+    /// Store explicit int8 codes even where a weight generator reproduces them (format 1.0 file).
+    public var explicitWeights = false
 
     public init() {}
 
@@ -86,6 +88,11 @@ public struct FrozenModel: Sendable {
     public var inputBits: Int
     public var calibrationImages: Int
     public var placement: CrossbarPlacement
+    /// Per crossbar layer: codes made by `Device.differentialCodes` from the statistical device
+    /// (hardware TO, seed = the run's), so the model file can store a generator instead of them.
+    public var deviceGenerated: [Bool] = []
+    /// Why layers were not device-generated in hardware mode (empty otherwise).
+    public var generatorNote: String? = nil
 }
 
 public enum Freezer {
@@ -344,6 +351,43 @@ public enum Freezer {
         guard calibration.shape == inShape else { throw FreezeError("calibration images are \(calibration.shape), the model reads \(inShape)") }
         guard calibration.count >= 1 else { throw FreezeError("no calibration images") }
 
+        let placement: CrossbarPlacement
+        do {
+            placement = try CrossbarMapper.place(sk.layers.map { LayerShape(name: $0.name, fanIn: $0.fanIn, fanOut: $0.fanOut) },
+                                                 arrayRows: target.arrayRows, arrayCols: target.arrayCols)
+        } catch { throw FreezeError("placement on \(target.arrayRows)x\(target.arrayCols) arrays: \(error)") }
+        // Hardware TO on the statistical model: the codes are made from the device's conductances
+        // by Device.differentialCodes, the function the model reader regenerates them with.
+        var deviceGenerated = [Bool](repeating: false, count: sk.layers.count)
+        var note: String? = nil
+        if source.mode == "hardware", source.readouts == nil {
+            do {
+                let dev = try StatisticalDevice(validating: target, seed: source.seed)
+                let byName = Dictionary(source.weightLayers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+                for (k, fl) in sk.layers.enumerated() {
+                    // the layer's matrix: a crossbar node, or one of an rnn node's two
+                    let part = sk.rnns.contains { $0.recurrentLayer == k } ? 1 : 0
+                    guard var cp = sk.nodes[fl.node].op.crossbarMatrices.dropFirst(part).first, let wl = byName[fl.name] else { continue }
+                    guard let g = try deviceCodes(wl, layer: k, placement: placement, device: dev, options: o) else {
+                        note = "layer \(wl.name): the checkpoint's weights are not the statistical device's (seed \(source.seed), target \(target.name)); explicit codes"
+                        continue
+                    }
+                    cp.weights = g.codes
+                    cp.weightLSBMicroSiemens = g.lsbMicroSiemens
+                    switch sk.nodes[fl.node].op {
+                    case .rnn(var rp):
+                        if part == 0 { rp.input = cp } else { rp.recurrent = cp }
+                        sk.nodes[fl.node].op = .rnn(rp)
+                    default: sk.nodes[fl.node].op = .crossbar(cp)
+                    }
+                    sk.layers[k].weightLSB = g.lsbMicroSiemens * wl.scale
+                    sk.layers[k].weightLSBMicroSiemens = g.lsbMicroSiemens
+                    sk.layers[k].weightsClipped = g.clipped
+                    deviceGenerated[k] = true
+                }
+            } catch let e as FreezeError { throw e } catch { note = "statistical device of '\(target.name)': \(error); explicit codes" }
+        }
+
         // Structure and worst-case accumulator bounds do not depend on the gains: check them first.
         var program = Program(tensors: sk.tensors, nodes: sk.nodes, input: 0, output: sk.tensors.count - 1, arrayRows: target.arrayRows)
         try check(program, sk.layers)
@@ -411,12 +455,31 @@ public enum Freezer {
             }
         }
         try check(program, sk.layers)
-        let placement: CrossbarPlacement
-        do {
-            placement = try CrossbarMapper.place(sk.layers.map { LayerShape(name: $0.name, fanIn: $0.fanIn, fanOut: $0.fanOut) },
-                                                 arrayRows: target.arrayRows, arrayCols: target.arrayCols)
-        } catch { throw FreezeError("placement on \(target.arrayRows)x\(target.arrayCols) arrays: \(error)") }
-        return FrozenModel(program: program, layers: sk.layers, inputBits: sk.inputBits, calibrationImages: calibration.count, placement: placement)
+        return FrozenModel(program: program, layers: sk.layers, inputBits: sk.inputBits, calibrationImages: calibration.count, placement: placement,
+                           deviceGenerated: deviceGenerated, generatorNote: note)
+    }
+
+    /// Hardware-TO codes of one layer from the statistical device: the differential conductances
+    /// (µS, nominal read) on `placement`, LSB = percentile(|G_on|) / top (as `quantizeWeights`),
+    /// codes = `Device.differentialCodes` (mask ? on : off). nil if the checkpoint's normalised
+    /// weights are not these conductances times the layer's scale (within 1e-5 of max |w_on|):
+    /// then the run was not drawn from this device and its own weights are frozen explicitly.
+    static func deviceCodes(_ wl: SourceWeightLayer, layer k: Int, placement: CrossbarPlacement, device: StatisticalDevice,
+                            options o: FreezeOptions) throws(FreezeError) -> (codes: [Int8], lsbMicroSiemens: Double, clipped: Int)? {
+        let (on, off) = differentialWeights(placement: placement, layer: k, source: device, read: nil)
+        guard on.count == wl.wOn.count, off.count == wl.wOff.count, wl.scale > 0, wl.scale.isFinite else { return nil }
+        let tol = 1e-5 * Double(wl.wOn.map { abs($0) }.max() ?? 0)
+        for i in on.indices {
+            if abs(Double(on[i]) * wl.scale - Double(wl.wOn[i])) > tol || abs(Double(off[i]) * wl.scale - Double(wl.wOff[i])) > tol { return nil }
+        }
+        let micro = SourceWeightLayer(name: wl.name, graphIndex: wl.graphIndex, fanOut: wl.fanOut, fanIn: wl.fanIn, wOn: on, wOff: off, mask: wl.mask)
+        let q = try quantizeWeights(micro, bits: o.weightBits, percentile: o.weightPercentile)
+        guard let g = differentialCodes(placement: placement, layer: k, source: device, lsbMicroSiemens: q.lsb, bits: o.weightBits) else { return nil }
+        var eff = g.off
+        for i in eff.indices where wl.mask[i] != 0 { eff[i] = g.on[i] }
+        // the same formula on the same values: must agree code for code
+        guard eff == q.codes else { throw FreezeError("layer \(wl.name): Device.differentialCodes disagrees with the weight quantizer (internal error)") }
+        return (eff, q.lsb, q.clipped)
     }
 
     /// ADC level of a set of exact accumulators: the `percentile` of |acc| (max if 0), and the max.

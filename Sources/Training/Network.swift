@@ -161,10 +161,15 @@ public final class SupermaskNetwork {
         weights.map { ($0.name, $0.fanIn, $0.fanOut) }
     }
 
+    /// The xoshiro stream of weight layer `j`'s software weights: signed-constant weight `i` is
+    /// negative iff bit 63 of draw `i` of `Xoshiro256StarStar(seed: seed, stream: softwareWeightStream(j))`
+    /// is 1. Part of the model-file contract: freeze stores (seed, stream) instead of the signs.
+    public static func softwareWeightStream(layer j: Int) -> UInt64 { 0x5747_0000 + UInt64(j) }
+
     /// Software weights: signed constants ±std (signs from the seed) or Kaiming-normal N(0, std).
     public func initSoftwareWeights(seed: UInt64, kind: String) throws {
         for (j, m) in masked.enumerated() {
-            var rng = Xoshiro256StarStar(seed: seed, stream: 0x5747_0000 + UInt64(j))
+            var rng = Xoshiro256StarStar(seed: seed, stream: SupermaskNetwork.softwareWeightStream(layer: j))
             let std = m.targetStd
             var on = [Float](repeating: 0, count: m.count)
             switch kind {

@@ -13,7 +13,7 @@ enum FreezeCommand {
     static let usage = """
     usage: edgecli freeze RUN_DIR --target T --out MODEL [--calib N] [--eval N] [--data DIR]
                           [--weight-bits B] [--weight-percentile P] [--adc-percentile P] [--adc-bits N]
-                          [--threads T] [--json]
+                          [--threads T] [--explicit-weights] [--json]
       Freezes a trained run (edgecli prune --out RUN_DIR) into an integer program for target T
       (name or profile path): weight codes (default 8-bit signed pair differences, LSB from
       max |w_on|), one ADC gain per layer from N calibration images (default 512, the first
@@ -25,6 +25,10 @@ enum FreezeCommand {
       or for a spoken-digit run the features directory (default shared/data/spoken-digit; the
       float32 features are encoded to the model's DAC codes, docs/DATAPATH.md section 15.1).
       Refuses (exit 1, no file written) a model whose worst case can overflow an accumulator.
+      Weights are stored as generators where they are random by construction (format 1.1,
+      docs/FORMAT.md 8b): software TO signed constants as (magnitude, seed, stream), hardware TO
+      on the statistical model as (device seed, embedded profile); the reader regenerates and
+      CRC-checks them. --explicit-weights stores the int8 codes instead (a format 1.0 file).
     """
 
     static let command = Command(name: "freeze", summary: "freeze a trained run into an integer model file", usage: usage) { args in
@@ -43,6 +47,7 @@ enum FreezeCommand {
             o.adcBits = v
         }
         o.threads = try args.int("threads", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...64)
+        o.explicitWeights = args.flag("explicit-weights")
         let json = args.flag("json")
         try args.finish()
         guard o.weightPercentile > 0, o.weightPercentile <= 100 else { throw CLIError("freeze: --weight-percentile must be in (0, 100]") }
@@ -77,6 +82,10 @@ enum FreezeCommand {
         let evaluation = try evalSet.map { try Freezer.evaluate(model, on: $0, threads: o.threads) }
         let bundle = Freezer.bundle(model, source: source, target: target, evaluation: evaluation, options: o, toolVersion: ToolInfo.version)
         try bundle.write(to: out)
+        let fileBytes = (try? bundle.encode().count) ?? 0
+        let storage = (0..<model.layers.count).map { k in
+            k < bundle.metadata.weightGenerators.count ? (bundle.metadata.weightGenerators[k]?.kindName ?? "explicit int8 codes") : "explicit int8 codes"
+        }
 
         var layers: [[String: Any]] = []
         for (k, l) in model.layers.enumerated() {
@@ -86,6 +95,7 @@ enum FreezeCommand {
                 "pruned_pairs": l.pruned, "acc_max": l.accMax, "acc_full_scale": l.accLevel, "adc_gain": l.adcGain,
                 "adc_multiplier": Int(l.adcMultiplier), "adc_shift": Int(l.adcShift), "adc_bits": l.adcBits,
                 "calibration_readings": l.calibrationReadings, "clip_rate_calibration": l.clipRate,
+                "weight_storage": storage[k],
             ]
             if let e = evaluation, k < e.fullScaleRates.count { d["full_scale_rate_eval"] = e.fullScaleRates[k] }
             layers.append(d)
@@ -93,7 +103,7 @@ enum FreezeCommand {
         if json {
             var r: [String: Any] = ["model": out, "target": target.name, "calibration_images": model.calibrationImages,
                                     "weight_bits": o.weightBits, "layers": layers, "freeze_seconds": tFreeze,
-                                    "macs_per_image": macsPerImage(model.program)]
+                                    "macs_per_image": macsPerImage(model.program), "file_bytes": fileBytes]
             if let e = evaluation {
                 r["eval_images"] = e.images; r["integer_accuracy"] = e.integerAccuracy; r["float_accuracy"] = e.floatAccuracy
                 r["argmax_agreement"] = e.agreement; r["traced_images"] = e.tracedImages
@@ -107,8 +117,9 @@ enum FreezeCommand {
                                   l.name as NSString, l.fanOut, l.fanIn, l.tiles, l.weightLSB, l.weightsClipped, l.adcGain, l.accLevel,
                                   (1 << (l.adcBits - 1)) - 1, 100 * l.clipRate)
                 if let e = evaluation, k < e.fullScaleRates.count { line += String(format: ", at full scale (eval) %.4f%%", 100 * e.fullScaleRates[k]) }
-                print(line)
+                print(line + "  weights: \(storage[k])")
             }
+            print("  model file: \(fileBytes) bytes" + (model.generatorNote.map { " (\($0))" } ?? ""))
             if let e = evaluation {
                 print(String(format: "  test (%d images): integer %.2f%%, float pipeline %.2f%%, argmax agreement %.2f%%",
                              e.images, 100 * e.integerAccuracy, 100 * e.floatAccuracy, 100 * e.agreement)

@@ -66,6 +66,18 @@ enum InspectCommand {
                     l["conductancePlanes"] = g.planes
                 }
                 if crossbarIndex < m.metadata.programming.maskFlips.count { l["maskFlips"] = m.metadata.programming.maskFlips[crossbarIndex] }
+                // how the file stores the codes (the program above holds them resolved either way)
+                let gen = crossbarIndex < m.metadata.weightGenerators.count ? m.metadata.weightGenerators[crossbarIndex] : nil
+                l["weightStorage"] = gen?.kindName ?? "explicit int8 codes"
+                // record sizes of docs/FORMAT.md 8b (a device record shares the section's embedded profile)
+                l["weightStoredBytes"] = {
+                    switch gen {
+                    case nil: return x.weights.count
+                    case .signedConstant(_, .bits(let b))?: return 20 + b.bytes.count
+                    case .signedConstant(_, .stream)?: return 32
+                    case .statisticalDevice?: return 24
+                    }
+                }()
                 crossbarIndex += 1
             case .rnn(let r):
                 l["layer"] = crossbarIndex
@@ -138,6 +150,7 @@ enum InspectCommand {
             if let g = l["geometry"] { line += "  \(g), w\(l["weightBits"]!), \(l["tiles"]!) tiles, ADC \(l["adcBits"]!)" }
             if let sp = l["sparsity"] as? Double { line += String(format: ", kept %d (sparsity %.2f%%)", l["kept"] as! Int, 100 * sp) }
             if let f = l["maskFlips"] { line += ", flips \(f)" }
+            if let ws = l["weightStorage"] { line += ", weights: \(ws) (\(l["weightStoredBytes"]!) bytes)" }
             if let ob = l["outBits"] { line += "  out \(ob) bits, \(l["rounding"]!)" }
             if let w = l["window"] { line += "  \(w)" }
             o += line + "\n"
