@@ -196,6 +196,11 @@ final class CRNNFreezeTests: XCTestCase {
         XCTAssertEqual(back.metadata.masks.count, 6)
         XCTAssertEqual(inputFeatureBits(back), 3)
         XCTAssertEqual(back.metadata.programming.maskFlips.count, 6)
+        // software signed constants: every layer, both rnn matrices included, is stored as a
+        // generator record (sign bits here: the seeded test weights are not the training stream)
+        XCTAssertEqual(b.metadata.weightGenerators.count, 6)
+        XCTAssertTrue(b.metadata.weightGenerators.allSatisfy { $0 != nil }, "\(b.metadata.weightGenerators)")
+        XCTAssertEqual(back.metadata.weightGenerators, b.metadata.weightGenerators)
     }
 
     /// Integer vs float pipeline of the frozen graph (agreement) and the float pipeline vs the
