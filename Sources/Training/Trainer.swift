@@ -66,8 +66,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
 
     /// The defaults of a task (what `edgecli prune --task T` starts from; docs/TRAINING.md).
     /// fashion-mnist: the paper's CNN settings. spoken-digit: the paper's CRNN settings (3-bit
-    /// activations, batch 30, lr 0.1, hysteresis 0.009 -> 0.007 in 10 steps) with the schedule
-    /// tuned for a 20-epoch budget.
+    /// activations, batch 30, lr 0.1, momentum 0.9, wd 5e-4, hysteresis 0.009 -> 0.007 in 10
+    /// steps) for a 20-epoch budget with a 1-epoch linear warm-up (the setting that reached
+    /// >= 97.0 % at the last epoch on 5 of 5 seeds; docs/TRAINING.md).
     public static func defaults(task: String) -> TrainConfig {
         var c = TrainConfig()
         c.task = task
@@ -79,6 +80,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             c.limitStart = 0.009
             c.limitEnd = 0.007
             c.limitSteps = 10
+            c.warmupEpochs = 1
             c.evalBatch = 300
         }
         return c

@@ -109,6 +109,10 @@ enum PruneCommand {
         if let limitEnd { cfg.limitEnd = limitEnd }
         if let limitSteps { cfg.limitSteps = limitSteps }
         if noReadNoise { cfg.readNoise = false }
+        // a task's default warm-up never takes more than half of a short run (--epochs 1)
+        if !resume && warmup == nil && cfg.warmupEpochs > 0 && cfg.warmupEpochs > Double(cfg.epochs) / 2 {
+            cfg.warmupEpochs = Double(cfg.epochs) / 2
+        }
         if cfg.mode == "hardware" && cfg.target == nil { cfg.target = DeviceWeightSource.defaultTarget }
         if resume && cfg != saved {
             // Only --epochs may grow on resume (the schedule of the remaining epochs would change otherwise).

@@ -225,6 +225,7 @@ func syntheticSpoken(count: Int, seed: UInt64) -> DataSplit {
 func spokenConfig(epochs: Int, mode: String = "software") -> TrainConfig {
     var c = TrainConfig.defaults(task: "spoken-digit")
     c.epochs = epochs; c.seed = 5; c.mode = mode; c.evalBatch = 100
+    c.warmupEpochs = min(c.warmupEpochs, Double(epochs) / 2)
     return c
 }
 
@@ -247,6 +248,7 @@ final class CRNNTests: XCTestCase {
         XCTAssertEqual(t.net.quantizers.map { $0.bits }, [3, 3, 3, 3, 3])
         XCTAssertEqual(t.net.quantizers.first!.range, 1)
         XCTAssertEqual(t.config.batch, 30); XCTAssertEqual(t.config.limitStart, 0.009); XCTAssertEqual(t.config.limitSteps, 10)
+        XCTAssertEqual(TrainConfig.defaults(task: "spoken-digit").warmupEpochs, 1); XCTAssertEqual(TrainConfig.defaults(task: "spoken-digit").epochs, 20)
         // signed constants per matrix: |w| = sqrt(2 / (fan_in / 2))
         let hh = t.net.masked[3].wOn.array
         XCTAssertEqual(Double(abs(hh[0])), (2.0 / 64).squareRoot(), accuracy: 1e-6)
