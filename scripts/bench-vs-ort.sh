@@ -78,5 +78,7 @@ for name in ("portable", "host-tuned"):
         ol, ot = ort_lat.get(t), ort_thr.get(t)
         lr = f"{lat[t] / ol:.2f}" if ol else "-"
         tr = f"{thr[t] / ot:.2f}" if ot else "-"
-        print(f"{name:<11} {t:>3} {lat[t]:>8.1f} {ol if ol else '-':>8} {lr:>9} {thr[t]:>8.0f} {ot if ot else '-':>9} {tr:>9}")
+        ols = f"{ol:.1f}" if ol else "-"
+        ots = f"{ot:.0f}" if ot else "-"
+        print(f"{name:<11} {t:>3} {lat[t]:>8.1f} {ols:>8} {lr:>9} {thr[t]:>8.0f} {ots:>9} {tr:>9}")
 EOF
