@@ -8,6 +8,8 @@
 #             docs/DATAPATH.md section 12). The binary needs AVX2 (x86-64-v3) and is not portable
 #             to older CPUs. The same flags run the test suite on that kernel:
 #               swift test $HOST_TUNED_FLAGS --scratch-path .build-native-test
+#             (the CLI tests run the binary at .build/debug/edgecli, or $EDGECLI where they read
+#             it: point it, or a .build symlink, at .build-native-test so that they test this build)
 PORTABLE_FLAGS=""
 HOST_TUNED_FLAGS="-Xswiftc -target-cpu -Xswiftc native"
 # the AVX2 kernel only where the host has AVX2 (the compiler cannot lower its intrinsics otherwise)
