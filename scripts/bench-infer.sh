@@ -5,23 +5,25 @@
 #
 # Both builds link the Swift runtime statically (`--static-swift-stdlib`): the memory figure is for
 # that build (a dynamically linked Foundation alone costs ~17 MB of resident memory at start-up).
-#   portable:   swift build -c release --static-swift-stdlib
-#   host-tuned: swift build -c release --static-swift-stdlib -Xswiftc -target-cpu -Xswiftc native
-#               (AVX2 on an x86-64 host without AVX-512; not portable to older CPUs)
+# The portable and host-tuned flags are in scripts/build-flags.sh (the one place they are written
+# down); scripts/bench-vs-ort.sh compares both builds with ONNX Runtime int8.
 # usage: scripts/bench-infer.sh MODEL [DATA_DIR]
 set -eu
+cd "$(dirname "$0")/.."
+. scripts/build-flags.sh
 MODEL=$1
 DATA=${2:-/usr/share/datasets/fashion-mnist}
-NATIVE=${NATIVE_SCRATCH:-.build-native}
-swift build -c release --static-swift-stdlib
-swift build -c release --static-swift-stdlib -Xswiftc -target-cpu -Xswiftc native --scratch-path "$NATIVE"
-PORTABLE_BIN=.build/release/edgecli
-NATIVE_BIN=$NATIVE/release/edgecli
+# shellcheck disable=SC2086
+swift build -c release --static-swift-stdlib $PORTABLE_FLAGS --scratch-path "$PORTABLE_SCRATCH"
+# shellcheck disable=SC2086
+swift build -c release --static-swift-stdlib $HOST_TUNED_FLAGS --scratch-path "$HOST_TUNED_SCRATCH"
+PORTABLE_BIN=$PORTABLE_SCRATCH/release/edgecli
+NATIVE_BIN=$HOST_TUNED_SCRATCH/release/edgecli
 echo "== run (portable, static): accuracy and peak resident memory"
 /usr/bin/time -v "$PORTABLE_BIN" run "$MODEL" --input "$DATA/t10k-images-idx3-ubyte.gz" \
     --labels "$DATA/t10k-labels-idx1-ubyte.gz" --out /tmp/bench-infer-logits.npy --json 2>&1 \
     | grep -E '^\{|Maximum resident'
 echo "== bench infer (portable)"
 "$PORTABLE_BIN" bench infer "$MODEL" --data "$DATA" --json
-echo "== bench infer (host-tuned: -target-cpu native)"
+echo "== bench infer (host-tuned: $HOST_TUNED_FLAGS)"
 "$NATIVE_BIN" bench infer "$MODEL" --data "$DATA" --json

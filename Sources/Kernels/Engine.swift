@@ -91,6 +91,7 @@ public final class CompiledProgram: @unchecked Sendable {
                    program.nodes[k + 1].inputs == [o], readers[o] == 1, o != program.output,
                    CrossbarPlan.canFuse(p, a, maxCode: ranges[i].hi) {
                     let fusedPlan = CrossbarPlan(p, inShape: s, fusing: a, maxCode: ranges[i].hi)
+                    patch = Swift.max(patch, fusedPlan.patchCount)
                     steps.append(.crossbarActivation(src: offs[i], dst: offs[program.nodes[k + 1].output], plan: fusedPlan))
                     fused += 1
                     skip = true

@@ -1,8 +1,9 @@
 // `edgecli bench infer MODEL`: integer inference speed of a model file with the fast engine:
 // batch-1 latency (median of R timed runs after warm-up) and batch-256 throughput, at 1 and 2
 // threads, and MAC/s. Build for figures: `swift build -c release --static-swift-stdlib`
-// (portable), optionally with `-Xswiftc -target-cpu -Xswiftc native` (AVX2 on this host);
-// scripts/bench-infer.sh runs both.
+// (portable), and the host-tuned build with the flags of scripts/build-flags.sh
+// (`-target-cpu native` and the AVX2 u8 x i8 kernel); scripts/bench-infer.sh runs both,
+// scripts/bench-vs-ort.sh compares both with ONNX Runtime int8.
 import Foundation
 import DataIO
 import Kernels

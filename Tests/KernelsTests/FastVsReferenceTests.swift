@@ -121,6 +121,7 @@ final class FastVsReferenceTests: XCTestCase {
     func testCrossbar() {
         var rng = Xoshiro256StarStar(seed: 41)
         var saturated = 0, total = 0, chunked = 0, multiGroup = 0, partialBlock = 0, fullBlock = 0
+        var u8Cases = 0, u8Chunked = 0, u8PartialQuad = 0
         for case_ in 0..<1000 {
             let (p, s, codeBits) = Self.randomCrossbar(&rng)
             var x = [Int32](repeating: 0, count: s.count)
@@ -132,6 +133,14 @@ final class FastVsReferenceTests: XCTestCase {
             let plan = CrossbarPlan(p, inShape: s, maxCode: case_ % 2 == 1 ? Int64((1 << codeBits) - 1) : 255)
             if (0..<plan.tileCount).contains(where: { plan.tilePairs[$0] > plan.chunkRows }) && plan.chunkRows > 1 { chunked += 1 }
             if plan.groups > 1 { multiGroup += 1 }
+            // u8 x i8 kernel (host-tuned builds): eligible exactly when a pair of products fits Int16
+            let pairBound = 2 * Int(plan.maxCode) * plan.maxAbsWeight
+            XCTAssertEqual(plan.useU8, Fast.hasU8Kernel && pairBound <= Int(Int16.max), "u8 eligibility, case \(case_)")
+            if plan.useU8 {
+                u8Cases += 1
+                if (0..<plan.tileCount).contains(where: { plan.tileQuads[$0] > plan.quadChunk }) { u8Chunked += 1 }
+                if p.inChannels % 4 != 0 || p.tiles.count > 1 { u8PartialQuad += 1 }
+            }
             if os.h * os.w % 4 != 0 { partialBlock += 1 }
             if os.h * os.w >= 4 { fullBlock += 1 }
             let hwc = toHWC(x, s).map { Int16($0) }
@@ -158,13 +167,24 @@ final class FastVsReferenceTests: XCTestCase {
         XCTAssertGreaterThan(multiGroup, 200, "more than 16 outputs")
         XCTAssertGreaterThan(partialBlock, 200); XCTAssertGreaterThan(fullBlock, 500)
         XCTAssertLessThan(saturated, total / 2, "most ADC codes unsaturated (\(saturated) of \(total))")
+        if Fast.hasU8Kernel {
+            // u8 x i8 kernel: several Int16 chunks per tile, segments not a multiple of 4 rows
+            XCTAssertGreaterThan(u8Cases, 300, "u8 x i8 kernel exercised")
+            XCTAssertGreaterThan(u8Chunked, 50, "u8 Int16 chunk flushes exercised")
+            XCTAssertGreaterThan(u8PartialQuad, 200, "partial quads exercised")
+        } else {
+            XCTAssertEqual(u8Cases, 0)
+        }
     }
 
     /// Extremes: full-scale 8-bit codes with most-negative 8-bit weights over 512 rows.
     func testCrossbarExtremeCodes() {
         // (maxCode 15 / 1: the blocked kernel sums 17 / 255 full-scale products in an Int16 lane)
+        // (maxCode 127: the u8 x i8 kernel's pair of products is 2 * 127 * 128 = 32512, one step
+        // per Int16 chunk; maxCode 128: 32768 does not fit, the Int16 kernel runs)
         for (code, wt, maxCode) in [(255, Int8.min, 255), (255, Int8.max, 255), (1, Int8.min, 255),
-                                    (15, Int8.min, 15), (15, Int8.max, 15), (1, Int8.min, 1), (1, Int8.max, 1)] as [(Int, Int8, Int64)] {
+                                    (15, Int8.min, 15), (15, Int8.max, 15), (1, Int8.min, 1), (1, Int8.max, 1),
+                                    (127, Int8.min, 127), (127, Int8.max, 127), (128, Int8.min, 128)] as [(Int, Int8, Int64)] {
             let fanIn = 1024
             let tiles = CrossbarParams.uniformTiles(fanIn: fanIn, arrayRows: 512, multiplier: Int32.max, shift: 30,
                                                     rounding: .halfToEven, bits: 16)
@@ -175,6 +195,7 @@ final class FastVsReferenceTests: XCTestCase {
             var t: [[Int32]] = []
             let expected = Reference.crossbar(x, shape: s, p, tileADC: &t)
             let plan = CrossbarPlan(p, inShape: s, maxCode: maxCode)
+            XCTAssertEqual(plan.useU8, Fast.hasU8Kernel && maxCode <= 127)
             var got = [Int32](repeating: 0, count: 3)
             let patch = AlignedPatch(plan.patchCount)
             x.map { Int16($0) }.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
@@ -189,7 +210,7 @@ final class FastVsReferenceTests: XCTestCase {
     /// Fused single-tile crossbar + activation (thresholds) == reference crossbar then activation.
     func testFusedCrossbarActivation() {
         var rng = Xoshiro256StarStar(seed: 43)
-        var fusedCases = 0, narrowCases = 0, top = 0, zero = 0, mid = 0
+        var fusedCases = 0, narrowCases = 0, top = 0, zero = 0, mid = 0, u8Cases = 0, inPlace = 0
         for case_ in 0..<1000 {
             var (p, s, codeBits) = Self.randomCrossbar(&rng)
             // a single tile (merge the random tiles' rows into the first tile's ADC)
@@ -214,7 +235,11 @@ final class FastVsReferenceTests: XCTestCase {
             let os = p.outputShape(for: s)
             let expected = Reference.affineQuant(Reference.crossbar(x, shape: s, p, tileADC: &tiles), shape: os, act)
             let plan = CrossbarPlan(p, inShape: s, fusing: act, maxCode: maxCode)
-            if plan.isNarrow { narrowCases += 1 }
+            if plan.isNarrow {
+                narrowCases += 1
+                // windows read in place (no padding involved) for at least one block
+                if os.h * os.w >= 1 && p.padH == 0 && p.padW == 0 { inPlace += 1 }
+            } else if plan.useU8 { u8Cases += 1 }
             let patch = AlignedPatch(plan.patchCount)
             var got = [Int16](repeating: -1, count: os.count)
             toHWC(x, s).map { Int16($0) }.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
@@ -227,5 +252,7 @@ final class FastVsReferenceTests: XCTestCase {
         XCTAssertGreaterThan(narrowCases, 200, "narrow (Int16) variant exercised")
         XCTAssertGreaterThan(fusedCases - narrowCases, 200, "wide variant exercised")
         XCTAssertGreaterThan(top, 500); XCTAssertGreaterThan(zero, 500); XCTAssertGreaterThan(mid, 500)
+        XCTAssertGreaterThan(inPlace, 30, "narrow windows read in place")
+        if Fast.hasU8Kernel { XCTAssertGreaterThan(u8Cases, 100, "wide fused u8 x i8 kernel exercised") }
     }
 }

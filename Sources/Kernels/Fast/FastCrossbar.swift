@@ -23,6 +23,9 @@ public final class CrossbarPlan: @unchecked Sendable {
     /// Segments: 5 Ints each (y, x, cLo, cHi, patchOffset), tile after tile.
     @usableFromInline let segments: UnsafeMutablePointer<Int>
     @usableFromInline let segmentCount: Int
+    /// Per segment: the offset of its first input code from the window's top-left corner
+    /// (`(y*W + x)*C + cLo` in the HWC input).
+    @usableFromInline let segmentOffset: UnsafeMutablePointer<Int>
     /// Per tile: offset in the patch, real rows, padded rows.
     @usableFromInline let tileOffset: UnsafeMutablePointer<Int>
     @usableFromInline let tileRows: UnsafeMutablePointer<Int>
@@ -43,6 +46,10 @@ public final class CrossbarPlan: @unchecked Sendable {
     /// Output padding of the narrow layout: 16 (one SIMD16<Int16> per 16 outputs).
     public let narrowPad: Int
     @usableFromInline let narrowWeights: UnsafeMutableRawPointer
+    /// Narrow variant: per packed row, the offset of its input code from the window's top-left
+    /// corner `(oy*sh - ph, ox*sw - pw, 0)` in the HWC input (read directly for windows inside
+    /// the map, without gathering a patch).
+    @usableFromInline let narrowRowOffset: UnsafeMutablePointer<Int>
     @usableFromInline let narrowThresholds: UnsafeMutableRawPointer
     /// Blocked kernel (FastCrossbarBlocked.swift): groups of 16 outputs; the largest input code
     /// the plan was made for and the largest |weight|; rows summed in Int16 lanes before
@@ -65,6 +72,22 @@ public final class CrossbarPlan: @unchecked Sendable {
     @usableFromInline let blockThresholds: UnsafeMutableRawPointer
     /// `inShape.c` zero codes: the input row of a kernel position outside the map.
     @usableFromInline let zeroRow: UnsafeMutablePointer<Int16>
+    /// u8 x i8 kernel (FastCrossbarU8.swift, AVX2 `vpmaddubsw`, only in builds with
+    /// `RRAM_EDGE_AVX2`): used when `Fast.hasU8Kernel`, `maxCode <= 255` and a pair of products
+    /// cannot saturate Int16 (`2 * maxCode * maxAbsWeight <= 2^15 - 1`). Steps of 4 rows of a
+    /// segment (a last partial quad padded with zero weights); Int16 lanes summed for at most
+    /// `quadChunk = floor((2^15 - 1) / (2 * maxCode * maxAbsWeight))` steps.
+    public let useU8: Bool
+    public let quadChunk: Int
+    /// Per tile: quad steps, and the byte offset of the tile's weights in `quadWeights`.
+    @usableFromInline let tileQuads: UnsafeMutablePointer<Int>
+    @usableFromInline let quadTileOffset: UnsafeMutablePointer<Int>
+    /// Int8 `[tile][group][quad step][16 outputs][4 rows]` (64 bytes per step and group; 0 for
+    /// outputs >= cout and rows past the end of a segment).
+    @usableFromInline let quadWeights: UnsafeMutableRawPointer
+    /// Byte offset in the scratch of the layer's input as u8 (after the accumulators), and its
+    /// zero tail (`inShape.c + 8` bytes: the zero row, and the over-read of a last partial quad).
+    public static let u8ScratchOffset = 256
 
     /// Whether `act` can be fused into this single-tile layer (see `crossbarActivation`):
     /// one tile, multipliers >= 0, at most `maxLevels` output levels, thresholds fit Int32.
@@ -97,9 +120,7 @@ public final class CrossbarPlan: @unchecked Sendable {
             (adcRound + t).initialize(to: RoundingConst(shift: 31 - Int(tile.shift), rule: tile.rounding))
             adcLo[t] = -(Int64(1) << Int64(tile.bits - 1)); adcHi[t] = (Int64(1) << Int64(tile.bits - 1)) - 1
         }
-        // room for 4 patches (the narrow fused kernel gathers blocks of 4 pixels); at least the
-        // blocked kernel's accumulator scratch (4 x 16 Int32)
-        patchCount = Swift.max(4 * total, 128)
+        let total4 = total
 
         let khw = kh * kw
         var segs: [Int] = []
@@ -132,6 +153,10 @@ public final class CrossbarPlan: @unchecked Sendable {
         }
         segments = .allocate(capacity: Swift.max(1, segs.count))
         for (i, v) in segs.enumerated() { segments[i] = v }
+        segmentOffset = .allocate(capacity: Swift.max(1, segmentCount))
+        for sidx in 0..<Swift.max(1, segmentCount) {
+            segmentOffset[sidx] = sidx < segmentCount ? (segs[5 * sidx] * inShape.w + segs[5 * sidx + 1]) * inShape.c + segs[5 * sidx + 2] : 0
+        }
 
         coutPad8 = (cout + 7) / 8 * 8
         narrowPad = (cout + 15) / 16 * 16
@@ -178,7 +203,10 @@ public final class CrossbarPlan: @unchecked Sendable {
             narrowThresholds = .allocate(byteCount: 16, alignment: 16)
         }
 
-        // narrow weights [row (packed order)][out (padded to 16)]
+        // narrow weights [row (packed order)][out (padded to 16)]; per packed row its input
+        // offset from the window's top-left corner in the HWC input
+        narrowRowOffset = .allocate(capacity: Swift.max(1, narrow ? p.tiles[0].rowCount : 1))
+        narrowRowOffset.initialize(repeating: 0, count: Swift.max(1, narrow ? p.tiles[0].rowCount : 1))
         if narrow {
             let tile = p.tiles[0]
             let nw = narrowWeights.bindMemory(to: Int16.self, capacity: tile.rowCount * narrowPad)
@@ -188,6 +216,7 @@ public final class CrossbarPlan: @unchecked Sendable {
                     let r = (c * kh + y) * kw + x            // canonical row
                     let pr = segs[5 * sidx + 4] + (c - cLo)  // packed row (one tile, offset 0)
                     for o in 0..<narrowPad { nw[pr * narrowPad + o] = o < cout ? Int16(p.weights[o * fanIn + r]) : 0 }
+                    narrowRowOffset[pr] = (y * inShape.w + x) * inShape.c + c
                 }
             }
         }
@@ -237,14 +266,51 @@ public final class CrossbarPlan: @unchecked Sendable {
         }
         zeroRow = .allocate(capacity: Swift.max(inShape.c, 1))
         zeroRow.initialize(repeating: 0, count: Swift.max(inShape.c, 1))
+
+        // u8 x i8 kernel: weights in quads of rows
+        useU8 = Fast.hasU8Kernel && self.maxCode <= 255 && 2 * prodBound <= Int(Int16.max)
+        quadChunk = prodBound == 0 ? Int.max / 4 : Swift.max(1, Int(Int16.max) / (2 * prodBound))
+        tileQuads = .allocate(capacity: tileCount)
+        quadTileOffset = .allocate(capacity: tileCount)
+        var qbytes = 0
+        for t in 0..<tileCount {
+            var steps = 0
+            for sidx in tileSegStart[t]..<tileSegStart[t + 1] { steps += (segs[5 * sidx + 3] - segs[5 * sidx + 2] + 3) / 4 }
+            tileQuads[t] = steps
+            quadTileOffset[t] = qbytes; qbytes += useU8 ? groups * steps * 64 : 0
+        }
+        quadWeights = .allocate(byteCount: Swift.max(qbytes, 64), alignment: 32)
+        let qw = quadWeights.bindMemory(to: Int8.self, capacity: Swift.max(qbytes, 64))
+        qw.initialize(repeating: 0, count: Swift.max(qbytes, 64))
+        if useU8 {
+            for t in 0..<tileCount {
+                var step = 0
+                for sidx in tileSegStart[t]..<tileSegStart[t + 1] {
+                    let y = segs[5 * sidx], x = segs[5 * sidx + 1], cLo = segs[5 * sidx + 2], cHi = segs[5 * sidx + 3]
+                    for c in cLo..<cHi {
+                        let r = (c * kh + y) * kw + x
+                        let j = step + (c - cLo) / 4, k = (c - cLo) % 4
+                        for o in 0..<cout {
+                            qw[quadTileOffset[t] + ((o / 16) * tileQuads[t] + j) * 64 + (o % 16) * 4 + k] = p.weights[o * fanIn + r]
+                        }
+                    }
+                    step += (cHi - cLo + 3) / 4
+                }
+            }
+        }
+        // scratch: room for 4 patches (the narrow fused kernel gathers blocks of 4 pixels); at
+        // least the blocked kernel's accumulator scratch (4 x 16 Int32); the u8 input copy
+        let u8Bytes = useU8 ? CrossbarPlan.u8ScratchOffset + inShape.count + inShape.c + 8 : 0
+        patchCount = Swift.max(4 * total4, 128, (u8Bytes + 1) / 2)
     }
 
     deinit {
+        tileQuads.deallocate(); quadTileOffset.deallocate(); quadWeights.deallocate()
         tileSegStart.deallocate(); blockTileOffset.deallocate(); tilePairs.deallocate(); blockWeights.deallocate()
         blockThresholds.deallocate(); zeroRow.deallocate()
-        segments.deallocate(); tileOffset.deallocate(); tileRows.deallocate(); tileRows8.deallocate()
+        segments.deallocate(); segmentOffset.deallocate(); tileOffset.deallocate(); tileRows.deallocate(); tileRows8.deallocate()
         adcMult.deallocate(); adcRound.deallocate(); adcLo.deallocate(); adcHi.deallocate()
-        fusedThresholds.deallocate(); narrowWeights.deallocate(); narrowThresholds.deallocate()
+        fusedThresholds.deallocate(); narrowWeights.deallocate(); narrowRowOffset.deallocate(); narrowThresholds.deallocate()
     }
 }
 
@@ -313,25 +379,46 @@ extension Fast {
         let w = UnsafeRawPointer(plan.narrowWeights), th = UnsafeRawPointer(plan.narrowThresholds)
         let one = SIMD16<Int16>(repeating: 1), zero = SIMD16<Int16>()
         let rows = plan.tileRows[0], stride = plan.tileRows8[0]
+        let inH = plan.inShape.h, inW = plan.inShape.w, inC = plan.inShape.c
+        let rowOff = plan.narrowRowOffset
         var pix = 0
         while pix < pixels {
             let nb = Swift.min(4, pixels &- pix)
-            // the block's 4 patches (the tail repeats its last pixel; only nb are stored)
+            // the block's 4 windows (the tail repeats its last pixel; only nb are stored): read
+            // in place when every window lies inside the map, else gathered into patches
+            var b0 = UnsafePointer(patch), b1 = b0, b2 = b0, b3 = b0
+            var step0 = 1, inside = true
             for i in 0..<4 {
-                let q = pix &+ Swift.min(i, nb &- 1), y = q / ow
-                gather(src, plan, patch + i &* stride, y, q &- y &* ow)
+                let q = pix &+ Swift.min(i, nb &- 1), y = q / ow, x = q &- y &* ow
+                let iy = y &* plan.sh &- plan.ph, ix = x &* plan.sw &- plan.pw
+                if iy < 0 || ix < 0 || iy &+ plan.kh > inH || ix &+ plan.kw > inW { inside = false }
             }
-            let r0 = patch, r1 = patch + stride, r2 = patch + 2 &* stride, r3 = patch + 3 &* stride
+            if inside {
+                step0 = 0
+                for i in 0..<4 {
+                    let q = pix &+ Swift.min(i, nb &- 1), y = q / ow, x = q &- y &* ow
+                    let b = src + ((y &* plan.sh &- plan.ph) &* inW &+ (x &* plan.sw &- plan.pw)) &* inC
+                    if i == 0 { b0 = b } else if i == 1 { b1 = b } else if i == 2 { b2 = b } else { b3 = b }
+                }
+            } else {
+                for i in 0..<4 {
+                    let q = pix &+ Swift.min(i, nb &- 1), y = q / ow
+                    gather(src, plan, patch + i &* stride, y, q &- y &* ow)
+                }
+                b1 = b0 + stride; b2 = b0 + 2 &* stride; b3 = b0 + 3 &* stride
+            }
             var o = 0
             while o < cout {
                 var a0 = zero, a1 = zero, a2 = zero, a3 = zero
                 var wp = w + o &* 2
                 for j in 0..<rows {
+                    // row j: in place at offset rowOff[j]; in a patch at offset j
+                    let k = step0 == 0 ? rowOff[j] : j
                     let wv = wp.loadUnaligned(as: SIMD16<Int16>.self)
-                    a0 &+= SIMD16<Int16>(repeating: r0[j]) &* wv
-                    a1 &+= SIMD16<Int16>(repeating: r1[j]) &* wv
-                    a2 &+= SIMD16<Int16>(repeating: r2[j]) &* wv
-                    a3 &+= SIMD16<Int16>(repeating: r3[j]) &* wv
+                    a0 &+= SIMD16<Int16>(repeating: b0[k]) &* wv
+                    a1 &+= SIMD16<Int16>(repeating: b1[k]) &* wv
+                    a2 &+= SIMD16<Int16>(repeating: b2[k]) &* wv
+                    a3 &+= SIMD16<Int16>(repeating: b3[k]) &* wv
                     wp += pad &* 2
                 }
                 var n0 = zero, n1 = zero, n2 = zero, n3 = zero

@@ -29,6 +29,16 @@ extension Fast {
         return UnsafePointer(plan.zeroRow)
     }
 
+    /// Window origins of 4 output pixels: the offsets of their top-left corners
+    /// `((oy*sh - ph)*W + (ox*sw - pw))*C` in the HWC input, when all 4 windows lie inside the
+    /// map (then a segment's input run starts at `origin + segmentOffset[s]`); nil otherwise.
+    @inlinable @inline(__always)
+    static func windowOrigins(_ plan: CrossbarPlan, _ oy: SIMD4<Int>, _ ox: SIMD4<Int>) -> SIMD4<Int>? {
+        let iy = oy &* plan.sh &- plan.ph, ix = ox &* plan.sw &- plan.pw
+        let inside = iy.min() >= 0 && ix.min() >= 0 && iy.max() &+ plan.kh <= plan.inShape.h && ix.max() &+ plan.kw <= plan.inShape.w
+        return inside ? (iy &* plan.inShape.w &+ ix) &* plan.inShape.c : nil
+    }
+
     /// The input pair (a[r], a[r+1]) at `p` in every Int32 lane: Int16 lanes a, b, a, b, ...
     @inlinable @inline(__always)
     static func pairBroadcast(_ p: UnsafePointer<Int16>) -> SIMD16<Int16> {
@@ -70,10 +80,17 @@ extension Fast {
             s2 &+= x2 &* w0; u2 &+= x2 &* w1
             s3 &+= x3 &* w0; u3 &+= x3 &* w1
         }
+        let origins = windowOrigins(plan, oy, ox)
         for s in plan.tileSegStart[t]..<plan.tileSegStart[t &+ 1] {
             let sg = UnsafePointer(segs + 5 &* s)
-            var r0 = segmentRow(src, plan, sg, oy[0], ox[0]), r1 = segmentRow(src, plan, sg, oy[1], ox[1])
-            var r2 = segmentRow(src, plan, sg, oy[2], ox[2]), r3 = segmentRow(src, plan, sg, oy[3], ox[3])
+            var r0: UnsafePointer<Int16>, r1: UnsafePointer<Int16>, r2: UnsafePointer<Int16>, r3: UnsafePointer<Int16>
+            if let origins {
+                let so = plan.segmentOffset[s]
+                r0 = src + (origins[0] &+ so); r1 = src + (origins[1] &+ so); r2 = src + (origins[2] &+ so); r3 = src + (origins[3] &+ so)
+            } else {
+                r0 = segmentRow(src, plan, sg, oy[0], ox[0]); r1 = segmentRow(src, plan, sg, oy[1], ox[1])
+                r2 = segmentRow(src, plan, sg, oy[2], ox[2]); r3 = segmentRow(src, plan, sg, oy[3], ox[3])
+            }
             let n = sg[3] &- sg[2]
             var left = n &>> 1
             while left > 0 {
@@ -185,13 +202,20 @@ extension Fast {
         let cout = plan.cout
         let acc = UnsafeMutableRawPointer(scratch)
         let accI = acc.assumingMemoryBound(to: Int32.self)
+        #if arch(x86_64) && RRAM_EDGE_AVX2
+        let src8 = plan.useU8 ? UnsafePointer(prepareU8(src, plan, acc)) : nil
+        #endif
         var pix = 0
         while pix < pixels {
             let nb = Swift.min(4, pixels &- pix)
             for t in 0..<plan.tileCount {
                 let m = plan.adcMult[t], rc = plan.adcRound[t], lo = plan.adcLo[t], hi = plan.adcHi[t]
                 for g in 0..<plan.groups {
+                    #if arch(x86_64) && RRAM_EDGE_AVX2
+                    if let src8 { accumulateBlockU8(src8, plan, t, g, pix, nb, acc) } else { accumulateBlock(src, plan, t, g, pix, nb, acc) }
+                    #else
                     accumulateBlock(src, plan, t, g, pix, nb, acc)
+                    #endif
                     let o0 = g &* 16, lanes = Swift.min(16, cout &- o0)
                     for i in 0..<nb {
                         let out = dst + ((pix &+ i) &* cout &+ o0)
@@ -222,11 +246,18 @@ extension Fast {
         let acc = UnsafeMutableRawPointer(scratch)
         let th = UnsafeRawPointer(plan.blockThresholds)
         let one = SIMD8<Int32>(repeating: 1)
+        #if arch(x86_64) && RRAM_EDGE_AVX2
+        let src8 = plan.useU8 ? UnsafePointer(prepareU8(src, plan, acc)) : nil
+        #endif
         var pix = 0
         while pix < pixels {
             let nb = Swift.min(4, pixels &- pix)
             for g in 0..<plan.groups {
+                #if arch(x86_64) && RRAM_EDGE_AVX2
+                if let src8 { accumulateBlockU8(src8, plan, 0, g, pix, nb, acc) } else { accumulateBlock(src, plan, 0, g, pix, nb, acc) }
+                #else
                 accumulateBlock(src, plan, 0, g, pix, nb, acc)
+                #endif
                 let o0 = g &* 16, lanes = Swift.min(16, cout &- o0)
                 for i in 0..<nb {
                     let a0 = acc.loadUnaligned(fromByteOffset: i &* 64, as: SIMD8<Int32>.self)

@@ -1,0 +1,205 @@
+// u8 x i8 crossbar micro-kernel (DATAPATH.md section 12, "u8 x i8 kernel"): AVX2 `vpmaddubsw`
+// (32 MACs per instruction), compiled only in host-tuned builds that define RRAM_EDGE_AVX2
+// (`-Xswiftc -target-cpu -Xswiftc native -Xswiftc -DRRAM_EDGE_AVX2`; the compiler cannot lower
+// these intrinsics without AVX2, so the default, portable build never sees them and runs the
+// Int16 kernel of FastCrossbarBlocked.swift).
+//
+// The layer's input codes are first copied to bytes (the scratch after the accumulators,
+// followed by `inShape.c + 8` zero bytes: the zero row of positions outside the map, and room
+// for the over-read of a segment's last partial quad). A segment's rows are visited in steps of
+// 4 rows: the 4 input bytes of a pixel are broadcast (`vpbroadcastd`) and multiplied with the
+// step's two weight vectors of 8 outputs x 4 rows (Int8, `[16 outputs][4 rows]`; zero weights
+// for rows past the end of the segment, so the over-read bytes contribute 0). `vpmaddubsw` adds
+// each pair of adjacent products into an Int16 lane: `|a*w + a'*w'| <= 2 * maxCode * maxAbsWeight
+// <= 2^15 - 1` (plan condition), so it never saturates. Int16 lanes add one such pair per step
+// for at most `quadChunk` steps (no wrap); a flush (`vpmaddwd` with ones) adds the two pairs of
+// each output into an Int32 lane, a partial sum of the exact tile product (section 5).
+
+extension Fast {
+    #if arch(x86_64) && RRAM_EDGE_AVX2
+    /// Whether this build has the u8 x i8 kernel.
+    public static let hasU8Kernel = true
+    #else
+    public static let hasU8Kernel = false
+    #endif
+}
+
+#if arch(x86_64) && RRAM_EDGE_AVX2
+import _Builtin_intrinsics.intel
+
+extension Fast {
+    /// Copies the layer input (`inShape.count` Int16 codes, each in 0...255) to bytes at
+    /// `scratch + u8ScratchOffset`, followed by `inShape.c + 8` zero bytes. Returns the bytes.
+    @inlinable @inline(__always)
+    static func prepareU8(_ src: UnsafePointer<Int16>, _ plan: CrossbarPlan, _ scratch: UnsafeMutableRawPointer) -> UnsafeMutablePointer<UInt8> {
+        let d = (scratch + CrossbarPlan.u8ScratchOffset).assumingMemoryBound(to: UInt8.self)
+        let n = plan.inShape.count
+        var i = 0
+        // (SIMD32<Int16> -> SIMD32<UInt8> conversion compiles to a very slow sequence; packus
+        // of codes 0...255 is exact, and the permute restores the order of the two 128-bit lanes)
+        while i &+ 32 <= n {
+            let a = UnsafeRawPointer(src + i).loadUnaligned(as: __m256i.self)
+            let b = UnsafeRawPointer(src + (i &+ 16)).loadUnaligned(as: __m256i.self)
+            let p = _mm256_packus_epi16(a, b)
+            UnsafeMutableRawPointer(d + i).storeBytes(of: SIMD4<Int64>(p[0], p[2], p[1], p[3]), as: SIMD4<Int64>.self)
+            i &+= 32
+        }
+        while i < n { d[i] = UInt8(truncatingIfNeeded: src[i]); i &+= 1 }
+        for j in 0..<(plan.inShape.c &+ 8) { d[n &+ j] = 0 }
+        return d
+    }
+
+    /// The u8 input row pointer of segment `sg` for output pixel (oy, ox) (the zero row outside
+    /// the map).
+    @inlinable @inline(__always)
+    static func segmentRowU8(_ src: UnsafePointer<UInt8>, _ plan: CrossbarPlan, _ sg: UnsafePointer<Int>,
+                             _ oy: Int, _ ox: Int) -> UnsafePointer<UInt8> {
+        let iy = oy &* plan.sh &- plan.ph &+ sg[0]
+        let ix = ox &* plan.sw &- plan.pw &+ sg[1]
+        if iy >= 0 && iy < plan.inShape.h && ix >= 0 && ix < plan.inShape.w {
+            return src + ((iy &* plan.inShape.w &+ ix) &* plan.inShape.c &+ sg[2])
+        }
+        return src + plan.inShape.count
+    }
+
+    @inlinable @inline(__always)
+    static func quadBroadcast(_ p: UnsafePointer<UInt8>) -> __m256i {
+        unsafeBitCast(SIMD8<Int32>(repeating: UnsafeRawPointer(p).loadUnaligned(as: Int32.self)), to: __m256i.self)
+    }
+
+    /// `a` (u8) x `w` (i8), adjacent products summed into Int16 lanes, added to `acc`.
+    @inlinable @inline(__always)
+    static func madd(_ acc: inout SIMD16<Int16>, _ a: __m256i, _ w: __m256i) {
+        acc &+= unsafeBitCast(_mm256_maddubs_epi16(a, w), to: SIMD16<Int16>.self)
+    }
+
+    /// Int16 lanes (2o, 2o+1) of output o: their sum as Int32 lane o.
+    @inlinable @inline(__always)
+    static func widenQuad(_ v: SIMD16<Int16>) -> SIMD8<Int32> {
+        unsafeBitCast(_mm256_madd_epi16(unsafeBitCast(v, to: __m256i.self), unsafeBitCast(SIMD16<Int16>(repeating: 1), to: __m256i.self)),
+                      to: SIMD8<Int32>.self)
+    }
+
+    /// Tile `t`, output group `g`, 4 output pixels: exact tile accumulators into `acc`
+    /// (`[pixel][16]` Int32).
+    @inlinable @inline(__always)
+    static func accumulateU8x4(_ src: UnsafePointer<UInt8>, _ plan: CrossbarPlan, _ t: Int, _ g: Int,
+                               _ oy: SIMD4<Int>, _ ox: SIMD4<Int>, _ acc: UnsafeMutableRawPointer) {
+        var c0 = SIMD8<Int32>(), d0 = c0, c1 = c0, d1 = c0, c2 = c0, d2 = c0, c3 = c0, d3 = c0
+        var s0 = SIMD16<Int16>(), u0 = s0, s1 = s0, u1 = s0, s2 = s0, u2 = s0, s3 = s0, u3 = s0
+        let chunk = plan.quadChunk
+        var pending = 0
+        var wp = UnsafeRawPointer(plan.quadWeights) + (plan.quadTileOffset[t] &+ g &* plan.tileQuads[t] &* 64)
+        let segs = plan.segments
+        @inline(__always) func flush() {
+            c0 &+= widenQuad(s0); d0 &+= widenQuad(u0); c1 &+= widenQuad(s1); d1 &+= widenQuad(u1)
+            c2 &+= widenQuad(s2); d2 &+= widenQuad(u2); c3 &+= widenQuad(s3); d3 &+= widenQuad(u3)
+            s0 = SIMD16<Int16>(); u0 = s0; s1 = s0; u1 = s0; s2 = s0; u2 = s0; s3 = s0; u3 = s0
+            pending = 0
+        }
+        let origins = windowOrigins(plan, oy, ox)
+        for s in plan.tileSegStart[t]..<plan.tileSegStart[t &+ 1] {
+            let sg = UnsafePointer(segs + 5 &* s)
+            var r0: UnsafePointer<UInt8>, r1: UnsafePointer<UInt8>, r2: UnsafePointer<UInt8>, r3: UnsafePointer<UInt8>
+            if let origins {
+                let so = plan.segmentOffset[s]
+                r0 = src + (origins[0] &+ so); r1 = src + (origins[1] &+ so); r2 = src + (origins[2] &+ so); r3 = src + (origins[3] &+ so)
+            } else {
+                r0 = segmentRowU8(src, plan, sg, oy[0], ox[0]); r1 = segmentRowU8(src, plan, sg, oy[1], ox[1])
+                r2 = segmentRowU8(src, plan, sg, oy[2], ox[2]); r3 = segmentRowU8(src, plan, sg, oy[3], ox[3])
+            }
+            var left = (sg[3] &- sg[2] &+ 3) &>> 2
+            while left > 0 {
+                let m = Swift.min(left, chunk &- pending)
+                for j in 0..<m {
+                    let w0 = wp.loadUnaligned(fromByteOffset: j &* 64, as: __m256i.self)
+                    let w1 = wp.loadUnaligned(fromByteOffset: j &* 64 &+ 32, as: __m256i.self)
+                    let o = j &* 4
+                    let x0 = quadBroadcast(r0 + o), x1 = quadBroadcast(r1 + o)
+                    madd(&s0, x0, w0); madd(&u0, x0, w1)
+                    madd(&s1, x1, w0); madd(&u1, x1, w1)
+                    let x2 = quadBroadcast(r2 + o), x3 = quadBroadcast(r3 + o)
+                    madd(&s2, x2, w0); madd(&u2, x2, w1)
+                    madd(&s3, x3, w0); madd(&u3, x3, w1)
+                }
+                wp += m &* 64
+                r0 += 4 &* m; r1 += 4 &* m; r2 += 4 &* m; r3 += 4 &* m
+                left &-= m
+                pending &+= m
+                if pending == chunk { flush() }
+            }
+        }
+        flush()
+        acc.storeBytes(of: c0, toByteOffset: 0, as: SIMD8<Int32>.self); acc.storeBytes(of: d0, toByteOffset: 32, as: SIMD8<Int32>.self)
+        acc.storeBytes(of: c1, toByteOffset: 64, as: SIMD8<Int32>.self); acc.storeBytes(of: d1, toByteOffset: 96, as: SIMD8<Int32>.self)
+        acc.storeBytes(of: c2, toByteOffset: 128, as: SIMD8<Int32>.self); acc.storeBytes(of: d2, toByteOffset: 160, as: SIMD8<Int32>.self)
+        acc.storeBytes(of: c3, toByteOffset: 192, as: SIMD8<Int32>.self); acc.storeBytes(of: d3, toByteOffset: 224, as: SIMD8<Int32>.self)
+    }
+
+    /// As `accumulateU8x4` for one output pixel (`acc`: 16 Int32).
+    @inlinable @inline(__always)
+    static func accumulateU8x1(_ src: UnsafePointer<UInt8>, _ plan: CrossbarPlan, _ t: Int, _ g: Int,
+                               _ oy: Int, _ ox: Int, _ acc: UnsafeMutableRawPointer) {
+        var c0 = SIMD8<Int32>(), d0 = c0
+        var s0 = SIMD16<Int16>(), u0 = s0, s1 = s0, u1 = s0   // two independent chains
+        let chunk = plan.quadChunk
+        var pending = 0
+        var wp = UnsafeRawPointer(plan.quadWeights) + (plan.quadTileOffset[t] &+ g &* plan.tileQuads[t] &* 64)
+        let segs = plan.segments
+        @inline(__always) func flush() {
+            c0 &+= widenQuad(s0) &+ widenQuad(s1); d0 &+= widenQuad(u0) &+ widenQuad(u1)
+            s0 = SIMD16<Int16>(); u0 = s0; s1 = s0; u1 = s0
+            pending = 0
+        }
+        for s in plan.tileSegStart[t]..<plan.tileSegStart[t &+ 1] {
+            let sg = UnsafePointer(segs + 5 &* s)
+            var r0 = segmentRowU8(src, plan, sg, oy, ox)
+            var left = (sg[3] &- sg[2] &+ 3) &>> 2
+            while left > 0 {
+                // s0/u0 take even steps, s1/u1 odd steps: each lane still adds one pair per step
+                // of the chunk (at most quadChunk in total across the two)
+                let m = Swift.min(left, chunk &- pending)
+                var j = 0
+                while j &+ 2 <= m {
+                    let x = quadBroadcast(r0 + j &* 4), y = quadBroadcast(r0 + (j &* 4 &+ 4))
+                    madd(&s0, x, wp.loadUnaligned(fromByteOffset: j &* 64, as: __m256i.self))
+                    madd(&u0, x, wp.loadUnaligned(fromByteOffset: j &* 64 &+ 32, as: __m256i.self))
+                    madd(&s1, y, wp.loadUnaligned(fromByteOffset: j &* 64 &+ 64, as: __m256i.self))
+                    madd(&u1, y, wp.loadUnaligned(fromByteOffset: j &* 64 &+ 96, as: __m256i.self))
+                    j &+= 2
+                }
+                if j < m {
+                    let x = quadBroadcast(r0 + j &* 4)
+                    madd(&s0, x, wp.loadUnaligned(fromByteOffset: j &* 64, as: __m256i.self))
+                    madd(&u0, x, wp.loadUnaligned(fromByteOffset: j &* 64 &+ 32, as: __m256i.self))
+                }
+                wp += m &* 64
+                r0 += 4 &* m
+                left &-= m
+                pending &+= m
+                if pending == chunk { flush() }
+            }
+        }
+        flush()
+        acc.storeBytes(of: c0, toByteOffset: 0, as: SIMD8<Int32>.self); acc.storeBytes(of: d0, toByteOffset: 32, as: SIMD8<Int32>.self)
+    }
+
+    /// The tile accumulators of `count` (1...4) consecutive output pixels from `pix`, output
+    /// group `g`, into `acc` (`[pixel][16]` Int32), u8 x i8 kernel.
+    @inlinable @inline(__always)
+    static func accumulateBlockU8(_ src: UnsafePointer<UInt8>, _ plan: CrossbarPlan, _ t: Int, _ g: Int,
+                                  _ pix: Int, _ count: Int, _ acc: UnsafeMutableRawPointer) {
+        let ow = plan.outShape.w
+        if count == 4 {
+            var oy = SIMD4<Int>(), ox = SIMD4<Int>()
+            for i in 0..<4 { let p = pix &+ i; oy[i] = p / ow; ox[i] = p &- oy[i] &* ow }
+            accumulateU8x4(src, plan, t, g, oy, ox, acc)
+        } else {
+            for i in 0..<count {
+                let p = pix &+ i, y = p / ow
+                accumulateU8x1(src, plan, t, g, y, p &- y &* ow, acc + i &* 64)
+            }
+        }
+    }
+}
+#endif
