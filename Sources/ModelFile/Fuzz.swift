@@ -125,12 +125,16 @@ public enum Fuzzer {
 
     /// The model reader's seed corpus: `count` random valid files.
     public static func modelCorpus(count: Int, seed: UInt64) throws -> [[UInt8]] {
-        // every third file uses 1.1 weight generators, the kinds in turn (signs from a seed, sign
-        // bits, statistical device)
+        // of every four files: a random CNN-like program, one with 1.1 weight generators (the kinds
+        // in turn: signs from a seed, sign bits, statistical device), a small CRNN (the rnn record,
+        // op 9, with conductances in every other one), another random program
         try (0..<count).map { i in
             let s = seed &+ UInt64(i)
-            return try (i % 3 == 2 ? ModelSamples.randomGenerated(seed: s, kind: SampleGenerator.allCases[(i / 3) % 3])
-                                   : ModelSamples.random(seed: s)).encode()
+            switch i % 4 {
+            case 1: return try ModelSamples.randomGenerated(seed: s, kind: SampleGenerator.allCases[(i / 4) % 3]).encode()
+            case 2: return try ModelSamples.crnn(seed: s, conductance: (i / 4) % 2 == 1).encode()
+            default: return try ModelSamples.random(seed: s).encode()
+            }
         }
     }
 }

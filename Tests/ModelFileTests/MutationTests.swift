@@ -42,6 +42,14 @@ final class MutationTests: XCTestCase {
         print("mutation campaign: \(r.iterations) iterations, \(r.successes) accepted, \(r.errorsByKind.sorted { $0.key < $1.key })")
     }
 
+    func testCorpusCoversEveryRecordKind() throws {
+        // The campaign mutates what the corpus holds: every op record (the rnn's, op 9, included)
+        // must be in it, or the fuzzer never exercises its decoder.
+        let bundles = try Fuzzer.modelCorpus(count: 12, seed: 3).map { try ModelBundle.decode($0) }
+        let ops = Set(bundles.flatMap { $0.program.nodes.map { $0.op.kind } })
+        for k in OpKind.allCases { XCTAssertTrue(ops.contains(k), "the fuzz corpus has no \(k) node") }
+    }
+
     func testFuzzInputsReplayDeterministically() throws {
         let corpus = try Fuzzer.modelCorpus(count: 3, seed: 5)
         XCTAssertEqual(try Fuzzer.modelCorpus(count: 3, seed: 5), corpus)
