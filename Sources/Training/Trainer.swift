@@ -50,16 +50,19 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var sparsity = 0.5
     public var bits = 4
     public var hysteresis = true
-    public var limitStart = 0.01
+    /// Hysteresis limits (docs/TRAINING.md, "Hysteresis"): 0.3 -> 0.007 with the learning rate
+    /// (the paper: 0.01 -> 0.007 on new best accuracies = `--limit-schedule best-accuracy
+    /// --limit-start 0.01`).
+    public var limitStart = 0.3
     public var limitEnd = 0.007
     public var limitSteps = 15
     public var hysteresisReference = HysteresisReference.lastFlip
     /// How the limit moves (see `LimitSchedule`); nil (checkpoints from before the option) =
     /// `.bestAccuracy`, the paper's schedule.
-    public var limitSchedule: LimitSchedule? = .bestAccuracy
+    public var limitSchedule: LimitSchedule? = .learningRate
     /// Hardware mode: per-layer normalisation of the conductances (see `WeightNorm`); nil
     /// (checkpoints from before the option) = `.meanAbs`.
-    public var weightNorm: WeightNorm? = .meanAbs
+    public var weightNorm: WeightNorm? = .rms
     public var rangeMomentum = 0.1
     public var rangeMode = RangeMode.ema
     /// Hardware mode: re-read the conductances with read noise for every batch.

@@ -21,7 +21,9 @@ enum PruneCommand {
               --weight-init signed-constant|kaiming-normal --range-mode ema|batch --range-momentum X
               --no-read-noise (hardware: nominal reads instead of a noisy re-read per batch)
               --hysteresis-reference last-flip|previous-step --limit-start X --limit-end X
-              --limit-schedule best-accuracy|lr --weight-norm mean-abs|rms (hardware)
+              --limit-schedule best-accuracy|lr (default lr: 0.3 -> 0.007 with the learning rate;
+              the paper: --limit-schedule best-accuracy --limit-start 0.01)
+              --weight-norm rms|mean-abs (hardware, default rms)
     """
 
     static let command = Command(name: "prune", summary: "train a supermask (topology optimization) over random weights", usage: usage) { args in
@@ -163,6 +165,11 @@ enum PruneCommand {
             "seconds_train": trainer.history.reduce(0) { $0 + $1.seconds }, "out": out,
         ]
         if let a = last.testAccuracyRead { summary["test_accuracy_one_read"] = a }
+        if cfg.hysteresis {
+            summary["limit_schedule"] = (cfg.limitSchedule ?? .bestAccuracy).rawValue
+            summary["limit_start"] = cfg.limitStart; summary["limit_end"] = cfg.limitEnd
+        }
+        if cfg.mode == "hardware" { summary["weight_norm"] = (cfg.weightNorm ?? .meanAbs).rawValue }
         let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted])
         try RunFiles.writeAtomically(data, to: (out as NSString).appendingPathComponent(RunFiles.summary))
         if json { try printJSON(summary) } else {

@@ -57,6 +57,7 @@ final class HardwareTOTests: XCTestCase {
         XCTAssertNil(back.limitSchedule); XCTAssertNil(back.weightNorm)
         let src = SyntheticDifferentialSource(seed: 5, counts: tinyCounts)
         var old = smallConfig(epochs: 2); old.mode = "hardware"; old.limitSchedule = nil; old.weightNorm = nil
+        old.limitStart = 0.01   // the default of those checkpoints (saved explicitly in them)
         let t = try Trainer(config: old, train: train, test: test, source: src, threads: 1, specs: tinySpecs())
         XCTAssertEqual(t.limit(step: 5), 0.01, accuracy: 1e-12)   // best-accuracy schedule, step 0
         let m = t.net.masked[1]
