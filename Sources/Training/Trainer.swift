@@ -63,6 +63,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// Hardware mode: per-layer normalisation of the conductances (see `WeightNorm`); nil
     /// (checkpoints from before the option) = `.meanAbs`.
     public var weightNorm: WeightNorm? = .rms
+    /// "uniform" (edge-popup's Kaiming-uniform) or "magnitude" (the same draws times
+    /// |w_on| / rms(w_on)); nil (checkpoints from before the option) = uniform.
+    public var scoreInit: String? = "uniform"
     public var rangeMomentum = 0.1
     public var rangeMode = RangeMode.ema
     /// Hardware mode: re-read the conductances with read noise for every batch.
@@ -180,6 +183,11 @@ public final class Trainer {
             try net.initSoftwareWeights(seed: config.seed, kind: config.weightInit)
         }
         net.initScores(seed: config.seed)
+        switch config.scoreInit ?? "uniform" {
+        case "uniform": break
+        case "magnitude": for m in net.masked { m.scaleScoresByWeightMagnitude() }
+        default: throw TrainingError("score init must be uniform or magnitude, got '\(config.scoreInit!)'")
+        }
         labelBuf = .allocate(capacity: net.graph.maxBatch)
         evalLogits = FloatBuffer(count: net.graph.maxBatch * classes)
     }

@@ -23,7 +23,7 @@ enum PruneCommand {
               --hysteresis-reference last-flip|previous-step --limit-start X --limit-end X
               --limit-schedule best-accuracy|lr (default lr: 0.3 -> 0.007 with the learning rate;
               the paper: --limit-schedule best-accuracy --limit-start 0.01)
-              --weight-norm rms|mean-abs (hardware, default rms)
+              --weight-norm rms|mean-abs (hardware, default rms) --score-init uniform|magnitude
     """
 
     static let command = Command(name: "prune", summary: "train a supermask (topology optimization) over random weights", usage: usage) { args in
@@ -63,6 +63,7 @@ enum PruneCommand {
             guard let v = WeightNorm(rawValue: s) else { throw CLIError("prune: --weight-norm must be mean-abs or rms, got '\(s)'") }
             return v
         }
+        let scoreInit = try args.option("score-init")
         let limitTrain = try args.option("limit-train").map { try parseInt($0, "limit-train", 1...10_000_000) }
         let threads = try args.int("threads", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...64)
         let noHyst = args.flag("no-hysteresis")
@@ -111,6 +112,7 @@ enum PruneCommand {
         if let limitEnd { cfg.limitEnd = limitEnd }
         if let limitSchedule { cfg.limitSchedule = limitSchedule }
         if let weightNorm { cfg.weightNorm = weightNorm }
+        if let scoreInit { cfg.scoreInit = scoreInit }
         if noReadNoise { cfg.readNoise = false }
         if cfg.mode == "hardware" && cfg.target == nil { cfg.target = DeviceWeightSource.defaultTarget }
         if resume && cfg != saved {

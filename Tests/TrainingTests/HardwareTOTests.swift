@@ -106,4 +106,30 @@ final class HardwareTOTests: XCTestCase {
         XCTAssertNil(try Trainer(config: quiet, train: train, test: test, source: src, threads: 1, specs: tinySpecs()).trainEpoch().testAccuracyRead)
         XCTAssertNil(try Trainer(config: smallConfig(epochs: 1), train: train, test: test, threads: 1, specs: tinySpecs()).trainEpoch().testAccuracyRead)
     }
+
+    func testMagnitudeScoreInit() throws {
+        let src = SyntheticDifferentialSource(seed: 5, counts: tinyCounts)
+        var cfg = hardwareConfig()
+        let u = try Trainer(config: cfg, train: train, test: test, source: src, threads: 1, specs: tinySpecs())
+        cfg.scoreInit = "magnitude"
+        let g = try Trainer(config: cfg, train: train, test: test, source: src, threads: 1, specs: tinySpecs())
+        for (a, b) in zip(u.net.masked, g.net.masked) {
+            let on = a.wOn.array.map(Double.init)
+            let rms = (on.reduce(0) { $0 + $1 * $1 } / Double(a.count)).squareRoot()
+            for i in 0..<a.count { XCTAssertEqual(Double(b.scores[i]), Double(a.scores[i]) * abs(on[i]) / rms, accuracy: 1e-6) }
+            XCTAssertEqual(b.sRef.array, b.scores.array)
+            var top = [UInt8](repeating: 0, count: b.count)
+            top.withUnsafeMutableBufferPointer { b.topK(into: $0.baseAddress!) }
+            XCTAssertEqual(b.mask.array, top)
+        }
+        // signed constants have one magnitude: the same scores as the uniform init
+        var sw = smallConfig(epochs: 1); sw.scoreInit = "magnitude"
+        let s1 = try Trainer(config: sw, train: train, test: test, threads: 1, specs: tinySpecs())
+        let s0 = try Trainer(config: smallConfig(epochs: 1), train: train, test: test, threads: 1, specs: tinySpecs())
+        for (a, b) in zip(s0.net.masked, s1.net.masked) {
+            for i in 0..<a.count { XCTAssertEqual(a.scores[i], b.scores[i], accuracy: 1e-6 * abs(a.scores[i])) }
+        }
+        cfg.scoreInit = "bogus"
+        XCTAssertThrowsError(try Trainer(config: cfg, train: train, test: test, source: src, threads: 1, specs: tinySpecs()))
+    }
 }
