@@ -184,19 +184,23 @@ public final class SupermaskNetwork {
     }
 
     /// Hardware weights from differential conductances, normalised per layer: scale =
-    /// std / mean|w_on| (nominal read), the same scale applied to w_off and to every later read.
-    public func initHardwareWeights(source: DifferentialWeightSource) throws {
+    /// std / mean|w_on| (`.meanAbs`) or std / rms(w_on) (`.rms`) of the nominal read, the same
+    /// scale applied to w_off and to every later read.
+    public func initHardwareWeights(source: DifferentialWeightSource, norm: WeightNorm = .meanAbs) throws {
         for (j, m) in masked.enumerated() {
             let (on, off) = source.differential(layer: j, read: nil)
             guard on.count == m.count, off.count == m.count else {
                 throw TrainingError("weight source: layer \(m.name) has \(on.count)/\(off.count) weights, expected \(m.count)")
             }
-            var s = 0.0
-            for v in on { guard v.isFinite else { throw TrainingError("weight source: non-finite conductance in layer \(m.name)") }; s += Double(abs(v)) }
+            var s = 0.0, s2 = 0.0
+            for v in on {
+                guard v.isFinite else { throw TrainingError("weight source: non-finite conductance in layer \(m.name)") }
+                s += Double(abs(v)); s2 += Double(v) * Double(v)
+            }
             for v in off where !v.isFinite { throw TrainingError("weight source: non-finite conductance in layer \(m.name)") }
-            let meanAbs = s / Double(m.count)
-            guard meanAbs > 0 else { throw TrainingError("weight source: layer \(m.name) has all-zero weights") }
-            m.scale = Float(m.targetStd / meanAbs)
+            let size = norm == .rms ? (s2 / Double(m.count)).squareRoot() : s / Double(m.count)
+            guard size > 0 else { throw TrainingError("weight source: layer \(m.name) has all-zero weights") }
+            m.scale = Float(m.targetStd / size)
             m.wOn.copy(from: on.map { $0 * m.scale }); m.wOff.copy(from: off.map { $0 * m.scale })
         }
     }

@@ -79,6 +79,18 @@ public final class MaskedWeight {
         topK(into: mask.ptr)
     }
 
+    /// Scales every score by |w_on| / rms(w_on) (1 for signed constants) and recomputes the
+    /// mask: the initial top-k then prefers large conductance differences (`--score-init magnitude`).
+    public func scaleScoresByWeightMagnitude() {
+        var s2 = 0.0
+        for i in 0..<count { s2 += Double(wOn[i]) * Double(wOn[i]) }
+        let rms = (s2 / Double(max(count, 1))).squareRoot()
+        guard rms > 0 else { return }
+        for i in 0..<count { scores[i] *= Float(Double(abs(wOn[i])) / rms) }
+        sRef.copy(from: scores.array)
+        topK(into: mask.ptr)
+    }
+
     /// The std of the paper's signed-constant weights: sqrt(2) / sqrt(fan_in (1 - sparsity)).
     public var targetStd: Double { 2.0.squareRoot() / (Double(fanIn) * (1 - sparsity)).squareRoot() }
 

@@ -26,6 +26,9 @@ enum PruneCommand {
               --weight-init signed-constant|kaiming-normal --range-mode ema|batch --range-momentum X
               --no-read-noise (hardware: nominal reads instead of a noisy re-read per batch)
               --hysteresis-reference last-flip|previous-step --limit-start X --limit-end X --limit-steps N
+              --limit-schedule best-accuracy|lr (default lr: 0.3 -> 0.007 with the learning rate;
+              the paper: --limit-schedule best-accuracy --limit-start 0.01)
+              --weight-norm rms|mean-abs (hardware, default rms) --score-init uniform|magnitude
     """
 
     static let command = Command(name: "prune", summary: "train a supermask (topology optimization) over random weights", usage: usage) { args in
@@ -58,6 +61,15 @@ enum PruneCommand {
         let limitStart = try args.option("limit-start").map { try parseDouble($0, "limit-start") }
         let limitEnd = try args.option("limit-end").map { try parseDouble($0, "limit-end") }
         let limitSteps = try args.option("limit-steps").map { try parseInt($0, "limit-steps", 1...1000) }
+        let limitSchedule = try args.option("limit-schedule").map { s -> LimitSchedule in
+            guard let v = LimitSchedule(rawValue: s) else { throw CLIError("prune: --limit-schedule must be best-accuracy or lr, got '\(s)'") }
+            return v
+        }
+        let weightNorm = try args.option("weight-norm").map { s -> WeightNorm in
+            guard let v = WeightNorm(rawValue: s) else { throw CLIError("prune: --weight-norm must be mean-abs or rms, got '\(s)'") }
+            return v
+        }
+        let scoreInit = try args.option("score-init")
         let limitTrain = try args.option("limit-train").map { try parseInt($0, "limit-train", 1...10_000_000) }
         let threads = try args.int("threads", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...64)
         let noHyst = args.flag("no-hysteresis")
@@ -108,6 +120,9 @@ enum PruneCommand {
         if let limitStart { cfg.limitStart = limitStart }
         if let limitEnd { cfg.limitEnd = limitEnd }
         if let limitSteps { cfg.limitSteps = limitSteps }
+        if let limitSchedule { cfg.limitSchedule = limitSchedule }
+        if let weightNorm { cfg.weightNorm = weightNorm }
+        if let scoreInit { cfg.scoreInit = scoreInit }
         if noReadNoise { cfg.readNoise = false }
         // a task's default warm-up never takes more than half of a short run (--epochs 1)
         if !resume && warmup == nil && cfg.warmupEpochs > 0 && cfg.warmupEpochs > Double(cfg.epochs) / 2 {
@@ -155,17 +170,24 @@ enum PruneCommand {
             if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             try trainer.save(to: out)
             let flips = rec.flips.keys.sorted().map { "\($0) \(rec.flips[$0]!)" }.joined(separator: ", ")
-            printErr(String(format: "epoch %d/%d  train loss %.4f  train acc %.2f%%  test acc %.2f%%  %.1fs  limit %.4f  flips %d (%@)",
-                            rec.epoch, cfg.epochs, rec.trainLoss, 100 * rec.trainAccuracy, 100 * rec.testAccuracy, rec.seconds,
+            let read = rec.testAccuracyRead.map { String(format: " (one noisy read %.2f%%)", 100 * $0) } ?? ""
+            printErr(String(format: "epoch %d/%d  train loss %.4f  train acc %.2f%%  test acc %.2f%%%@  %.1fs  limit %.4f  flips %d (%@)",
+                            rec.epoch, cfg.epochs, rec.trainLoss, 100 * rec.trainAccuracy, 100 * rec.testAccuracy, read, rec.seconds,
                             rec.limit, rec.flipsEpoch, flips))
         }
         let last = trainer.history.last!
-        let summary: [String: Any] = [
+        var summary: [String: Any] = [
             "task": cfg.task, "mode": cfg.mode, "target": cfg.target ?? NSNull(), "seed": cfg.seed, "epochs": cfg.epochs,
             "test_accuracy": last.testAccuracy, "train_accuracy": last.trainAccuracy, "train_loss": last.trainLoss,
             "flips_total": last.flipsTotal, "hysteresis": cfg.hysteresis,
             "seconds_train": trainer.history.reduce(0) { $0 + $1.seconds }, "out": out,
         ]
+        if let a = last.testAccuracyRead { summary["test_accuracy_one_read"] = a }
+        if cfg.hysteresis {
+            summary["limit_schedule"] = (cfg.limitSchedule ?? .bestAccuracy).rawValue
+            summary["limit_start"] = cfg.limitStart; summary["limit_end"] = cfg.limitEnd
+        }
+        if cfg.mode == "hardware" { summary["weight_norm"] = (cfg.weightNorm ?? .meanAbs).rawValue }
         let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted])
         try RunFiles.writeAtomically(data, to: (out as NSString).appendingPathComponent(RunFiles.summary))
         if json { try printJSON(summary) } else {

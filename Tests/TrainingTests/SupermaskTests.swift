@@ -170,7 +170,8 @@ final class TrainerTests: XCTestCase {
     let test = syntheticSplit(count: 200, seed: 2)
 
     func testTrainingLearnsAndIsIdenticalWithOneOrTwoThreads() throws {
-        let cfg = smallConfig(epochs: 2)
+        var cfg = smallConfig(epochs: 2)
+        cfg.limitSchedule = .bestAccuracy; cfg.limitStart = 0.01   // the paper's schedule
         let a = try Trainer(config: cfg, train: train, test: test, threads: 1, specs: tinySpecs())
         let b = try Trainer(config: cfg, train: train, test: test, threads: 2, specs: tinySpecs())
         for _ in 0..<2 { try a.trainEpoch(); try b.trainEpoch() }
@@ -250,6 +251,7 @@ final class TrainerTests: XCTestCase {
     func testHardwareModeHysteresisReducesFlips() throws {
         var cfg = smallConfig(epochs: 2); cfg.mode = "hardware"
         cfg.limitStart = 0.3; cfg.limitEnd = 0.3   // a strong limit: the mechanism, not the paper's figure
+        cfg.weightNorm = .meanAbs
         let src = SyntheticDifferentialSource(seed: 5, counts: tinyCounts)
         let with = try Trainer(config: cfg, train: train, test: test, source: src, threads: 2, specs: tinySpecs())
         cfg.hysteresis = false
@@ -266,6 +268,7 @@ final class TrainerTests: XCTestCase {
 
     func testPaperCNNTrainsOneEpochOnASmallSubset() throws {
         var cfg = smallConfig(epochs: 1); cfg.evalBatch = 60
+        cfg.limitSchedule = .bestAccuracy; cfg.limitStart = 0.01   // the paper's limits: two batches are enough to flip bits
         let t = try Trainer(config: cfg, train: syntheticSplit(count: 120, seed: 3), test: syntheticSplit(count: 60, seed: 4), threads: 2)
         XCTAssertEqual(t.net.graph.shapes, [[1, 28, 28], [1, 14, 14], [1, 14, 14], [64, 12, 12], [64, 12, 12], [64, 12, 12], [64, 12, 12],
                                             [16, 10, 10], [16, 5, 5], [16, 5, 5], [16, 5, 5], [16, 5, 5], [400], [128], [128], [128], [10]])

@@ -1,0 +1,135 @@
+import XCTest
+import Foundation
+@testable import Training
+
+/// Hardware TO: weight normalisation, the learning-rate limit schedule, the noisy-read evaluation.
+final class HardwareTOTests: XCTestCase {
+    let train = syntheticSplit(count: 240, seed: 1)
+    let test = syntheticSplit(count: 200, seed: 2)
+
+    func hardwareConfig() -> TrainConfig {
+        var c = smallConfig(epochs: 2); c.mode = "hardware"
+        c.weightNorm = .rms; c.limitSchedule = .learningRate; c.limitStart = 0.2; c.limitEnd = 0.007
+        return c
+    }
+
+    func testRMSNormalisationGivesTheSignedConstantSecondMoment() throws {
+        let src = SyntheticDifferentialSource(seed: 5, counts: tinyCounts)
+        for norm in [WeightNorm.rms, .meanAbs] {
+            var cfg = hardwareConfig(); cfg.weightNorm = norm
+            let t = try Trainer(config: cfg, train: train, test: test, source: src, threads: 1, specs: tinySpecs())
+            for m in t.net.masked {
+                let on = m.wOn.array.map(Double.init)
+                let size = norm == .rms ? (on.reduce(0) { $0 + $1 * $1 } / Double(m.count)).squareRoot()
+                                        : on.reduce(0) { $0 + abs($1) } / Double(m.count)
+                XCTAssertEqual(size, m.targetStd, accuracy: 1e-4 * m.targetStd, "\(norm) \(m.name)")
+                // w_off and every read share the same scale
+                let raw = src.differential(layer: t.net.masked.firstIndex { $0 === m }!, read: nil)
+                XCTAssertEqual(Double(m.wOff[3]), Double(raw.off[3] * m.scale), accuracy: 1e-6)
+            }
+        }
+    }
+
+    func testLearningRateLimitScheduleFollowsTheLearningRate() throws {
+        let src = SyntheticDifferentialSource(seed: 5, counts: tinyCounts)
+        let t = try Trainer(config: hardwareConfig(), train: train, test: test, source: src, threads: 1, specs: tinySpecs())
+        XCTAssertEqual(t.limit(step: 0), 0.2, accuracy: 1e-12)
+        for s in [1, 3, 5, 7] {
+            XCTAssertEqual(t.limit(step: s), 0.007 + (0.2 - 0.007) * t.learningRate(step: s) / 0.1, accuracy: 1e-12)
+        }
+        XCTAssertLessThan(t.limit(step: 7), t.limit(step: 1))
+        var off = hardwareConfig(); off.hysteresis = false
+        let t0 = try Trainer(config: off, train: train, test: test, source: src, threads: 1, specs: tinySpecs())
+        XCTAssertEqual(t0.limit(step: 3), 0)
+        // the per-epoch record carries the limit of its first batch
+        try t.trainEpoch(); try t.trainEpoch()
+        XCTAssertEqual(t.history[0].limit, 0.2, accuracy: 1e-12)
+        XCTAssertEqual(t.history[1].limit, t.limit(step: t.batchesPerEpoch), accuracy: 1e-12)
+        XCTAssertLessThan(t.history[1].limit, 0.2)
+    }
+
+    func testConfigurationsFromBeforeTheOptionsDecodeAsThePaperSchedule() throws {
+        var cfg = TrainConfig(); cfg.limitSchedule = nil; cfg.weightNorm = nil
+        let json = try JSONEncoder().encode(cfg)
+        let text = String(decoding: json, as: UTF8.self)
+        XCTAssertFalse(text.contains("limitSchedule")); XCTAssertFalse(text.contains("weightNorm"))
+        let back = try JSONDecoder().decode(TrainConfig.self, from: json)
+        XCTAssertNil(back.limitSchedule); XCTAssertNil(back.weightNorm)
+        let src = SyntheticDifferentialSource(seed: 5, counts: tinyCounts)
+        var old = smallConfig(epochs: 2); old.mode = "hardware"; old.limitSchedule = nil; old.weightNorm = nil
+        old.limitStart = 0.01   // the default of those checkpoints (saved explicitly in them)
+        let t = try Trainer(config: old, train: train, test: test, source: src, threads: 1, specs: tinySpecs())
+        XCTAssertEqual(t.limit(step: 5), 0.01, accuracy: 1e-12)   // best-accuracy schedule, step 0
+        let m = t.net.masked[1]
+        XCTAssertEqual(m.wOn.array.reduce(0) { $0 + Double(abs($1)) } / Double(m.count), m.targetStd, accuracy: 1e-4 * m.targetStd)
+    }
+
+    func testHardwareRunIsIdenticalWithOneOrTwoThreadsAndResumes() throws {
+        let cfg = hardwareConfig()
+        let src = SyntheticDifferentialSource(seed: 5, counts: tinyCounts)
+        let a = try Trainer(config: cfg, train: train, test: test, source: src, threads: 1, specs: tinySpecs())
+        let b = try Trainer(config: cfg, train: train, test: test, source: src, threads: 2, specs: tinySpecs())
+        for _ in 0..<2 { try a.trainEpoch(); try b.trainEpoch() }
+        XCTAssertEqual(a.history.map { $0.timeless }, b.history.map { $0.timeless })
+        for (x, y) in zip(a.net.masked, b.net.masked) { XCTAssertEqual(x.mask.array, y.mask.array); XCTAssertEqual(x.sRef.array, y.sRef.array) }
+        let dir = NSTemporaryDirectory() + "rram-hwto-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let first = try Trainer(config: cfg, train: train, test: test, source: src, threads: 2, specs: tinySpecs())
+        try first.trainEpoch(); try first.save(to: dir)
+        let second = try Trainer(config: cfg, train: train, test: test, source: src, threads: 1, specs: tinySpecs())
+        try second.restore(try Checkpoint.read(dir: dir))
+        try second.trainEpoch()
+        XCTAssertEqual(a.history.map { $0.timeless }, second.history.map { $0.timeless })
+        for (x, y) in zip(a.net.masked, second.net.masked) { XCTAssertEqual(x.scores.array, y.scores.array) }
+    }
+
+    func testNoisyReadEvaluationIsLoggedAndLeavesTheNominalWeights() throws {
+        let src = SyntheticDifferentialSource(seed: 5, counts: tinyCounts, readNoise: 0.3)
+        var cfg = hardwareConfig(); cfg.epochs = 1
+        let t = try Trainer(config: cfg, train: train, test: test, source: src, threads: 2, specs: tinySpecs())
+        let r = try t.trainEpoch()
+        let read = try XCTUnwrap(r.testAccuracyRead)
+        XCTAssertNotNil(r.testLossRead)
+        XCTAssertNotEqual(r.testLossRead!, r.testLoss, "a noisy read is not the nominal conductance")
+        // the read is the one a chip pass would give: evaluate it by hand
+        t.net.applyMasks(source: src, read: Trainer.evalReadBase + 1)
+        XCTAssertEqual(t.evaluate(test).accuracy, read)
+        t.net.applyMasks()
+        // after the epoch the layers hold the nominal effective weights again
+        XCTAssertEqual(t.evaluate(test).accuracy, r.testAccuracy)
+        for (j, m) in t.net.masked.enumerated() {
+            let w = t.net.weights[j].weight
+            for i in 0..<m.count { XCTAssertEqual(w[i], m.mask.ptr[i] != 0 ? m.wOn[i] : m.wOff[i]) }
+        }
+        // software mode and hardware without read noise log no read accuracy
+        var quiet = cfg; quiet.readNoise = false
+        XCTAssertNil(try Trainer(config: quiet, train: train, test: test, source: src, threads: 1, specs: tinySpecs()).trainEpoch().testAccuracyRead)
+        XCTAssertNil(try Trainer(config: smallConfig(epochs: 1), train: train, test: test, threads: 1, specs: tinySpecs()).trainEpoch().testAccuracyRead)
+    }
+
+    func testMagnitudeScoreInit() throws {
+        let src = SyntheticDifferentialSource(seed: 5, counts: tinyCounts)
+        var cfg = hardwareConfig()
+        let u = try Trainer(config: cfg, train: train, test: test, source: src, threads: 1, specs: tinySpecs())
+        cfg.scoreInit = "magnitude"
+        let g = try Trainer(config: cfg, train: train, test: test, source: src, threads: 1, specs: tinySpecs())
+        for (a, b) in zip(u.net.masked, g.net.masked) {
+            let on = a.wOn.array.map(Double.init)
+            let rms = (on.reduce(0) { $0 + $1 * $1 } / Double(a.count)).squareRoot()
+            for i in 0..<a.count { XCTAssertEqual(Double(b.scores[i]), Double(a.scores[i]) * abs(on[i]) / rms, accuracy: 1e-6) }
+            XCTAssertEqual(b.sRef.array, b.scores.array)
+            var top = [UInt8](repeating: 0, count: b.count)
+            top.withUnsafeMutableBufferPointer { b.topK(into: $0.baseAddress!) }
+            XCTAssertEqual(b.mask.array, top)
+        }
+        // signed constants have one magnitude: the same scores as the uniform init
+        var sw = smallConfig(epochs: 1); sw.scoreInit = "magnitude"
+        let s1 = try Trainer(config: sw, train: train, test: test, threads: 1, specs: tinySpecs())
+        let s0 = try Trainer(config: smallConfig(epochs: 1), train: train, test: test, threads: 1, specs: tinySpecs())
+        for (a, b) in zip(s0.net.masked, s1.net.masked) {
+            for i in 0..<a.count { XCTAssertEqual(a.scores[i], b.scores[i], accuracy: 1e-6 * abs(a.scores[i])) }
+        }
+        cfg.scoreInit = "bogus"
+        XCTAssertThrowsError(try Trainer(config: cfg, train: train, test: test, source: src, threads: 1, specs: tinySpecs()))
+    }
+}
