@@ -151,26 +151,11 @@ public enum FloatPipeline {
         return out
     }
 
+    /// The crossbar's float value: the tiles' ideal ADC outputs summed in tile order.
     static func crossbar(_ x: [Float], shape s: TensorShape, _ p: CrossbarParams) -> [Float] {
-        let os = p.outputShape(for: s)
-        let fanIn = p.fanIn
-        var out = [Float](repeating: 0, count: os.count)
-        let gains = p.tiles.map { Float($0.realGain) }
-        for o in 0..<p.outChannels { for oy in 0..<os.h { for ox in 0..<os.w {
-            var total: Float = 0
-            for (t, tile) in p.tiles.enumerated() {
-                var acc: Float = 0
-                for r in tile.rowStart..<(tile.rowStart + tile.rowCount) {
-                    let c = r / (p.kernelH * p.kernelW), y = (r / p.kernelW) % p.kernelH, xx = r % p.kernelW
-                    let iy = oy * p.strideH - p.padH + y, ix = ox * p.strideW - p.padW + xx
-                    if iy >= 0 && iy < s.h && ix >= 0 && ix < s.w {
-                        acc += x[(c * s.h + iy) * s.w + ix] * Float(p.weights[o * fanIn + r])
-                    }
-                }
-                total += acc * gains[t]
-            }
-            out[(o * os.h + oy) * os.w + ox] = total
-        } } }
+        let tiles = tileFloats(x, shape: s, p)
+        var out = [Float](repeating: 0, count: p.outputShape(for: s).count)
+        for t in tiles { for i in out.indices { out[i] += t[i] } }
         return out
     }
 }

@@ -122,7 +122,7 @@ public enum Golden {
                             tileFloats[node] = FloatPipeline.rnn(ft[n.inputs[0]], shape: program.tensors[n.inputs[0]].shape, rp).subpoints
                         } else {
                             guard case .crossbar(let cp) = n.op else { continue }
-                            tileFloats[node] = crossbarTileFloats(ft[n.inputs[0]], shape: program.tensors[n.inputs[0]].shape, cp)
+                            tileFloats[node] = FloatPipeline.tileFloats(ft[n.inputs[0]], shape: program.tensors[n.inputs[0]].shape, cp)
                         }
                     }
                     if floatsHere { floats[j] += tileFloats[node]![tile] }
@@ -133,30 +133,6 @@ public enum Golden {
         let logits = points.lastIndex { $0.tensor == program.output }!
         return GoldenSet(modelSHA256: modelSHA256, count: count, points: points, values: values, floats: floats,
                          floatCount: nFloat, logits: logits, argmax: argmaxes, labels: labels.map { Array($0.prefix(count)) })
-    }
-
-    /// Each row tile's ideal-analog ADC output (real dot product times the tile's real gain, no
-    /// rounding, no saturation) in ADC-code units: the float value at the tile point. Same
-    /// arithmetic as the float pipeline's crossbar, which sums these over the tiles.
-    public static func crossbarTileFloats(_ x: [Float], shape s: TensorShape, _ p: CrossbarParams) -> [[Float]] {
-        let os = p.outputShape(for: s)
-        let fanIn = p.fanIn
-        var out = [[Float]](repeating: [Float](repeating: 0, count: os.count), count: p.tiles.count)
-        for (t, tile) in p.tiles.enumerated() {
-            let gain = Float(tile.realGain)
-            for o in 0..<p.outChannels { for oy in 0..<os.h { for ox in 0..<os.w {
-                var acc: Float = 0
-                for r in tile.rowStart..<(tile.rowStart + tile.rowCount) {
-                    let c = r / (p.kernelH * p.kernelW), y = (r / p.kernelW) % p.kernelH, xx = r % p.kernelW
-                    let iy = oy * p.strideH - p.padH + y, ix = ox * p.strideW - p.padW + xx
-                    if iy >= 0 && iy < s.h && ix >= 0 && ix < s.w {
-                        acc += x[(c * s.h + iy) * s.w + ix] * Float(p.weights[o * fanIn + r])
-                    }
-                }
-                out[t][(o * os.h + oy) * os.w + ox] = acc * gain
-            } } }
-        }
-        return out
     }
 
     // MARK: arrays <-> NPY
