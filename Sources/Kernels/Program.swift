@@ -237,6 +237,18 @@ public enum OpKind: UInt8, Sendable, Equatable, Hashable, CaseIterable {
     case activation = 4
     case flatten = 5
     case rnn = 9
+
+    /// The op's name in golden point names, `edgecli inspect` and reports.
+    public var name: String {
+        switch self {
+        case .inputQuant: return "inputQuant"
+        case .maxPool: return "maxPool"
+        case .crossbar: return "crossbar"
+        case .activation: return "activation"
+        case .flatten: return "flatten"
+        case .rnn: return "rnn"
+        }
+    }
 }
 
 /// An operation. Every current op has exactly one input tensor.

@@ -72,18 +72,6 @@ extension ElementKind {
 }
 
 public enum GoldenLayout {
-    /// Op names used in point names.
-    public static func opName(_ op: Op) -> String {
-        switch op {
-        case .inputQuant: return "inputQuant"
-        case .maxPool: return "maxPool"
-        case .crossbar: return "crossbar"
-        case .activation: return "activation"
-        case .flatten: return "flatten"
-        case .rnn: return "rnn"
-        }
-    }
-
     static func padded(_ v: Int, _ width: Int) -> String {
         let s = String(v)
         return String(repeating: "0", count: Swift.max(0, width - s.count)) + s
@@ -96,7 +84,7 @@ public enum GoldenLayout {
         var out = [GoldenPoint(name: "input", node: nil, tile: nil, op: "input", tensor: program.input,
                                kind: inT.kind, bits: inT.bits, shape: inT.shape)]
         for (k, node) in program.nodes.enumerated() {
-            let stem = "n" + padded(k, nodeWidth) + "_" + opName(node.op)
+            let stem = "n" + padded(k, nodeWidth) + "_" + node.op.kind.name
             let t = program.tensors[node.output]
             if case .crossbar(let p) = node.op {
                 let tileWidth = Swift.max(2, String(Swift.max(p.tiles.count - 1, 0)).count)
@@ -133,7 +121,7 @@ public enum GoldenLayout {
                     j += 1
                 }
             }
-            out.append(GoldenPoint(name: stem, node: k, tile: nil, op: opName(node.op), tensor: node.output,
+            out.append(GoldenPoint(name: stem, node: k, tile: nil, op: node.op.kind.name, tensor: node.output,
                                    kind: t.kind, bits: t.bits, shape: t.shape))
         }
         return out

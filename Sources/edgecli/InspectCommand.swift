@@ -22,17 +22,6 @@ enum InspectCommand {
             return 0
         })
 
-    static func opName(_ op: Op) -> String {
-        switch op {
-        case .inputQuant: return "inputQuant"
-        case .maxPool: return "maxPool"
-        case .crossbar: return "crossbar"
-        case .activation: return "activation"
-        case .flatten: return "flatten"
-        case .rnn: return "rnn"
-        }
-    }
-
     static func shape(_ t: TensorDesc) -> String { "\(t.shape.c)x\(t.shape.h)x\(t.shape.w) \(t.kind)\(t.bits)" }
 
     static func summary(_ m: ModelBundle, _ c: Container, fileSize: Int) -> [String: Any] {
@@ -41,7 +30,7 @@ enum InspectCommand {
         var crossbarIndex = 0
         var totalWeights = 0, totalKept = 0, maskedWeights = 0
         for (i, n) in p.nodes.enumerated() {
-            var l: [String: Any] = ["node": i, "op": opName(n.op),
+            var l: [String: Any] = ["node": i, "op": n.op.kind.name,
                                     "inputs": n.inputs.map { shape(p.tensors[$0]) }, "output": shape(p.tensors[n.output])]
             switch n.op {
             case .inputQuant(let a), .activation(let a):
