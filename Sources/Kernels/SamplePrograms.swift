@@ -19,98 +19,30 @@ public enum SamplePrograms {
         mutating func rule() -> RoundingRule { RoundingRule(rawValue: UInt8(int(0, 4)))! }
     }
 
-    /// The paper's Fashion-MNIST CNN shape with random weights and gains scaled so that values
-    /// use their ranges: u8 28x28 -> maxpool 2 -> `codeBits` DAC codes -> conv 1->64 3x3 -> act
-    /// -> conv 64->16 3x3 (fan-in 576: tiles of 512 + 64 rows) -> maxpool 2 -> act -> flatten 400
-    /// -> fc 400->128 -> act -> fc 128->10 -> logits. 1,057,024 MACs per image.
-    /// `randomRounding`: every ADC and activation draws its rounding rule (tests use it to cover
-    /// all rules); otherwise ADCs round half to even and activations half up.
-    public static func fashionMNISTCNN(seed: UInt64, weightBits: Int = 8, codeBits: Int = 4, adcBits: Int = 14,
-                                       arrayRows: Int = 512, randomRounding: Bool = false) -> Program {
-        var rng = Generator(state: seed)
+    /// Appends tensors and nodes of a sample program, drawing weights, ADC gains and activation
+    /// parameters from one generator (the two samples below share it).
+    struct Builder {
+        var rng: Generator
         var tensors: [TensorDesc] = []
         var nodes: [Node] = []
-        func add(_ t: TensorDesc) -> Int { tensors.append(t); return tensors.count - 1 }
-        let cmax = (1 << codeBits) - 1
-        let x0 = add(.code(TensorShape(c: 1, h: 28, w: 28), bits: 8))
-        let x1 = add(.code(TensorShape(c: 1, h: 14, w: 14), bits: 8))
-        nodes.append(Node(.maxPool(MaxPoolParams(2)), inputs: [x0], output: x1))
-        let x2 = add(.code(TensorShape(c: 1, h: 14, w: 14), bits: codeBits))
-        nodes.append(Node(.inputQuant(AffineQuantParams(channels: 1, multiplier: Int32(cmax), shift: 8, offset: 0,
-                                                        outBits: codeBits, rounding: .halfUp)), inputs: [x1], output: x2))
-        let wHalf = 1 << (weightBits - 1)
-        func crossbar(_ input: Int, _ s: TensorShape, cout: Int, k: Int) -> (Int, TensorShape, Int) {
-            let fanIn = s.c * k * k
-            var w = [Int8](repeating: 0, count: cout * fanIn)
-            for i in 0..<w.count {
-                // ~30% pruned pairs with tiny residual codes, the rest uniform
-                w[i] = rng.int(0, 9) < 3 ? Int8(rng.int(-1, 1)) : Int8(rng.int(-wHalf, wHalf - 1))
-            }
-            let rmsW = Double(wHalf) / 3.0.squareRoot() * 0.85, rmsA = Double(cmax) * 0.45
-            var tiles: [TileADC] = []
-            var start = 0
-            while start < fanIn {
-                let n = Swift.min(arrayRows, fanIn - start)
-                let g = Double(1 << (adcBits - 1)) / (2.5 * Double(n).squareRoot() * rmsA * rmsW) * (0.7 + 0.6 * rng.uniform())
-                let q = (try? QuantizedMultiplier(real: g)) ?? .zero
-                tiles.append(TileADC(rowStart: start, rowCount: n, gain: q, rounding: randomRounding ? rng.rule() : .halfToEven, bits: adcBits))
-                start += n
-            }
-            let p = CrossbarParams(inChannels: s.c, outChannels: cout, kernelH: k, kernelW: k, weightBits: weightBits,
-                                   weights: w, weightLSBMicroSiemens: 1, tiles: tiles)
-            let os = p.outputShape(for: s)
-            let o = add(.sum(os))
-            nodes.append(Node(.crossbar(p), inputs: [input], output: o))
-            return (o, os, tiles.count)
-        }
-        func act(_ input: Int, _ s: TensorShape, tiles: Int) -> Int {
-            let std = Double(tiles).squareRoot() * Double(1 << (adcBits - 1)) / 2.5
-            let shift = 24
-            var m: [Int32] = [], sh: [Int32] = [], off: [Int64] = []
-            for _ in 0..<s.c {
-                m.append(Int32(Double(cmax) / (2.0 * std) * (0.5 + rng.uniform()) * Double(1 << shift)))
-                sh.append(Int32(shift))
-                off.append(Int64((rng.uniform() - 0.4) * 4.0 * Double(1 << shift)))
-            }
-            let o = add(.code(s, bits: codeBits))
-            nodes.append(Node(.activation(AffineQuantParams(multiplier: m, shift: sh, offset: off, outBits: codeBits,
-                                                             rounding: randomRounding ? rng.rule() : .halfUp)), inputs: [input], output: o))
-            return o
-        }
-        let (c1, s1, t1) = crossbar(x2, TensorShape(c: 1, h: 14, w: 14), cout: 64, k: 3)
-        let a1 = act(c1, s1, tiles: t1)
-        let (c2, _, t2) = crossbar(a1, s1, cout: 16, k: 3)
-        let sp = TensorShape(c: 16, h: 5, w: 5)
-        let p2 = add(.sum(sp))
-        nodes.append(Node(.maxPool(MaxPoolParams(2)), inputs: [c2], output: p2))
-        let a2 = act(p2, sp, tiles: t2)
-        let f = add(.code(TensorShape(c: 400, h: 1, w: 1), bits: codeBits))
-        nodes.append(Node(.flatten, inputs: [a2], output: f))
-        let (c3, s3, t3) = crossbar(f, TensorShape(c: 400, h: 1, w: 1), cout: 128, k: 1)
-        let a3 = act(c3, s3, tiles: t3)
-        let (c4, _, _) = crossbar(a3, s3, cout: 10, k: 1)
-        return Program(tensors: tensors, nodes: nodes, input: x0, output: c4, arrayRows: arrayRows)
-    }
+        let weightBits: Int, codeBits: Int, adcBits: Int, arrayRows: Int, randomRounding: Bool
+        let cmax: Int, rmsW: Double, rmsA: Double
 
-    /// The paper's spoken-digit CRNN shape (DATAPATH.md section 15) with random weights and gains
-    /// scaled so that values use their ranges: input `(1, 23, 20)` = the feature DAC codes
-    /// (`FeatureEncoding`, 0...7) -> identity input quantizer to 3-bit codes -> conv 1->64 3x2
-    /// stride (2,1) -> maxpool 2 (sums) -> act -> conv 64->32 3x2 stride (2,1) -> maxpool 2 -> act
-    /// `(32, 1, 4)` -> rnn 32->128 (T = 4) -> fc 128->256 -> act -> fc 256->10 -> logits.
-    public static func spokenDigitCRNN(seed: UInt64, weightBits: Int = 8, codeBits: Int = 3, adcBits: Int = 14,
-                                       arrayRows: Int = 512, randomRounding: Bool = false) -> Program {
-        var rng = Generator(state: seed)
-        var tensors: [TensorDesc] = []
-        var nodes: [Node] = []
-        func add(_ t: TensorDesc) -> Int { tensors.append(t); return tensors.count - 1 }
-        let cmax = (1 << codeBits) - 1
-        let x0 = add(.code(TensorShape(c: 1, h: 23, w: 20), bits: 8))
-        let x1 = add(.code(TensorShape(c: 1, h: 23, w: 20), bits: codeBits))
-        nodes.append(Node(.inputQuant(AffineQuantParams(channels: 1, multiplier: 1, shift: 0, offset: 0,
-                                                        outBits: codeBits, rounding: .halfUp)), inputs: [x0], output: x1))
-        let wHalf = 1 << (weightBits - 1)
-        let rmsW = Double(wHalf) / 3.0.squareRoot() * 0.85, rmsA = Double(cmax) * 0.45
-        func matrix(cin: Int, cout: Int, kh: Int, kw: Int, sh: Int = 1, sw: Int = 1) -> CrossbarParams {
+        init(seed: UInt64, weightBits: Int, codeBits: Int, adcBits: Int, arrayRows: Int, randomRounding: Bool) {
+            rng = Generator(state: seed)
+            self.weightBits = weightBits; self.codeBits = codeBits; self.adcBits = adcBits
+            self.arrayRows = arrayRows; self.randomRounding = randomRounding
+            cmax = (1 << codeBits) - 1
+            rmsW = Double(1 << (weightBits - 1)) / 3.0.squareRoot() * 0.85
+            rmsA = Double(cmax) * 0.45
+        }
+
+        mutating func add(_ t: TensorDesc) -> Int { tensors.append(t); return tensors.count - 1 }
+
+        /// Random weight codes (~30 % pruned pairs with tiny residual codes, the rest uniform) in
+        /// row tiles of at most `arrayRows`, each with a gain that keeps the ADC codes in range.
+        mutating func matrix(cin: Int, cout: Int, kh: Int, kw: Int, sh: Int = 1, sw: Int = 1) -> CrossbarParams {
+            let wHalf = 1 << (weightBits - 1)
             let fanIn = cin * kh * kw
             var w = [Int8](repeating: 0, count: cout * fanIn)
             for i in 0..<w.count { w[i] = rng.int(0, 9) < 3 ? Int8(rng.int(-1, 1)) : Int8(rng.int(-wHalf, wHalf - 1)) }
@@ -126,13 +58,17 @@ public enum SamplePrograms {
             return CrossbarParams(inChannels: cin, outChannels: cout, kernelH: kh, kernelW: kw, strideH: sh, strideW: sw,
                                   weightBits: weightBits, weights: w, weightLSBMicroSiemens: 1, tiles: tiles)
         }
-        func crossbar(_ input: Int, _ s: TensorShape, _ p: CrossbarParams) -> (Int, TensorShape) {
+
+        mutating func crossbar(_ input: Int, _ s: TensorShape, _ p: CrossbarParams) -> (Int, TensorShape) {
             let os = p.outputShape(for: s)
             let o = add(.sum(os))
             nodes.append(Node(.crossbar(p), inputs: [input], output: o))
             return (o, os)
         }
-        func act(_ input: Int, _ s: TensorShape, tiles: Int) -> Int {
+
+        /// An activation stage whose random multipliers and offsets spread the sums of `tiles`
+        /// tiles over the output codes.
+        mutating func act(_ input: Int, _ s: TensorShape, tiles: Int) -> Int {
             let std = Double(tiles).squareRoot() * Double(1 << (adcBits - 1)) / 2.5
             let shift = 24
             var m: [Int32] = [], sh: [Int32] = [], off: [Int64] = []
@@ -146,45 +82,94 @@ public enum SamplePrograms {
                                                              rounding: randomRounding ? rng.rule() : .halfUp)), inputs: [input], output: o))
             return o
         }
-        func pool(_ input: Int, _ s: TensorShape) -> (Int, TensorShape) {
+
+        /// Max-pool 2 of a sum tensor, or of a code tensor of `codeBits` bits.
+        mutating func pool(_ input: Int, _ s: TensorShape, codeBits: Int? = nil) -> (Int, TensorShape) {
             let ps = TensorShape(c: s.c, h: s.h / 2, w: s.w / 2)
-            let o = add(.sum(ps))
+            let o = add(codeBits.map { .code(ps, bits: $0) } ?? .sum(ps))
             nodes.append(Node(.maxPool(MaxPoolParams(2)), inputs: [input], output: o))
             return (o, ps)
         }
-        let m1 = matrix(cin: 1, cout: 64, kh: 3, kw: 2, sh: 2, sw: 1)
-        let (c1, s1) = crossbar(x1, TensorShape(c: 1, h: 23, w: 20), m1)          // (64, 11, 19)
-        let (p1, ps1) = pool(c1, s1)                                             // (64, 5, 9)
-        let a1 = act(p1, ps1, tiles: m1.tiles.count)
-        let m2 = matrix(cin: 64, cout: 32, kh: 3, kw: 2, sh: 2, sw: 1)
-        let (c2, s2) = crossbar(a1, ps1, m2)                                     // (32, 2, 8)
-        let (p2, ps2) = pool(c2, s2)                                             // (32, 1, 4)
-        let a2 = act(p2, ps2, tiles: m2.tiles.count)
+    }
+
+    /// The paper's Fashion-MNIST CNN shape with random weights and gains scaled so that values
+    /// use their ranges: u8 28x28 -> maxpool 2 -> `codeBits` DAC codes -> conv 1->64 3x3 -> act
+    /// -> conv 64->16 3x3 (fan-in 576: tiles of 512 + 64 rows) -> maxpool 2 -> act -> flatten 400
+    /// -> fc 400->128 -> act -> fc 128->10 -> logits. 1,057,024 MACs per image.
+    /// `randomRounding`: every ADC and activation draws its rounding rule (tests use it to cover
+    /// all rules); otherwise ADCs round half to even and activations half up.
+    public static func fashionMNISTCNN(seed: UInt64, weightBits: Int = 8, codeBits: Int = 4, adcBits: Int = 14,
+                                       arrayRows: Int = 512, randomRounding: Bool = false) -> Program {
+        var b = Builder(seed: seed, weightBits: weightBits, codeBits: codeBits, adcBits: adcBits, arrayRows: arrayRows,
+                        randomRounding: randomRounding)
+        let x0 = b.add(.code(TensorShape(c: 1, h: 28, w: 28), bits: 8))
+        let (x1, _) = b.pool(x0, TensorShape(c: 1, h: 28, w: 28), codeBits: 8)
+        let x2 = b.add(.code(TensorShape(c: 1, h: 14, w: 14), bits: codeBits))
+        b.nodes.append(Node(.inputQuant(AffineQuantParams(channels: 1, multiplier: Int32(b.cmax), shift: 8, offset: 0,
+                                                          outBits: codeBits, rounding: .halfUp)), inputs: [x1], output: x2))
+        let m1 = b.matrix(cin: 1, cout: 64, kh: 3, kw: 3)
+        let (c1, s1) = b.crossbar(x2, TensorShape(c: 1, h: 14, w: 14), m1)
+        let a1 = b.act(c1, s1, tiles: m1.tiles.count)
+        let m2 = b.matrix(cin: 64, cout: 16, kh: 3, kw: 3)
+        let (c2, s2) = b.crossbar(a1, s1, m2)
+        let (p2, sp) = b.pool(c2, s2)
+        let a2 = b.act(p2, sp, tiles: m2.tiles.count)
+        let f = b.add(.code(TensorShape(c: 400, h: 1, w: 1), bits: codeBits))
+        b.nodes.append(Node(.flatten, inputs: [a2], output: f))
+        let m3 = b.matrix(cin: 400, cout: 128, kh: 1, kw: 1)
+        let (c3, s3) = b.crossbar(f, TensorShape(c: 400, h: 1, w: 1), m3)
+        let a3 = b.act(c3, s3, tiles: m3.tiles.count)
+        let (c4, _) = b.crossbar(a3, s3, b.matrix(cin: 128, cout: 10, kh: 1, kw: 1))
+        return Program(tensors: b.tensors, nodes: b.nodes, input: x0, output: c4, arrayRows: arrayRows)
+    }
+
+    /// The paper's spoken-digit CRNN shape (DATAPATH.md section 15) with random weights and gains
+    /// scaled so that values use their ranges: input `(1, 23, 20)` = the feature DAC codes
+    /// (`FeatureEncoding`, 0...7) -> identity input quantizer to 3-bit codes -> conv 1->64 3x2
+    /// stride (2,1) -> maxpool 2 (sums) -> act -> conv 64->32 3x2 stride (2,1) -> maxpool 2 -> act
+    /// `(32, 1, 4)` -> rnn 32->128 (T = 4) -> fc 128->256 -> act -> fc 256->10 -> logits.
+    public static func spokenDigitCRNN(seed: UInt64, weightBits: Int = 8, codeBits: Int = 3, adcBits: Int = 14,
+                                       arrayRows: Int = 512, randomRounding: Bool = false) -> Program {
+        var b = Builder(seed: seed, weightBits: weightBits, codeBits: codeBits, adcBits: adcBits, arrayRows: arrayRows,
+                        randomRounding: randomRounding)
+        let cmax = b.cmax
+        let x0 = b.add(.code(TensorShape(c: 1, h: 23, w: 20), bits: 8))
+        let x1 = b.add(.code(TensorShape(c: 1, h: 23, w: 20), bits: codeBits))
+        b.nodes.append(Node(.inputQuant(AffineQuantParams(channels: 1, multiplier: 1, shift: 0, offset: 0,
+                                                          outBits: codeBits, rounding: .halfUp)), inputs: [x0], output: x1))
+        let m1 = b.matrix(cin: 1, cout: 64, kh: 3, kw: 2, sh: 2, sw: 1)
+        let (c1, s1) = b.crossbar(x1, TensorShape(c: 1, h: 23, w: 20), m1)            // (64, 11, 19)
+        let (p1, ps1) = b.pool(c1, s1)                                             // (64, 5, 9)
+        let a1 = b.act(p1, ps1, tiles: m1.tiles.count)
+        let m2 = b.matrix(cin: 64, cout: 32, kh: 3, kw: 2, sh: 2, sw: 1)
+        let (c2, s2) = b.crossbar(a1, ps1, m2)                                     // (32, 2, 8)
+        let (p2, ps2) = b.pool(c2, s2)                                             // (32, 1, 4)
+        let a2 = b.act(p2, ps2, tiles: m2.tiles.count)
         // rnn: combiner scaled so that z / 2^S is a few hidden codes; output ~ the mean
         let hd = 128, steps = ps2.w
-        let wi = matrix(cin: 32, cout: hd, kh: 1, kw: 1), wh = matrix(cin: hd, cout: hd, kh: 1, kw: 1)
+        let wi = b.matrix(cin: 32, cout: hd, kh: 1, kw: 1), wh = b.matrix(cin: hd, cout: hd, kh: 1, kw: 1)
         let S = 20
         let std = Double(1 << (adcBits - 1)) / 2.5
-        let mx = Int32(Double(cmax) / (2.0 * std) * (0.5 + rng.uniform()) * Double(1 << S))
-        let mh = Int32(Double(cmax) / (4.0 * std) * (0.5 + rng.uniform()) * Double(1 << S) * (rng.int(0, 1) == 0 ? 1 : -1))
+        let mx = Int32(Double(cmax) / (2.0 * std) * (0.5 + b.rng.uniform()) * Double(1 << S))
+        let mh = Int32(Double(cmax) / (4.0 * std) * (0.5 + b.rng.uniform()) * Double(1 << S) * (b.rng.int(0, 1) == 0 ? 1 : -1))
         let so = 40
         var om: [Int32] = [], osh: [Int32] = [], oof: [Int64] = []
         for _ in 0..<hd {
-            om.append(Int32(Double(1 << so) / Double(steps << S) * (0.6 + 0.8 * rng.uniform())))
-            osh.append(Int32(so)); oof.append(Int64((rng.uniform() - 0.5) * Double(1 << so)))
+            om.append(Int32(Double(1 << so) / Double(steps << S) * (0.6 + 0.8 * b.rng.uniform())))
+            osh.append(Int32(so)); oof.append(Int64((b.rng.uniform() - 0.5) * Double(1 << so)))
         }
         let rp = RNNParams(input: wi, recurrent: wh, inputMultiplier: mx, recurrentMultiplier: mh, stateShift: Int32(S),
-                           hiddenBits: codeBits, hiddenRounding: randomRounding ? rng.rule() : .halfUp,
+                           hiddenBits: codeBits, hiddenRounding: randomRounding ? b.rng.rule() : .halfUp,
                            output: AffineQuantParams(multiplier: om, shift: osh, offset: oof, outBits: codeBits,
-                                                     rounding: randomRounding ? rng.rule() : .halfUp))
-        let r = add(.code(TensorShape(c: hd, h: 1, w: 1), bits: codeBits))
-        nodes.append(Node(.rnn(rp), inputs: [a2], output: r))
-        let m3 = matrix(cin: hd, cout: 256, kh: 1, kw: 1)
-        let (c3, s3) = crossbar(r, TensorShape(c: hd, h: 1, w: 1), m3)
-        let a3 = act(c3, s3, tiles: m3.tiles.count)
-        let m4 = matrix(cin: 256, cout: 10, kh: 1, kw: 1)
-        let (c4, _) = crossbar(a3, s3, m4)
-        return Program(tensors: tensors, nodes: nodes, input: x0, output: c4, arrayRows: arrayRows)
+                                                     rounding: randomRounding ? b.rng.rule() : .halfUp))
+        let r = b.add(.code(TensorShape(c: hd, h: 1, w: 1), bits: codeBits))
+        b.nodes.append(Node(.rnn(rp), inputs: [a2], output: r))
+        let m3 = b.matrix(cin: hd, cout: 256, kh: 1, kw: 1)
+        let (c3, s3) = b.crossbar(r, TensorShape(c: hd, h: 1, w: 1), m3)
+        let a3 = b.act(c3, s3, tiles: m3.tiles.count)
+        let m4 = b.matrix(cin: 256, cout: 10, kh: 1, kw: 1)
+        let (c4, _) = b.crossbar(a3, s3, m4)
+        return Program(tensors: b.tensors, nodes: b.nodes, input: x0, output: c4, arrayRows: arrayRows)
     }
 
     /// `count` deterministic spoken-digit-like inputs `(1, 23, 20)` as feature DAC codes 0...7
