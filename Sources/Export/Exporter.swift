@@ -1,6 +1,7 @@
 // `Exporter.files(for:)` builds every export file in memory (deterministic: the same model gives
 // the same bytes); `Exporter.export(_:to:)` writes them as one directory, all or nothing.
 // docs/EXPORT.md lists the files.
+import Kernels
 import DataIO
 import ModelFile
 
@@ -72,6 +73,13 @@ public enum Exporter {
 
     // MARK: manifest
 
+    /// What a crossbar layer is in its node (manifest `layers[].matrix`): "crossbar" for a
+    /// crossbar node, "rnn.input" (`W_ih`) or "rnn.recurrent" (`W_hh`) for an rnn node's matrices.
+    static func matrixName(_ lay: ExportLayer, _ program: Program) -> String {
+        guard program.nodes[lay.node].op.kind == .rnn else { return "crossbar" }
+        return lay.part == 0 ? "rnn.input" : "rnn.recurrent"
+    }
+
     static func manifest(_ l: ExportLayout, _ files: [ExportFile], _ o: ExportOptions) -> [UInt8] {
         let md = l.bundle.metadata, pl = l.placement
         let rom = RequantROM.entries(l.program).entries.count
@@ -92,7 +100,7 @@ public enum Exporter {
         s += "  },\n"
         s += "  \"layers\": [\n"
         s += l.layers.map { lay in
-            "    { \"layer\": \(lay.layer), \"node\": \(lay.node), \"outputs\": \(lay.params.outChannels), \"fanIn\": \(lay.params.fanIn), \"weightBits\": \(lay.params.weightBits), \"pruned\": \(lay.pruned), \"mask\": \(lay.mask != nil), \"conductancePlanes\": \(lay.conductance?.planes ?? 0) }"
+            "    { \"layer\": \(lay.layer), \"node\": \(lay.node), \"matrix\": \(jsonStringLiteral(matrixName(lay, l.program))), \"outputs\": \(lay.params.outChannels), \"fanIn\": \(lay.params.fanIn), \"weightBits\": \(lay.params.weightBits), \"pruned\": \(lay.pruned), \"mask\": \(lay.mask != nil), \"conductancePlanes\": \(lay.conductance?.planes ?? 0) }"
         }.joined(separator: ",\n") + "\n"
         s += "  ],\n"
         s += "  \"files\": [\n"

@@ -43,6 +43,25 @@ final class DirectoryTests: XCTestCase {
         }
     }
 
+    /// Every manifest layer says which matrix it is; an rnn node's two layers are named.
+    func testManifestNamesTheMatrixOfEveryLayer() throws {
+        for name in ["fashion", "crnn"] {
+            let f = fixture(name)
+            let layers = try XCTUnwrap(try manifest(f.dir)["layers"] as? [[String: Any]])
+            XCTAssertEqual(layers.count, f.bundle.program.crossbarLayers.count, name)
+            var expected: [String] = []
+            for n in f.bundle.program.nodes {
+                switch n.op.kind {
+                case .crossbar: expected.append("crossbar")
+                case .rnn: expected += ["rnn.input", "rnn.recurrent"]
+                default: break
+                }
+            }
+            XCTAssertEqual(layers.compactMap { $0["matrix"] as? String }, expected, name)
+            if name == "crnn" { XCTAssert(expected.contains("rnn.recurrent"), "the crnn fixture has an rnn node") }
+        }
+    }
+
     func testExportingTwiceGivesIdenticalBytes() throws {
         let b = generate(smallSpec(), seed: 99)
         let parent = tempDir("twice")
