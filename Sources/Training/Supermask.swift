@@ -58,6 +58,9 @@ public final class MaskedWeight {
     public var flipsTotal = 0
     /// Scale that maps raw weights to the normalised ones (1 for software weights).
     public var scale: Float = 1
+    /// The score gradient's stand-in for |w_on - w_off| (`ScoreGradient.sign`): the layer's rms of
+    /// the nominal w_on - w_off; 0 = the edge-popup gradient (`ScoreGradient.weight`).
+    public private(set) var signGradientScale: Float = 0
 
     public init(name: String, count: Int, fanIn: Int, sparsity: Double) {
         self.name = name; self.count = count; self.fanIn = fanIn; self.sparsity = sparsity
@@ -152,12 +155,34 @@ public final class MaskedWeight {
         for i in 0..<count { w[i] = m[i] != 0 ? a[i] : b[i] }
     }
 
-    /// Straight-through score gradient from the gradient of the effective weight.
+    /// Selects the score gradient (see `ScoreGradient`); call after the weights are set. For the
+    /// sign gradient the scale is the rms of the nominal w_on - w_off (summed in Double, so for
+    /// signed constants ±c with w_off = 0 it is exactly c and both gradients are bit-identical).
+    public func setScoreGradient(_ kind: ScoreGradient) {
+        guard kind == .sign else { signGradientScale = 0; return }
+        var s2 = 0.0
+        for i in 0..<count { let d = Double(wOn[i] - wOff[i]); s2 += d * d }
+        signGradientScale = Float((s2 / Double(max(count, 1))).squareRoot())
+    }
+
+    /// Straight-through score gradient from the gradient of the effective weight:
+    /// dL/ds = dL/dW * f * sign(s), f = w_on - w_off (edge-popup) or, with the sign gradient,
+    /// f = sign(w_on - w_off) * signGradientScale (sign(0) = 0 in both).
     public func scoreGradient(from dW: UnsafeMutablePointer<Float>) {
         let a = wOn.ptr, b = wOff.ptr, s = scores.ptr, g = scoreGrad.ptr
-        for i in 0..<count {
-            let sg: Float = s[i] > 0 ? 1 : (s[i] < 0 ? -1 : 0)
-            g[i] = dW[i] * (a[i] - b[i]) * sg
+        let c = signGradientScale
+        if c > 0 {
+            for i in 0..<count {
+                let sg: Float = s[i] > 0 ? 1 : (s[i] < 0 ? -1 : 0)
+                let d = a[i] - b[i]
+                let f: Float = d > 0 ? c : (d < 0 ? -c : 0)
+                g[i] = dW[i] * f * sg
+            }
+        } else {
+            for i in 0..<count {
+                let sg: Float = s[i] > 0 ? 1 : (s[i] < 0 ? -1 : 0)
+                g[i] = dW[i] * (a[i] - b[i]) * sg
+            }
         }
     }
 

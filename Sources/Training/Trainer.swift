@@ -66,6 +66,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// "uniform" (edge-popup's Kaiming-uniform) or "magnitude" (the same draws times
     /// |w_on| / rms(w_on)); nil (checkpoints from before the option) = uniform.
     public var scoreInit: String? = "uniform"
+    /// The score gradient (see `ScoreGradient`); nil (checkpoints from before the option) = `.weight`.
+    public var scoreGradient: ScoreGradient? = .sign
     public var rangeMomentum = 0.1
     public var rangeMode = RangeMode.ema
     /// Hardware mode: re-read the conductances with read noise for every batch.
@@ -127,6 +129,16 @@ public enum LimitSchedule: String, Codable, Sendable {
     /// score moves about lr · velocity per step, so this keeps the band a fixed number of
     /// typical steps wide; it does not look at the test set.
     case learningRate = "lr"
+}
+
+/// The straight-through gradient of a score (docs/TRAINING.md, "Supermask").
+public enum ScoreGradient: String, Codable, Sendable {
+    /// edge-popup: dL/ds = dL/dW * (w_on - w_off) * sign(s); a score moves in proportion to its
+    /// weight's magnitude.
+    case weight
+    /// dL/ds = dL/dW * sign(w_on - w_off) * rms(w_on - w_off) * sign(s): every score of a layer
+    /// moves on the same scale, as with signed constants (for which it equals `.weight` exactly).
+    case sign
 }
 
 /// Per-layer normalisation of hardware weights: raw (µS) -> the scale of the software weights.
@@ -213,6 +225,7 @@ public final class Trainer {
         case "magnitude": for m in net.masked { m.scaleScoresByWeightMagnitude() }
         default: throw TrainingError("score init must be uniform or magnitude, got '\(config.scoreInit!)'")
         }
+        for m in net.masked { m.setScoreGradient(config.scoreGradient ?? .weight) }
         labelBuf = .allocate(capacity: net.graph.maxBatch)
         evalLogits = FloatBuffer(count: net.graph.maxBatch * classes)
     }

@@ -29,6 +29,7 @@ enum PruneCommand {
               --limit-schedule best-accuracy|lr (default lr: 0.3 -> 0.007 with the learning rate;
               the paper: --limit-schedule best-accuracy --limit-start 0.01)
               --weight-norm rms|mean-abs (hardware, default rms) --score-init uniform|magnitude
+          --score-gradient sign|weight (default sign: every score of a layer on one scale; weight = edge-popup)
     """
 
     static let command = Command(name: "prune", summary: "train a supermask (topology optimization) over random weights", usage: usage) { args in
@@ -70,6 +71,10 @@ enum PruneCommand {
             return v
         }
         let scoreInit = try args.option("score-init")
+        let scoreGradient = try args.option("score-gradient").map { s -> ScoreGradient in
+            guard let v = ScoreGradient(rawValue: s) else { throw CLIError("prune: --score-gradient must be sign or weight, got '\(s)'") }
+            return v
+        }
         let limitTrain = try args.option("limit-train").map { try parseInt($0, "limit-train", 1...10_000_000) }
         let threads = try args.int("threads", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...64)
         let noHyst = args.flag("no-hysteresis")
@@ -123,6 +128,7 @@ enum PruneCommand {
         if let limitSchedule { cfg.limitSchedule = limitSchedule }
         if let weightNorm { cfg.weightNorm = weightNorm }
         if let scoreInit { cfg.scoreInit = scoreInit }
+        if let scoreGradient { cfg.scoreGradient = scoreGradient }
         if noReadNoise { cfg.readNoise = false }
         // a task's default warm-up never takes more than half of a short run (--epochs 1)
         if !resume && warmup == nil && cfg.warmupEpochs > 0 && cfg.warmupEpochs > Double(cfg.epochs) / 2 {
@@ -188,6 +194,7 @@ enum PruneCommand {
             summary["limit_start"] = cfg.limitStart; summary["limit_end"] = cfg.limitEnd
         }
         if cfg.mode == "hardware" { summary["weight_norm"] = (cfg.weightNorm ?? .meanAbs).rawValue }
+        summary["score_gradient"] = (cfg.scoreGradient ?? .weight).rawValue
         let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted])
         try RunFiles.writeAtomically(data, to: (out as NSString).appendingPathComponent(RunFiles.summary))
         if json { try printJSON(summary) } else {

@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import Randomness
 @testable import Training
 
 /// Hardware TO: weight normalisation, the learning-rate limit schedule, the noisy-read evaluation.
@@ -131,5 +132,50 @@ final class HardwareTOTests: XCTestCase {
         }
         cfg.scoreInit = "bogus"
         XCTAssertThrowsError(try Trainer(config: cfg, train: train, test: test, source: src, threads: 1, specs: tinySpecs()))
+    }
+
+    func testSignScoreGradient() throws {
+        let src = SyntheticDifferentialSource(seed: 5, counts: tinyCounts)
+        var cfg = hardwareConfig(); cfg.scoreGradient = .sign
+        let t = try Trainer(config: cfg, train: train, test: test, source: src, threads: 1, specs: tinySpecs())
+        var rng = Xoshiro256StarStar(seed: 77)
+        for m in t.net.masked {
+            let d = (0..<m.count).map { Double(m.wOn[$0] - m.wOff[$0]) }
+            let rms = (d.reduce(0) { $0 + $1 * $1 } / Double(m.count)).squareRoot()
+            XCTAssertEqual(Double(m.signGradientScale), rms, accuracy: 1e-6 * rms, m.name)
+            XCTAssertGreaterThan(m.signGradientScale, 0)
+            var dW = (0..<m.count).map { _ in Float(rng.uniform(-1, 1)) }
+            m.scores[0] = 0   // sign(0) = 0
+            dW.withUnsafeMutableBufferPointer { m.scoreGradient(from: $0.baseAddress!) }
+            for i in 0..<m.count {
+                let f: Float = d[i] > 0 ? m.signGradientScale : (d[i] < 0 ? -m.signGradientScale : 0)
+                let sg: Float = m.scores[i] > 0 ? 1 : (m.scores[i] < 0 ? -1 : 0)
+                XCTAssertEqual(m.scoreGrad[i], dW[i] * f * sg, "\(m.name)[\(i)]")
+            }
+            XCTAssertEqual(m.scoreGrad[0], 0)
+        }
+        // the edge-popup gradient, and checkpoints from before the option (nil), use dW * (w_on - w_off)
+        for kind in [ScoreGradient.weight, nil] {
+            var w = cfg; w.scoreGradient = kind
+            let tw = try Trainer(config: w, train: train, test: test, source: src, threads: 1, specs: tinySpecs())
+            for m in tw.net.masked { XCTAssertEqual(m.signGradientScale, 0) }
+        }
+        // different from the edge-popup gradient on continuous weights ...
+        var w = cfg; w.scoreGradient = .weight
+        let a = try Trainer(config: cfg, train: train, test: test, source: src, threads: 1, specs: tinySpecs())
+        let b = try Trainer(config: w, train: train, test: test, source: src, threads: 1, specs: tinySpecs())
+        try a.trainEpoch(); try b.trainEpoch()
+        XCTAssertNotEqual(a.net.masked[1].scores.array, b.net.masked[1].scores.array)
+        // ... and bit-identical to it on signed constants (one magnitude per layer, w_off = 0)
+        var s = smallConfig(epochs: 2); s.scoreGradient = .sign
+        var e = s; e.scoreGradient = .weight
+        let ss = try Trainer(config: s, train: train, test: test, threads: 1, specs: tinySpecs())
+        let se = try Trainer(config: e, train: train, test: test, threads: 1, specs: tinySpecs())
+        for _ in 0..<2 { try ss.trainEpoch(); try se.trainEpoch() }
+        XCTAssertEqual(ss.history.map { $0.timeless }, se.history.map { $0.timeless })
+        for (x, y) in zip(ss.net.masked, se.net.masked) {
+            XCTAssertGreaterThan(x.signGradientScale, 0)
+            XCTAssertEqual(x.scores.array, y.scores.array); XCTAssertEqual(x.mask.array, y.mask.array)
+        }
     }
 }
