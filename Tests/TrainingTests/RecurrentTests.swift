@@ -314,10 +314,12 @@ final class CRNNTests: XCTestCase {
         let t2 = try Trainer(config: cfg, train: train, test: test, source: src, threads: 2, specs: narrowCRNN)
         try t1.trainEpoch(); try t2.trainEpoch()
         XCTAssertEqual(t1.history.map { $0.timeless }, t2.history.map { $0.timeless })
-        for m in t1.net.masked {
-            let mean = m.wOn.array.reduce(0) { $0 + Double(abs($1)) } / Double(m.count)
-            XCTAssertEqual(mean, m.targetStd, accuracy: 1e-3 * m.targetStd, m.name)
+        XCTAssertEqual(cfg.weightNorm, .rms); XCTAssertEqual(cfg.scoreGradient, .sign)
+        for m in t1.net.masked {   // rms normalisation: the second moment of the signed constants
+            let rms = (m.wOn.array.reduce(0) { $0 + Double($1) * Double($1) } / Double(m.count)).squareRoot()
+            XCTAssertEqual(rms, m.targetStd, accuracy: 1e-3 * m.targetStd, m.name)
             XCTAssertNotEqual(m.wOff.array.map(abs).max()!, 0, m.name)
+            XCTAssertGreaterThan(m.signGradientScale, 0, m.name)
         }
     }
 
