@@ -154,35 +154,40 @@ extension CompiledProgram {
         let inBase = codes + offsets[program.input]
         let hw = ins.h &* ins.w
         for c in 0..<ins.c { for i in 0..<hw { inBase[i &* ins.c &+ c] = Int16(pixels[c &* hw &+ i]) } }
-        for step in onCrossbar == nil ? steps : traceSteps {
-            switch step {
-            case let .affine(src, srcCode, dst, pixels, channels, plan):
-                if srcCode {
-                    Fast.affineQuant(src: codes + src, dst: codes + dst, pixels: pixels, channels: channels, plan: plan)
-                } else {
-                    Fast.affineQuant(src: sums + src, dst: codes + dst, pixels: pixels, channels: channels, plan: plan)
-                }
-            case let .maxPool(src, dst, code, shape, params):
-                if code { Fast.maxPool(src: codes + src, dst: codes + dst, shape: shape, params) }
-                else { Fast.maxPool(src: sums + src, dst: sums + dst, shape: shape, params) }
-            case let .flatten(src, dst, code, shape):
-                if code { Fast.hwcToCHW(src: codes + src, dst: codes + dst, shape: shape) }
-                else { Fast.hwcToCHW(src: sums + src, dst: sums + dst, shape: shape) }
-            case let .crossbar(src, dst, plan, node):
-                Fast.crossbar(src: codes + src, dst: sums + dst, plan: plan, patch: ws.patch,
-                              tileOut: onCrossbar == nil ? nil : ws.tileTrace)
-                if let onCrossbar { onCrossbar(node, ws.tileTrace) }
-            case let .crossbarActivation(src, dst, plan):
-                Fast.crossbarActivation(src: codes + src, dst: codes + dst, plan: plan, patch: ws.patch)
-            case let .rnn(src, dst, plan, q, s, node):
-                Fast.rnn(src: codes + src, dst: codes + dst, plan: plan, q: codes + q, s: sums + s, patch: ws.patch,
-                         trace: onCrossbar == nil ? nil : ws.tileTrace)
-                if let onCrossbar { onCrossbar(node, ws.tileTrace) }
-            }
-        }
+        for step in onCrossbar == nil ? steps : traceSteps { execute(step, ws, onCrossbar) }
         let os = program.tensors[program.output].shape
         if isCode[program.output] { Fast.hwcToCHW(src: codes + offsets[program.output], dst: logits, shape: os) }
         else { Fast.hwcToCHW(src: sums + offsets[program.output], dst: logits, shape: os) }
+    }
+
+    /// Runs one step on the workspace's arenas.
+    @inlinable @inline(__always)
+    func execute(_ step: Step, _ ws: Workspace, _ onCrossbar: ((Int, UnsafePointer<Int32>) -> Void)?) {
+        let codes = ws.codes, sums = ws.sums
+        switch step {
+        case let .affine(src, srcCode, dst, pixels, channels, plan):
+            if srcCode {
+                Fast.affineQuant(src: codes + src, dst: codes + dst, pixels: pixels, channels: channels, plan: plan)
+            } else {
+                Fast.affineQuant(src: sums + src, dst: codes + dst, pixels: pixels, channels: channels, plan: plan)
+            }
+        case let .maxPool(src, dst, code, shape, params):
+            if code { Fast.maxPool(src: codes + src, dst: codes + dst, shape: shape, params) }
+            else { Fast.maxPool(src: sums + src, dst: sums + dst, shape: shape, params) }
+        case let .flatten(src, dst, code, shape):
+            if code { Fast.hwcToCHW(src: codes + src, dst: codes + dst, shape: shape) }
+            else { Fast.hwcToCHW(src: sums + src, dst: sums + dst, shape: shape) }
+        case let .crossbar(src, dst, plan, node):
+            Fast.crossbar(src: codes + src, dst: sums + dst, plan: plan, patch: ws.patch,
+                          tileOut: onCrossbar == nil ? nil : ws.tileTrace)
+            if let onCrossbar { onCrossbar(node, ws.tileTrace) }
+        case let .crossbarActivation(src, dst, plan):
+            Fast.crossbarActivation(src: codes + src, dst: codes + dst, plan: plan, patch: ws.patch)
+        case let .rnn(src, dst, plan, q, s, node):
+            Fast.rnn(src: codes + src, dst: codes + dst, plan: plan, q: codes + q, s: sums + s, patch: ws.patch,
+                     trace: onCrossbar == nil ? nil : ws.tileTrace)
+            if let onCrossbar { onCrossbar(node, ws.tileTrace) }
+        }
     }
 }
 
