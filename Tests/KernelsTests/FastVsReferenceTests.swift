@@ -86,6 +86,33 @@ final class FastVsReferenceTests: XCTestCase {
         }
     }
 
+    /// The specialised 2x2 / stride 2 max-pool (one channel and several), odd and even sizes.
+    func testMaxPool2x2() {
+        var rng = Xoshiro256StarStar(seed: 32)
+        let p = MaxPoolParams(kh: 2, kw: 2, sh: 2, sw: 2)
+        for case_ in 0..<1000 {
+            let s = TensorShape(c: case_ % 3 == 0 ? 1 : rng.int(1...20), h: rng.int(2...29), w: rng.int(2...29))
+            var x = [Int32](repeating: 0, count: s.count)
+            let wide = rng.bool()
+            for i in 0..<x.count { x[i] = wide ? Int32(truncatingIfNeeded: rng.next()) : Int32(rng.int(0...255)) }
+            let expected = Reference.maxPool(x, shape: s, p)
+            let os = TensorShape(c: s.c, h: (s.h - 2) / 2 + 1, w: (s.w - 2) / 2 + 1)
+            let hwc = toHWC(x, s)
+            var got = [Int32](repeating: 0, count: os.count)
+            hwc.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
+                Fast.maxPool(src: src.baseAddress!, dst: dst.baseAddress!, shape: s, p)
+            } }
+            assertBitExact(expected, toCHW(got, os), stage: "maxPool 2x2 case \(case_)")
+            // Int16 codes (the engine's code arena)
+            var got16 = [Int16](repeating: 0, count: os.count)
+            hwc.map { Int16(truncatingIfNeeded: $0) }.withUnsafeBufferPointer { src in got16.withUnsafeMutableBufferPointer { dst in
+                Fast.maxPool(src: src.baseAddress!, dst: dst.baseAddress!, shape: s, p)
+            } }
+            let expected16 = Reference.maxPool(x.map { Int32(Int16(truncatingIfNeeded: $0)) }, shape: s, p)
+            assertBitExact(expected16, toCHW(got16.map { Int32($0) }, os), stage: "maxPool 2x2 Int16 case \(case_)")
+        }
+    }
+
     /// A random crossbar layer: geometry, tiles, ADC configurations chosen so some tiles saturate.
     static func randomCrossbar(_ rng: inout Xoshiro256StarStar) -> (CrossbarParams, TensorShape, Int) {
         let kh = rng.int(1...4), kw = rng.int(1...4)
@@ -121,7 +148,7 @@ final class FastVsReferenceTests: XCTestCase {
     func testCrossbar() {
         var rng = Xoshiro256StarStar(seed: 41)
         var saturated = 0, total = 0, chunked = 0, multiGroup = 0, partialBlock = 0, fullBlock = 0
-        var u8Cases = 0, u8Chunked = 0, u8PartialQuad = 0
+        var u8Cases = 0, u8Chunked = 0, u8PartialQuad = 0, vectorADCCases = 0
         for case_ in 0..<1000 {
             let (p, s, codeBits) = Self.randomCrossbar(&rng)
             var x = [Int32](repeating: 0, count: s.count)
@@ -138,9 +165,13 @@ final class FastVsReferenceTests: XCTestCase {
             XCTAssertEqual(plan.useU8, Fast.hasU8Kernel && pairBound <= Int(Int16.max), "u8 eligibility, case \(case_)")
             if plan.useU8 {
                 u8Cases += 1
-                if (0..<plan.tileCount).contains(where: { plan.tileQuads[$0] > plan.quadChunk }) { u8Chunked += 1 }
+                // several runs between flushes in some tile's schedule
+                if (0..<plan.tileCount).contains(where: { t in (0..<plan.groups).contains { g in
+                    plan.quadFlush[plan.quadFlushStart[t * plan.groups + g] + 1] != Int.max / 4 } }) { u8Chunked += 1 }
                 if p.inChannels % 4 != 0 || p.tiles.count > 1 { u8PartialQuad += 1 }
             }
+            XCTAssertTrue(!plan.vectorADC || Fast.hasVectorADC)
+            if plan.vectorADC { vectorADCCases += 1 }
             if os.h * os.w % 4 != 0 { partialBlock += 1 }
             if os.h * os.w >= 4 { fullBlock += 1 }
             let hwc = toHWC(x, s).map { Int16($0) }
@@ -167,6 +198,7 @@ final class FastVsReferenceTests: XCTestCase {
         XCTAssertGreaterThan(multiGroup, 200, "more than 16 outputs")
         XCTAssertGreaterThan(partialBlock, 200); XCTAssertGreaterThan(fullBlock, 500)
         XCTAssertLessThan(saturated, total / 2, "most ADC codes unsaturated (\(saturated) of \(total))")
+        if Fast.hasVectorADC { XCTAssertGreaterThan(vectorADCCases, 200, "vector ADC exercised") }
         if Fast.hasU8Kernel {
             // u8 x i8 kernel: several Int16 chunks per tile, segments not a multiple of 4 rows
             XCTAssertGreaterThan(u8Cases, 300, "u8 x i8 kernel exercised")
@@ -176,6 +208,44 @@ final class FastVsReferenceTests: XCTestCase {
             XCTAssertEqual(u8Cases, 0)
         }
     }
+
+    #if arch(x86_64) && RRAM_EDGE_AVX2
+    /// The vector (Double) ADC == the reference ADC: random gains with a right shift <= 52 and
+    /// accumulators with |acc * multiplier| < 2^52, every rounding rule, ties (multipliers
+    /// `odd * 2^(s-1)` with odd accumulators), saturation.
+    func testVectorADC() {
+        var rng = Xoshiro256StarStar(seed: 47)
+        var ties = 0, saturated = 0, total = 0
+        for case_ in 0..<3000 {
+            let shift = Int32(rng.int(-21...30)), s = 31 - Int(shift)
+            let rule = rng.rule(), bits = rng.int(2...16)
+            var m = Int32(rng.int(0...Int(Int32.max)))
+            if case_ % 3 == 0 && s - 1 <= 28 { m = Int32(1 << (s - 1)) * Int32(rng.int(0...3) * 2 + 1) }
+            if case_ % 50 == 1 { m = 0 }
+            let tile = TileADC(rowStart: 0, rowCount: 1, multiplier: m, shift: shift, rounding: rule, bits: bits)
+            let accMax = m == 0 ? Int(Int32.max) : min(Int(Int32.max), ((1 << 52) - 1) / Int(m))
+            var a = SIMD4<Int32>()
+            for k in 0..<4 {
+                let mag = min(accMax, 1 << rng.int(0...31))
+                a[k] = Int32(rng.int(-mag...mag))
+                if case_ % 3 == 0 && rng.bool() { a[k] |= 1 }   // odd: a tie with m = odd * 2^(s-1)
+            }
+            let scale = Double(m) * Double(sign: .plus, exponent: -s, significand: 1)
+            let lo = -(1 << (bits - 1)), hi = (1 << (bits - 1)) - 1
+            let got = Fast.adcVector4(a, SIMD4(repeating: scale), rule, SIMD4(repeating: Double(lo)), SIMD4(repeating: Double(hi)))
+            for k in 0..<4 {
+                let exp = Reference.adc(a[k], tile)
+                XCTAssertEqual(got[k], exp, "case \(case_): acc \(a[k]) m \(m) shift \(shift) rule \(rule) bits \(bits)")
+                let x = Int64(a[k]) * Int64(m)
+                if x & ((Int64(1) << Int64(s)) - 1) == Int64(1) << Int64(s - 1) { ties += 1 }
+                if exp == lo || exp == hi { saturated += 1 }
+                total += 1
+            }
+        }
+        XCTAssertGreaterThan(ties, 500, "ties exercised")
+        XCTAssertGreaterThan(saturated, total / 20); XCTAssertLessThan(saturated, total * 3 / 4)
+    }
+    #endif
 
     /// Extremes: full-scale 8-bit codes with most-negative 8-bit weights over 512 rows.
     func testCrossbarExtremeCodes() {

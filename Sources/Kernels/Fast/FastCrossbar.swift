@@ -85,6 +85,18 @@ public final class CrossbarPlan: @unchecked Sendable {
     /// Int8 `[tile][group][quad step][16 outputs][4 rows]` (64 bytes per step and group; 0 for
     /// outputs >= cout and rows past the end of a segment).
     @usableFromInline let quadWeights: UnsafeMutableRawPointer
+    /// u8 kernel flush schedule, per tile and group (`quadFlushStart[t * groups + g]` indexes
+    /// `quadFlush`): lengths of the runs of quad steps between two flushes of the Int16 lanes,
+    /// then a sentinel. A run ends before the step that could take some Int16 lane's bound
+    /// `sum maxCode * (|w| + |w'|)` (over the run's steps, the lane's two weights per step)
+    /// above `2^15 - 1`, so no Int16 partial sum can leave the Int16 range.
+    @usableFromInline let quadFlush: UnsafeMutablePointer<Int>
+    @usableFromInline let quadFlushStart: UnsafeMutablePointer<Int>
+    /// Vector ADC (host-tuned builds, FastCrossbarU8.swift): used when `vectorADC`; per tile the
+    /// gain as a Double `multiplier * 2^-(31 - shift)` (exact: a power-of-two scaling).
+    public let vectorADC: Bool
+    @usableFromInline let adcScale: UnsafeMutablePointer<Double>
+    @usableFromInline let adcRule: UnsafeMutablePointer<RoundingRule>
     /// Byte offset in the scratch of the layer's input as u8 (after the accumulators), and its
     /// zero tail (`inShape.c + 8` bytes: the zero row, and the over-read of a last partial quad).
     public static let u8ScratchOffset = 256
@@ -298,6 +310,48 @@ public final class CrossbarPlan: @unchecked Sendable {
                 }
             }
         }
+        // u8 kernel flush schedule: greedy runs of quad steps per tile and group
+        var flush: [Int] = [], flushStart: [Int] = []
+        for t in 0..<tileCount {
+            for g in 0..<groups {
+                flushStart.append(flush.count)
+                if useU8 {
+                    var bound = [Int](repeating: 0, count: 32), run = 0
+                    for j in 0..<tileQuads[t] {
+                        let base = quadTileOffset[t] + (g * tileQuads[t] + j) * 64
+                        var step = [Int](repeating: 0, count: 32)
+                        for l in 0..<32 { step[l] = Int(self.maxCode) * (abs(Int(qw[base + 2 * l])) + abs(Int(qw[base + 2 * l + 1]))) }
+                        if (0..<32).contains(where: { bound[$0] + step[$0] > Int(Int16.max) }) {
+                            flush.append(run); run = 0
+                            for l in 0..<32 { bound[l] = 0 }
+                        }
+                        for l in 0..<32 { bound[l] += step[l] }
+                        run += 1
+                    }
+                    if run > 0 { flush.append(run) }
+                }
+                flush.append(Int.max / 4)   // sentinel
+            }
+        }
+        quadFlush = .allocate(capacity: flush.count)
+        for (i, v) in flush.enumerated() { quadFlush[i] = v }
+        quadFlushStart = .allocate(capacity: flushStart.count)
+        for (i, v) in flushStart.enumerated() { quadFlushStart[i] = v }
+
+        // vector ADC: |acc * multiplier| < 2^52 (exact as a Double product) and a right shift
+        // <= 52 (the rounding bias below stays exact)
+        adcScale = .allocate(capacity: tileCount)
+        adcRule = .allocate(capacity: tileCount)
+        var vadc = Fast.hasVectorADC
+        for (t, tile) in p.tiles.enumerated() {
+            let s = 31 - Int(tile.shift)
+            adcScale[t] = Double(tile.multiplier) * Double(sign: .plus, exponent: -s, significand: 1)
+            (adcRule + t).initialize(to: tile.rounding)
+            let accBound = Double(tile.rowCount) * Double(self.maxCode) * Double(maxW)
+            if !(s <= 52 && accBound * Double(tile.multiplier) < 0x1p52) { vadc = false }
+        }
+        vectorADC = vadc
+
         // scratch: room for 4 patches (the narrow fused kernel gathers blocks of 4 pixels); at
         // least the blocked kernel's accumulator scratch (4 x 16 Int32); the u8 input copy
         let u8Bytes = useU8 ? CrossbarPlan.u8ScratchOffset + inShape.count + inShape.c + 8 : 0
@@ -306,6 +360,7 @@ public final class CrossbarPlan: @unchecked Sendable {
 
     deinit {
         tileQuads.deallocate(); quadTileOffset.deallocate(); quadWeights.deallocate()
+        quadFlush.deallocate(); quadFlushStart.deallocate(); adcScale.deallocate(); adcRule.deallocate()
         tileSegStart.deallocate(); blockTileOffset.deallocate(); tilePairs.deallocate(); blockWeights.deallocate()
         blockThresholds.deallocate(); zeroRow.deallocate()
         segments.deallocate(); segmentOffset.deallocate(); tileOffset.deallocate(); tileRows.deallocate(); tileRows8.deallocate()
@@ -423,12 +478,16 @@ extension Fast {
                 }
                 var n0 = zero, n1 = zero, n2 = zero, n3 = zero
                 var tp = th + o &* 2
+                // T_k[o] is non-decreasing in k: once no accumulator of the block reaches T_k,
+                // none reaches a later threshold, and the remaining levels add nothing
                 for _ in 0..<levels {
                     let tv = tp.loadUnaligned(as: SIMD16<Int16>.self)
-                    n0 &+= zero.replacing(with: one, where: a0 .>= tv)
-                    n1 &+= zero.replacing(with: one, where: a1 .>= tv)
-                    n2 &+= zero.replacing(with: one, where: a2 .>= tv)
-                    n3 &+= zero.replacing(with: one, where: a3 .>= tv)
+                    let m0 = a0 .>= tv, m1 = a1 .>= tv, m2 = a2 .>= tv, m3 = a3 .>= tv
+                    n0 &+= zero.replacing(with: one, where: m0)
+                    n1 &+= zero.replacing(with: one, where: m1)
+                    n2 &+= zero.replacing(with: one, where: m2)
+                    n3 &+= zero.replacing(with: one, where: m3)
+                    if !any((m0 .| m1) .| (m2 .| m3)) { break }
                     tp += pad &* 2
                 }
                 let lanes = Swift.min(16, cout &- o)

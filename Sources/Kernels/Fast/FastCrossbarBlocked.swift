@@ -217,6 +217,28 @@ extension Fast {
                     accumulateBlock(src, plan, t, g, pix, nb, acc)
                     #endif
                     let o0 = g &* 16, lanes = Swift.min(16, cout &- o0)
+                    #if arch(x86_64) && RRAM_EDGE_AVX2
+                    if plan.vectorADC {
+                        for i in 0..<nb {
+                            let out = dst + ((pix &+ i) &* cout &+ o0)
+                            let codes = adcVector16(accI + i &* 16, plan, t)
+                            if let tileOut {
+                                let tout = tileOut + ((t &* pixels &+ pix &+ i) &* cout &+ o0)
+                                for l in 0..<lanes { tout[l] = codes[l] }
+                            }
+                            if lanes == 16 {
+                                let o = UnsafeMutableRawPointer(out)
+                                if t == 0 { o.storeBytes(of: codes, as: SIMD16<Int32>.self) }
+                                else { o.storeBytes(of: o.loadUnaligned(as: SIMD16<Int32>.self) &+ codes, as: SIMD16<Int32>.self) }
+                            } else if t == 0 {
+                                for l in 0..<lanes { out[l] = codes[l] }
+                            } else {
+                                for l in 0..<lanes { out[l] &+= codes[l] }
+                            }
+                        }
+                        continue
+                    }
+                    #endif
                     for i in 0..<nb {
                         let out = dst + ((pix &+ i) &* cout &+ o0)
                         let a = accI + i &* 16

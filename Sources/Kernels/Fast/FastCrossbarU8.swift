@@ -19,13 +19,17 @@ extension Fast {
     #if arch(x86_64) && RRAM_EDGE_AVX2
     /// Whether this build has the u8 x i8 kernel.
     public static let hasU8Kernel = true
+    /// Whether this build has the vector (Double) ADC.
+    public static let hasVectorADC = true
     #else
     public static let hasU8Kernel = false
+    public static let hasVectorADC = false
     #endif
 }
 
 #if arch(x86_64) && RRAM_EDGE_AVX2
 import _Builtin_intrinsics.intel
+import FixedPoint
 
 extension Fast {
     /// Copies the layer input (`inShape.count` Int16 codes, each in 0...255) to bytes at
@@ -87,15 +91,14 @@ extension Fast {
                                _ oy: SIMD4<Int>, _ ox: SIMD4<Int>, _ acc: UnsafeMutableRawPointer) {
         var c0 = SIMD8<Int32>(), d0 = c0, c1 = c0, d1 = c0, c2 = c0, d2 = c0, c3 = c0, d3 = c0
         var s0 = SIMD16<Int16>(), u0 = s0, s1 = s0, u1 = s0, s2 = s0, u2 = s0, s3 = s0, u3 = s0
-        let chunk = plan.quadChunk
-        var pending = 0
+        var fl = UnsafePointer(plan.quadFlush + plan.quadFlushStart[t &* plan.groups &+ g])
+        var untilFlush = fl[0]
         var wp = UnsafeRawPointer(plan.quadWeights) + (plan.quadTileOffset[t] &+ g &* plan.tileQuads[t] &* 64)
         let segs = plan.segments
         @inline(__always) func flush() {
             c0 &+= widenQuad(s0); d0 &+= widenQuad(u0); c1 &+= widenQuad(s1); d1 &+= widenQuad(u1)
             c2 &+= widenQuad(s2); d2 &+= widenQuad(u2); c3 &+= widenQuad(s3); d3 &+= widenQuad(u3)
             s0 = SIMD16<Int16>(); u0 = s0; s1 = s0; u1 = s0; s2 = s0; u2 = s0; s3 = s0; u3 = s0
-            pending = 0
         }
         let origins = windowOrigins(plan, oy, ox)
         for s in plan.tileSegStart[t]..<plan.tileSegStart[t &+ 1] {
@@ -110,7 +113,7 @@ extension Fast {
             }
             var left = (sg[3] &- sg[2] &+ 3) &>> 2
             while left > 0 {
-                let m = Swift.min(left, chunk &- pending)
+                let m = Swift.min(left, untilFlush)
                 for j in 0..<m {
                     let w0 = wp.loadUnaligned(fromByteOffset: j &* 64, as: __m256i.self)
                     let w1 = wp.loadUnaligned(fromByteOffset: j &* 64 &+ 32, as: __m256i.self)
@@ -125,8 +128,8 @@ extension Fast {
                 wp += m &* 64
                 r0 += 4 &* m; r1 += 4 &* m; r2 += 4 &* m; r3 += 4 &* m
                 left &-= m
-                pending &+= m
-                if pending == chunk { flush() }
+                untilFlush &-= m
+                if untilFlush == 0 { flush(); fl += 1; untilFlush = fl[0] }
             }
         }
         flush()
@@ -142,23 +145,22 @@ extension Fast {
                                _ oy: Int, _ ox: Int, _ acc: UnsafeMutableRawPointer) {
         var c0 = SIMD8<Int32>(), d0 = c0
         var s0 = SIMD16<Int16>(), u0 = s0, s1 = s0, u1 = s0   // two independent chains
-        let chunk = plan.quadChunk
-        var pending = 0
+        var fl = UnsafePointer(plan.quadFlush + plan.quadFlushStart[t &* plan.groups &+ g])
+        var untilFlush = fl[0]
         var wp = UnsafeRawPointer(plan.quadWeights) + (plan.quadTileOffset[t] &+ g &* plan.tileQuads[t] &* 64)
         let segs = plan.segments
         @inline(__always) func flush() {
             c0 &+= widenQuad(s0) &+ widenQuad(s1); d0 &+= widenQuad(u0) &+ widenQuad(u1)
             s0 = SIMD16<Int16>(); u0 = s0; s1 = s0; u1 = s0
-            pending = 0
         }
         for s in plan.tileSegStart[t]..<plan.tileSegStart[t &+ 1] {
             let sg = UnsafePointer(segs + 5 &* s)
             var r0 = segmentRowU8(src, plan, sg, oy, ox)
             var left = (sg[3] &- sg[2] &+ 3) &>> 2
             while left > 0 {
-                // s0/u0 take even steps, s1/u1 odd steps: each lane still adds one pair per step
-                // of the chunk (at most quadChunk in total across the two)
-                let m = Swift.min(left, chunk &- pending)
+                // s0/u0 take even steps, s1/u1 odd steps: each lane adds a subset of the run's
+                // pairs, within the run's bound
+                let m = Swift.min(left, untilFlush)
                 var j = 0
                 while j &+ 2 <= m {
                     let x = quadBroadcast(r0 + j &* 4), y = quadBroadcast(r0 + (j &* 4 &+ 4))
@@ -176,12 +178,50 @@ extension Fast {
                 wp += m &* 64
                 r0 += 4 &* m
                 left &-= m
-                pending &+= m
-                if pending == chunk { flush() }
+                untilFlush &-= m
+                if untilFlush == 0 { flush(); fl += 1; untilFlush = fl[0] }
             }
         }
         flush()
         acc.storeBytes(of: c0, toByteOffset: 0, as: SIMD8<Int32>.self); acc.storeBytes(of: d0, toByteOffset: 32, as: SIMD8<Int32>.self)
+    }
+
+    /// ADC codes (DATAPATH.md section 6) of 4 accumulators of tile `t` in Double lanes
+    /// (`plan.vectorADC`): `v = acc * multiplier * 2^-s` is exact (`|acc * multiplier| < 2^52`,
+    /// scaled by a power of two), the rounding rule is a `vroundpd` of `v` (floor, toward zero,
+    /// nearest-even under the default MXCSR mode) or of `v + 1/2` / `v + copysign(1/2, v)`
+    /// (halfUp / halfAwayFromZero; exact because `s <= 52`: the sum is
+    /// `(acc * multiplier + 2^(s-1)) / 2^s` with a numerator below `2^53`), then the saturation
+    /// (integers, exact in Double) and a conversion (`vcvttpd2dq`) of an integral value.
+    @inlinable @inline(__always)
+    static func adcVector4(_ a: SIMD4<Int32>, _ scale: SIMD4<Double>, _ rule: RoundingRule,
+                           _ lo: SIMD4<Double>, _ hi: SIMD4<Double>) -> SIMD4<Int32> {
+        let v = _mm256_mul_pd(_mm256_cvtepi32_pd(unsafeBitCast(a, to: __m128i.self)), scale)
+        var r: SIMD4<Double>
+        switch rule {
+        case .floor: r = v.rounded(.down)
+        case .towardZero: r = v.rounded(.towardZero)
+        case .halfUp: r = (v + 0.5).rounded(.down)
+        case .halfAwayFromZero:
+            let half = _mm256_or_pd(SIMD4<Double>(repeating: 0.5), _mm256_and_pd(v, SIMD4<Double>(repeating: -0.0)))
+            r = (v + half).rounded(.towardZero)
+        case .halfToEven: r = v.rounded(.toNearestOrEven)
+        }
+        r = _mm256_min_pd(_mm256_max_pd(r, lo), hi)
+        return unsafeBitCast(_mm256_cvttpd_epi32(r), to: SIMD4<Int32>.self)
+    }
+
+    /// ADC codes of the 16 accumulators at `a` (tile `t`).
+    @inlinable @inline(__always)
+    static func adcVector16(_ a: UnsafePointer<Int32>, _ plan: CrossbarPlan, _ t: Int) -> SIMD16<Int32> {
+        let scale = SIMD4<Double>(repeating: plan.adcScale[t]), rule = plan.adcRule[t]
+        let lo = SIMD4<Double>(repeating: Double(plan.adcLo[t])), hi = SIMD4<Double>(repeating: Double(plan.adcHi[t]))
+        let p = UnsafeRawPointer(a)
+        let c0 = adcVector4(p.loadUnaligned(as: SIMD4<Int32>.self), scale, rule, lo, hi)
+        let c1 = adcVector4(p.loadUnaligned(fromByteOffset: 16, as: SIMD4<Int32>.self), scale, rule, lo, hi)
+        let c2 = adcVector4(p.loadUnaligned(fromByteOffset: 32, as: SIMD4<Int32>.self), scale, rule, lo, hi)
+        let c3 = adcVector4(p.loadUnaligned(fromByteOffset: 48, as: SIMD4<Int32>.self), scale, rule, lo, hi)
+        return SIMD16<Int32>(lowHalf: SIMD8<Int32>(lowHalf: c0, highHalf: c1), highHalf: SIMD8<Int32>(lowHalf: c2, highHalf: c3))
     }
 
     /// The tile accumulators of `count` (1...4) consecutive output pixels from `pix`, output
