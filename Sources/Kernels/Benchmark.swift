@@ -86,8 +86,7 @@ public func profileSteps(engine: Engine, pixels: [UInt8], runs: Int) -> [(name: 
             for r in -min(runs, 100)..<runs {   // (negative r: warm-up)
                 let img = px.baseAddress! + (abs(r) % available) * nIn
                 var t0 = clock.now
-                let ins = p.tensors[p.input].shape, inBase = ws.codes + c.offsets[p.input], hw = ins.h * ins.w
-                for ch in 0..<ins.c { for i in 0..<hw { inBase[i * ins.c + ch] = Int16(img[ch * hw + i]) } }
+                c.loadPixels(img, ws)
                 let os = p.tensors[p.output].shape
                 if c.isCode[p.output] { Fast.hwcToCHW(src: ws.codes + c.offsets[p.output], dst: lg.baseAddress!, shape: os) }
                 else { Fast.hwcToCHW(src: ws.sums + c.offsets[p.output], dst: lg.baseAddress!, shape: os) }

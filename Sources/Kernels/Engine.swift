@@ -74,7 +74,8 @@ public final class CompiledProgram: @unchecked Sendable {
             let s = program.tensors[i].shape
             switch node.op {
             case .inputQuant(let p), .activation(let p):
-                let st = Step.affine(src: offs[i], srcCode: code[i], dst: offs[o], pixels: s.h * s.w, channels: s.c, plan: AffinePlan(p))
+                let st = Step.affine(src: offs[i], srcCode: code[i], dst: offs[o], pixels: s.h * s.w, channels: s.c,
+                                     plan: AffinePlan(p, inputRange: ranges[i], channels: s.c))
                 trace.append(st)
                 if !skip { steps.append(st) }
             case .maxPool(let p):
@@ -149,15 +150,25 @@ extension CompiledProgram {
     public func run(pixels: UnsafePointer<UInt8>, logits: UnsafeMutablePointer<Int32>, workspace ws: Workspace,
                     onCrossbar: ((Int, UnsafePointer<Int32>) -> Void)? = nil) {
         let codes = ws.codes, sums = ws.sums
-        // pixels (C,H,W) -> HWC
-        let ins = program.tensors[program.input].shape
-        let inBase = codes + offsets[program.input]
-        let hw = ins.h &* ins.w
-        for c in 0..<ins.c { for i in 0..<hw { inBase[i &* ins.c &+ c] = Int16(pixels[c &* hw &+ i]) } }
+        loadPixels(pixels, ws)
         for step in onCrossbar == nil ? steps : traceSteps { execute(step, ws, onCrossbar) }
         let os = program.tensors[program.output].shape
         if isCode[program.output] { Fast.hwcToCHW(src: codes + offsets[program.output], dst: logits, shape: os) }
         else { Fast.hwcToCHW(src: sums + offsets[program.output], dst: logits, shape: os) }
+    }
+
+    /// Pixels (C,H,W) -> the HWC input tensor (Int16 codes).
+    @inlinable @inline(__always)
+    func loadPixels(_ pixels: UnsafePointer<UInt8>, _ ws: Workspace) {
+        let ins = program.tensors[program.input].shape
+        let inBase = ws.codes + offsets[program.input]
+        let hw = ins.h &* ins.w
+        if ins.c == 1 {
+            // one channel: a plain widening copy (vectorised)
+            for i in 0..<hw { inBase[i] = Int16(pixels[i]) }
+            return
+        }
+        for c in 0..<ins.c { for i in 0..<hw { inBase[i &* ins.c &+ c] = Int16(pixels[c &* hw &+ i]) } }
     }
 
     /// Runs one step on the workspace's arenas.
@@ -166,7 +177,11 @@ extension CompiledProgram {
         let codes = ws.codes, sums = ws.sums
         switch step {
         case let .affine(src, srcCode, dst, pixels, channels, plan):
-            if srcCode {
+            if plan.thresholdRow > 0 {
+                // (the activations of the code arena are Int16; a code tensor's quantizer too)
+                if srcCode { Fast.affineQuantThresholds(src: codes + src, dst: codes + dst, count: pixels &* channels, plan: plan) }
+                else { Fast.affineQuantThresholds(src: sums + src, dst: codes + dst, count: pixels &* channels, plan: plan) }
+            } else if srcCode {
                 Fast.affineQuant(src: codes + src, dst: codes + dst, pixels: pixels, channels: channels, plan: plan)
             } else {
                 Fast.affineQuant(src: sums + src, dst: codes + dst, pixels: pixels, channels: channels, plan: plan)

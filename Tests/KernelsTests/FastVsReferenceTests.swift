@@ -67,6 +67,64 @@ final class FastVsReferenceTests: XCTestCase {
         XCTAssertGreaterThan(inside, 1000, "unsaturated values exercised")
     }
 
+    /// The threshold form of the affine quantizer (non-negative multipliers, <= 4 output bits,
+    /// channel counts dividing 8 or multiples of 8) == the reference, Int32 and Int16 inputs
+    /// spanning the declared input range (its ends included), lengths with a scalar tail.
+    func testAffineQuantThresholds() {
+        var rng = Xoshiro256StarStar(seed: 22)
+        var lowClamp = 0, highClamp = 0, inside = 0, formed = 0
+        for case_ in 0..<1200 {
+            let c = [1, 2, 4, 8, 16, 24, 3][rng.int(0...6)]
+            let s = TensorShape(c: c, h: rng.int(1...6), w: rng.int(1...7))
+            let outBits = rng.int(1...4)
+            let small = case_ % 2 == 0   // Int16 codes (e.g. pixels) or Int32 sums
+            let inMag = small ? Int64(rng.int(1...255)) : Int64(1) << Int64(rng.int(1...30))
+            let range = ValueRange(small ? 0 : -inMag, inMag)
+            let shiftBase = rng.int(0...40)
+            var mul: [Int32] = [], sh: [Int32] = [], off: [Int64] = []
+            for _ in 0..<c {
+                let shift = min(62, max(0, shiftBase + rng.int(-3...3)))
+                let target = Double(1 << outBits) * 3.0 * Double(Int64(1) << Int64(shift)) / Double(inMag)
+                let m = min(Double(Int32.max), target * rng.uniform() * 1.3) * (rng.int(below: 20) == 0 ? 0 : 1)
+                mul.append(Int32(m))
+                sh.append(Int32(shift))
+                off.append(Int64(Double(1 << outBits) * Double(Int64(1) << Int64(shift)) * (rng.uniform() - 0.3)))
+            }
+            let p = AffineQuantParams(multiplier: mul, shift: sh, offset: off, outBits: outBits, rounding: rng.rule())
+            let plan = AffinePlan(p, inputRange: range, channels: c)
+            XCTAssertEqual(plan.thresholdRow > 0, c != 3, "threshold form eligibility, case \(case_)")
+            guard plan.thresholdRow > 0 else { continue }
+            formed += 1
+            var x = [Int32](repeating: 0, count: s.count)
+            for i in 0..<x.count {
+                let u = rng.int(0...9)
+                x[i] = u == 0 ? Int32(range.lo) : (u == 1 ? Int32(range.hi) : Int32(rng.int64(range.lo...range.hi)))
+            }
+            let expected = Reference.affineQuant(x, shape: s, p)
+            let hwc = toHWC(x, s)
+            var got = [Int16](repeating: -7, count: s.count)
+            if small {
+                hwc.map { Int16($0) }.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
+                    Fast.affineQuantThresholds(src: src.baseAddress!, dst: dst.baseAddress!, count: s.count, plan: plan)
+                } }
+            } else {
+                hwc.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
+                    Fast.affineQuantThresholds(src: src.baseAddress!, dst: dst.baseAddress!, count: s.count, plan: plan)
+                } }
+            }
+            assertBitExact(expected, toCHW(got.map { Int32($0) }, s), stage: "affine thresholds case \(case_)")
+            let hi = Int32((1 << outBits) - 1)
+            for v in expected { if v == 0 { lowClamp += 1 } else if v == hi { highClamp += 1 } else { inside += 1 } }
+        }
+        XCTAssertGreaterThan(formed, 1000)
+        XCTAssertGreaterThan(lowClamp, 1000); XCTAssertGreaterThan(highClamp, 1000); XCTAssertGreaterThan(inside, 1000)
+        // negative multipliers or too many levels: no threshold form
+        let neg = AffineQuantParams(multiplier: [-1], shift: [0], offset: [0], outBits: 4, rounding: .floor)
+        XCTAssertEqual(AffinePlan(neg, inputRange: ValueRange(0, 255), channels: 1).thresholdRow, 0)
+        let wide = AffineQuantParams(multiplier: [1], shift: [0], offset: [0], outBits: 5, rounding: .floor)
+        XCTAssertEqual(AffinePlan(wide, inputRange: ValueRange(0, 255), channels: 1).thresholdRow, 0)
+    }
+
     func testMaxPool() {
         var rng = Xoshiro256StarStar(seed: 31)
         for case_ in 0..<1000 {

@@ -478,16 +478,12 @@ extension Fast {
                 }
                 var n0 = zero, n1 = zero, n2 = zero, n3 = zero
                 var tp = th + o &* 2
-                // T_k[o] is non-decreasing in k: once no accumulator of the block reaches T_k,
-                // none reaches a later threshold, and the remaining levels add nothing
                 for _ in 0..<levels {
                     let tv = tp.loadUnaligned(as: SIMD16<Int16>.self)
-                    let m0 = a0 .>= tv, m1 = a1 .>= tv, m2 = a2 .>= tv, m3 = a3 .>= tv
-                    n0 &+= zero.replacing(with: one, where: m0)
-                    n1 &+= zero.replacing(with: one, where: m1)
-                    n2 &+= zero.replacing(with: one, where: m2)
-                    n3 &+= zero.replacing(with: one, where: m3)
-                    if !any((m0 .| m1) .| (m2 .| m3)) { break }
+                    n0 &+= zero.replacing(with: one, where: a0 .>= tv)
+                    n1 &+= zero.replacing(with: one, where: a1 .>= tv)
+                    n2 &+= zero.replacing(with: one, where: a2 .>= tv)
+                    n3 &+= zero.replacing(with: one, where: a3 .>= tv)
                     tp += pad &* 2
                 }
                 let lanes = Swift.min(16, cout &- o)
