@@ -86,12 +86,17 @@ public final class CrossbarPlan: @unchecked Sendable {
     /// outputs >= cout and rows past the end of a segment).
     @usableFromInline let quadWeights: UnsafeMutableRawPointer
     /// u8 kernel flush schedule, per tile and group (`quadFlushStart[t * groups + g]` indexes
-    /// `quadFlush`): lengths of the runs of quad steps between two flushes of the Int16 lanes,
-    /// then a sentinel. A run ends before the step that could take some Int16 lane's bound
-    /// `sum maxCode * (|w| + |w'|)` (over the run's steps, the lane's two weights per step)
-    /// above `2^15 - 1`, so no Int16 partial sum can leave the Int16 range.
+    /// `quadFlush`): lengths of the runs of quad steps between two flushes of the Int16 lanes
+    /// (they add up to the tile's quad steps), then a sentinel. With codes in `0...maxCode`, an
+    /// Int16 lane's sum over a run lies in `[maxCode * (sum of its negative weights),
+    /// maxCode * (sum of its positive weights)]`; a run ends before the step that would take
+    /// that interval out of `[-2^15, 2^15 - 1]`, so the lane's wrapping sum (`vpaddw`) is exact.
     @usableFromInline let quadFlush: UnsafeMutablePointer<Int>
     @usableFromInline let quadFlushStart: UnsafeMutablePointer<Int>
+    /// Per quad step of each tile (from `quadStepStart[t]`), the byte offset of its 4 input codes
+    /// from the window's top-left corner (`segmentOffset + 4q`): windows inside the map.
+    @usableFromInline let quadStepOffset: UnsafeMutablePointer<Int32>
+    @usableFromInline let quadStepStart: UnsafeMutablePointer<Int>
     /// Vector ADC (host-tuned builds, FastCrossbarU8.swift): used when `vectorADC`; per tile the
     /// gain as a Double `multiplier * 2^-(31 - shift)` (exact: a power-of-two scaling).
     public let vectorADC: Bool
@@ -316,16 +321,20 @@ public final class CrossbarPlan: @unchecked Sendable {
             for g in 0..<groups {
                 flushStart.append(flush.count)
                 if useU8 {
-                    var bound = [Int](repeating: 0, count: 32), run = 0
+                    // per Int16 lane, the largest and smallest sum of the run (codes in 0...maxCode)
+                    var hiSum = [Int](repeating: 0, count: 32), loSum = hiSum, run = 0
+                    let mc = Int(self.maxCode)
                     for j in 0..<tileQuads[t] {
                         let base = quadTileOffset[t] + (g * tileQuads[t] + j) * 64
-                        var step = [Int](repeating: 0, count: 32)
-                        for l in 0..<32 { step[l] = Int(self.maxCode) * (abs(Int(qw[base + 2 * l])) + abs(Int(qw[base + 2 * l + 1]))) }
-                        if (0..<32).contains(where: { bound[$0] + step[$0] > Int(Int16.max) }) {
-                            flush.append(run); run = 0
-                            for l in 0..<32 { bound[l] = 0 }
+                        var hi = [Int](repeating: 0, count: 32), lo = hi
+                        for l in 0..<32 {
+                            for k in 0..<2 { let w = Int(qw[base + 2 * l + k]); if w > 0 { hi[l] += mc * w } else { lo[l] += mc * w } }
                         }
-                        for l in 0..<32 { bound[l] += step[l] }
+                        if (0..<32).contains(where: { hiSum[$0] + hi[$0] > Int(Int16.max) || loSum[$0] + lo[$0] < Int(Int16.min) }) {
+                            flush.append(run); run = 0
+                            for l in 0..<32 { hiSum[l] = 0; loSum[l] = 0 }
+                        }
+                        for l in 0..<32 { hiSum[l] += hi[l]; loSum[l] += lo[l] }
                         run += 1
                     }
                     if run > 0 { flush.append(run) }
@@ -337,6 +346,17 @@ public final class CrossbarPlan: @unchecked Sendable {
         for (i, v) in flush.enumerated() { quadFlush[i] = v }
         quadFlushStart = .allocate(capacity: flushStart.count)
         for (i, v) in flushStart.enumerated() { quadFlushStart[i] = v }
+        var stepOff: [Int32] = []
+        quadStepStart = .allocate(capacity: tileCount)
+        for t in 0..<tileCount {
+            quadStepStart[t] = stepOff.count
+            for sidx in tileSegStart[t]..<tileSegStart[t + 1] {
+                let n = segs[5 * sidx + 3] - segs[5 * sidx + 2]
+                for q in 0..<((n + 3) / 4) { stepOff.append(Int32(segmentOffset[sidx] + 4 * q)) }
+            }
+        }
+        quadStepOffset = .allocate(capacity: Swift.max(1, stepOff.count))
+        for (i, v) in stepOff.enumerated() { quadStepOffset[i] = v }
 
         // vector ADC: |acc * multiplier| < 2^52 (exact as a Double product) and a right shift
         // <= 52 (the rounding bias below stays exact)
@@ -360,7 +380,7 @@ public final class CrossbarPlan: @unchecked Sendable {
 
     deinit {
         tileQuads.deallocate(); quadTileOffset.deallocate(); quadWeights.deallocate()
-        quadFlush.deallocate(); quadFlushStart.deallocate(); adcScale.deallocate(); adcRule.deallocate()
+        quadFlush.deallocate(); quadFlushStart.deallocate(); quadStepOffset.deallocate(); quadStepStart.deallocate(); adcScale.deallocate(); adcRule.deallocate()
         tileSegStart.deallocate(); blockTileOffset.deallocate(); tilePairs.deallocate(); blockWeights.deallocate()
         blockThresholds.deallocate(); zeroRow.deallocate()
         segments.deallocate(); segmentOffset.deallocate(); tileOffset.deallocate(); tileRows.deallocate(); tileRows8.deallocate()

@@ -100,17 +100,41 @@ extension Fast {
             c2 &+= widenQuad(s2); d2 &+= widenQuad(u2); c3 &+= widenQuad(s3); d3 &+= widenQuad(u3)
             s0 = SIMD16<Int16>(); u0 = s0; s1 = s0; u1 = s0; s2 = s0; u2 = s0; s3 = s0; u3 = s0
         }
-        let origins = windowOrigins(plan, oy, ox)
+        @inline(__always) func store() {
+            acc.storeBytes(of: c0, toByteOffset: 0, as: SIMD8<Int32>.self); acc.storeBytes(of: d0, toByteOffset: 32, as: SIMD8<Int32>.self)
+            acc.storeBytes(of: c1, toByteOffset: 64, as: SIMD8<Int32>.self); acc.storeBytes(of: d1, toByteOffset: 96, as: SIMD8<Int32>.self)
+            acc.storeBytes(of: c2, toByteOffset: 128, as: SIMD8<Int32>.self); acc.storeBytes(of: d2, toByteOffset: 160, as: SIMD8<Int32>.self)
+            acc.storeBytes(of: c3, toByteOffset: 192, as: SIMD8<Int32>.self); acc.storeBytes(of: d3, toByteOffset: 224, as: SIMD8<Int32>.self)
+        }
+        if let origins = windowOrigins(plan, oy, ox) {
+            // all 4 windows inside the map: one flat loop per run of the flush schedule, each
+            // step's input at `origin + quadStepOffset[step]` (no per-segment bookkeeping)
+            let b0 = src + origins[0], b1 = src + origins[1], b2 = src + origins[2], b3 = src + origins[3]
+            var so = UnsafePointer(plan.quadStepOffset + plan.quadStepStart[t])
+            var left = plan.tileQuads[t]
+            while left > 0 {
+                let m = fl[0]
+                for j in 0..<m {
+                    let off = Int(so[j])
+                    let w0 = wp.loadUnaligned(fromByteOffset: j &* 64, as: __m256i.self)
+                    let w1 = wp.loadUnaligned(fromByteOffset: j &* 64 &+ 32, as: __m256i.self)
+                    let x0 = quadBroadcast(b0 + off), x1 = quadBroadcast(b1 + off)
+                    madd(&s0, x0, w0); madd(&u0, x0, w1)
+                    madd(&s1, x1, w0); madd(&u1, x1, w1)
+                    let x2 = quadBroadcast(b2 + off), x3 = quadBroadcast(b3 + off)
+                    madd(&s2, x2, w0); madd(&u2, x2, w1)
+                    madd(&s3, x3, w0); madd(&u3, x3, w1)
+                }
+                so += m; wp += m &* 64; left &-= m
+                flush(); fl += 1
+            }
+            store()
+            return
+        }
         for s in plan.tileSegStart[t]..<plan.tileSegStart[t &+ 1] {
             let sg = UnsafePointer(segs + 5 &* s)
-            var r0: UnsafePointer<UInt8>, r1: UnsafePointer<UInt8>, r2: UnsafePointer<UInt8>, r3: UnsafePointer<UInt8>
-            if let origins {
-                let so = plan.segmentOffset[s]
-                r0 = src + (origins[0] &+ so); r1 = src + (origins[1] &+ so); r2 = src + (origins[2] &+ so); r3 = src + (origins[3] &+ so)
-            } else {
-                r0 = segmentRowU8(src, plan, sg, oy[0], ox[0]); r1 = segmentRowU8(src, plan, sg, oy[1], ox[1])
-                r2 = segmentRowU8(src, plan, sg, oy[2], ox[2]); r3 = segmentRowU8(src, plan, sg, oy[3], ox[3])
-            }
+            var r0 = segmentRowU8(src, plan, sg, oy[0], ox[0]), r1 = segmentRowU8(src, plan, sg, oy[1], ox[1])
+            var r2 = segmentRowU8(src, plan, sg, oy[2], ox[2]), r3 = segmentRowU8(src, plan, sg, oy[3], ox[3])
             var left = (sg[3] &- sg[2] &+ 3) &>> 2
             while left > 0 {
                 let m = Swift.min(left, untilFlush)
@@ -133,10 +157,7 @@ extension Fast {
             }
         }
         flush()
-        acc.storeBytes(of: c0, toByteOffset: 0, as: SIMD8<Int32>.self); acc.storeBytes(of: d0, toByteOffset: 32, as: SIMD8<Int32>.self)
-        acc.storeBytes(of: c1, toByteOffset: 64, as: SIMD8<Int32>.self); acc.storeBytes(of: d1, toByteOffset: 96, as: SIMD8<Int32>.self)
-        acc.storeBytes(of: c2, toByteOffset: 128, as: SIMD8<Int32>.self); acc.storeBytes(of: d2, toByteOffset: 160, as: SIMD8<Int32>.self)
-        acc.storeBytes(of: c3, toByteOffset: 192, as: SIMD8<Int32>.self); acc.storeBytes(of: d3, toByteOffset: 224, as: SIMD8<Int32>.self)
+        store()
     }
 
     /// As `accumulateU8x4` for one output pixel (`acc`: 16 Int32).
@@ -224,21 +245,15 @@ extension Fast {
         return SIMD16<Int32>(lowHalf: SIMD8<Int32>(lowHalf: c0, highHalf: c1), highHalf: SIMD8<Int32>(lowHalf: c2, highHalf: c3))
     }
 
-    /// The tile accumulators of `count` (1...4) consecutive output pixels from `pix`, output
-    /// group `g`, into `acc` (`[pixel][16]` Int32), u8 x i8 kernel.
+    /// The tile accumulators of `count` (1...4) output pixels
+    /// at (oy[i], ox[i]), group `g`, into `acc` (`[pixel][16]` Int32), u8 x i8 kernel.
     @inlinable @inline(__always)
     static func accumulateBlockU8(_ src: UnsafePointer<UInt8>, _ plan: CrossbarPlan, _ t: Int, _ g: Int,
-                                  _ pix: Int, _ count: Int, _ acc: UnsafeMutableRawPointer) {
-        let ow = plan.outShape.w
+                                  _ oy: SIMD4<Int>, _ ox: SIMD4<Int>, _ count: Int, _ acc: UnsafeMutableRawPointer) {
         if count == 4 {
-            var oy = SIMD4<Int>(), ox = SIMD4<Int>()
-            for i in 0..<4 { let p = pix &+ i; oy[i] = p / ow; ox[i] = p &- oy[i] &* ow }
             accumulateU8x4(src, plan, t, g, oy, ox, acc)
         } else {
-            for i in 0..<count {
-                let p = pix &+ i, y = p / ow
-                accumulateU8x1(src, plan, t, g, y, p &- y &* ow, acc + i &* 64)
-            }
+            for i in 0..<count { accumulateU8x1(src, plan, t, g, oy[i], ox[i], acc + i &* 64) }
         }
     }
 }
