@@ -30,6 +30,11 @@ public final class CompiledProgram: @unchecked Sendable {
     @usableFromInline let traceSteps: [Step]
     /// Number of crossbar + activation pairs fused in `steps`.
     public let fusedCount: Int
+    /// Number of fused narrow layers whose output channels `steps` stores in level order
+    /// (`levelOrder`); traces always use the program's order.
+    public let permutedCount: Int
+    /// Number of flatten steps not run (their linear reader takes HWC-ordered weight columns).
+    public let elidedFlattenCount: Int
     /// Element offset of every tensor in its arena (`isCode`: the Int16 code arena, else the
     /// Int32 sum arena).
     public let offsets: [Int]
@@ -69,6 +74,8 @@ public final class CompiledProgram: @unchecked Sendable {
         var readers = [Int](repeating: 0, count: program.tensors.count)
         for n in program.nodes { for i in n.inputs { readers[i] += 1 } }
         var skip = false
+        var permutedInput: [Int: CrossbarParams] = [:], permuted = 0
+        var readFrom: [Int: Int] = [:], elided = 0   // run steps: a crossbar reading an elided flatten's input
         for (k, node) in program.nodes.enumerated() {
             let i = node.inputs[0], o = node.output
             let s = program.tensors[i].shape
@@ -81,24 +88,59 @@ public final class CompiledProgram: @unchecked Sendable {
             case .maxPool(let p):
                 steps.append(.maxPool(src: offs[i], dst: offs[o], code: code[i], shape: s, params: p)); trace.append(steps.last!)
             case .flatten:
-                steps.append(.flatten(src: offs[i], dst: offs[o], code: code[i], shape: s)); trace.append(steps.last!)
-            case .crossbar(let p):
-                let plan = CrossbarPlan(p, inShape: s, maxCode: ranges[i].magnitude)
+                let st = Step.flatten(src: offs[i], dst: offs[o], code: code[i], shape: s)
+                trace.append(st)
+                // a flatten of codes read only by a single-tile linear layer is not run: the layer
+                // reads the HWC tensor, its weight columns permuted to HWC order (one tile: the
+                // order of its rows does not change its sum)
+                if code[i], readers[o] == 1, o != program.output, k + 1 < program.nodes.count,
+                   program.nodes[k + 1].inputs == [o], case .crossbar(let q) = program.nodes[k + 1].op,
+                   q.tiles.count == 1, q.kernelH == 1, q.kernelW == 1, q.strideH == 1, q.strideW == 1,
+                   q.padH == 0, q.padW == 0, q.inChannels == s.count, permutedInput[k + 1] == nil {
+                    var q2 = q
+                    let hw = s.h * s.w, fan = q.fanIn
+                    for oc in 0..<q.outChannels {
+                        for c in 0..<s.c { for j in 0..<hw { q2.weights[oc * fan + j * s.c + c] = q.weights[oc * fan + c * hw + j] } }
+                    }
+                    permutedInput[k + 1] = q2
+                    readFrom[k + 1] = offs[i]
+                    elided += 1
+                } else {
+                    steps.append(st)
+                }
+            case .crossbar(let p0):
+                let plan = CrossbarPlan(p0, inShape: s, maxCode: ranges[i].magnitude)
                 patch = Swift.max(patch, plan.patchCount)
                 tileTrace = Swift.max(tileTrace, plan.tileCount * plan.outShape.count)
                 trace.append(.crossbar(src: offs[i], dst: offs[o], plan: plan, node: k))
+                // (run steps: the layer's input channels may be permuted, see below)
+                let p = permutedInput[k] ?? p0
                 // fuse with the next node if it is the only reader of this layer's sums
-                if k + 1 < program.nodes.count, case .activation(let a) = program.nodes[k + 1].op,
+                if k + 1 < program.nodes.count, case .activation(let a0) = program.nodes[k + 1].op,
                    program.nodes[k + 1].inputs == [o], readers[o] == 1, o != program.output,
-                   CrossbarPlan.canFuse(p, a, maxCode: ranges[i].hi) {
-                    let fusedPlan = CrossbarPlan(p, inShape: s, fusing: a, maxCode: ranges[i].hi)
+                   CrossbarPlan.canFuse(p, a0, maxCode: ranges[i].hi) {
+                    var fp = p, a = a0
+                    var fusedPlan = CrossbarPlan(fp, inShape: s, fusing: a, maxCode: ranges[i].hi)
+                    // narrow: order the output channels by reachable levels, so that groups of
+                    // 16 compare fewer thresholds, when the only reader of the activation is a
+                    // crossbar layer, whose input channels are permuted the same way
+                    let ao = program.nodes[k + 1].output
+                    if fusedPlan.isNarrow, readers[ao] == 1, ao != program.output, k + 2 < program.nodes.count,
+                       program.nodes[k + 2].inputs == [ao], case .crossbar(let q) = program.nodes[k + 2].op,
+                       let order = Self.levelOrder(fusedPlan.channelLevels, reader: q) {
+                        (fp, a, permutedInput[k + 2]) = Self.permuteChannels(fp, a, q, order)
+                        fusedPlan = CrossbarPlan(fp, inShape: s, fusing: a, maxCode: ranges[i].hi)
+                        permuted += 1
+                    }
                     patch = Swift.max(patch, fusedPlan.patchCount)
-                    steps.append(.crossbarActivation(src: offs[i], dst: offs[program.nodes[k + 1].output], plan: fusedPlan))
+                    steps.append(.crossbarActivation(src: readFrom[k] ?? offs[i], dst: offs[ao], plan: fusedPlan))
                     fused += 1
                     skip = true
                     continue
                 }
-                steps.append(.crossbar(src: offs[i], dst: offs[o], plan: plan, node: k))
+                let runPlan = permutedInput[k] == nil ? plan : CrossbarPlan(p, inShape: s, maxCode: ranges[i].magnitude)
+                patch = Swift.max(patch, runPlan.patchCount)
+                steps.append(.crossbar(src: readFrom[k] ?? offs[i], dst: offs[o], plan: runPlan, node: k))
             case .rnn(let p):
                 let plan = RNNPlan(p, steps: s.w, maxCode: ranges[i].magnitude)
                 patch = Swift.max(patch, plan.patchCount)
@@ -109,12 +151,57 @@ public final class CompiledProgram: @unchecked Sendable {
             skip = false
         }
         fusedCount = fused
+        permutedCount = permuted
+        elidedFlattenCount = elided
         traceSteps = trace
         self.steps = steps
         patchCount = patch
         tileTraceCount = tileTrace
         inputCount = program.tensors[program.input].shape.count
         outputCount = program.tensors[program.output].shape.count
+    }
+}
+
+extension CompiledProgram {
+    /// Channel order of a fused narrow layer for `steps`: its output channels sorted by the
+    /// levels their accumulators can reach (ascending, stable), each channel staying within its
+    /// class of the reader `q` (the channels whose rows lie in the same tile of `q` at every
+    /// kernel position: contiguous ranges, since a tile is a range of `(c*kh + y)*kw + x`), so
+    /// that every tile of `q` keeps its set of products and every segment stays a channel
+    /// interval. Nil when the order would not change.
+    static func levelOrder(_ levels: [Int], reader q: CrossbarParams) -> [Int]? {
+        let c = q.inChannels
+        guard levels.count == c, c > 1 else { return nil }
+        func tile(_ r: Int) -> Int { q.tiles.firstIndex { r >= $0.rowStart && r < $0.rowStart + $0.rowCount } ?? -1 }
+        let khw = q.kernelH * q.kernelW
+        let signature = (0..<c).map { ch in (0..<khw).map { tile(ch * khw + $0) } }
+        var order: [Int] = [], start = 0
+        while start < c {
+            var end = start + 1
+            while end < c && signature[end] == signature[start] { end += 1 }
+            order += (start..<end).sorted { levels[$0] != levels[$1] ? levels[$0] < levels[$1] : $0 < $1 }
+            start = end
+        }
+        return order == Array(0..<c) ? nil : order
+    }
+
+    /// `p` with output channel j = channel `order[j]` (weights and the activation `a`), and `q`
+    /// with input channel j = channel `order[j]`.
+    static func permuteChannels(_ p: CrossbarParams, _ a: AffineQuantParams, _ q: CrossbarParams, _ order: [Int])
+        -> (CrossbarParams, AffineQuantParams, CrossbarParams) {
+        var p2 = p, a2 = a, q2 = q
+        let fan = p.fanIn
+        for (j, c) in order.enumerated() {
+            for r in 0..<fan { p2.weights[j * fan + r] = p.weights[c * fan + r] }
+            a2.multiplier[j] = a.multiplier[c]; a2.shift[j] = a.shift[c]; a2.offset[j] = a.offset[c]
+        }
+        let khw = q.kernelH * q.kernelW, qfan = q.fanIn
+        for o in 0..<q.outChannels {
+            for (j, c) in order.enumerated() {
+                for t in 0..<khw { q2.weights[o * qfan + j * khw + t] = q.weights[o * qfan + c * khw + t] }
+            }
+        }
+        return (p2, a2, q2)
     }
 }
 

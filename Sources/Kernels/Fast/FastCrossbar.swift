@@ -51,6 +51,12 @@ public final class CrossbarPlan: @unchecked Sendable {
     /// the map, without gathering a patch).
     @usableFromInline let narrowRowOffset: UnsafeMutablePointer<Int>
     @usableFromInline let narrowThresholds: UnsafeMutableRawPointer
+    /// Fused plans: per output channel, the levels its accumulator can reach
+    /// (`#{k : T_k[o] <= maxCode * (sum of o's positive weights)}`: codes are in `0...maxCode`);
+    /// narrow plans: per group of 16 outputs the largest of these, the levels the kernel
+    /// compares (the group's later thresholds are above every accumulator it can produce).
+    public let channelLevels: [Int]
+    @usableFromInline let narrowGroupLevels: UnsafeMutablePointer<Int>
     /// Blocked kernel (FastCrossbarBlocked.swift): groups of 16 outputs; the largest input code
     /// the plan was made for and the largest |weight|; rows summed in Int16 lanes before
     /// widening (`floor((2^15 - 1) / (maxCode * maxAbsWeight))`, at least 1).
@@ -207,6 +213,27 @@ public final class CrossbarPlan: @unchecked Sendable {
             fusedThresholds = .allocate(byteCount: 16, alignment: 16)
         }
         isNarrow = narrow
+        let nLevels = fusedLevels, nOut = cout, cp = coutPad, fan = fanIn
+        var chLevels = [Int](repeating: 0, count: nLevels > 0 ? nOut : 0)
+        if nLevels > 0 {
+            let th32 = fusedThresholds.bindMemory(to: Int32.self, capacity: nLevels * cp)
+            for o in 0..<nOut {
+                var pos: Int64 = 0
+                for r in 0..<fan { pos += Swift.max(0, Int64(p.weights[o * fan + r])) }
+                let hiAcc = pos * Swift.max(0, maxCode)
+                var n = 0
+                for k in 0..<nLevels where Int64(th32[k * cp + o]) <= hiAcc { n += 1 }
+                chLevels[o] = n
+            }
+        }
+        channelLevels = chLevels
+        let nGroups = Swift.max(1, narrowPad / 16)
+        narrowGroupLevels = .allocate(capacity: nGroups)
+        for g in 0..<nGroups {
+            var m = 0
+            for o in (g * 16)..<Swift.min(nOut, g * 16 + 16) { m = Swift.max(m, chLevels.isEmpty ? 0 : chLevels[o]) }
+            narrowGroupLevels[g] = m
+        }
         if narrow {
             let rows = p.tiles[0].rowCount, levels = fusedLevels
             narrowWeights = .allocate(byteCount: Swift.max(rows * narrowPad * 2, 16), alignment: 16)
@@ -385,7 +412,7 @@ public final class CrossbarPlan: @unchecked Sendable {
         blockThresholds.deallocate(); zeroRow.deallocate()
         segments.deallocate(); segmentOffset.deallocate(); tileOffset.deallocate(); tileRows.deallocate(); tileRows8.deallocate()
         adcMult.deallocate(); adcRound.deallocate(); adcLo.deallocate(); adcHi.deallocate()
-        fusedThresholds.deallocate(); narrowWeights.deallocate(); narrowRowOffset.deallocate(); narrowThresholds.deallocate()
+        fusedThresholds.deallocate(); narrowGroupLevels.deallocate(); narrowWeights.deallocate(); narrowRowOffset.deallocate(); narrowThresholds.deallocate()
     }
 }
 
@@ -450,7 +477,7 @@ extension Fast {
     static func crossbarActivationNarrow(src: UnsafePointer<Int16>, dst: UnsafeMutablePointer<Int16>, plan: CrossbarPlan,
                                          patch: UnsafeMutablePointer<Int16>) {
         let ow = plan.outShape.w, pixels = plan.outShape.h &* ow
-        let cout = plan.cout, pad = plan.narrowPad, levels = plan.fusedLevels
+        let cout = plan.cout, pad = plan.narrowPad
         let w = UnsafeRawPointer(plan.narrowWeights), th = UnsafeRawPointer(plan.narrowThresholds)
         let one = SIMD16<Int16>(repeating: 1), zero = SIMD16<Int16>()
         let rows = plan.tileRows[0], stride = plan.tileRows8[0]
@@ -498,7 +525,7 @@ extension Fast {
                 }
                 var n0 = zero, n1 = zero, n2 = zero, n3 = zero
                 var tp = th + o &* 2
-                for _ in 0..<levels {
+                for _ in 0..<plan.narrowGroupLevels[o &>> 4] {
                     let tv = tp.loadUnaligned(as: SIMD16<Int16>.self)
                     n0 &+= zero.replacing(with: one, where: a0 .>= tv)
                     n1 &+= zero.replacing(with: one, where: a1 .>= tv)
