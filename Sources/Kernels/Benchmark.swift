@@ -71,6 +71,7 @@ public func profileSteps(engine: Engine, pixels: [UInt8], runs: Int) -> [(name: 
         switch st {
         case let .affine(_, _, _, px, ch, _): names.append("affine \(px)x\(ch)")
         case let .maxPool(_, _, code, shape, _): names.append("maxPool \(shape.c)x\(shape.h)x\(shape.w)\(code ? "" : " sums")")
+        case let .maxPoolAffine(_, _, shape, _): names.append("maxPool+act \(shape.c)x\(shape.h)x\(shape.w)")
         case let .flatten(_, _, _, shape): names.append("flatten \(shape.count)")
         case let .crossbar(_, _, plan, _): names.append("crossbar \(plan.inShape.c)->\(plan.cout) \(plan.outShape.h)x\(plan.outShape.w), \(plan.tileCount) tiles")
         case let .crossbarActivation(_, _, plan): names.append("crossbar+act \(plan.inShape.c)->\(plan.cout) \(plan.outShape.h)x\(plan.outShape.w)\(plan.isNarrow ? " narrow" : "")")

@@ -14,6 +14,8 @@ public final class CompiledProgram: @unchecked Sendable {
         /// `srcCode`: the input is a code tensor (Int16 arena), else a sum tensor (Int32 arena).
         case affine(src: Int, srcCode: Bool, dst: Int, pixels: Int, channels: Int, plan: AffinePlan)
         case maxPool(src: Int, dst: Int, code: Bool, shape: TensorShape, params: MaxPoolParams)
+        /// A 2x2 / stride 2 max-pool of sums and the threshold-form activation reading it.
+        case maxPoolAffine(src: Int, dst: Int, shape: TensorShape, plan: AffinePlan)
         case flatten(src: Int, dst: Int, code: Bool, shape: TensorShape)
         case crossbar(src: Int, dst: Int, plan: CrossbarPlan, node: Int)
         /// A single-tile crossbar and the activation after it (`dst` is the activation output).
@@ -86,7 +88,19 @@ public final class CompiledProgram: @unchecked Sendable {
                 trace.append(st)
                 if !skip { steps.append(st) }
             case .maxPool(let p):
-                steps.append(.maxPool(src: offs[i], dst: offs[o], code: code[i], shape: s, params: p)); trace.append(steps.last!)
+                let st = Step.maxPool(src: offs[i], dst: offs[o], code: code[i], shape: s, params: p)
+                trace.append(st)
+                // fuse a 2x2 / stride 2 pool of sums with the activation that alone reads it
+                if !code[i], p.kh == 2, p.kw == 2, p.sh == 2, p.sw == 2, s.c % 8 == 0, readers[o] == 1, o != program.output,
+                   k + 1 < program.nodes.count, program.nodes[k + 1].inputs == [o], case .activation(let a) = program.nodes[k + 1].op {
+                    let ap = AffinePlan(a, inputRange: ranges[o], channels: s.c)
+                    if ap.thresholdRow == s.c {
+                        steps.append(.maxPoolAffine(src: offs[i], dst: offs[program.nodes[k + 1].output], shape: s, plan: ap))
+                        skip = true
+                        continue
+                    }
+                }
+                steps.append(st)
             case .flatten:
                 let st = Step.flatten(src: offs[i], dst: offs[o], code: code[i], shape: s)
                 trace.append(st)
@@ -276,6 +290,8 @@ extension CompiledProgram {
         case let .maxPool(src, dst, code, shape, params):
             if code { Fast.maxPool(src: codes + src, dst: codes + dst, shape: shape, params) }
             else { Fast.maxPool(src: sums + src, dst: sums + dst, shape: shape, params) }
+        case let .maxPoolAffine(src, dst, shape, plan):
+            Fast.maxPool2x2Thresholds(src: sums + src, dst: codes + dst, shape: shape, plan: plan)
         case let .flatten(src, dst, code, shape):
             if code { Fast.hwcToCHW(src: codes + src, dst: codes + dst, shape: shape) }
             else { Fast.hwcToCHW(src: sums + src, dst: sums + dst, shape: shape) }

@@ -125,6 +125,44 @@ final class FastVsReferenceTests: XCTestCase {
         XCTAssertEqual(AffinePlan(wide, inputRange: ValueRange(0, 255), channels: 1).thresholdRow, 0)
     }
 
+    /// 2x2 / stride 2 max-pool of sums fused with a threshold-form activation == the reference
+    /// pool then activation (channels 8, 16, 24; odd and even map sizes; the pooled range ends).
+    func testMaxPoolThresholds() {
+        var rng = Xoshiro256StarStar(seed: 23)
+        var low = 0, high = 0, mid = 0
+        for case_ in 0..<1000 {
+            let c = 8 * rng.int(1...3)
+            let s = TensorShape(c: c, h: rng.int(2...11), w: rng.int(2...11))
+            let outBits = rng.int(1...4)
+            let mag = Int64(1) << Int64(rng.int(1...20))
+            let range = ValueRange(-mag, mag)
+            var mul: [Int32] = [], sh: [Int32] = [], off: [Int64] = []
+            for _ in 0..<c {
+                let shift = rng.int(0...30)
+                let target = Double(1 << outBits) * 2.0 * Double(Int64(1) << Int64(shift)) / Double(mag)
+                mul.append(Int32(min(Double(Int32.max), target * rng.uniform() * 1.5)))
+                sh.append(Int32(shift))
+                off.append(Int64(Double(1 << outBits) * Double(Int64(1) << Int64(shift)) * (rng.uniform() - 0.3)))
+            }
+            let act = AffineQuantParams(multiplier: mul, shift: sh, offset: off, outBits: outBits, rounding: rng.rule())
+            let plan = AffinePlan(act, inputRange: range, channels: c)
+            XCTAssertEqual(plan.thresholdRow, c)
+            var x = [Int32](repeating: 0, count: s.count)
+            for i in 0..<x.count { let u = rng.int(0...19); x[i] = u == 0 ? Int32(-mag) : (u == 1 ? Int32(mag) : Int32(rng.int64(-mag...mag))) }
+            let pool = MaxPoolParams(kh: 2, kw: 2, sh: 2, sw: 2)
+            let pooled = Reference.maxPool(x, shape: s, pool)
+            let os = TensorShape(c: c, h: (s.h - 2) / 2 + 1, w: (s.w - 2) / 2 + 1)
+            let expected = Reference.affineQuant(pooled, shape: os, act)
+            var got = [Int16](repeating: -1, count: os.count)
+            toHWC(x, s).withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
+                Fast.maxPool2x2Thresholds(src: src.baseAddress!, dst: dst.baseAddress!, shape: s, plan: plan)
+            } }
+            assertBitExact(expected, toCHW(got.map { Int32($0) }, os), stage: "maxPool+thresholds case \(case_)")
+            for v in expected { if v == 0 { low += 1 } else if v == (1 << outBits) - 1 { high += 1 } else { mid += 1 } }
+        }
+        XCTAssertGreaterThan(low, 1000); XCTAssertGreaterThan(high, 1000); XCTAssertGreaterThan(mid, 1000)
+    }
+
     func testMaxPool() {
         var rng = Xoshiro256StarStar(seed: 31)
         for case_ in 0..<1000 {

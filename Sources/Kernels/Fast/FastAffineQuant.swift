@@ -126,3 +126,39 @@ extension Fast {
         }
     }
 }
+
+extension Fast {
+    /// A 2x2 / stride 2 max-pool of an HWC sum tensor (`shape`, channels a multiple of 8) and
+    /// the threshold-form activation of its output (`plan.thresholdRow == shape.c`, made for the
+    /// pool's output range): `dst` (HWC codes) = `#{k : max of the 4 window sums >= T_k[c]}`.
+    @inlinable
+    public static func maxPool2x2Thresholds(src: UnsafePointer<Int32>, dst: UnsafeMutablePointer<Int16>, shape: TensorShape,
+                                            plan: AffinePlan) {
+        let c = shape.c, w = shape.w, oh = (shape.h - 2) / 2 + 1, ow = (shape.w - 2) / 2 + 1, levels = plan.levels
+        precondition(plan.thresholdRow == c && c % 8 == 0, "threshold plan for the pooled channels")
+        plan.thresholds.withUnsafeBufferPointer { tb in
+            let th = UnsafeRawPointer(tb.baseAddress!)
+            let one = SIMD8<Int32>(repeating: 1)
+            @inline(__always) func load(_ p: UnsafePointer<Int32>) -> SIMD8<Int32> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Int32>.self) }
+            var o = dst
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    let b0 = src + ((oy &* 2) &* w &+ ox &* 2) &* c, b1 = b0 + c, b2 = b0 + w &* c, b3 = b2 + c
+                    var ch = 0
+                    while ch < c {
+                        let x = pointwiseMax(pointwiseMax(load(b0 + ch), load(b1 + ch)), pointwiseMax(load(b2 + ch), load(b3 + ch)))
+                        var cnt = SIMD8<Int32>()
+                        var tp = th + ch &* 4
+                        for _ in 0..<levels {
+                            cnt &+= SIMD8<Int32>().replacing(with: one, where: x .>= tp.loadUnaligned(as: SIMD8<Int32>.self))
+                            tp += c &* 4
+                        }
+                        UnsafeMutableRawPointer(o + ch).storeBytes(of: SIMD8<Int16>(truncatingIfNeeded: cnt), as: SIMD8<Int16>.self)
+                        ch &+= 8
+                    }
+                    o += c
+                }
+            }
+        }
+    }
+}
