@@ -373,6 +373,61 @@ final class FastVsReferenceTests: XCTestCase {
         }
     }
 
+    /// The narrow fused kernel for 64 outputs at a time (`narrowPad` a multiple of 64: 49 to 64
+    /// and 113 to 128 outputs, padding lanes, map tails of one pixel, padded windows) == the
+    /// reference.
+    func testFusedNarrow64() {
+        var rng = Xoshiro256StarStar(seed: 44)
+        var cases = 0, partialLanes = 0, oddPixels = 0, padded = 0
+        for case_ in 0..<1000 {
+            let kh = rng.int(1...3), kw = rng.int(1...3), cin = rng.int(1...3)
+            let cout = [64, 128, rng.int(49...64), rng.int(113...128)][rng.int(0...3)]
+            let ph = rng.int(0...(kh - 1)), pw = rng.int(0...(kw - 1))
+            let s = TensorShape(c: cin, h: rng.int(max(1, kh - 2 * ph)...(kh + 6)), w: rng.int(max(1, kw - 2 * pw)...(kw + 6)))
+            let codeBits = rng.int(1...4), wb = rng.int(2...8)
+            let half = 1 << (wb - 1)
+            let fanIn = cin * kh * kw
+            let w = (0..<(cout * fanIn)).map { _ in rng.int(0...1) == 0 ? 0 : Int8(rng.int(-half...(half - 1))) }
+            let bits = rng.int(6...14)
+            let std = Double(fanIn).squareRoot() * Double((1 << codeBits) - 1) * 0.4 * Double(half) + 1
+            let (m, sft) = gainMultiplier(Double(1 << (bits - 1)) / (std * (0.3 + 2.7 * rng.uniform())))
+            let tile = TileADC(rowStart: 0, rowCount: fanIn, multiplier: m, shift: max(-31, min(30, sft)), rounding: rng.rule(), bits: bits)
+            let p = CrossbarParams(inChannels: cin, outChannels: cout, kernelH: kh, kernelW: kw, strideH: rng.int(1...2), strideW: rng.int(1...2),
+                                   padH: ph, padW: pw, weightBits: wb, weights: w, tiles: [tile])
+            let outBits = rng.int(1...4)
+            var mul: [Int32] = [], sh: [Int32] = [], off: [Int64] = []
+            for _ in 0..<cout {
+                let shift = rng.int(0...30)
+                let real = Double(1 << outBits) / Double(1 << (bits - 1)) * (0.2 + 3.0 * rng.uniform())
+                mul.append(Int32(min(Double(Int32.max), real * Double(Int64(1) << Int64(shift)))))
+                sh.append(Int32(shift))
+                off.append(Int64((rng.uniform() - 0.3) * Double(1 << outBits) * Double(Int64(1) << Int64(shift))))
+            }
+            let act = AffineQuantParams(multiplier: mul, shift: sh, offset: off, outBits: outBits, rounding: rng.rule())
+            let maxCode = Int64((1 << codeBits) - 1)
+            guard CrossbarPlan.canFuse(p, act, maxCode: maxCode) else { continue }
+            let plan = CrossbarPlan(p, inShape: s, fusing: act, maxCode: maxCode)
+            guard plan.isNarrow else { continue }
+            XCTAssertEqual(plan.narrowPad % 64, 0)
+            cases += 1
+            if cout % 16 != 0 { partialLanes += 1 }
+            let os = p.outputShape(for: s)
+            if os.h * os.w % 2 == 1 { oddPixels += 1 }
+            if ph > 0 || pw > 0 { padded += 1 }
+            let x = (0..<s.count).map { _ in Int32(rng.int(0...Int(maxCode))) }
+            var tiles: [[Int32]] = []
+            let expected = Reference.affineQuant(Reference.crossbar(x, shape: s, p, tileADC: &tiles), shape: os, act)
+            let patch = AlignedPatch(plan.patchCount)
+            var got = [Int16](repeating: -1, count: os.count)
+            toHWC(x, s).map { Int16($0) }.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
+                Fast.crossbarActivation(src: src.baseAddress!, dst: dst.baseAddress!, plan: plan, patch: patch.pointer)
+            } }
+            assertBitExact(expected, toCHW(got.map { Int32($0) }, os), stage: "narrow 64 case \(case_)")
+        }
+        XCTAssertGreaterThan(cases, 400); XCTAssertGreaterThan(partialLanes, 100)
+        XCTAssertGreaterThan(oddPixels, 100); XCTAssertGreaterThan(padded, 150)
+    }
+
     /// Fused single-tile crossbar + activation (thresholds) == reference crossbar then activation.
     func testFusedCrossbarActivation() {
         var rng = Xoshiro256StarStar(seed: 43)

@@ -465,7 +465,11 @@ extension Fast {
     public static func crossbarActivation(src: UnsafePointer<Int16>, dst: UnsafeMutablePointer<Int16>, plan: CrossbarPlan,
                                           patch: UnsafeMutablePointer<Int16>) {
         precondition(plan.fusedLevels > 0 && plan.tileCount == 1, "plan is not fused")
-        if plan.isNarrow { crossbarActivationNarrow(src: src, dst: dst, plan: plan, patch: patch); return }
+        if plan.isNarrow {
+            if plan.narrowPad % 64 == 0 { crossbarActivationNarrow64(src: src, dst: dst, plan: plan, patch: patch) }
+            else { crossbarActivationNarrow(src: src, dst: dst, plan: plan, patch: patch) }
+            return
+        }
         crossbarActivationBlocked(src: src, dst: dst, plan: plan, scratch: patch)
     }
 
@@ -544,6 +548,84 @@ extension Fast {
                     }
                 }
                 o &+= 16
+            }
+            pix &+= nb
+        }
+    }
+
+    /// The narrow fused variant for 64 outputs at a time (`narrowPad` a multiple of 64): blocks
+    /// of 2 output pixels; per packed row each input code is broadcast once and serves 4 weight
+    /// vectors (64 outputs), 8 Int16 accumulators; then each group of 16 outputs compares its
+    /// reachable levels. The same Int16 products and sums as `crossbarActivationNarrow` (exact
+    /// for the same reason: `|acc| <= B < 2^15 - 1`).
+    @inlinable
+    static func crossbarActivationNarrow64(src: UnsafePointer<Int16>, dst: UnsafeMutablePointer<Int16>, plan: CrossbarPlan,
+                                           patch: UnsafeMutablePointer<Int16>) {
+        let ow = plan.outShape.w, pixels = plan.outShape.h &* ow
+        let cout = plan.cout, pad = plan.narrowPad
+        let w = UnsafeRawPointer(plan.narrowWeights), th = UnsafeRawPointer(plan.narrowThresholds)
+        let one = SIMD16<Int16>(repeating: 1), zero = SIMD16<Int16>()
+        let rows = plan.tileRows[0], stride = plan.tileRows8[0]
+        let inH = plan.inShape.h, inW = plan.inShape.w, inC = plan.inShape.c
+        let rowOff = plan.narrowRowOffset
+        var pix = 0
+        while pix < pixels {
+            let nb = Swift.min(2, pixels &- pix)
+            // the block's 2 windows (a tail repeats its pixel): in place when both lie inside
+            // the map, else gathered into patches
+            let q0 = pix, q1 = pix &+ nb &- 1
+            let y0 = q0 / ow, x0 = q0 &- y0 &* ow, y1 = q1 / ow, x1 = q1 &- y1 &* ow
+            let iy0 = y0 &* plan.sh &- plan.ph, ix0 = x0 &* plan.sw &- plan.pw
+            let iy1 = y1 &* plan.sh &- plan.ph, ix1 = x1 &* plan.sw &- plan.pw
+            var b0 = UnsafePointer(patch), b1 = b0
+            var inPlace = false
+            if iy0 >= 0 && ix0 >= 0 && iy0 &+ plan.kh <= inH && ix0 &+ plan.kw <= inW &&
+               iy1 >= 0 && ix1 >= 0 && iy1 &+ plan.kh <= inH && ix1 &+ plan.kw <= inW {
+                inPlace = true
+                b0 = src + (iy0 &* inW &+ ix0) &* inC
+                b1 = src + (iy1 &* inW &+ ix1) &* inC
+            } else {
+                gather(src, plan, patch, y0, x0)
+                gather(src, plan, patch + stride, y1, x1)
+                b1 = b0 + stride
+            }
+            var o = 0
+            while o < pad {
+                var a0 = zero, a1 = zero, a2 = zero, a3 = zero   // pixel 0, groups 0...3
+                var c0 = zero, c1 = zero, c2 = zero, c3 = zero   // pixel 1
+                var wp = w + o &* 2
+                for j in 0..<rows {
+                    let k = inPlace ? rowOff[j] : j
+                    let x0 = SIMD16<Int16>(repeating: b0[k]), x1 = SIMD16<Int16>(repeating: b1[k])
+                    let w0 = wp.loadUnaligned(as: SIMD16<Int16>.self), w1 = wp.loadUnaligned(fromByteOffset: 32, as: SIMD16<Int16>.self)
+                    let w2 = wp.loadUnaligned(fromByteOffset: 64, as: SIMD16<Int16>.self), w3 = wp.loadUnaligned(fromByteOffset: 96, as: SIMD16<Int16>.self)
+                    a0 &+= x0 &* w0; a1 &+= x0 &* w1; a2 &+= x0 &* w2; a3 &+= x0 &* w3
+                    c0 &+= x1 &* w0; c1 &+= x1 &* w1; c2 &+= x1 &* w2; c3 &+= x1 &* w3
+                    wp += pad &* 2
+                }
+                @inline(__always) func levels(_ s0: SIMD16<Int16>, _ s1: SIMD16<Int16>, _ gi: Int) {
+                    let og = o &+ gi &* 16
+                    let lanes = Swift.min(16, cout &- og)
+                    guard lanes > 0 else { return }
+                    var n0 = zero, n1 = zero
+                    var tp = th + og &* 2
+                    for _ in 0..<plan.narrowGroupLevels[og &>> 4] {
+                        let tv = tp.loadUnaligned(as: SIMD16<Int16>.self)
+                        n0 &+= zero.replacing(with: one, where: s0 .>= tv)
+                        n1 &+= zero.replacing(with: one, where: s1 .>= tv)
+                        tp += pad &* 2
+                    }
+                    let out0 = dst + (pix &* cout &+ og)
+                    if lanes == 16 {
+                        UnsafeMutableRawPointer(out0).storeBytes(of: n0, as: SIMD16<Int16>.self)
+                        if nb == 2 { UnsafeMutableRawPointer(out0 + cout).storeBytes(of: n1, as: SIMD16<Int16>.self) }
+                    } else {
+                        for l in 0..<lanes { out0[l] = n0[l] }
+                        if nb == 2 { for l in 0..<lanes { out0[cout &+ l] = n1[l] } }
+                    }
+                }
+                levels(a0, c0, 0); levels(a1, c1, 1); levels(a2, c2, 2); levels(a3, c3, 3)
+                o &+= 64
             }
             pix &+= nb
         }
