@@ -55,4 +55,56 @@ public func benchmarkInference(engine: Engine, pixels: [UInt8], batch: Int, thre
     let secs = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
     return InferenceBenchmark(batch: batch, threads: min(threads, engine.threads), images: images, seconds: secs)
 }
+
+/// Per-step cost of the fast engine (1 thread, batch 1): for `runs` images (taken cyclically
+/// from `pixels`), the image is run step by step and every step timed on its own; returns per
+/// step (in `CompiledProgram` step order, fusion as in `run`) a label and the median and p10
+/// of its time in microseconds. "io" is the pixel transposition in and the logits out.
+public func profileSteps(engine: Engine, pixels: [UInt8], runs: Int) -> [(name: String, medianUS: Double, p10US: Double)] {
+    let c = engine.compiled, ws = engine.workspaces[0]
+    let nIn = c.inputCount
+    let available = pixels.count / nIn
+    precondition(available >= 1 && runs >= 1, "need at least one image and one run")
+    let p = c.program
+    var names: [String] = ["io"]
+    for st in c.steps {
+        switch st {
+        case let .affine(_, _, _, px, ch, _): names.append("affine \(px)x\(ch)")
+        case let .maxPool(_, _, code, shape, _): names.append("maxPool \(shape.c)x\(shape.h)x\(shape.w)\(code ? "" : " sums")")
+        case let .maxPoolAffine(_, _, shape, _): names.append("maxPool+act \(shape.c)x\(shape.h)x\(shape.w)")
+        case let .flatten(_, _, _, shape): names.append("flatten \(shape.count)")
+        case let .crossbar(_, _, plan, _): names.append("crossbar \(plan.inShape.c)->\(plan.cout) \(plan.outShape.h)x\(plan.outShape.w), \(plan.tileCount) tiles")
+        case let .crossbarActivation(_, _, plan): names.append("crossbar+act \(plan.inShape.c)->\(plan.cout) \(plan.outShape.h)x\(plan.outShape.w)\(plan.isNarrow ? " narrow" : "")")
+        case .rnn: names.append("rnn")
+        }
+    }
+    var times = [[Double]](repeating: [Double](repeating: 0, count: runs), count: names.count)
+    var logits = [Int32](repeating: 0, count: c.outputCount)
+    let clock = ContinuousClock()
+    func secs(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
+    pixels.withUnsafeBufferPointer { px in
+        logits.withUnsafeMutableBufferPointer { lg in
+            for r in -min(runs, 100)..<runs {   // (negative r: warm-up)
+                let img = px.baseAddress! + (abs(r) % available) * nIn
+                var t0 = clock.now
+                c.loadPixels(img, ws)
+                let os = p.tensors[p.output].shape
+                if c.isCode[p.output] { Fast.hwcToCHW(src: ws.codes + c.offsets[p.output], dst: lg.baseAddress!, shape: os) }
+                else { Fast.hwcToCHW(src: ws.sums + c.offsets[p.output], dst: lg.baseAddress!, shape: os) }
+                var t1 = clock.now
+                if r >= 0 { times[0][r] = secs(t1 - t0) }
+                for (k, st) in c.steps.enumerated() {
+                    t0 = t1
+                    c.execute(st, ws, nil)
+                    t1 = clock.now
+                    if r >= 0 { times[k + 1][r] = secs(t1 - t0) }
+                }
+            }
+        }
+    }
+    return names.indices.map { k in
+        let t = times[k].sorted()
+        return (names[k], 1e6 * t[t.count / 2], 1e6 * t[t.count / 10])
+    }
+}
 #endif

@@ -14,6 +14,8 @@ public final class CompiledProgram: @unchecked Sendable {
         /// `srcCode`: the input is a code tensor (Int16 arena), else a sum tensor (Int32 arena).
         case affine(src: Int, srcCode: Bool, dst: Int, pixels: Int, channels: Int, plan: AffinePlan)
         case maxPool(src: Int, dst: Int, code: Bool, shape: TensorShape, params: MaxPoolParams)
+        /// A 2x2 / stride 2 max-pool of sums and the threshold-form activation reading it.
+        case maxPoolAffine(src: Int, dst: Int, shape: TensorShape, plan: AffinePlan)
         case flatten(src: Int, dst: Int, code: Bool, shape: TensorShape)
         case crossbar(src: Int, dst: Int, plan: CrossbarPlan, node: Int)
         /// A single-tile crossbar and the activation after it (`dst` is the activation output).
@@ -30,6 +32,11 @@ public final class CompiledProgram: @unchecked Sendable {
     @usableFromInline let traceSteps: [Step]
     /// Number of crossbar + activation pairs fused in `steps`.
     public let fusedCount: Int
+    /// Number of fused narrow layers whose output channels `steps` stores in level order
+    /// (`levelOrder`); traces always use the program's order.
+    public let permutedCount: Int
+    /// Number of flatten steps not run (their linear reader takes HWC-ordered weight columns).
+    public let elidedFlattenCount: Int
     /// Element offset of every tensor in its arena (`isCode`: the Int16 code arena, else the
     /// Int32 sum arena).
     public let offsets: [Int]
@@ -69,35 +76,85 @@ public final class CompiledProgram: @unchecked Sendable {
         var readers = [Int](repeating: 0, count: program.tensors.count)
         for n in program.nodes { for i in n.inputs { readers[i] += 1 } }
         var skip = false
+        var permutedInput: [Int: CrossbarParams] = [:], permuted = 0
+        var readFrom: [Int: Int] = [:], elided = 0   // run steps: a crossbar reading an elided flatten's input
         for (k, node) in program.nodes.enumerated() {
             let i = node.inputs[0], o = node.output
             let s = program.tensors[i].shape
             switch node.op {
             case .inputQuant(let p), .activation(let p):
-                let st = Step.affine(src: offs[i], srcCode: code[i], dst: offs[o], pixels: s.h * s.w, channels: s.c, plan: AffinePlan(p))
+                let st = Step.affine(src: offs[i], srcCode: code[i], dst: offs[o], pixels: s.h * s.w, channels: s.c,
+                                     plan: AffinePlan(p, inputRange: ranges[i], channels: s.c))
                 trace.append(st)
                 if !skip { steps.append(st) }
             case .maxPool(let p):
-                steps.append(.maxPool(src: offs[i], dst: offs[o], code: code[i], shape: s, params: p)); trace.append(steps.last!)
+                let st = Step.maxPool(src: offs[i], dst: offs[o], code: code[i], shape: s, params: p)
+                trace.append(st)
+                // fuse a 2x2 / stride 2 pool of sums with the activation that alone reads it
+                if !code[i], p.kh == 2, p.kw == 2, p.sh == 2, p.sw == 2, s.c % 8 == 0, readers[o] == 1, o != program.output,
+                   k + 1 < program.nodes.count, program.nodes[k + 1].inputs == [o], case .activation(let a) = program.nodes[k + 1].op {
+                    let ap = AffinePlan(a, inputRange: ranges[o], channels: s.c)
+                    if ap.thresholdRow == s.c {
+                        steps.append(.maxPoolAffine(src: offs[i], dst: offs[program.nodes[k + 1].output], shape: s, plan: ap))
+                        skip = true
+                        continue
+                    }
+                }
+                steps.append(st)
             case .flatten:
-                steps.append(.flatten(src: offs[i], dst: offs[o], code: code[i], shape: s)); trace.append(steps.last!)
-            case .crossbar(let p):
-                let plan = CrossbarPlan(p, inShape: s, maxCode: ranges[i].magnitude)
+                let st = Step.flatten(src: offs[i], dst: offs[o], code: code[i], shape: s)
+                trace.append(st)
+                // a flatten of codes read only by a single-tile linear layer is not run: the layer
+                // reads the HWC tensor, its weight columns permuted to HWC order (one tile: the
+                // order of its rows does not change its sum)
+                if code[i], readers[o] == 1, o != program.output, k + 1 < program.nodes.count,
+                   program.nodes[k + 1].inputs == [o], case .crossbar(let q) = program.nodes[k + 1].op,
+                   q.tiles.count == 1, q.kernelH == 1, q.kernelW == 1, q.strideH == 1, q.strideW == 1,
+                   q.padH == 0, q.padW == 0, q.inChannels == s.count, permutedInput[k + 1] == nil {
+                    var q2 = q
+                    let hw = s.h * s.w, fan = q.fanIn
+                    for oc in 0..<q.outChannels {
+                        for c in 0..<s.c { for j in 0..<hw { q2.weights[oc * fan + j * s.c + c] = q.weights[oc * fan + c * hw + j] } }
+                    }
+                    permutedInput[k + 1] = q2
+                    readFrom[k + 1] = offs[i]
+                    elided += 1
+                } else {
+                    steps.append(st)
+                }
+            case .crossbar(let p0):
+                let plan = CrossbarPlan(p0, inShape: s, maxCode: ranges[i].magnitude)
                 patch = Swift.max(patch, plan.patchCount)
                 tileTrace = Swift.max(tileTrace, plan.tileCount * plan.outShape.count)
                 trace.append(.crossbar(src: offs[i], dst: offs[o], plan: plan, node: k))
+                // (run steps: the layer's input channels may be permuted, see below)
+                let p = permutedInput[k] ?? p0
                 // fuse with the next node if it is the only reader of this layer's sums
-                if k + 1 < program.nodes.count, case .activation(let a) = program.nodes[k + 1].op,
+                if k + 1 < program.nodes.count, case .activation(let a0) = program.nodes[k + 1].op,
                    program.nodes[k + 1].inputs == [o], readers[o] == 1, o != program.output,
-                   CrossbarPlan.canFuse(p, a, maxCode: ranges[i].hi) {
-                    let fusedPlan = CrossbarPlan(p, inShape: s, fusing: a, maxCode: ranges[i].hi)
+                   CrossbarPlan.canFuse(p, a0, maxCode: ranges[i].hi) {
+                    var fp = p, a = a0
+                    var fusedPlan = CrossbarPlan(fp, inShape: s, fusing: a, maxCode: ranges[i].hi)
+                    // narrow: order the output channels by reachable levels, so that groups of
+                    // 16 compare fewer thresholds, when the only reader of the activation is a
+                    // crossbar layer, whose input channels are permuted the same way
+                    let ao = program.nodes[k + 1].output
+                    if fusedPlan.isNarrow, readers[ao] == 1, ao != program.output, k + 2 < program.nodes.count,
+                       program.nodes[k + 2].inputs == [ao], case .crossbar(let q) = program.nodes[k + 2].op,
+                       let order = Self.levelOrder(fusedPlan.channelLevels, reader: q) {
+                        (fp, a, permutedInput[k + 2]) = Self.permuteChannels(fp, a, q, order)
+                        fusedPlan = CrossbarPlan(fp, inShape: s, fusing: a, maxCode: ranges[i].hi)
+                        permuted += 1
+                    }
                     patch = Swift.max(patch, fusedPlan.patchCount)
-                    steps.append(.crossbarActivation(src: offs[i], dst: offs[program.nodes[k + 1].output], plan: fusedPlan))
+                    steps.append(.crossbarActivation(src: readFrom[k] ?? offs[i], dst: offs[ao], plan: fusedPlan))
                     fused += 1
                     skip = true
                     continue
                 }
-                steps.append(.crossbar(src: offs[i], dst: offs[o], plan: plan, node: k))
+                let runPlan = permutedInput[k] == nil ? plan : CrossbarPlan(p, inShape: s, maxCode: ranges[i].magnitude)
+                patch = Swift.max(patch, runPlan.patchCount)
+                steps.append(.crossbar(src: readFrom[k] ?? offs[i], dst: offs[o], plan: runPlan, node: k))
             case .rnn(let p):
                 let plan = RNNPlan(p, steps: s.w, maxCode: ranges[i].magnitude)
                 patch = Swift.max(patch, plan.patchCount)
@@ -108,12 +165,57 @@ public final class CompiledProgram: @unchecked Sendable {
             skip = false
         }
         fusedCount = fused
+        permutedCount = permuted
+        elidedFlattenCount = elided
         traceSteps = trace
         self.steps = steps
         patchCount = patch
         tileTraceCount = tileTrace
         inputCount = program.tensors[program.input].shape.count
         outputCount = program.tensors[program.output].shape.count
+    }
+}
+
+extension CompiledProgram {
+    /// Channel order of a fused narrow layer for `steps`: its output channels sorted by the
+    /// levels their accumulators can reach (ascending, stable), each channel staying within its
+    /// class of the reader `q` (the channels whose rows lie in the same tile of `q` at every
+    /// kernel position: contiguous ranges, since a tile is a range of `(c*kh + y)*kw + x`), so
+    /// that every tile of `q` keeps its set of products and every segment stays a channel
+    /// interval. Nil when the order would not change.
+    static func levelOrder(_ levels: [Int], reader q: CrossbarParams) -> [Int]? {
+        let c = q.inChannels
+        guard levels.count == c, c > 1 else { return nil }
+        func tile(_ r: Int) -> Int { q.tiles.firstIndex { r >= $0.rowStart && r < $0.rowStart + $0.rowCount } ?? -1 }
+        let khw = q.kernelH * q.kernelW
+        let signature = (0..<c).map { ch in (0..<khw).map { tile(ch * khw + $0) } }
+        var order: [Int] = [], start = 0
+        while start < c {
+            var end = start + 1
+            while end < c && signature[end] == signature[start] { end += 1 }
+            order += (start..<end).sorted { levels[$0] != levels[$1] ? levels[$0] < levels[$1] : $0 < $1 }
+            start = end
+        }
+        return order == Array(0..<c) ? nil : order
+    }
+
+    /// `p` with output channel j = channel `order[j]` (weights and the activation `a`), and `q`
+    /// with input channel j = channel `order[j]`.
+    static func permuteChannels(_ p: CrossbarParams, _ a: AffineQuantParams, _ q: CrossbarParams, _ order: [Int])
+        -> (CrossbarParams, AffineQuantParams, CrossbarParams) {
+        var p2 = p, a2 = a, q2 = q
+        let fan = p.fanIn
+        for (j, c) in order.enumerated() {
+            for r in 0..<fan { p2.weights[j * fan + r] = p.weights[c * fan + r] }
+            a2.multiplier[j] = a.multiplier[c]; a2.shift[j] = a.shift[c]; a2.offset[j] = a.offset[c]
+        }
+        let khw = q.kernelH * q.kernelW, qfan = q.fanIn
+        for o in 0..<q.outChannels {
+            for (j, c) in order.enumerated() {
+                for t in 0..<khw { q2.weights[o * qfan + j * khw + t] = q.weights[o * qfan + c * khw + t] }
+            }
+        }
+        return (p2, a2, q2)
     }
 }
 
@@ -149,40 +251,61 @@ extension CompiledProgram {
     public func run(pixels: UnsafePointer<UInt8>, logits: UnsafeMutablePointer<Int32>, workspace ws: Workspace,
                     onCrossbar: ((Int, UnsafePointer<Int32>) -> Void)? = nil) {
         let codes = ws.codes, sums = ws.sums
-        // pixels (C,H,W) -> HWC
-        let ins = program.tensors[program.input].shape
-        let inBase = codes + offsets[program.input]
-        let hw = ins.h &* ins.w
-        for c in 0..<ins.c { for i in 0..<hw { inBase[i &* ins.c &+ c] = Int16(pixels[c &* hw &+ i]) } }
-        for step in onCrossbar == nil ? steps : traceSteps {
-            switch step {
-            case let .affine(src, srcCode, dst, pixels, channels, plan):
-                if srcCode {
-                    Fast.affineQuant(src: codes + src, dst: codes + dst, pixels: pixels, channels: channels, plan: plan)
-                } else {
-                    Fast.affineQuant(src: sums + src, dst: codes + dst, pixels: pixels, channels: channels, plan: plan)
-                }
-            case let .maxPool(src, dst, code, shape, params):
-                if code { Fast.maxPool(src: codes + src, dst: codes + dst, shape: shape, params) }
-                else { Fast.maxPool(src: sums + src, dst: sums + dst, shape: shape, params) }
-            case let .flatten(src, dst, code, shape):
-                if code { Fast.hwcToCHW(src: codes + src, dst: codes + dst, shape: shape) }
-                else { Fast.hwcToCHW(src: sums + src, dst: sums + dst, shape: shape) }
-            case let .crossbar(src, dst, plan, node):
-                Fast.crossbar(src: codes + src, dst: sums + dst, plan: plan, patch: ws.patch,
-                              tileOut: onCrossbar == nil ? nil : ws.tileTrace)
-                if let onCrossbar { onCrossbar(node, ws.tileTrace) }
-            case let .crossbarActivation(src, dst, plan):
-                Fast.crossbarActivation(src: codes + src, dst: codes + dst, plan: plan, patch: ws.patch)
-            case let .rnn(src, dst, plan, q, s, node):
-                Fast.rnn(src: codes + src, dst: codes + dst, plan: plan, q: codes + q, s: sums + s, patch: ws.patch,
-                         trace: onCrossbar == nil ? nil : ws.tileTrace)
-                if let onCrossbar { onCrossbar(node, ws.tileTrace) }
-            }
-        }
+        loadPixels(pixels, ws)
+        for step in onCrossbar == nil ? steps : traceSteps { execute(step, ws, onCrossbar) }
         let os = program.tensors[program.output].shape
         if isCode[program.output] { Fast.hwcToCHW(src: codes + offsets[program.output], dst: logits, shape: os) }
         else { Fast.hwcToCHW(src: sums + offsets[program.output], dst: logits, shape: os) }
+    }
+
+    /// Pixels (C,H,W) -> the HWC input tensor (Int16 codes).
+    @inlinable @inline(__always)
+    func loadPixels(_ pixels: UnsafePointer<UInt8>, _ ws: Workspace) {
+        let ins = program.tensors[program.input].shape
+        let inBase = ws.codes + offsets[program.input]
+        let hw = ins.h &* ins.w
+        if ins.c == 1 {
+            // one channel: a plain widening copy (vectorised)
+            for i in 0..<hw { inBase[i] = Int16(pixels[i]) }
+            return
+        }
+        for c in 0..<ins.c { for i in 0..<hw { inBase[i &* ins.c &+ c] = Int16(pixels[c &* hw &+ i]) } }
+    }
+
+    /// Runs one step on the workspace's arenas.
+    @inlinable @inline(__always)
+    func execute(_ step: Step, _ ws: Workspace, _ onCrossbar: ((Int, UnsafePointer<Int32>) -> Void)?) {
+        let codes = ws.codes, sums = ws.sums
+        switch step {
+        case let .affine(src, srcCode, dst, pixels, channels, plan):
+            if plan.thresholdRow > 0 {
+                // (the activations of the code arena are Int16; a code tensor's quantizer too)
+                if srcCode { Fast.affineQuantThresholds(src: codes + src, dst: codes + dst, count: pixels &* channels, plan: plan) }
+                else { Fast.affineQuantThresholds(src: sums + src, dst: codes + dst, count: pixels &* channels, plan: plan) }
+            } else if srcCode {
+                Fast.affineQuant(src: codes + src, dst: codes + dst, pixels: pixels, channels: channels, plan: plan)
+            } else {
+                Fast.affineQuant(src: sums + src, dst: codes + dst, pixels: pixels, channels: channels, plan: plan)
+            }
+        case let .maxPool(src, dst, code, shape, params):
+            if code { Fast.maxPool(src: codes + src, dst: codes + dst, shape: shape, params) }
+            else { Fast.maxPool(src: sums + src, dst: sums + dst, shape: shape, params) }
+        case let .maxPoolAffine(src, dst, shape, plan):
+            Fast.maxPool2x2Thresholds(src: sums + src, dst: codes + dst, shape: shape, plan: plan)
+        case let .flatten(src, dst, code, shape):
+            if code { Fast.hwcToCHW(src: codes + src, dst: codes + dst, shape: shape) }
+            else { Fast.hwcToCHW(src: sums + src, dst: sums + dst, shape: shape) }
+        case let .crossbar(src, dst, plan, node):
+            Fast.crossbar(src: codes + src, dst: sums + dst, plan: plan, patch: ws.patch,
+                          tileOut: onCrossbar == nil ? nil : ws.tileTrace)
+            if let onCrossbar { onCrossbar(node, ws.tileTrace) }
+        case let .crossbarActivation(src, dst, plan):
+            Fast.crossbarActivation(src: codes + src, dst: codes + dst, plan: plan, patch: ws.patch)
+        case let .rnn(src, dst, plan, q, s, node):
+            Fast.rnn(src: codes + src, dst: codes + dst, plan: plan, q: codes + q, s: sums + s, patch: ws.patch,
+                     trace: onCrossbar == nil ? nil : ws.tileTrace)
+            if let onCrossbar { onCrossbar(node, ws.tileTrace) }
+        }
     }
 }
 

@@ -149,6 +149,31 @@ final class SampleProgramTests: XCTestCase {
             assertBitExact(ref.tensors[p.output], Array(batch.logits[(i * 10)..<((i + 1) * 10)]), stage: "sample CNN image \(i) logits")
         }
     }
+
+    /// The narrow first conv stores its output channels in level order for the second conv
+    /// (`CompiledProgram.levelOrder`, the second conv's input channels permuted alike) and the
+    /// flatten before the first linear layer is not run (HWC-ordered weight columns): logits
+    /// equal the reference's, over several seeds, rounding rules and code widths.
+    func testLevelOrderedChannelsEqualReference() throws {
+        var permuted = 0
+        for seed in UInt64(1)...8 {
+            let p = makeCNN(seed: seed, codeBits: seed % 4 == 0 ? 3 : 4)
+            let engine = try Engine(program: p, threads: 1)
+            permuted += engine.compiled.permutedCount
+            XCTAssertEqual(engine.compiled.elidedFlattenCount, 1, "the flatten before fc 400->128 is not run")
+            let images = randomImages(6, seed: seed + 100)
+            let batch = engine.inferBatch(images, count: 6, threads: 1)
+            for i in 0..<6 {
+                let px = Array(images[(i * 784)..<((i + 1) * 784)])
+                let ref = Reference.run(p, pixels: px)
+                assertBitExact(ref.tensors[p.output], Array(batch.logits[(i * 10)..<((i + 1) * 10)]), stage: "seed \(seed) image \(i) logits")
+                // the trace (unfused, program order) still records every tensor as the reference does
+                let tr = engine.trace(pixels: px)
+                for t in 0..<p.tensors.count { assertBitExact(ref.tensors[t], tr.tensors[t], stage: "seed \(seed) image \(i) tensor \(t)") }
+            }
+        }
+        XCTAssertGreaterThan(permuted, 3, "level-ordered channels exercised")
+    }
 }
 
 final class FusionRuleTests: XCTestCase {

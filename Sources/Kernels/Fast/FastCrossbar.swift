@@ -51,6 +51,12 @@ public final class CrossbarPlan: @unchecked Sendable {
     /// the map, without gathering a patch).
     @usableFromInline let narrowRowOffset: UnsafeMutablePointer<Int>
     @usableFromInline let narrowThresholds: UnsafeMutableRawPointer
+    /// Fused plans: per output channel, the levels its accumulator can reach
+    /// (`#{k : T_k[o] <= maxCode * (sum of o's positive weights)}`: codes are in `0...maxCode`);
+    /// narrow plans: per group of 16 outputs the largest of these, the levels the kernel
+    /// compares (the group's later thresholds are above every accumulator it can produce).
+    public let channelLevels: [Int]
+    @usableFromInline let narrowGroupLevels: UnsafeMutablePointer<Int>
     /// Blocked kernel (FastCrossbarBlocked.swift): groups of 16 outputs; the largest input code
     /// the plan was made for and the largest |weight|; rows summed in Int16 lanes before
     /// widening (`floor((2^15 - 1) / (maxCode * maxAbsWeight))`, at least 1).
@@ -85,6 +91,23 @@ public final class CrossbarPlan: @unchecked Sendable {
     /// Int8 `[tile][group][quad step][16 outputs][4 rows]` (64 bytes per step and group; 0 for
     /// outputs >= cout and rows past the end of a segment).
     @usableFromInline let quadWeights: UnsafeMutableRawPointer
+    /// u8 kernel flush schedule, per tile and group (`quadFlushStart[t * groups + g]` indexes
+    /// `quadFlush`): lengths of the runs of quad steps between two flushes of the Int16 lanes
+    /// (they add up to the tile's quad steps), then a sentinel. With codes in `0...maxCode`, an
+    /// Int16 lane's sum over a run lies in `[maxCode * (sum of its negative weights),
+    /// maxCode * (sum of its positive weights)]`; a run ends before the step that would take
+    /// that interval out of `[-2^15, 2^15 - 1]`, so the lane's wrapping sum (`vpaddw`) is exact.
+    @usableFromInline let quadFlush: UnsafeMutablePointer<Int>
+    @usableFromInline let quadFlushStart: UnsafeMutablePointer<Int>
+    /// Per quad step of each tile (from `quadStepStart[t]`), the byte offset of its 4 input codes
+    /// from the window's top-left corner (`segmentOffset + 4q`): windows inside the map.
+    @usableFromInline let quadStepOffset: UnsafeMutablePointer<Int32>
+    @usableFromInline let quadStepStart: UnsafeMutablePointer<Int>
+    /// Vector ADC (host-tuned builds, FastCrossbarU8.swift): used when `vectorADC`; per tile the
+    /// gain as a Double `multiplier * 2^-(31 - shift)` (exact: a power-of-two scaling).
+    public let vectorADC: Bool
+    @usableFromInline let adcScale: UnsafeMutablePointer<Double>
+    @usableFromInline let adcRule: UnsafeMutablePointer<RoundingRule>
     /// Byte offset in the scratch of the layer's input as u8 (after the accumulators), and its
     /// zero tail (`inShape.c + 8` bytes: the zero row, and the over-read of a last partial quad).
     public static let u8ScratchOffset = 256
@@ -190,6 +213,27 @@ public final class CrossbarPlan: @unchecked Sendable {
             fusedThresholds = .allocate(byteCount: 16, alignment: 16)
         }
         isNarrow = narrow
+        let nLevels = fusedLevels, nOut = cout, cp = coutPad, fan = fanIn
+        var chLevels = [Int](repeating: 0, count: nLevels > 0 ? nOut : 0)
+        if nLevels > 0 {
+            let th32 = fusedThresholds.bindMemory(to: Int32.self, capacity: nLevels * cp)
+            for o in 0..<nOut {
+                var pos: Int64 = 0
+                for r in 0..<fan { pos += Swift.max(0, Int64(p.weights[o * fan + r])) }
+                let hiAcc = pos * Swift.max(0, maxCode)
+                var n = 0
+                for k in 0..<nLevels where Int64(th32[k * cp + o]) <= hiAcc { n += 1 }
+                chLevels[o] = n
+            }
+        }
+        channelLevels = chLevels
+        let nGroups = Swift.max(1, narrowPad / 16)
+        narrowGroupLevels = .allocate(capacity: nGroups)
+        for g in 0..<nGroups {
+            var m = 0
+            for o in (g * 16)..<Swift.min(nOut, g * 16 + 16) { m = Swift.max(m, chLevels.isEmpty ? 0 : chLevels[o]) }
+            narrowGroupLevels[g] = m
+        }
         if narrow {
             let rows = p.tiles[0].rowCount, levels = fusedLevels
             narrowWeights = .allocate(byteCount: Swift.max(rows * narrowPad * 2, 16), alignment: 16)
@@ -298,6 +342,63 @@ public final class CrossbarPlan: @unchecked Sendable {
                 }
             }
         }
+        // u8 kernel flush schedule: greedy runs of quad steps per tile and group
+        var flush: [Int] = [], flushStart: [Int] = []
+        for t in 0..<tileCount {
+            for g in 0..<groups {
+                flushStart.append(flush.count)
+                if useU8 {
+                    // per Int16 lane, the largest and smallest sum of the run (codes in 0...maxCode)
+                    var hiSum = [Int](repeating: 0, count: 32), loSum = hiSum, run = 0
+                    let mc = Int(self.maxCode)
+                    for j in 0..<tileQuads[t] {
+                        let base = quadTileOffset[t] + (g * tileQuads[t] + j) * 64
+                        var hi = [Int](repeating: 0, count: 32), lo = hi
+                        for l in 0..<32 {
+                            for k in 0..<2 { let w = Int(qw[base + 2 * l + k]); if w > 0 { hi[l] += mc * w } else { lo[l] += mc * w } }
+                        }
+                        if (0..<32).contains(where: { hiSum[$0] + hi[$0] > Int(Int16.max) || loSum[$0] + lo[$0] < Int(Int16.min) }) {
+                            flush.append(run); run = 0
+                            for l in 0..<32 { hiSum[l] = 0; loSum[l] = 0 }
+                        }
+                        for l in 0..<32 { hiSum[l] += hi[l]; loSum[l] += lo[l] }
+                        run += 1
+                    }
+                    if run > 0 { flush.append(run) }
+                }
+                flush.append(Int.max / 4)   // sentinel
+            }
+        }
+        quadFlush = .allocate(capacity: flush.count)
+        for (i, v) in flush.enumerated() { quadFlush[i] = v }
+        quadFlushStart = .allocate(capacity: flushStart.count)
+        for (i, v) in flushStart.enumerated() { quadFlushStart[i] = v }
+        var stepOff: [Int32] = []
+        quadStepStart = .allocate(capacity: tileCount)
+        for t in 0..<tileCount {
+            quadStepStart[t] = stepOff.count
+            for sidx in tileSegStart[t]..<tileSegStart[t + 1] {
+                let n = segs[5 * sidx + 3] - segs[5 * sidx + 2]
+                for q in 0..<((n + 3) / 4) { stepOff.append(Int32(segmentOffset[sidx] + 4 * q)) }
+            }
+        }
+        quadStepOffset = .allocate(capacity: Swift.max(1, stepOff.count))
+        for (i, v) in stepOff.enumerated() { quadStepOffset[i] = v }
+
+        // vector ADC: |acc * multiplier| < 2^52 (exact as a Double product) and a right shift
+        // <= 52 (the rounding bias below stays exact)
+        adcScale = .allocate(capacity: tileCount)
+        adcRule = .allocate(capacity: tileCount)
+        var vadc = Fast.hasVectorADC
+        for (t, tile) in p.tiles.enumerated() {
+            let s = 31 - Int(tile.shift)
+            adcScale[t] = Double(tile.multiplier) * Double(sign: .plus, exponent: -s, significand: 1)
+            (adcRule + t).initialize(to: tile.rounding)
+            let accBound = Double(tile.rowCount) * Double(self.maxCode) * Double(maxW)
+            if !(s <= 52 && accBound * Double(tile.multiplier) < 0x1p52) { vadc = false }
+        }
+        vectorADC = vadc
+
         // scratch: room for 4 patches (the narrow fused kernel gathers blocks of 4 pixels); at
         // least the blocked kernel's accumulator scratch (4 x 16 Int32); the u8 input copy
         let u8Bytes = useU8 ? CrossbarPlan.u8ScratchOffset + inShape.count + inShape.c + 8 : 0
@@ -306,11 +407,12 @@ public final class CrossbarPlan: @unchecked Sendable {
 
     deinit {
         tileQuads.deallocate(); quadTileOffset.deallocate(); quadWeights.deallocate()
+        quadFlush.deallocate(); quadFlushStart.deallocate(); quadStepOffset.deallocate(); quadStepStart.deallocate(); adcScale.deallocate(); adcRule.deallocate()
         tileSegStart.deallocate(); blockTileOffset.deallocate(); tilePairs.deallocate(); blockWeights.deallocate()
         blockThresholds.deallocate(); zeroRow.deallocate()
         segments.deallocate(); segmentOffset.deallocate(); tileOffset.deallocate(); tileRows.deallocate(); tileRows8.deallocate()
         adcMult.deallocate(); adcRound.deallocate(); adcLo.deallocate(); adcHi.deallocate()
-        fusedThresholds.deallocate(); narrowWeights.deallocate(); narrowRowOffset.deallocate(); narrowThresholds.deallocate()
+        fusedThresholds.deallocate(); narrowGroupLevels.deallocate(); narrowWeights.deallocate(); narrowRowOffset.deallocate(); narrowThresholds.deallocate()
     }
 }
 
@@ -363,7 +465,11 @@ extension Fast {
     public static func crossbarActivation(src: UnsafePointer<Int16>, dst: UnsafeMutablePointer<Int16>, plan: CrossbarPlan,
                                           patch: UnsafeMutablePointer<Int16>) {
         precondition(plan.fusedLevels > 0 && plan.tileCount == 1, "plan is not fused")
-        if plan.isNarrow { crossbarActivationNarrow(src: src, dst: dst, plan: plan, patch: patch); return }
+        if plan.isNarrow {
+            if plan.narrowPad % 64 == 0 { crossbarActivationNarrow64(src: src, dst: dst, plan: plan, patch: patch) }
+            else { crossbarActivationNarrow(src: src, dst: dst, plan: plan, patch: patch) }
+            return
+        }
         crossbarActivationBlocked(src: src, dst: dst, plan: plan, scratch: patch)
     }
 
@@ -375,7 +481,7 @@ extension Fast {
     static func crossbarActivationNarrow(src: UnsafePointer<Int16>, dst: UnsafeMutablePointer<Int16>, plan: CrossbarPlan,
                                          patch: UnsafeMutablePointer<Int16>) {
         let ow = plan.outShape.w, pixels = plan.outShape.h &* ow
-        let cout = plan.cout, pad = plan.narrowPad, levels = plan.fusedLevels
+        let cout = plan.cout, pad = plan.narrowPad
         let w = UnsafeRawPointer(plan.narrowWeights), th = UnsafeRawPointer(plan.narrowThresholds)
         let one = SIMD16<Int16>(repeating: 1), zero = SIMD16<Int16>()
         let rows = plan.tileRows[0], stride = plan.tileRows8[0]
@@ -423,7 +529,7 @@ extension Fast {
                 }
                 var n0 = zero, n1 = zero, n2 = zero, n3 = zero
                 var tp = th + o &* 2
-                for _ in 0..<levels {
+                for _ in 0..<plan.narrowGroupLevels[o &>> 4] {
                     let tv = tp.loadUnaligned(as: SIMD16<Int16>.self)
                     n0 &+= zero.replacing(with: one, where: a0 .>= tv)
                     n1 &+= zero.replacing(with: one, where: a1 .>= tv)
@@ -442,6 +548,84 @@ extension Fast {
                     }
                 }
                 o &+= 16
+            }
+            pix &+= nb
+        }
+    }
+
+    /// The narrow fused variant for 64 outputs at a time (`narrowPad` a multiple of 64): blocks
+    /// of 2 output pixels; per packed row each input code is broadcast once and serves 4 weight
+    /// vectors (64 outputs), 8 Int16 accumulators; then each group of 16 outputs compares its
+    /// reachable levels. The same Int16 products and sums as `crossbarActivationNarrow` (exact
+    /// for the same reason: `|acc| <= B < 2^15 - 1`).
+    @inlinable
+    static func crossbarActivationNarrow64(src: UnsafePointer<Int16>, dst: UnsafeMutablePointer<Int16>, plan: CrossbarPlan,
+                                           patch: UnsafeMutablePointer<Int16>) {
+        let ow = plan.outShape.w, pixels = plan.outShape.h &* ow
+        let cout = plan.cout, pad = plan.narrowPad
+        let w = UnsafeRawPointer(plan.narrowWeights), th = UnsafeRawPointer(plan.narrowThresholds)
+        let one = SIMD16<Int16>(repeating: 1), zero = SIMD16<Int16>()
+        let rows = plan.tileRows[0], stride = plan.tileRows8[0]
+        let inH = plan.inShape.h, inW = plan.inShape.w, inC = plan.inShape.c
+        let rowOff = plan.narrowRowOffset
+        var pix = 0
+        while pix < pixels {
+            let nb = Swift.min(2, pixels &- pix)
+            // the block's 2 windows (a tail repeats its pixel): in place when both lie inside
+            // the map, else gathered into patches
+            let q0 = pix, q1 = pix &+ nb &- 1
+            let y0 = q0 / ow, x0 = q0 &- y0 &* ow, y1 = q1 / ow, x1 = q1 &- y1 &* ow
+            let iy0 = y0 &* plan.sh &- plan.ph, ix0 = x0 &* plan.sw &- plan.pw
+            let iy1 = y1 &* plan.sh &- plan.ph, ix1 = x1 &* plan.sw &- plan.pw
+            var b0 = UnsafePointer(patch), b1 = b0
+            var inPlace = false
+            if iy0 >= 0 && ix0 >= 0 && iy0 &+ plan.kh <= inH && ix0 &+ plan.kw <= inW &&
+               iy1 >= 0 && ix1 >= 0 && iy1 &+ plan.kh <= inH && ix1 &+ plan.kw <= inW {
+                inPlace = true
+                b0 = src + (iy0 &* inW &+ ix0) &* inC
+                b1 = src + (iy1 &* inW &+ ix1) &* inC
+            } else {
+                gather(src, plan, patch, y0, x0)
+                gather(src, plan, patch + stride, y1, x1)
+                b1 = b0 + stride
+            }
+            var o = 0
+            while o < pad {
+                var a0 = zero, a1 = zero, a2 = zero, a3 = zero   // pixel 0, groups 0...3
+                var c0 = zero, c1 = zero, c2 = zero, c3 = zero   // pixel 1
+                var wp = w + o &* 2
+                for j in 0..<rows {
+                    let k = inPlace ? rowOff[j] : j
+                    let x0 = SIMD16<Int16>(repeating: b0[k]), x1 = SIMD16<Int16>(repeating: b1[k])
+                    let w0 = wp.loadUnaligned(as: SIMD16<Int16>.self), w1 = wp.loadUnaligned(fromByteOffset: 32, as: SIMD16<Int16>.self)
+                    let w2 = wp.loadUnaligned(fromByteOffset: 64, as: SIMD16<Int16>.self), w3 = wp.loadUnaligned(fromByteOffset: 96, as: SIMD16<Int16>.self)
+                    a0 &+= x0 &* w0; a1 &+= x0 &* w1; a2 &+= x0 &* w2; a3 &+= x0 &* w3
+                    c0 &+= x1 &* w0; c1 &+= x1 &* w1; c2 &+= x1 &* w2; c3 &+= x1 &* w3
+                    wp += pad &* 2
+                }
+                @inline(__always) func levels(_ s0: SIMD16<Int16>, _ s1: SIMD16<Int16>, _ gi: Int) {
+                    let og = o &+ gi &* 16
+                    let lanes = Swift.min(16, cout &- og)
+                    guard lanes > 0 else { return }
+                    var n0 = zero, n1 = zero
+                    var tp = th + og &* 2
+                    for _ in 0..<plan.narrowGroupLevels[og &>> 4] {
+                        let tv = tp.loadUnaligned(as: SIMD16<Int16>.self)
+                        n0 &+= zero.replacing(with: one, where: s0 .>= tv)
+                        n1 &+= zero.replacing(with: one, where: s1 .>= tv)
+                        tp += pad &* 2
+                    }
+                    let out0 = dst + (pix &* cout &+ og)
+                    if lanes == 16 {
+                        UnsafeMutableRawPointer(out0).storeBytes(of: n0, as: SIMD16<Int16>.self)
+                        if nb == 2 { UnsafeMutableRawPointer(out0 + cout).storeBytes(of: n1, as: SIMD16<Int16>.self) }
+                    } else {
+                        for l in 0..<lanes { out0[l] = n0[l] }
+                        if nb == 2 { for l in 0..<lanes { out0[cout &+ l] = n1[l] } }
+                    }
+                }
+                levels(a0, c0, 0); levels(a1, c1, 1); levels(a2, c2, 2); levels(a3, c3, 3)
+                o &+= 64
             }
             pix &+= nb
         }

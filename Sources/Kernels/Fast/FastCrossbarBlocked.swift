@@ -174,21 +174,35 @@ extension Fast {
         return Int32(truncatingIfNeeded: Swift.min(Swift.max(q, lo), hi))
     }
 
-    /// The tile accumulators of `count` (1...4) consecutive output pixels from `pix`, output
-    /// group `g`, into `acc` (`[pixel][16]` Int32).
+    /// Output coordinates of the block of `count` (1...4) pixels starting at (y0, x0) in a map of
+    /// width `ow` (entries past `count` repeat the last pixel), without divisions.
+    @inlinable @inline(__always)
+    static func blockCoords(_ y0: Int, _ x0: Int, _ count: Int, _ ow: Int) -> (SIMD4<Int>, SIMD4<Int>) {
+        var oy = SIMD4<Int>(), ox = SIMD4<Int>()
+        var y = y0, x = x0
+        for i in 0..<4 {
+            oy[i] = y; ox[i] = x
+            if i &+ 1 < count { x &+= 1; if x == ow { x = 0; y &+= 1 } }
+        }
+        return (oy, ox)
+    }
+
+    /// (y, x) advanced by `n` (<= 4) pixels in a map of width `ow`.
+    @inlinable @inline(__always)
+    static func advance(_ y: inout Int, _ x: inout Int, _ n: Int, _ ow: Int) {
+        x &+= n
+        while x >= ow { x &-= ow; y &+= 1 }
+    }
+
+    /// The tile accumulators of `count` (1...4) output pixels at (oy[i], ox[i]), output group
+    /// `g`, into `acc` (`[pixel][16]` Int32).
     @inlinable @inline(__always)
     static func accumulateBlock(_ src: UnsafePointer<Int16>, _ plan: CrossbarPlan, _ t: Int, _ g: Int,
-                                _ pix: Int, _ count: Int, _ acc: UnsafeMutableRawPointer) {
-        let ow = plan.outShape.w
+                                _ oy: SIMD4<Int>, _ ox: SIMD4<Int>, _ count: Int, _ acc: UnsafeMutableRawPointer) {
         if count == 4 {
-            var oy = SIMD4<Int>(), ox = SIMD4<Int>()
-            for i in 0..<4 { let p = pix &+ i; oy[i] = p / ow; ox[i] = p &- oy[i] &* ow }
             accumulate4(src, plan, t, g, oy, ox, acc)
         } else {
-            for i in 0..<count {
-                let p = pix &+ i, y = p / ow
-                accumulate1(src, plan, t, g, y, p &- y &* ow, acc + i &* 64)
-            }
+            for i in 0..<count { accumulate1(src, plan, t, g, oy[i], ox[i], acc + i &* 64) }
         }
     }
 
@@ -205,18 +219,42 @@ extension Fast {
         #if arch(x86_64) && RRAM_EDGE_AVX2
         let src8 = plan.useU8 ? UnsafePointer(prepareU8(src, plan, acc)) : nil
         #endif
-        var pix = 0
+        var pix = 0, py = 0, px = 0
         while pix < pixels {
             let nb = Swift.min(4, pixels &- pix)
+            let (oy, ox) = blockCoords(py, px, nb, plan.outShape.w)
+            advance(&py, &px, nb, plan.outShape.w)
             for t in 0..<plan.tileCount {
                 let m = plan.adcMult[t], rc = plan.adcRound[t], lo = plan.adcLo[t], hi = plan.adcHi[t]
                 for g in 0..<plan.groups {
                     #if arch(x86_64) && RRAM_EDGE_AVX2
-                    if let src8 { accumulateBlockU8(src8, plan, t, g, pix, nb, acc) } else { accumulateBlock(src, plan, t, g, pix, nb, acc) }
+                    if let src8 { accumulateBlockU8(src8, plan, t, g, oy, ox, nb, acc) } else { accumulateBlock(src, plan, t, g, oy, ox, nb, acc) }
                     #else
-                    accumulateBlock(src, plan, t, g, pix, nb, acc)
+                    accumulateBlock(src, plan, t, g, oy, ox, nb, acc)
                     #endif
                     let o0 = g &* 16, lanes = Swift.min(16, cout &- o0)
+                    #if arch(x86_64) && RRAM_EDGE_AVX2
+                    if plan.vectorADC {
+                        for i in 0..<nb {
+                            let out = dst + ((pix &+ i) &* cout &+ o0)
+                            let codes = adcVector16(accI + i &* 16, plan, t)
+                            if let tileOut {
+                                let tout = tileOut + ((t &* pixels &+ pix &+ i) &* cout &+ o0)
+                                for l in 0..<lanes { tout[l] = codes[l] }
+                            }
+                            if lanes == 16 {
+                                let o = UnsafeMutableRawPointer(out)
+                                if t == 0 { o.storeBytes(of: codes, as: SIMD16<Int32>.self) }
+                                else { o.storeBytes(of: o.loadUnaligned(as: SIMD16<Int32>.self) &+ codes, as: SIMD16<Int32>.self) }
+                            } else if t == 0 {
+                                for l in 0..<lanes { out[l] = codes[l] }
+                            } else {
+                                for l in 0..<lanes { out[l] &+= codes[l] }
+                            }
+                        }
+                        continue
+                    }
+                    #endif
                     for i in 0..<nb {
                         let out = dst + ((pix &+ i) &* cout &+ o0)
                         let a = accI + i &* 16
@@ -249,14 +287,16 @@ extension Fast {
         #if arch(x86_64) && RRAM_EDGE_AVX2
         let src8 = plan.useU8 ? UnsafePointer(prepareU8(src, plan, acc)) : nil
         #endif
-        var pix = 0
+        var pix = 0, py = 0, px = 0
         while pix < pixels {
             let nb = Swift.min(4, pixels &- pix)
+            let (oy, ox) = blockCoords(py, px, nb, plan.outShape.w)
+            advance(&py, &px, nb, plan.outShape.w)
             for g in 0..<plan.groups {
                 #if arch(x86_64) && RRAM_EDGE_AVX2
-                if let src8 { accumulateBlockU8(src8, plan, 0, g, pix, nb, acc) } else { accumulateBlock(src, plan, 0, g, pix, nb, acc) }
+                if let src8 { accumulateBlockU8(src8, plan, 0, g, oy, ox, nb, acc) } else { accumulateBlock(src, plan, 0, g, oy, ox, nb, acc) }
                 #else
-                accumulateBlock(src, plan, 0, g, pix, nb, acc)
+                accumulateBlock(src, plan, 0, g, oy, ox, nb, acc)
                 #endif
                 let o0 = g &* 16, lanes = Swift.min(16, cout &- o0)
                 for i in 0..<nb {

@@ -19,13 +19,17 @@ extension Fast {
     #if arch(x86_64) && RRAM_EDGE_AVX2
     /// Whether this build has the u8 x i8 kernel.
     public static let hasU8Kernel = true
+    /// Whether this build has the vector (Double) ADC.
+    public static let hasVectorADC = true
     #else
     public static let hasU8Kernel = false
+    public static let hasVectorADC = false
     #endif
 }
 
 #if arch(x86_64) && RRAM_EDGE_AVX2
 import _Builtin_intrinsics.intel
+import FixedPoint
 
 extension Fast {
     /// Copies the layer input (`inShape.count` Int16 codes, each in 0...255) to bytes at
@@ -87,30 +91,53 @@ extension Fast {
                                _ oy: SIMD4<Int>, _ ox: SIMD4<Int>, _ acc: UnsafeMutableRawPointer) {
         var c0 = SIMD8<Int32>(), d0 = c0, c1 = c0, d1 = c0, c2 = c0, d2 = c0, c3 = c0, d3 = c0
         var s0 = SIMD16<Int16>(), u0 = s0, s1 = s0, u1 = s0, s2 = s0, u2 = s0, s3 = s0, u3 = s0
-        let chunk = plan.quadChunk
-        var pending = 0
+        var fl = UnsafePointer(plan.quadFlush + plan.quadFlushStart[t &* plan.groups &+ g])
+        var untilFlush = fl[0]
         var wp = UnsafeRawPointer(plan.quadWeights) + (plan.quadTileOffset[t] &+ g &* plan.tileQuads[t] &* 64)
         let segs = plan.segments
         @inline(__always) func flush() {
             c0 &+= widenQuad(s0); d0 &+= widenQuad(u0); c1 &+= widenQuad(s1); d1 &+= widenQuad(u1)
             c2 &+= widenQuad(s2); d2 &+= widenQuad(u2); c3 &+= widenQuad(s3); d3 &+= widenQuad(u3)
             s0 = SIMD16<Int16>(); u0 = s0; s1 = s0; u1 = s0; s2 = s0; u2 = s0; s3 = s0; u3 = s0
-            pending = 0
         }
-        let origins = windowOrigins(plan, oy, ox)
+        @inline(__always) func store() {
+            acc.storeBytes(of: c0, toByteOffset: 0, as: SIMD8<Int32>.self); acc.storeBytes(of: d0, toByteOffset: 32, as: SIMD8<Int32>.self)
+            acc.storeBytes(of: c1, toByteOffset: 64, as: SIMD8<Int32>.self); acc.storeBytes(of: d1, toByteOffset: 96, as: SIMD8<Int32>.self)
+            acc.storeBytes(of: c2, toByteOffset: 128, as: SIMD8<Int32>.self); acc.storeBytes(of: d2, toByteOffset: 160, as: SIMD8<Int32>.self)
+            acc.storeBytes(of: c3, toByteOffset: 192, as: SIMD8<Int32>.self); acc.storeBytes(of: d3, toByteOffset: 224, as: SIMD8<Int32>.self)
+        }
+        if let origins = windowOrigins(plan, oy, ox) {
+            // all 4 windows inside the map: one flat loop per run of the flush schedule, each
+            // step's input at `origin + quadStepOffset[step]` (no per-segment bookkeeping)
+            let b0 = src + origins[0], b1 = src + origins[1], b2 = src + origins[2], b3 = src + origins[3]
+            var so = UnsafePointer(plan.quadStepOffset + plan.quadStepStart[t])
+            var left = plan.tileQuads[t]
+            while left > 0 {
+                let m = fl[0]
+                for j in 0..<m {
+                    let off = Int(so[j])
+                    let w0 = wp.loadUnaligned(fromByteOffset: j &* 64, as: __m256i.self)
+                    let w1 = wp.loadUnaligned(fromByteOffset: j &* 64 &+ 32, as: __m256i.self)
+                    let x0 = quadBroadcast(b0 + off), x1 = quadBroadcast(b1 + off)
+                    madd(&s0, x0, w0); madd(&u0, x0, w1)
+                    madd(&s1, x1, w0); madd(&u1, x1, w1)
+                    let x2 = quadBroadcast(b2 + off), x3 = quadBroadcast(b3 + off)
+                    madd(&s2, x2, w0); madd(&u2, x2, w1)
+                    madd(&s3, x3, w0); madd(&u3, x3, w1)
+                }
+                so += m; wp += m &* 64; left &-= m
+                flush(); fl += 1
+            }
+            store()
+            return
+        }
         for s in plan.tileSegStart[t]..<plan.tileSegStart[t &+ 1] {
             let sg = UnsafePointer(segs + 5 &* s)
-            var r0: UnsafePointer<UInt8>, r1: UnsafePointer<UInt8>, r2: UnsafePointer<UInt8>, r3: UnsafePointer<UInt8>
-            if let origins {
-                let so = plan.segmentOffset[s]
-                r0 = src + (origins[0] &+ so); r1 = src + (origins[1] &+ so); r2 = src + (origins[2] &+ so); r3 = src + (origins[3] &+ so)
-            } else {
-                r0 = segmentRowU8(src, plan, sg, oy[0], ox[0]); r1 = segmentRowU8(src, plan, sg, oy[1], ox[1])
-                r2 = segmentRowU8(src, plan, sg, oy[2], ox[2]); r3 = segmentRowU8(src, plan, sg, oy[3], ox[3])
-            }
+            var r0 = segmentRowU8(src, plan, sg, oy[0], ox[0]), r1 = segmentRowU8(src, plan, sg, oy[1], ox[1])
+            var r2 = segmentRowU8(src, plan, sg, oy[2], ox[2]), r3 = segmentRowU8(src, plan, sg, oy[3], ox[3])
             var left = (sg[3] &- sg[2] &+ 3) &>> 2
             while left > 0 {
-                let m = Swift.min(left, chunk &- pending)
+                let m = Swift.min(left, untilFlush)
                 for j in 0..<m {
                     let w0 = wp.loadUnaligned(fromByteOffset: j &* 64, as: __m256i.self)
                     let w1 = wp.loadUnaligned(fromByteOffset: j &* 64 &+ 32, as: __m256i.self)
@@ -125,15 +152,12 @@ extension Fast {
                 wp += m &* 64
                 r0 += 4 &* m; r1 += 4 &* m; r2 += 4 &* m; r3 += 4 &* m
                 left &-= m
-                pending &+= m
-                if pending == chunk { flush() }
+                untilFlush &-= m
+                if untilFlush == 0 { flush(); fl += 1; untilFlush = fl[0] }
             }
         }
         flush()
-        acc.storeBytes(of: c0, toByteOffset: 0, as: SIMD8<Int32>.self); acc.storeBytes(of: d0, toByteOffset: 32, as: SIMD8<Int32>.self)
-        acc.storeBytes(of: c1, toByteOffset: 64, as: SIMD8<Int32>.self); acc.storeBytes(of: d1, toByteOffset: 96, as: SIMD8<Int32>.self)
-        acc.storeBytes(of: c2, toByteOffset: 128, as: SIMD8<Int32>.self); acc.storeBytes(of: d2, toByteOffset: 160, as: SIMD8<Int32>.self)
-        acc.storeBytes(of: c3, toByteOffset: 192, as: SIMD8<Int32>.self); acc.storeBytes(of: d3, toByteOffset: 224, as: SIMD8<Int32>.self)
+        store()
     }
 
     /// As `accumulateU8x4` for one output pixel (`acc`: 16 Int32).
@@ -142,23 +166,22 @@ extension Fast {
                                _ oy: Int, _ ox: Int, _ acc: UnsafeMutableRawPointer) {
         var c0 = SIMD8<Int32>(), d0 = c0
         var s0 = SIMD16<Int16>(), u0 = s0, s1 = s0, u1 = s0   // two independent chains
-        let chunk = plan.quadChunk
-        var pending = 0
+        var fl = UnsafePointer(plan.quadFlush + plan.quadFlushStart[t &* plan.groups &+ g])
+        var untilFlush = fl[0]
         var wp = UnsafeRawPointer(plan.quadWeights) + (plan.quadTileOffset[t] &+ g &* plan.tileQuads[t] &* 64)
         let segs = plan.segments
         @inline(__always) func flush() {
             c0 &+= widenQuad(s0) &+ widenQuad(s1); d0 &+= widenQuad(u0) &+ widenQuad(u1)
             s0 = SIMD16<Int16>(); u0 = s0; s1 = s0; u1 = s0
-            pending = 0
         }
         for s in plan.tileSegStart[t]..<plan.tileSegStart[t &+ 1] {
             let sg = UnsafePointer(segs + 5 &* s)
             var r0 = segmentRowU8(src, plan, sg, oy, ox)
             var left = (sg[3] &- sg[2] &+ 3) &>> 2
             while left > 0 {
-                // s0/u0 take even steps, s1/u1 odd steps: each lane still adds one pair per step
-                // of the chunk (at most quadChunk in total across the two)
-                let m = Swift.min(left, chunk &- pending)
+                // s0/u0 take even steps, s1/u1 odd steps: each lane adds a subset of the run's
+                // pairs, within the run's bound
+                let m = Swift.min(left, untilFlush)
                 var j = 0
                 while j &+ 2 <= m {
                     let x = quadBroadcast(r0 + j &* 4), y = quadBroadcast(r0 + (j &* 4 &+ 4))
@@ -176,29 +199,61 @@ extension Fast {
                 wp += m &* 64
                 r0 += 4 &* m
                 left &-= m
-                pending &+= m
-                if pending == chunk { flush() }
+                untilFlush &-= m
+                if untilFlush == 0 { flush(); fl += 1; untilFlush = fl[0] }
             }
         }
         flush()
         acc.storeBytes(of: c0, toByteOffset: 0, as: SIMD8<Int32>.self); acc.storeBytes(of: d0, toByteOffset: 32, as: SIMD8<Int32>.self)
     }
 
-    /// The tile accumulators of `count` (1...4) consecutive output pixels from `pix`, output
-    /// group `g`, into `acc` (`[pixel][16]` Int32), u8 x i8 kernel.
+    /// ADC codes (DATAPATH.md section 6) of 4 accumulators of tile `t` in Double lanes
+    /// (`plan.vectorADC`): `v = acc * multiplier * 2^-s` is exact (`|acc * multiplier| < 2^52`,
+    /// scaled by a power of two), the rounding rule is a `vroundpd` of `v` (floor, toward zero,
+    /// nearest-even under the default MXCSR mode) or of `v + 1/2` / `v + copysign(1/2, v)`
+    /// (halfUp / halfAwayFromZero; exact because `s <= 52`: the sum is
+    /// `(acc * multiplier + 2^(s-1)) / 2^s` with a numerator below `2^53`), then the saturation
+    /// (integers, exact in Double) and a conversion (`vcvttpd2dq`) of an integral value.
+    @inlinable @inline(__always)
+    static func adcVector4(_ a: SIMD4<Int32>, _ scale: SIMD4<Double>, _ rule: RoundingRule,
+                           _ lo: SIMD4<Double>, _ hi: SIMD4<Double>) -> SIMD4<Int32> {
+        let v = _mm256_mul_pd(_mm256_cvtepi32_pd(unsafeBitCast(a, to: __m128i.self)), scale)
+        var r: SIMD4<Double>
+        switch rule {
+        case .floor: r = v.rounded(.down)
+        case .towardZero: r = v.rounded(.towardZero)
+        case .halfUp: r = (v + 0.5).rounded(.down)
+        case .halfAwayFromZero:
+            let half = _mm256_or_pd(SIMD4<Double>(repeating: 0.5), _mm256_and_pd(v, SIMD4<Double>(repeating: -0.0)))
+            r = (v + half).rounded(.towardZero)
+        case .halfToEven: r = v.rounded(.toNearestOrEven)
+        }
+        r = _mm256_min_pd(_mm256_max_pd(r, lo), hi)
+        return unsafeBitCast(_mm256_cvttpd_epi32(r), to: SIMD4<Int32>.self)
+    }
+
+    /// ADC codes of the 16 accumulators at `a` (tile `t`).
+    @inlinable @inline(__always)
+    static func adcVector16(_ a: UnsafePointer<Int32>, _ plan: CrossbarPlan, _ t: Int) -> SIMD16<Int32> {
+        let scale = SIMD4<Double>(repeating: plan.adcScale[t]), rule = plan.adcRule[t]
+        let lo = SIMD4<Double>(repeating: Double(plan.adcLo[t])), hi = SIMD4<Double>(repeating: Double(plan.adcHi[t]))
+        let p = UnsafeRawPointer(a)
+        let c0 = adcVector4(p.loadUnaligned(as: SIMD4<Int32>.self), scale, rule, lo, hi)
+        let c1 = adcVector4(p.loadUnaligned(fromByteOffset: 16, as: SIMD4<Int32>.self), scale, rule, lo, hi)
+        let c2 = adcVector4(p.loadUnaligned(fromByteOffset: 32, as: SIMD4<Int32>.self), scale, rule, lo, hi)
+        let c3 = adcVector4(p.loadUnaligned(fromByteOffset: 48, as: SIMD4<Int32>.self), scale, rule, lo, hi)
+        return SIMD16<Int32>(lowHalf: SIMD8<Int32>(lowHalf: c0, highHalf: c1), highHalf: SIMD8<Int32>(lowHalf: c2, highHalf: c3))
+    }
+
+    /// The tile accumulators of `count` (1...4) output pixels
+    /// at (oy[i], ox[i]), group `g`, into `acc` (`[pixel][16]` Int32), u8 x i8 kernel.
     @inlinable @inline(__always)
     static func accumulateBlockU8(_ src: UnsafePointer<UInt8>, _ plan: CrossbarPlan, _ t: Int, _ g: Int,
-                                  _ pix: Int, _ count: Int, _ acc: UnsafeMutableRawPointer) {
-        let ow = plan.outShape.w
+                                  _ oy: SIMD4<Int>, _ ox: SIMD4<Int>, _ count: Int, _ acc: UnsafeMutableRawPointer) {
         if count == 4 {
-            var oy = SIMD4<Int>(), ox = SIMD4<Int>()
-            for i in 0..<4 { let p = pix &+ i; oy[i] = p / ow; ox[i] = p &- oy[i] &* ow }
             accumulateU8x4(src, plan, t, g, oy, ox, acc)
         } else {
-            for i in 0..<count {
-                let p = pix &+ i, y = p / ow
-                accumulateU8x1(src, plan, t, g, y, p &- y &* ow, acc + i &* 64)
-            }
+            for i in 0..<count { accumulateU8x1(src, plan, t, g, oy[i], ox[i], acc + i &* 64) }
         }
     }
 }
