@@ -26,10 +26,10 @@ enum PruneCommand {
               --weight-init signed-constant|kaiming-normal --range-mode ema|batch --range-momentum X
               --no-read-noise (hardware: nominal reads instead of a noisy re-read per batch)
               --hysteresis-reference last-flip|previous-step --limit-start X --limit-end X --limit-steps N
-              --limit-schedule best-accuracy|lr (default lr: 0.3 -> 0.007 with the learning rate;
-              the paper: --limit-schedule best-accuracy --limit-start 0.01)
+              --limit-schedule best-accuracy|lr (default lr: 0.3 -> 0.007 with the learning rate,
+              hardware 0.8 -> 0.007; the paper: --limit-schedule best-accuracy --limit-start 0.01)
               --weight-norm rms|mean-abs (hardware, default rms) --score-init uniform|magnitude
-          --score-gradient sign|weight (default sign: every score of a layer on one scale; weight = edge-popup)
+              --score-gradient sign|weight (default sign: every score of a layer on one scale; weight = edge-popup)
     """
 
     static let command = Command(name: "prune", summary: "train a supermask (topology optimization) over random weights", usage: usage) { args in
@@ -88,7 +88,7 @@ enum PruneCommand {
             throw CLIError("prune: unknown task '\(taskOption)' (supported: \(Architectures.tasks.joined(separator: ", ")))")
         }
 
-        var cfg = TrainConfig.defaults(task: taskOption ?? "fashion-mnist")
+        var cfg = TrainConfig.defaults(task: taskOption ?? "fashion-mnist", mode: mode ?? "software")
         let ckPath = (out as NSString).appendingPathComponent(RunFiles.checkpoint)
         var checkpoint: Checkpoint? = nil
         if resume {

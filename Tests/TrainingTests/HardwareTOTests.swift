@@ -178,4 +178,16 @@ final class HardwareTOTests: XCTestCase {
             XCTAssertEqual(x.scores.array, y.scores.array); XCTAssertEqual(x.mask.array, y.mask.array)
         }
     }
+
+    func testTaskAndModeDefaults() {
+        let sw = TrainConfig.defaults(task: "fashion-mnist"), hw = TrainConfig.defaults(task: "fashion-mnist", mode: "hardware")
+        XCTAssertEqual(sw.mode, "software"); XCTAssertEqual(hw.mode, "hardware")
+        XCTAssertEqual(sw.limitStart, 0.3); XCTAssertEqual(hw.limitStart, 0.8)
+        XCTAssertEqual(hw.limitSchedule, .learningRate); XCTAssertEqual(hw.weightNorm, .rms); XCTAssertEqual(hw.scoreGradient, .sign)
+        var rest = hw; rest.mode = "software"; rest.limitStart = 0.3
+        XCTAssertEqual(rest, sw, "hardware differs from software only in the limit")
+        let sd = TrainConfig.defaults(task: "spoken-digit", mode: "hardware")
+        XCTAssertEqual(sd.limitStart, 0.009); XCTAssertEqual(sd.limitSchedule, .bestAccuracy)
+        XCTAssertEqual(sd.weightNorm, .rms); XCTAssertEqual(sd.scoreGradient, .sign)
+    }
 }
