@@ -95,23 +95,30 @@ extension Fast {
                        scalar: { Int32(src[$0]) })
     }
 
+    /// `#{k < levels : x >= T_k}` for 8 lanes: `thresholds` points at `T_0` of the first lane,
+    /// level rows `rowBytes` apart (Int32 thresholds).
+    @inlinable @inline(__always)
+    static func levelCount8(_ x: SIMD8<Int32>, thresholds: UnsafeRawPointer, levels: Int, rowBytes: Int) -> SIMD8<Int16> {
+        let one = SIMD8<Int32>(repeating: 1)
+        var cnt = SIMD8<Int32>()
+        var tp = thresholds
+        for _ in 0..<levels {
+            cnt &+= SIMD8<Int32>().replacing(with: one, where: x .>= tp.loadUnaligned(as: SIMD8<Int32>.self))
+            tp += rowBytes
+        }
+        return SIMD8<Int16>(truncatingIfNeeded: cnt)
+    }
+
     @inlinable @inline(__always)
     static func thresholdCount(count n: Int, plan: AffinePlan, dst: UnsafeMutablePointer<Int16>,
                                load: (Int) -> SIMD8<Int32>, scalar: (Int) -> Int32) {
         let row = plan.thresholdRow, levels = plan.levels
         plan.thresholds.withUnsafeBufferPointer { tb in
             let th = UnsafeRawPointer(tb.baseAddress!)
-            let one = SIMD8<Int32>(repeating: 1)
             var e = 0, r = 0   // r: position in the threshold row (e mod row)
             while e &+ 8 <= n {
-                let x = load(e)
-                var cnt = SIMD8<Int32>()
-                var tp = th + r &* 4
-                for _ in 0..<levels {
-                    cnt &+= SIMD8<Int32>().replacing(with: one, where: x .>= tp.loadUnaligned(as: SIMD8<Int32>.self))
-                    tp += row &* 4
-                }
-                UnsafeMutableRawPointer(dst + e).storeBytes(of: SIMD8<Int16>(truncatingIfNeeded: cnt), as: SIMD8<Int16>.self)
+                let cnt = levelCount8(load(e), thresholds: th + r &* 4, levels: levels, rowBytes: row &* 4)
+                UnsafeMutableRawPointer(dst + e).storeBytes(of: cnt, as: SIMD8<Int16>.self)
                 e &+= 8
                 r &+= 8
                 if r == row { r = 0 }
@@ -138,7 +145,6 @@ extension Fast {
         precondition(plan.thresholdRow == c && c % 8 == 0, "threshold plan for the pooled channels")
         plan.thresholds.withUnsafeBufferPointer { tb in
             let th = UnsafeRawPointer(tb.baseAddress!)
-            let one = SIMD8<Int32>(repeating: 1)
             @inline(__always) func load(_ p: UnsafePointer<Int32>) -> SIMD8<Int32> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Int32>.self) }
             var o = dst
             for oy in 0..<oh {
@@ -147,13 +153,8 @@ extension Fast {
                     var ch = 0
                     while ch < c {
                         let x = pointwiseMax(pointwiseMax(load(b0 + ch), load(b1 + ch)), pointwiseMax(load(b2 + ch), load(b3 + ch)))
-                        var cnt = SIMD8<Int32>()
-                        var tp = th + ch &* 4
-                        for _ in 0..<levels {
-                            cnt &+= SIMD8<Int32>().replacing(with: one, where: x .>= tp.loadUnaligned(as: SIMD8<Int32>.self))
-                            tp += c &* 4
-                        }
-                        UnsafeMutableRawPointer(o + ch).storeBytes(of: SIMD8<Int16>(truncatingIfNeeded: cnt), as: SIMD8<Int16>.self)
+                        let cnt = levelCount8(x, thresholds: th + ch &* 4, levels: levels, rowBytes: c &* 4)
+                        UnsafeMutableRawPointer(o + ch).storeBytes(of: cnt, as: SIMD8<Int16>.self)
                         ch &+= 8
                     }
                     o += c
