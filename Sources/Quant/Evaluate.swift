@@ -197,6 +197,7 @@ extension Freezer {
             "freeze.weight_bits": .u32(UInt32(options.weightBits)),
             "freeze.weight_percentile": .f64(options.weightPercentile),
             "freeze.adc_percentile": .f64(options.adcPercentile),
+            "freeze.adc_gain_rule": .string(options.adcGainRule.rawValue),
             "freeze.layer_names": .array(model.layers.map { .string($0.name) }),
             "freeze.weight_lsb": .array(model.layers.map { .f64($0.weightLSB) }),
             "freeze.weights_clipped": .array(model.layers.map { .u64(UInt64($0.weightsClipped)) }),

@@ -16,6 +16,8 @@ public struct FreezeOptions: Sendable, Equatable {
     /// Percentile (0 < p <= 100) of |acc| over the calibration set (all tiles of a layer) that
     /// maps to the ADC's full scale `2^(n-1) - 1`.
     public var adcPercentile = 100.0
+    /// How the full-scale level becomes the ADC gain (see `ADCGainRule`).
+    public var adcGainRule = ADCGainRule.integer
     /// ADC resolution override (nil: the target's `adcBits`).
     public var adcBits: Int? = nil
     public var adcRounding: RoundingRule = .halfUp
@@ -32,6 +34,26 @@ public struct FreezeOptions: Sendable, Equatable {
         guard weightPercentile > 0, weightPercentile <= 100 else { throw FreezeError("weight percentile \(weightPercentile) not in (0, 100]") }
         guard adcPercentile > 0, adcPercentile <= 100 else { throw FreezeError("ADC percentile \(adcPercentile) not in (0, 100]") }
         if let b = adcBits, !Program.adcBitsRange.contains(b) { throw FreezeError("ADC bits \(b) not in 2...16") }
+    }
+}
+
+/// How freeze turns a layer's calibrated |acc| level `A` into its ADC gain (DATAPATH.md
+/// section 14). `g = (2^(n-1) - 1) / A` maps `A` to the ADC's full scale.
+public enum ADCGainRule: String, Sendable, Equatable, CaseIterable {
+    /// `floor(g)` when `g >= 1`, else `g`. Tile accumulators are integers, so an integer gain
+    /// gives every accumulator value its own ADC code with no rounding (the ADC is exact, and the
+    /// integer program equals the float pipeline up to the activation quantizers) while still
+    /// covering `A`; only layers whose `A` exceeds the ADC's range (`g < 1`) round.
+    case integer
+    /// `g` itself: `A` exactly at full scale; every reading is rounded (the rule before the
+    /// integer one; kept for comparison).
+    case fullScale = "full-scale"
+
+    /// The real gain for level `A` (`A <= 0`: 1) and an `n`-bit ADC.
+    public func gain(level: Int64, adcBits n: Int) -> Double {
+        guard level > 0 else { return 1 }
+        let g = Double((Int64(1) << Int64(n - 1)) - 1) / Double(level)
+        return self == .integer && g >= 1 ? g.rounded(.down) : g
     }
 }
 
@@ -409,32 +431,9 @@ public enum Freezer {
                 codes = engine.inferBatch(calibration.pixels, count: calibration.count).logits
             } catch { throw FreezeError("layer \(sk.layers[k].name): \(error)") }
             let accs = tileAccumulators(codes: codes, count: calibration.count, shape: program.tensors[inT].shape, cp, threads: o.threads)
-            var mags = accs.map { Int64($0).magnitude }
-            let accMax = Int64(mags.max() ?? 0)
-            var level: Int64
-            if o.adcPercentile >= 100 { level = accMax } else {
-                mags.sort()
-                level = mags.isEmpty ? 0 : Int64(mags[max(0, min(mags.count - 1, Int((o.adcPercentile / 100 * Double(mags.count)).rounded(.up)) - 1))])
-                if level == 0 { level = accMax }   // a percentile of 0 (mostly idle columns) would leave no gain to set
-            }
-            let full = Double((1 << (adcBits - 1)) - 1)
-            let gain = level > 0 ? full / Double(level) : 1
-            let qm: QuantizedMultiplier
-            do { qm = try QuantizedMultiplier(real: gain) } catch { throw FreezeError("layer \(sk.layers[k].name): ADC gain \(gain): \(error)") }
-            for t in cp.tiles.indices { cp.tiles[t].multiplier = qm.multiplier; cp.tiles[t].shift = qm.shift }
+            let realGain = try calibrateADC(accs, layer: &sk.layers[k], &cp, options: o, adcBits: adcBits).realValue
             program.nodes[xb.node].op = .crossbar(cp)
-            // saturation count on the calibration set (exact integer ADC)
-            let lo = -(Int64(1) << Int64(adcBits - 1)), hi = (Int64(1) << Int64(adcBits - 1)) - 1
-            var clipped = 0
-            for a in accs {
-                let v = roundingShiftRight(Int64(a) * Int64(qm.multiplier), 31 - Int(qm.shift), o.adcRounding)
-                if v < lo || v > hi { clipped += 1 }
-            }
-            let realGain = qm.realValue
             let unit = realGain > 0 ? xb.inputUnit * sk.layers[k].weightLSB / realGain : 0
-            sk.layers[k].accLevel = level; sk.layers[k].accMax = accMax
-            sk.layers[k].adcGain = realGain; sk.layers[k].adcMultiplier = qm.multiplier; sk.layers[k].adcShift = qm.shift
-            sk.layers[k].calibrationReadings = accs.count; sk.layers[k].calibrationClipped = clipped
             sk.layers[k].sumUnit = unit
             // the activation(s) reading this layer
             for a in sk.activations where a.layer == k {
@@ -492,6 +491,28 @@ public enum Freezer {
         return (l == 0 ? mx : l, mx)
     }
 
+    /// One layer's ADC from its exact calibration accumulators (every tile, pixel and image):
+    /// level `A` = the `adcPercentile` of |acc|, gain by `adcGainRule`, the same (multiplier,
+    /// shift) on every tile of `cp`, and the calibration clipping count of the exact integer ADC.
+    static func calibrateADC(_ accs: [Int32], layer: inout FrozenLayer, _ cp: inout CrossbarParams,
+                             options o: FreezeOptions, adcBits: Int) throws(FreezeError) -> QuantizedMultiplier {
+        let (level, mx) = accLevel(accs, percentile: o.adcPercentile)
+        let gain = o.adcGainRule.gain(level: level, adcBits: adcBits)
+        let qm: QuantizedMultiplier
+        do { qm = try QuantizedMultiplier(real: gain) } catch { throw FreezeError("layer \(layer.name): ADC gain \(gain): \(error)") }
+        for t in cp.tiles.indices { cp.tiles[t].multiplier = qm.multiplier; cp.tiles[t].shift = qm.shift }
+        let lo = -(Int64(1) << Int64(adcBits - 1)), hi = (Int64(1) << Int64(adcBits - 1)) - 1
+        var clipped = 0
+        for a in accs {
+            let v = roundingShiftRight(Int64(a) * Int64(qm.multiplier), 31 - Int(qm.shift), o.adcRounding)
+            if v < lo || v > hi { clipped += 1 }
+        }
+        layer.accLevel = level; layer.accMax = mx
+        layer.adcGain = qm.realValue; layer.adcMultiplier = qm.multiplier; layer.adcShift = qm.shift
+        layer.calibrationReadings = accs.count; layer.calibrationClipped = clipped
+        return qm
+    }
+
     /// Calibrates an rnn node (DATAPATH.md section 15): the ADC gains of both matrices, the
     /// combiner (Mx, Mh, S) and the fused average + output quantizer.
     ///
@@ -546,25 +567,8 @@ public enum Freezer {
             }
         }
         _ = nI
-        let full = Double((1 << (adcBits - 1)) - 1)
-        let lo = -(Int64(1) << Int64(adcBits - 1)), hi = (Int64(1) << Int64(adcBits - 1)) - 1
-        func setGain(_ accs: [Int32], _ layer: Int, _ cp: inout CrossbarParams) throws(FreezeError) -> QuantizedMultiplier {
-            let (level, mx) = accLevel(accs, percentile: o.adcPercentile)
-            let gain = level > 0 ? full / Double(level) : 1
-            let qm: QuantizedMultiplier
-            do { qm = try QuantizedMultiplier(real: gain) } catch { throw FreezeError("layer \(sk.layers[layer].name): ADC gain \(gain): \(error)") }
-            for t in cp.tiles.indices { cp.tiles[t].multiplier = qm.multiplier; cp.tiles[t].shift = qm.shift }
-            var clipped = 0
-            for a in accs {
-                let v = roundingShiftRight(Int64(a) * Int64(qm.multiplier), 31 - Int(qm.shift), o.adcRounding)
-                if v < lo || v > hi { clipped += 1 }
-            }
-            sk.layers[layer].accLevel = level; sk.layers[layer].accMax = mx
-            sk.layers[layer].adcGain = qm.realValue; sk.layers[layer].adcMultiplier = qm.multiplier; sk.layers[layer].adcShift = qm.shift
-            sk.layers[layer].calibrationReadings = accs.count; sk.layers[layer].calibrationClipped = clipped
-            return qm
-        }
-        let gx = try setGain(accX, pr.inputLayer, &rp.input), gh = try setGain(accH, pr.recurrentLayer, &rp.recurrent)
+        let gx = try calibrateADC(accX, layer: &sk.layers[pr.inputLayer], &rp.input, options: o, adcBits: adcBits)
+        let gh = try calibrateADC(accH, layer: &sk.layers[pr.recurrentLayer], &rp.recurrent, options: o, adcBits: adcBits)
         let ux = gx.realValue > 0 ? pr.inputUnit * lsbX / gx.realValue : 0, uh = gh.realValue > 0 ? eh * lsbH / gh.realValue : 0
         sk.layers[pr.inputLayer].sumUnit = ux; sk.layers[pr.recurrentLayer].sumUnit = uh
         // combiner: the largest S with Mx, Mh in Int32, |z| <= 2^31 - 1 and A <= 2^62

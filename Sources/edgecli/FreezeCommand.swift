@@ -13,12 +13,14 @@ enum FreezeCommand {
     static let usage = """
     usage: edgecli freeze RUN_DIR --target T --out MODEL [--calib N] [--eval N] [--data DIR]
                           [--weight-bits B] [--weight-percentile P] [--adc-percentile P] [--adc-bits N]
-                          [--threads T] [--explicit-weights] [--json]
+                          [--adc-gain integer|full-scale] [--threads T] [--explicit-weights] [--json]
       Freezes a trained run (edgecli prune --out RUN_DIR) into an integer program for target T
       (name or profile path): weight codes (default 8-bit signed pair differences, LSB from
       max |w_on|), one ADC gain per layer from N calibration images (default 512, the first
       training images; the ADC full scale maps to the P-th percentile of |accumulator|, default
-      100 = max), folded batch norm / ReLU / quantizers. Prints each layer's ADC clipping rate on
+      100 = max; --adc-gain integer, the default, rounds a gain >= 1 down to an integer so that
+      the ADC reads integer accumulators without rounding; full-scale keeps the exact ratio),
+      folded batch norm / ReLU / quantizers. Prints each layer's ADC clipping rate on
       the calibration set, then evaluates the integer program and the float pipeline of the frozen
       graph on the first N test images (--eval, default 10000; 0 skips) and stores both accuracies
       in the model file. --data: the Fashion-MNIST directory (default \(Datasets.fashionMNISTDefaultDir)),
@@ -42,6 +44,10 @@ enum FreezeCommand {
         o.weightBits = try args.int("weight-bits", default: 8, range: 2...8)
         o.weightPercentile = try args.double("weight-percentile", default: 100)
         o.adcPercentile = try args.double("adc-percentile", default: 100)
+        if let r = try args.option("adc-gain") {
+            guard let v = ADCGainRule(rawValue: r) else { throw CLIError("freeze: --adc-gain must be integer or full-scale, got '\(r)'") }
+            o.adcGainRule = v
+        }
         if let b = try args.option("adc-bits") {
             guard let v = Int(b), (2...16).contains(v) else { throw CLIError("freeze: --adc-bits must be an integer in 2...16, got '\(b)'") }
             o.adcBits = v
@@ -113,9 +119,9 @@ enum FreezeCommand {
         } else {
             print("froze \(runDir) for \(target.name): \(model.layers.count) crossbar layers, \(model.calibrationImages) calibration images -> \(out)")
             for (k, l) in model.layers.enumerated() {
-                var line = String(format: "  %-6@ %4d x %-4d %d tile(s)  weight LSB %.4g (%d clipped)  ADC gain %.5g (|acc| %lld -> %d)  clip rate (calibration) %.4f%%",
+                var line = String(format: "  %-6@ %4d x %-4d %d tile(s)  weight LSB %.4g (%d clipped)  ADC gain %.5g (|acc| %lld -> %.0f of %d)  clip rate (calibration) %.4f%%",
                                   l.name as NSString, l.fanOut, l.fanIn, l.tiles, l.weightLSB, l.weightsClipped, l.adcGain, l.accLevel,
-                                  (1 << (l.adcBits - 1)) - 1, 100 * l.clipRate)
+                                  (Double(l.accLevel) * l.adcGain).rounded(), (1 << (l.adcBits - 1)) - 1, 100 * l.clipRate)
                 if let e = evaluation, k < e.fullScaleRates.count { line += String(format: ", at full scale (eval) %.4f%%", 100 * e.fullScaleRates[k]) }
                 print(line + "  weights: \(storage[k])")
             }

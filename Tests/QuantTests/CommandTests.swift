@@ -45,6 +45,10 @@ final class CommandTests: XCTestCase {
         let r3 = try runTool(["freeze", dir + "/run", "--target", "rram-40nm-taox", "--out", dir + "/m3.rrm", "--weight-bits", "9"])
         XCTAssertNotEqual(r3.status, 0); XCTAssertTrue(r3.err.contains("--weight-bits"), r3.err)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/m3.rrm"))
+        let r4 = try runTool(["freeze", dir + "/run", "--target", "rram-40nm-taox", "--out", dir + "/m3.rrm", "--adc-gain", "round"])
+        XCTAssertNotEqual(r4.status, 0); XCTAssertTrue(r4.err.contains("--adc-gain must be integer or full-scale, got 'round'"), r4.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/m3.rrm"))
+        XCTAssertEqual(b.metadata.extra["freeze.adc_gain_rule"], .string("integer"))
         // bench infer
         let bi = try runTool(["bench", "infer", model, "--runs", "20", "--warmup", "2", "--seconds", "0.05", "--batch", "16", "--data", dir + "/data", "--json"])
         XCTAssertEqual(bi.status, 0, bi.err)

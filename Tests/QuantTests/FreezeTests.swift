@@ -192,13 +192,24 @@ final class FreezeTests: XCTestCase {
     }
 
     func testADCGainMapsTheCalibrationMaximumToFullScaleAndReportsClipping() throws {
-        let m = try freeze()
+        let m = try freeze { $0.adcGainRule = .fullScale }
         for l in m.layers {
             XCTAssertEqual(l.calibrationClipped, 0, "\(l.name): the max maps to full scale, nothing clips")
             let full = Int64((1 << (l.adcBits - 1)) - 1)
             let top = roundingShiftRight(l.accMax * Int64(l.adcMultiplier), 31 - Int(l.adcShift), .halfUp)
             XCTAssertTrue(top == full || top == full - 1, "\(l.name): |acc| max \(l.accMax) -> ADC \(top), full scale \(full)")
             XCTAssertGreaterThan(l.calibrationReadings, 0)
+        }
+        // the default integer rule: the largest integer gain that keeps the max within full scale
+        let d = try freeze()
+        for (l, f) in zip(d.layers, m.layers) {
+            let full = Int64((1 << (l.adcBits - 1)) - 1)
+            XCTAssertLessThanOrEqual(l.accMax, full, "\(l.name): the fixture's accumulators fit 14 bits")
+            XCTAssertEqual(l.adcGain, l.adcGain.rounded(), "\(l.name): integer gain, got \(l.adcGain)")
+            XCTAssertEqual(l.adcGain, f.adcGain.rounded(.down), "\(l.name): floor of the full-scale gain \(f.adcGain)")
+            let g = Int64(l.adcGain)
+            XCTAssertTrue(l.accMax * g <= full && l.accMax * (g + 1) > full, "\(l.name): |acc| max \(l.accMax) x \(g), full scale \(full)")
+            XCTAssertEqual(l.calibrationClipped, 0, "\(l.name)")
         }
         let p = try freeze { $0.adcPercentile = 50 }
         for l in p.layers {
@@ -210,6 +221,44 @@ final class FreezeTests: XCTestCase {
         XCTAssertGreaterThan(p.layers[0].clipRate, 0.3, "conv1")
         let lowBits = try freeze(target: smallTarget(adcBits: 6))
         XCTAssertEqual(lowBits.layers.map(\.adcBits), [6, 6, 6, 6])
+        // accumulators beyond a 6-bit ADC's range: gain < 1, the same under both rules
+        let lowFull = try freeze(target: smallTarget(adcBits: 6)) { $0.adcGainRule = .fullScale }
+        for (l, f) in zip(lowBits.layers, lowFull.layers) where l.accLevel > 31 {
+            XCTAssertLessThan(l.adcGain, 1, l.name)
+            XCTAssertEqual(l.adcMultiplier, f.adcMultiplier, l.name); XCTAssertEqual(l.adcShift, f.adcShift, l.name)
+        }
+    }
+
+    func testADCGainRuleTable() {
+        // 14-bit ADC: full scale 8191
+        let cases: [(Int64, Double, Double)] = [(3255, 2, 8191.0 / 3255), (2222, 3, 8191.0 / 2222), (8191, 1, 1), (4096, 1, 8191.0 / 4096),
+                                                (4095, 2, 8191.0 / 4095), (1, 8191, 8191), (8192, 8191.0 / 8192, 8191.0 / 8192),
+                                                (100_000, 0.08191, 0.08191), (0, 1, 1)]
+        for (level, integer, fullScale) in cases {
+            XCTAssertEqual(ADCGainRule.integer.gain(level: level, adcBits: 14), integer, "integer rule, level \(level)")
+            XCTAssertEqual(ADCGainRule.fullScale.gain(level: level, adcBits: 14), fullScale, "full-scale rule, level \(level)")
+        }
+    }
+
+    /// With integer ADC gains (every layer's accumulators fit the ADC) the ADC does not round, so
+    /// the integer program and the float pipeline of the frozen graph agree on every value of every
+    /// tensor; with the full-scale rule the hardware model's ADC rounding shows up somewhere.
+    func testIntegerADCGainsMakeTheIntegerProgramEqualTheFloatPipeline() throws {
+        var fullScaleDiffers = 0
+        for rule in [ADCGainRule.integer, .fullScale] {
+            let m = try freeze(FreezeTests.hwSource) { $0.adcGainRule = rule }
+            let engine = try Engine(program: m.program, threads: 1)
+            for i in 0..<8 {
+                let px = image(FreezeTests.eval, i)
+                let ints = engine.trace(pixels: px).tensors, floats = FloatPipeline.run(m.program, pixels: px)
+                for (t, (a, f)) in zip(ints, floats).enumerated() {
+                    guard let j = a.indices.first(where: { Float(a[$0]) != f[$0] }) else { continue }
+                    if rule == .fullScale { fullScaleDiffers += 1; continue }
+                    return XCTFail("integer gains, image \(i): tensor \(t) (\(layerName(m.program, tensor: t, m))) index \(j): float pipeline \(f[j]), integer \(a[j])")
+                }
+            }
+        }
+        XCTAssertGreaterThan(fullScaleDiffers, 0, "the full-scale rule rounds in the ADC: some tensor must differ from the float pipeline")
     }
 
     func testOverflowingModelIsRefusedWithTheLayerNamed() throws {
