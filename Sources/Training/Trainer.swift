@@ -83,14 +83,21 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// activations, batch 30, lr 0.1, momentum 0.9, wd 5e-4, hysteresis 0.009 -> 0.007 in 10
     /// steps) for a 20-epoch budget with a 1-epoch linear warm-up (the setting that reached
     /// >= 97.0 % at the last epoch on 5 of 5 seeds; docs/TRAINING.md).
+    /// The CNN uses weight decay 1e-4 on the scores (the paper's 5e-4 is for 65 epochs; with 1e-4
+    /// software TO ends at >= 87.2 % in 16 epochs on seeds 1-4, and masks flip 4x less).
     /// Hardware TO of the CNN starts its hysteresis limit at 0.8 instead of 0.3: each flip is a
-    /// programming operation on the chip, and with the sign score gradient 0.8 saves 65 % of
-    /// the flips of `--no-hysteresis` at 0.13 points (16 epochs, seed 1; docs/TRAINING.md).
+    /// programming operation on the chip; 0.8 saves ~78 % of the flips of `--no-hysteresis`
+    /// (16 epochs, seeds 1 and 2; docs/TRAINING.md).
     public static func defaults(task: String, mode: String = "software") -> TrainConfig {
         var c = TrainConfig()
         c.task = task
         c.mode = mode
-        if task == "fashion-mnist" && mode == "hardware" { c.limitStart = 0.8 }
+        if task == "fashion-mnist" {
+            // weight decay 1e-4 on the scores instead of the paper's 5e-4 (its 65-epoch budget):
+            // in 16 epochs 5e-4 keeps pulling scores to 0 and the masks settle late (docs/TRAINING.md)
+            c.weightDecay = 1e-4
+            if mode == "hardware" { c.limitStart = 0.8 }
+        }
         if task == "spoken-digit" {
             c.bits = 3
             c.epochs = 20

@@ -183,11 +183,13 @@ final class HardwareTOTests: XCTestCase {
         let sw = TrainConfig.defaults(task: "fashion-mnist"), hw = TrainConfig.defaults(task: "fashion-mnist", mode: "hardware")
         XCTAssertEqual(sw.mode, "software"); XCTAssertEqual(hw.mode, "hardware")
         XCTAssertEqual(sw.limitStart, 0.3); XCTAssertEqual(hw.limitStart, 0.8)
+        XCTAssertEqual(sw.weightDecay, 1e-4); XCTAssertEqual(hw.weightDecay, 1e-4)
         XCTAssertEqual(hw.limitSchedule, .learningRate); XCTAssertEqual(hw.weightNorm, .rms); XCTAssertEqual(hw.scoreGradient, .sign)
         var rest = hw; rest.mode = "software"; rest.limitStart = 0.3
         XCTAssertEqual(rest, sw, "hardware differs from software only in the limit")
         let sd = TrainConfig.defaults(task: "spoken-digit", mode: "hardware")
         XCTAssertEqual(sd.limitStart, 0.009); XCTAssertEqual(sd.limitSchedule, .bestAccuracy)
         XCTAssertEqual(sd.weightNorm, .rms); XCTAssertEqual(sd.scoreGradient, .sign)
+        XCTAssertEqual(sd.weightDecay, 5e-4, "the paper's CRNN setting")
     }
 }
