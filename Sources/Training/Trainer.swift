@@ -68,6 +68,12 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var scoreInit: String? = "uniform"
     /// The score gradient (see `ScoreGradient`); nil (checkpoints from before the option) = `.weight`.
     public var scoreGradient: ScoreGradient? = .sign
+
+    /// The options above with nil resolved as documented (what a checkpoint from before the
+    /// option ran with); the trainer and the run summary both read these.
+    public var effectiveLimitSchedule: LimitSchedule { limitSchedule ?? .bestAccuracy }
+    public var effectiveWeightNorm: WeightNorm { weightNorm ?? .meanAbs }
+    public var effectiveScoreGradient: ScoreGradient { scoreGradient ?? .weight }
     public var rangeMomentum = 0.1
     public var rangeMode = RangeMode.ema
     /// Hardware mode: re-read the conductances with read noise for every batch.
@@ -228,7 +234,7 @@ public final class Trainer {
         guard net.graph.outputSize == classes else { throw TrainingError("graph outputs \(net.graph.outputSize) values, expected \(classes) classes") }
         if config.mode == "hardware" {
             guard let source else { throw TrainingError("hardware mode needs a weight source (--target)") }
-            try net.initHardwareWeights(source: source, norm: config.weightNorm ?? .meanAbs)
+            try net.initHardwareWeights(source: source, norm: config.effectiveWeightNorm)
         } else {
             try net.initSoftwareWeights(seed: config.seed, kind: config.weightInit)
         }
@@ -238,7 +244,7 @@ public final class Trainer {
         case "magnitude": for m in net.masked { m.scaleScoresByWeightMagnitude() }
         default: throw TrainingError("score init must be uniform or magnitude, got '\(config.scoreInit!)'")
         }
-        for m in net.masked { m.setScoreGradient(config.scoreGradient ?? .weight) }
+        for m in net.masked { m.setScoreGradient(config.effectiveScoreGradient) }
         labelBuf = .allocate(capacity: net.graph.maxBatch)
         evalLogits = FloatBuffer(count: net.graph.maxBatch * classes)
     }
@@ -254,7 +260,7 @@ public final class Trainer {
     /// Hysteresis limit of global step t (see `LimitSchedule`); 0 without hysteresis.
     public func limit(step t: Int) -> Double {
         guard config.hysteresis else { return 0 }
-        switch config.limitSchedule ?? .bestAccuracy {
+        switch config.effectiveLimitSchedule {
         case .bestAccuracy:
             let j = Double(min(limitStep, config.limitSteps))
             return config.limitStart + (config.limitEnd - config.limitStart) * j / Double(config.limitSteps)

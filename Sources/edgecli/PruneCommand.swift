@@ -190,11 +190,11 @@ enum PruneCommand {
         ]
         if let a = last.testAccuracyRead { summary["test_accuracy_one_read"] = a }
         if cfg.hysteresis {
-            summary["limit_schedule"] = (cfg.limitSchedule ?? .bestAccuracy).rawValue
+            summary["limit_schedule"] = cfg.effectiveLimitSchedule.rawValue
             summary["limit_start"] = cfg.limitStart; summary["limit_end"] = cfg.limitEnd
         }
-        if cfg.mode == "hardware" { summary["weight_norm"] = (cfg.weightNorm ?? .meanAbs).rawValue }
-        summary["score_gradient"] = (cfg.scoreGradient ?? .weight).rawValue
+        if cfg.mode == "hardware" { summary["weight_norm"] = cfg.effectiveWeightNorm.rawValue }
+        summary["score_gradient"] = cfg.effectiveScoreGradient.rawValue
         let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted])
         try RunFiles.writeAtomically(data, to: (out as NSString).appendingPathComponent(RunFiles.summary))
         if json { try printJSON(summary) } else {
