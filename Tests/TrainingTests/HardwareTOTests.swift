@@ -184,9 +184,10 @@ final class HardwareTOTests: XCTestCase {
         XCTAssertEqual(sw.mode, "software"); XCTAssertEqual(hw.mode, "hardware")
         XCTAssertEqual(sw.limitStart, 0.3); XCTAssertEqual(hw.limitStart, 0.8)
         XCTAssertEqual(sw.weightDecay, 1e-4); XCTAssertEqual(hw.weightDecay, 1e-4)
+        XCTAssertEqual(sw.lr, 0.1); XCTAssertEqual(hw.lr, 0.2)
         XCTAssertEqual(hw.limitSchedule, .learningRate); XCTAssertEqual(hw.weightNorm, .rms); XCTAssertEqual(hw.scoreGradient, .sign)
-        var rest = hw; rest.mode = "software"; rest.limitStart = 0.3
-        XCTAssertEqual(rest, sw, "hardware differs from software only in the limit")
+        var rest = hw; rest.mode = "software"; rest.limitStart = 0.3; rest.lr = 0.1
+        XCTAssertEqual(rest, sw, "hardware differs from software only in the limit and the learning rate")
         let sd = TrainConfig.defaults(task: "spoken-digit", mode: "hardware")
         XCTAssertEqual(sd.limitStart, 0.009); XCTAssertEqual(sd.limitSchedule, .bestAccuracy)
         XCTAssertEqual(sd.weightNorm, .rms); XCTAssertEqual(sd.scoreGradient, .sign)
