@@ -58,11 +58,19 @@ public final class Conv2d: Layer {
     var ih = 0, iw = 0, oh = 0, ow = 0
     var partials: FloatBuffer! = nil            // [chunks][count]
     var cols: [FloatBuffer] = [], tmps: [FloatBuffer] = [], wss: [GemmWorkspace] = []
+    /// Stride-1 convolutions run on the window kernels (Window.swift); the others, and this
+    /// layer when it is set false before `configure`, on im2col + GEMM (the reference path).
+    public var useWindow: Bool
+    /// Samples per block of the window path's weight gradient (fixed, like `block`).
+    public static let windowBlock = 8
+    var win = WindowGeometry()
+    var winA: FloatBuffer! = nil, winXs: [FloatBuffer] = [], winDYs: [FloatBuffer] = [], winOuts: [FloatBuffer] = []
 
     /// `stride` sets both strides; `strideH` / `strideW` (rows / columns) override it.
     public init(name: String, cin: Int, cout: Int, kh: Int, kw: Int, stride: Int = 1, strideH: Int? = nil, strideW: Int? = nil, pad: Int = 0) {
         self.name = name; self.cin = cin; self.cout = cout; self.kh = kh; self.kw = kw
         self.strideH = strideH ?? stride; self.strideW = strideW ?? stride; self.pad = pad
+        useWindow = self.strideH == 1 && self.strideW == 1
         weight = FloatBuffer(count: cout * cin * kh * kw)
         weightGrad = FloatBuffer(count: cout * cin * kh * kw)
     }
@@ -83,8 +91,20 @@ public final class Conv2d: Layer {
         oh = ih + 2 * pad >= kh ? (ih + 2 * pad - kh) / strideH + 1 : 0
         ow = iw + 2 * pad >= kw ? (iw + 2 * pad - kw) / strideW + 1 : 0
         guard oh > 0, ow > 0 else { throw TrainingError("conv2d \(name): kernel larger than input \(input)") }
-        let nb = min(Self.block, maxBatch)
         partials = FloatBuffer(count: WorkPool.chunks * weight.count)
+        useWindow = useWindow && strideH == 1 && strideW == 1
+        if useWindow {
+            win = WindowGeometry(cin: cin, cout: cout, kh: kh, kw: kw, ih: ih, iw: iw, pad: pad)
+            let nb = min(Self.windowBlock, maxBatch)
+            let panels = { (m: Int) in (m + Gemm.mr - 1) / Gemm.mr * Gemm.mr }
+            winA = FloatBuffer(count: max(panels(cout) * cin, panels(cin) * cout) * kh * kw)   // packed W, or W' of the input gradient
+            winXs = (0..<pool.threads).map { _ in FloatBuffer(count: nb * win.xSize) }
+            winDYs = (0..<pool.threads).map { _ in FloatBuffer(count: nb * cout * win.dyRow) }
+            winOuts = (0..<pool.threads).map { _ in FloatBuffer(count: max(cout * win.yRow, cin * win.dxRow)) }
+            cols = []; tmps = []; wss = []
+            return [cout, oh, ow]
+        }
+        let nb = min(Self.block, maxBatch)
         cols = (0..<pool.threads).map { _ in FloatBuffer(count: fanIn * nb * oh * ow) }
         tmps = (0..<pool.threads).map { _ in FloatBuffer(count: cout * nb * oh * ow) }
         wss = (0..<pool.threads).map { _ in GemmWorkspace() }
@@ -141,6 +161,7 @@ public final class Conv2d: Layer {
     }
 
     public func forward(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, training: Bool, pool: WorkPool) {
+        if useWindow { windowForward(x, y, batch: batch, pool: pool); return }
         let ohw = oh * ow, K = fanIn, w = weight.ptr
         let X = SendablePtr(x), Y = SendablePtr(y)
         pool.chunks(batch: batch) { _, r, wk in
@@ -161,6 +182,7 @@ public final class Conv2d: Layer {
 
     public func backward(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ dy: UnsafeMutablePointer<Float>,
                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, pool: WorkPool) {
+        if useWindow { windowBackward(x, dy, dx, batch: batch, pool: pool); return }
         let ohw = oh * ow, K = fanIn, w = weight.ptr, wc = weight.count
         let X = SendablePtr(x), DY = SendablePtr(dy), DX = dx.map { SendablePtr($0) }
         let P = SendablePtr(partials.ptr)

@@ -108,6 +108,57 @@ final class OpsTests: XCTestCase {
         try gradCheck({ Conv2d(name: "c", cin: 1, cout: 2, kh: 2, kw: 2) }, input: [1, 3, 3], batch: 70)
     }
 
+    /// The stride-1 window path (Window.swift) against the im2col + GEMM reference path:
+    /// forward output, input gradient and weight gradient, element by element, over shapes with
+    /// padding, non-square kernels, widths that are not multiples of 8, output rows shorter than
+    /// a vector, and batches that span several window blocks and uneven chunks.
+    func testWindowConvMatchesIm2colReference() throws {
+        let shapes: [(cin: Int, cout: Int, kh: Int, kw: Int, pad: Int, h: Int, w: Int, batch: Int)] = [
+            (3, 5, 3, 3, 0, 7, 6, 11), (2, 7, 2, 3, 1, 5, 8, 3), (1, 64, 3, 3, 0, 14, 14, 9),
+            (64, 16, 3, 3, 0, 12, 12, 19), (4, 13, 5, 1, 2, 9, 4, 1), (2, 3, 1, 1, 0, 3, 3, 5), (3, 2, 3, 3, 2, 2, 2, 4),
+        ]
+        for (t, sh) in shapes.enumerated() {
+            let pool = WorkPool(threads: 2)
+            let make = { (window: Bool) -> Conv2d in
+                let c = Conv2d(name: "c", cin: sh.cin, cout: sh.cout, kh: sh.kh, kw: sh.kw, pad: sh.pad)
+                c.useWindow = window
+                return c
+            }
+            let fast = make(true), ref = make(false)
+            let w = randomArray(fast.weight.count, seed: 20 + UInt64(t))
+            fast.weight.copy(from: w); ref.weight.copy(from: w)
+            let x = randomArray(sh.batch * sh.cin * sh.h * sh.w, seed: 40 + UInt64(t))
+            var results: [(y: [Float], dx: [Float], dW: [Float])] = []
+            for conv in [fast, ref] {
+                let g = try Sequential(layers: [conv], inputShape: [sh.cin, sh.h, sh.w], maxBatch: sh.batch, pool: pool)
+                g.input.update(from: x, count: x.count)
+                g.forward(batch: sh.batch, training: true)
+                let ny = sh.batch * elementCount(g.shapes[1])
+                let R = randomArray(ny, seed: 60 + UInt64(t))
+                g.outputGrad.update(from: R, count: ny)
+                conv.backward(g.acts[0].ptr, g.acts[1].ptr, g.grads[1].ptr, g.grads[0].ptr, batch: sh.batch, pool: pool)
+                results.append((Array(UnsafeBufferPointer(start: g.output, count: ny)),
+                                Array(UnsafeBufferPointer(start: g.grads[0].ptr, count: x.count)), conv.weightGrad.array))
+            }
+            XCTAssertTrue(fast.useWindow, "shape \(t): stride 1 must take the window path")
+            XCTAssertFalse(ref.useWindow)
+            for (what, a, b) in [("output", results[0].y, results[1].y), ("input gradient", results[0].dx, results[1].dx),
+                                 ("weight gradient", results[0].dW, results[1].dW)] {
+                XCTAssertEqual(a.count, b.count, "shape \(t) \(what)")
+                let scale = b.reduce(Float(0)) { max($0, abs($1)) }
+                XCTAssertGreaterThan(scale, 0, "shape \(t) \(what) is identically zero")
+                for i in 0..<min(a.count, b.count) where abs(a[i] - b[i]) > 1e-5 * max(1, scale) {
+                    XCTFail("shape \(t) \(what)[\(i)]: window \(a[i]), im2col \(b[i])")
+                    break
+                }
+            }
+        }
+        // strided convolutions keep the im2col path
+        let strided = Conv2d(name: "s", cin: 1, cout: 1, kh: 3, kw: 3, stride: 2)
+        _ = try strided.configure(input: [1, 7, 7], maxBatch: 2, pool: WorkPool(threads: 1))
+        XCTAssertFalse(strided.useWindow)
+    }
+
     func testConvForwardMatchesDirect() throws {
         let pool = WorkPool(threads: 2)
         let conv = Conv2d(name: "c", cin: 2, cout: 3, kh: 3, kw: 3, stride: 2, pad: 1)
