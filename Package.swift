@@ -7,6 +7,19 @@ import PackageDescription
 // (no -target-cpu). `edgecli bench` documents how to add `-Xswiftc -target-cpu -Xswiftc native`.
 let speed: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 
+// The float kernels (GEMM, window products) are compiled a second time for x86-64 CPUs with
+// AVX2 (FloatKernelsAVX2: the same files through symbolic links); Training picks the build at
+// startup (Sources/Training/FloatDispatch.swift). Other architectures have one build.
+#if arch(x86_64)
+let avx2Kernels: [Target.Dependency] = ["FloatKernelsAVX2"]
+let avx2Targets: [Target] = [.target(name: "FloatKernelsAVX2", swiftSettings: speed + [.unsafeFlags(["-target-cpu", "haswell"])])]
+let avx2Define: [SwiftSetting] = [.define("RRAM_EDGE_FLOAT_AVX2")]
+#else
+let avx2Kernels: [Target.Dependency] = []
+let avx2Targets: [Target] = []
+let avx2Define: [SwiftSetting] = []
+#endif
+
 let package = Package(
     name: "rram-edge",
     platforms: [.macOS(.v13)],
@@ -25,8 +38,11 @@ let package = Package(
         .target(name: "DataIO", dependencies: ["CZlib"]),
         // Layer 2: the physics (device model, target profiles, crossbar mapping).
         .target(name: "Device", dependencies: ["Randomness", "DataIO"], swiftSettings: speed),
-        // Layer 3: the float pipeline: topology optimization over random conductances.
-        .target(name: "Training", dependencies: ["Randomness", "DataIO", "Device"], swiftSettings: speed),
+        // Layer 3: the float pipeline: topology optimization over random conductances, on its
+        // hot loops (FloatKernels, Foundation-free, no dependencies).
+        .target(name: "FloatKernels", swiftSettings: speed),
+        .target(name: "Training", dependencies: ["Randomness", "DataIO", "Device", "FloatKernels"] + avx2Kernels,
+                swiftSettings: speed + avx2Define),
         // Layer 3': the integer program (the hardware datapath), Foundation-free.
         .target(name: "Kernels", dependencies: ["FixedPoint"], swiftSettings: speed),
         // Layer 4: freeze a trained run into an integer program.
@@ -47,11 +63,12 @@ let package = Package(
         .testTarget(name: "RandomnessTests", dependencies: ["Randomness"]),
         .testTarget(name: "DataIOTests", dependencies: ["DataIO", "Randomness"]),
         .testTarget(name: "DeviceTests", dependencies: ["Device", "Randomness", "DataIO"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Randomness", "DataIO", "Device"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Randomness", "DataIO", "Device", "FloatKernels"] + avx2Kernels,
+                    swiftSettings: avx2Define),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "FixedPoint", "Randomness"]),
         .testTarget(name: "QuantTests", dependencies: ["Quant", "Kernels", "Training", "Randomness", "ModelFile", "DataIO", "Device", "FixedPoint"]),
         .testTarget(name: "ModelFileTests", dependencies: ["ModelFile", "Kernels", "Randomness", "DataIO", "Device"]),
         .testTarget(name: "ExportTests", dependencies: ["Export", "ModelFile", "Kernels", "FixedPoint", "Randomness", "Device", "DataIO"]),
         .testTarget(name: "VerifyTests", dependencies: ["Verify", "Kernels", "ModelFile", "Randomness", "DataIO"]),
-    ]
+    ] + avx2Targets
 )

@@ -46,7 +46,8 @@ extension Conv2d {
     func windowForward(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, pool: WorkPool) {
         let g = win, K = fanIn, cout = self.cout, oh = self.oh, ow = self.ow
         let A = SendablePtr(winA.ptr), X = SendablePtr(x), Y = SendablePtr(y)
-        Gemm.packA(weight.ptr, ars: K, acs: 1, m: cout, k: K, into: A.p)
+        let w = weight.ptr
+        Window.pack(m: cout, k: K, into: A.p) { co, k in w[co * K + k] }
         let isz = cin * ih * iw, ohw = oh * ow
         pool.chunks(batch: batch) { _, r, wk in
             let xp = self.winXs[wk].ptr, out = self.winOuts[wk].ptr

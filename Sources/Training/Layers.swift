@@ -96,7 +96,7 @@ public final class Conv2d: Layer {
         if useWindow {
             win = WindowGeometry(cin: cin, cout: cout, kh: kh, kw: kw, ih: ih, iw: iw, pad: pad)
             let nb = min(Self.windowBlock, maxBatch)
-            let panels = { (m: Int) in (m + Gemm.mr - 1) / Gemm.mr * Gemm.mr }
+            let panels = { (m: Int) in (m + Window.mr - 1) / Window.mr * Window.mr }
             winA = FloatBuffer(count: max(panels(cout) * cin, panels(cin) * cout) * kh * kw)   // packed W, or W' of the input gradient
             winXs = (0..<pool.threads).map { _ in FloatBuffer(count: nb * win.xSize) }
             winDYs = (0..<pool.threads).map { _ in FloatBuffer(count: nb * cout * win.dyRow) }

@@ -64,11 +64,11 @@ enum BenchCommand {
             "bench": "train", "model": "fashion-mnist-cnn", "threads": threads, "batch": batch, "epochs": epochs,
             "images": train.count, "seconds_per_epoch": mean, "ms_per_batch": 1000 * mean / Double(trainer.batchesPerEpoch),
             "seconds_per_epoch_all": perEpoch, "eval_seconds": evalSeconds, "test_accuracy": trainer.history.last!.testAccuracy,
-            "data": dataNote,
+            "data": dataNote, "float_kernels": FloatDispatch.selected.rawValue,
         ]
         if json { try printJSON(result) } else {
-            print(String(format: "bench train: %.2f s/epoch, %.2f ms/batch (%d threads, batch %d, %d images)", mean,
-                         1000 * mean / Double(trainer.batchesPerEpoch), threads, batch, train.count))
+            print(String(format: "bench train: %.2f s/epoch, %.2f ms/batch (%d threads, batch %d, %d images, %@ float kernels)", mean,
+                         1000 * mean / Double(trainer.batchesPerEpoch), threads, batch, train.count, FloatDispatch.selected.rawValue))
         }
         return 0
     }

@@ -1,6 +1,7 @@
 // edgecli: the command line of rram-edge. Each command lives in its own file and is
 // registered here; `edgecli help` lists them.
 import Foundation
+import Training
 
 let commands = Registry.all
 
@@ -22,6 +23,10 @@ guard let name = argv.first, name != "help", name != "--help", name != "-h" else
 }
 guard let command = commands.first(where: { $0.name == name }) else {
     printErr("edgecli: unknown command '\(name)'\n" + usage())
+    exit(2)
+}
+if let problem = FloatDispatch.environmentProblem {
+    printErr("edgecli: error: \(problem)")
     exit(2)
 }
 var args = Args(command: name, Array(argv.dropFirst()))

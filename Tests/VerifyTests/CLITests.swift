@@ -9,7 +9,7 @@ import XCTest
 final class CLITests: XCTestCase {
     struct Run { var code: Int32; var out: String; var err: String }
 
-    func edgecli(_ args: [String]) throws -> Run {
+    func edgecli(_ args: [String], environment: [String: String] = [:]) throws -> Run {
         let root = try XCTUnwrap(repositoryRoot())
         let bin = root + "/.build/debug/edgecli"
         guard FileManager.default.isExecutableFile(atPath: bin) else {
@@ -18,6 +18,7 @@ final class CLITests: XCTestCase {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: bin)
         p.arguments = args
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let o = Pipe(), e = Pipe()
         p.standardOutput = o; p.standardError = e
         try p.run()
@@ -25,6 +26,16 @@ final class CLITests: XCTestCase {
         p.waitUntilExit()
         XCTAssertEqual(p.terminationReason, .exit, "edgecli \(args) must exit, never trap")
         return Run(code: p.terminationStatus, out: String(decoding: od, as: UTF8.self), err: String(decoding: ed, as: UTF8.self))
+    }
+
+    /// RRAM_EDGE_FLOAT_KERNELS (Training/FloatDispatch.swift): a wrong value stops every command
+    /// with exit 2 and a message naming the variable and the choices; `portable` is always valid.
+    func testFloatKernelVariableIsValidated() throws {
+        var r = try edgecli(["bench", "--help"], environment: ["RRAM_EDGE_FLOAT_KERNELS": "avx512"])
+        XCTAssertEqual(r.code, 2, r.err)
+        XCTAssertTrue(r.err.contains("RRAM_EDGE_FLOAT_KERNELS='avx512'") && r.err.contains("portable"), r.err)
+        r = try edgecli(["bench", "--help"], environment: ["RRAM_EDGE_FLOAT_KERNELS": "portable"])
+        XCTAssertEqual(r.code, 0, r.err)
     }
 
     func testGoldenAndVerifyThroughTheBinary() throws {

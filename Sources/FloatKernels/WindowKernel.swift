@@ -1,3 +1,4 @@
+// (FloatKernels; see GemmKernel.swift for the two builds.)
 // Stride-1 convolution as products over shifted windows: no im2col, no col2im, no transposes.
 //
 // With stride 1, row k = (c, ky, kx) of a sample's im2col matrix is a contiguous window of its
@@ -16,59 +17,73 @@
 // summation order of every output depends only on the shapes (k in increasing order; `dot`
 // sums each sample's lanes, then samples in order, then lanes in a fixed tree), never on the
 // thread count.
-public enum Window {
-    /// Packs A(i, kk) = value(i, kk) (m x k) into row panels of `Gemm.mr`:
-    /// dst[panel * k * mr + kk * mr + ii], zero-padded. Same layout as `Gemm.packA`.
-    @inlinable
-    public static func pack(m: Int, k: Int, into dst: UnsafeMutablePointer<Float>, _ value: (Int, Int) -> Float) {
-        let mr = Gemm.mr
-        var d = dst, i0 = 0
-        while i0 < m {
-            for kk in 0..<k { for ii in 0..<mr { d[kk * mr + ii] = i0 + ii < m ? value(i0 + ii, kk) : 0 } }
-            d += k * mr
-            i0 += mr
-        }
-    }
+public enum WindowKernel {
+    /// Rows per panel of `product`'s packed A.
+    public static let mr = 4
 
     /// C[i * ldc + j] = sum_kk A(i, kk) base[off[kk] + j] for i < m, j < 8 * nvec; `a` packed
-    /// by `pack` (or `Gemm.packA`). Overwrites C; ldc >= 8 * nvec.
-    @inlinable
+    /// in panels of `mr` rows: a[panel * k * mr + kk * mr + ii], zero-padded. Overwrites C;
+    /// ldc >= 8 * nvec.
+    @inline(never)
     public static func product(m: Int, nvec: Int, k: Int, a: UnsafePointer<Float>, off: UnsafePointer<Int>,
                                base: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int) {
         var i0 = 0, ap = a
         while i0 < m {
-            let h = min(Gemm.mr, m - i0)
-            for jv in 0..<nvec {
+            let h = min(mr, m - i0)
+            var jv = 0
+            // 4 x 16 tiles (8 accumulators: without FMA a product needs a register of its own,
+            // and 6 x 16 would spill), then a 4 x 8 tile for an odd last vector
+            while jv + 1 < nvec {
                 let b = base + 8 * jv
-                var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>()
-                var c3 = SIMD8<Float>(), c4 = SIMD8<Float>(), c5 = SIMD8<Float>()
+                var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>(), c3 = SIMD8<Float>()
+                var d0 = SIMD8<Float>(), d1 = SIMD8<Float>(), d2 = SIMD8<Float>(), d3 = SIMD8<Float>()
                 var pa = ap
                 for kk in 0..<k {
-                    let bv = UnsafeRawPointer(b + off[kk]).loadUnaligned(as: SIMD8<Float>.self)
-                    c0 += bv * pa[0]
-                    c1 += bv * pa[1]
-                    c2 += bv * pa[2]
-                    c3 += bv * pa[3]
-                    c4 += bv * pa[4]
-                    c5 += bv * pa[5]
-                    pa += 6
+                    let p = b + off[kk]
+                    let u = load(p), v = load(p + 8)
+                    var s = SIMD8<Float>(repeating: pa[0]); c0 += u * s; d0 += v * s
+                    s = SIMD8<Float>(repeating: pa[1]); c1 += u * s; d1 += v * s
+                    s = SIMD8<Float>(repeating: pa[2]); c2 += u * s; d2 += v * s
+                    s = SIMD8<Float>(repeating: pa[3]); c3 += u * s; d3 += v * s
+                    pa += 4
                 }
-                let cp = UnsafeMutableRawPointer(c + i0 * ldc + 8 * jv), row = 4 * ldc
-                cp.storeBytes(of: c0, as: SIMD8<Float>.self)
-                if h > 1 { cp.storeBytes(of: c1, toByteOffset: row, as: SIMD8<Float>.self) }
-                if h > 2 { cp.storeBytes(of: c2, toByteOffset: 2 * row, as: SIMD8<Float>.self) }
-                if h > 3 { cp.storeBytes(of: c3, toByteOffset: 3 * row, as: SIMD8<Float>.self) }
-                if h > 4 { cp.storeBytes(of: c4, toByteOffset: 4 * row, as: SIMD8<Float>.self) }
-                if h > 5 { cp.storeBytes(of: c5, toByteOffset: 5 * row, as: SIMD8<Float>.self) }
+                storeRows(c + i0 * ldc + 8 * jv, ldc, h, c0, c1, c2, c3)
+                storeRows(c + i0 * ldc + 8 * jv + 8, ldc, h, d0, d1, d2, d3)
+                jv += 2
             }
-            ap += k * Gemm.mr
-            i0 += Gemm.mr
+            if jv < nvec {
+                let b = base + 8 * jv
+                var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>(), c3 = SIMD8<Float>()
+                var pa = ap
+                for kk in 0..<k {
+                    let u = load(b + off[kk])
+                    c0 += u * pa[0]
+                    c1 += u * pa[1]
+                    c2 += u * pa[2]
+                    c3 += u * pa[3]
+                    pa += 4
+                }
+                storeRows(c + i0 * ldc + 8 * jv, ldc, h, c0, c1, c2, c3)
+            }
+            ap += k * mr
+            i0 += mr
         }
+    }
+
+    /// Stores the first `h` of four row vectors at rows p, p + ldc, ...
+    @inline(__always)
+    static func storeRows(_ p: UnsafeMutablePointer<Float>, _ ldc: Int, _ h: Int,
+                          _ c0: SIMD8<Float>, _ c1: SIMD8<Float>, _ c2: SIMD8<Float>, _ c3: SIMD8<Float>) {
+        let cp = UnsafeMutableRawPointer(p), row = 4 * ldc
+        cp.storeBytes(of: c0, as: SIMD8<Float>.self)
+        if h > 1 { cp.storeBytes(of: c1, toByteOffset: row, as: SIMD8<Float>.self) }
+        if h > 2 { cp.storeBytes(of: c2, toByteOffset: 2 * row, as: SIMD8<Float>.self) }
+        if h > 3 { cp.storeBytes(of: c3, toByteOffset: 3 * row, as: SIMD8<Float>.self) }
     }
 
     /// C[i * ldc + kk] (+)= sum_(s < samples) sum_(q < 8 nvec) a[s * aStride + i * aRow + q]
     /// * base[s * bStride + off[kk] + q], for i < m, kk < k. `add` false overwrites C.
-    @inlinable
+    @inline(never)
     public static func dot(m: Int, k: Int, nvec: Int, samples: Int,
                            a: UnsafePointer<Float>, aRow: Int, aStride: Int,
                            base: UnsafePointer<Float>, bStride: Int, off: UnsafePointer<Int>,
@@ -113,18 +128,18 @@ public enum Window {
         }
     }
 
-    @inlinable @inline(__always)
+    @inline(__always)
     static func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
 
     /// The lanes' sum in a fixed tree: ((0+4) + (2+6)) + ((1+5) + (3+7)).
-    @inlinable @inline(__always)
+    @inline(__always)
     static func sum(_ v: SIMD8<Float>) -> Float {
         let h = v.lowHalf + v.highHalf
         let q = h.lowHalf + h.highHalf
         return q[0] + q[1]
     }
 
-    @inlinable @inline(__always)
+    @inline(__always)
     static func put(_ v: Float, _ p: UnsafeMutablePointer<Float>, _ add: Bool) {
         if add { p.pointee += v } else { p.pointee = v }
     }

@@ -1,19 +1,18 @@
+// FloatKernels: the float pipeline's hot loops, plain Swift SIMD, no dependencies. This module
+// is compiled twice on x86-64: as itself (baseline x86-64, SSE2) and as FloatKernelsAVX2 (the
+// same files through symbolic links, `-target-cpu haswell`); Training's FloatDispatch picks one
+// at startup. Both compute the same IEEE operations in the same order (Swift does not contract
+// a * b + c into FMA), so they agree bit for bit; a test checks it. Entry points are
+// `@inline(never)` so that callers in other modules call this module's code instead of
+// inlining it at their own target CPU.
+//
 // Cache-blocked single-precision matrix multiply (GotoBLAS loop order) on SIMD8<Float>
 // register tiles of 6 x 8 (12 SSE or 6 AVX accumulators: fits the 16 vector registers of any
 // x86-64 or ARM64 core). Operands are read through general strides, so transposed operands
 // cost nothing but the packing. The summation order of every output element depends only on
 // K (blocks of `kc` in increasing k), never on M, N or the thread count.
 
-public final class GemmWorkspace: @unchecked Sendable {
-    public let packA: FloatBuffer
-    public let packB: FloatBuffer
-    public init() {
-        packA = FloatBuffer(count: Gemm.mc * Gemm.kc)
-        packB = FloatBuffer(count: Gemm.kc * Gemm.nc)
-    }
-}
-
-public enum Gemm {
+public enum GemmKernel {
     public static let mr = 6
     public static let nr = 8
     public static let kc = 256
@@ -21,19 +20,18 @@ public enum Gemm {
     public static let nc = 512
 
     /// C[i*ldc + j] (+)= sum_k A(i,k) B(k,j) with A(i,k) = a[i*ars + k*acs], B(k,j) = b[k*brs + j*bcs].
-    /// `accumulate` false overwrites C.
-    @inlinable
+    /// `accumulate` false overwrites C. Scratch: `pa` holds mc * kc floats, `pb` kc * nc.
+    @inline(never)
     public static func multiply(m: Int, n: Int, k: Int,
                                 a: UnsafePointer<Float>, ars: Int, acs: Int,
                                 b: UnsafePointer<Float>, brs: Int, bcs: Int,
                                 c: UnsafeMutablePointer<Float>, ldc: Int,
-                                accumulate: Bool, ws: GemmWorkspace) {
+                                accumulate: Bool, pa: UnsafeMutablePointer<Float>, pb: UnsafeMutablePointer<Float>) {
         if m == 0 || n == 0 { return }
         if k == 0 {
             if !accumulate { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
             return
         }
-        let pa = ws.packA.ptr, pb = ws.packB.ptr
         var jc = 0
         while jc < n {
             let ncur = min(nc, n - jc)
@@ -44,7 +42,7 @@ public enum Gemm {
                 var ic = 0
                 while ic < m {
                     let mcur = min(mc, m - ic)
-                    packA(a + ic * ars + pc * acs, ars: ars, acs: acs, m: mcur, k: kcur, into: pa)
+                    packAPanels(a + ic * ars + pc * acs, ars: ars, acs: acs, m: mcur, k: kcur, into: pa)
                     let add = accumulate || pc > 0
                     var jr = 0
                     while jr < ncur {
@@ -67,7 +65,7 @@ public enum Gemm {
     }
 
     /// Panels of `nr` columns: dst[panel*k*nr + kk*nr + jj], zero-padded.
-    @inlinable
+    @inline(__always)
     static func packB(_ b: UnsafePointer<Float>, brs: Int, bcs: Int, k: Int, n: Int, into dst: UnsafeMutablePointer<Float>) {
         var j0 = 0
         var d = dst
@@ -96,8 +94,8 @@ public enum Gemm {
     }
 
     /// Panels of `mr` rows: dst[panel*k*mr + kk*mr + ii], zero-padded.
-    @inlinable
-    static func packA(_ a: UnsafePointer<Float>, ars: Int, acs: Int, m: Int, k: Int, into dst: UnsafeMutablePointer<Float>) {
+    @inline(__always)
+    static func packAPanels(_ a: UnsafePointer<Float>, ars: Int, acs: Int, m: Int, k: Int, into dst: UnsafeMutablePointer<Float>) {
         var i0 = 0
         var d = dst
         while i0 < m {
@@ -122,7 +120,7 @@ public enum Gemm {
         }
     }
 
-    @inlinable @inline(__always)
+    @inline(__always)
     static func kernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                        c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, add: Bool) {
         var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>()
@@ -160,7 +158,7 @@ public enum Gemm {
         }
     }
 
-    @inlinable @inline(__always)
+    @inline(__always)
     static func store(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>, _ add: Bool) {
         let raw = UnsafeMutableRawPointer(p)
         if add {

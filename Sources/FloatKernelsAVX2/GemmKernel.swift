@@ -1,0 +1,1 @@
+../FloatKernels/GemmKernel.swift
