@@ -15,8 +15,8 @@
 // Rows are read 8 floats at a time from the callers' scratch, whose slack past every row is
 // zero, so a vector that runs past a row's end reads only zeros or discarded columns. The
 // summation order of every output depends only on the shapes (k in increasing order; `dot`
-// sums each sample's lanes, then samples in order, then lanes in a fixed tree), never on the
-// thread count.
+// keeps eight lanes over the samples and vectors in order, then adds the lanes in a fixed
+// tree), never on the thread count.
 public enum WindowKernel {
     /// Rows per panel of `product`'s packed A.
     public static let mr = 4
@@ -95,13 +95,12 @@ public enum WindowKernel {
             var k0 = 0
             while k0 < k {
                 let k1 = min(k0 + 1, k - 1), k2 = min(k0 + 2, k - 1)
-                var t00: Float = 0, t01: Float = 0, t02: Float = 0, t10: Float = 0, t11: Float = 0, t12: Float = 0
+                var s00 = SIMD8<Float>(), s01 = SIMD8<Float>(), s02 = SIMD8<Float>()
+                var s10 = SIMD8<Float>(), s11 = SIMD8<Float>(), s12 = SIMD8<Float>()
                 for s in 0..<samples {
                     let a0 = a + s * aStride + i0 * aRow, a1 = a + s * aStride + i1 * aRow
                     let bs = base + s * bStride
                     let b0 = bs + off[k0], b1 = bs + off[k1], b2 = bs + off[k2]
-                    var s00 = SIMD8<Float>(), s01 = SIMD8<Float>(), s02 = SIMD8<Float>()
-                    var s10 = SIMD8<Float>(), s11 = SIMD8<Float>(), s12 = SIMD8<Float>()
                     for v in 0..<nvec {
                         let x0 = load(a0 + 8 * v), x1 = load(a1 + 8 * v)
                         var y = load(b0 + 8 * v)
@@ -111,9 +110,8 @@ public enum WindowKernel {
                         y = load(b2 + 8 * v)
                         s02 += x0 * y; s12 += x1 * y
                     }
-                    t00 += sum(s00); t01 += sum(s01); t02 += sum(s02)
-                    t10 += sum(s10); t11 += sum(s11); t12 += sum(s12)
                 }
+                let t00 = sum(s00), t01 = sum(s01), t02 = sum(s02), t10 = sum(s10), t11 = sum(s11), t12 = sum(s12)
                 put(t00, c + i0 * ldc + k0, add)
                 if k1 > k0 { put(t01, c + i0 * ldc + k1, add) }
                 if k2 > k1 { put(t02, c + i0 * ldc + k2, add) }

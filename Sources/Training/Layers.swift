@@ -402,8 +402,7 @@ public final class BatchNorm: Layer {
                 var s = 0.0, s2 = 0.0
                 for n in 0..<batch {
                     let p = X.p + (n * C + ch) * S
-                    var a: Float = 0, a2: Float = 0
-                    for i in 0..<S { let v = p[i]; a += v; a2 += v * v }
+                    let (a, a2) = sums(p, p, count: S)
                     s += Double(a); s2 += Double(a2)
                 }
                 let cnt = Double(batch * S)
@@ -434,8 +433,7 @@ public final class BatchNorm: Layer {
             var sg = 0.0, sgy = 0.0
             for n in 0..<batch {
                 let g = DY.p + (n * C + ch) * S, yy = Y.p + (n * C + ch) * S
-                var a: Float = 0, b: Float = 0
-                for i in 0..<S { a += g[i]; b += g[i] * yy[i] }
+                let (a, b) = sums(g, yy, count: S)
                 sg += Double(a); sgy += Double(b)
             }
             let cnt = Double(batch * S)
@@ -446,6 +444,39 @@ public final class BatchNorm: Layer {
             }
         }
     }
+}
+
+/// (sum of a[i], sum of a[i] * b[i]) over i < count: eight lanes over the vectors in order,
+/// the lanes added in a fixed tree, then the tail in order.
+@inline(__always)
+func sums(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> (Float, Float) {
+    var s = SIMD8<Float>(), d = SIMD8<Float>()
+    let nv = count / 8
+    for v in 0..<nv {
+        let x = UnsafeRawPointer(a + 8 * v).loadUnaligned(as: SIMD8<Float>.self)
+        let y = UnsafeRawPointer(b + 8 * v).loadUnaligned(as: SIMD8<Float>.self)
+        s += x; d += x * y
+    }
+    func tree(_ v: SIMD8<Float>) -> Float { let h = v.lowHalf + v.highHalf, q = h.lowHalf + h.highHalf; return q[0] + q[1] }
+    var ts = tree(s), td = tree(d)
+    for i in (8 * nv)..<count { ts += a[i]; td += a[i] * b[i] }
+    return (ts, td)
+}
+
+/// max(floor, a[0], ..., a[count - 1]) (exact: the order of a maximum does not matter); eight
+/// independent running maxima so that the compiler can keep them in one vector.
+@inline(__always)
+func maxOf(_ a: UnsafePointer<Float>, count: Int, atLeast floor: Float) -> Float {
+    var m0 = floor, m1 = floor, m2 = floor, m3 = floor, m4 = floor, m5 = floor, m6 = floor, m7 = floor
+    let nv = count / 8
+    for v in 0..<nv {
+        let p = a + 8 * v
+        m0 = p[0] > m0 ? p[0] : m0; m1 = p[1] > m1 ? p[1] : m1; m2 = p[2] > m2 ? p[2] : m2; m3 = p[3] > m3 ? p[3] : m3
+        m4 = p[4] > m4 ? p[4] : m4; m5 = p[5] > m5 ? p[5] : m5; m6 = p[6] > m6 ? p[6] : m6; m7 = p[7] > m7 ? p[7] : m7
+    }
+    var r = max(max(max(m0, m1), max(m2, m3)), max(max(m4, m5), max(m6, m7)))
+    for i in (8 * nv)..<count { r = max(r, a[i]) }
+    return r
 }
 
 // MARK: - Element-wise ops
@@ -467,7 +498,7 @@ public final class ReLU: Layer {
                          _ dx: UnsafeMutablePointer<Float>?, batch: Int, pool: WorkPool) {
         guard let dx else { return }
         let X = SendablePtr(x), DY = SendablePtr(dy), DX = SendablePtr(dx)
-        pool.blocks(batch * size, grain: elementGrain) { r in for i in r { DX.p[i] = X.p[i] > 0 ? DY.p[i] : 0 } }
+        pool.blocks(batch * size, grain: elementGrain) { r in for i in r { let g = DY.p[i]; DX.p[i] = X.p[i] > 0 ? g : 0 } }   // g loaded unconditionally: vectorizes
     }
 }
 
@@ -537,9 +568,7 @@ public final class FakeQuant: Layer {
             let CM = SendablePtr(chunkMax.ptr)
             pool.run(WorkPool.chunks) { c, _ in
                 let r = WorkPool.range(c, of: batch)
-                var m: Float = 0
-                for i in (r.lowerBound * per)..<(r.upperBound * per) { m = max(m, X.p[i]) }
-                CM.p[c] = m
+                CM.p[c] = maxOf(X.p + r.lowerBound * per, count: r.count * per, atLeast: 0)
             }
             var bmax: Float = 0
             for c in 0..<WorkPool.chunks { bmax = max(bmax, chunkMax[c]) }
@@ -569,7 +598,7 @@ public final class FakeQuant: Layer {
         let X = SendablePtr(x), DY = SendablePtr(dy), DX = SendablePtr(dx)
         let r = usedRange
         pool.blocks(batch * size, grain: elementGrain) { rg in
-            for i in rg { let v = X.p[i]; DX.p[i] = (v >= 0 && v <= r) ? DY.p[i] : 0 }
+            for i in rg { let v = X.p[i], g = DY.p[i]; DX.p[i] = (v >= 0 && v <= r) ? g : 0 }
         }
     }
 }

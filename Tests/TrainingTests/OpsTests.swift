@@ -178,6 +178,21 @@ final class OpsTests: XCTestCase {
         }}}}
     }
 
+    /// The vectorised reductions of BatchNorm and FakeQuant against plain loops, for every
+    /// length from 0 to 40 (whole vectors and tails).
+    func testReductionHelpers() {
+        for n in 0...40 {
+            let a = randomArray(n, seed: 70 + UInt64(n)), b = randomArray(n, seed: 90 + UInt64(n))
+            var s = 0.0, d = 0.0
+            for i in 0..<n { s += Double(a[i]); d += Double(a[i]) * Double(b[i]) }
+            let (fs, fd) = sums(a, b, count: n)
+            XCTAssertEqual(Double(fs), s, accuracy: 1e-5, "sum, n \(n)")
+            XCTAssertEqual(Double(fd), d, accuracy: 1e-5, "dot, n \(n)")
+            XCTAssertEqual(maxOf(a, count: n, atLeast: 0), a.reduce(Float(0)) { max($0, $1) }, "max, n \(n)")
+            XCTAssertEqual(maxOf(a, count: n, atLeast: -5), a.reduce(Float(-5)) { max($0, $1) }, "max from -5, n \(n)")
+        }
+    }
+
     func testLinearGradients() throws {
         try gradCheck({ Linear(name: "f", inFeatures: 13, outFeatures: 7) }, input: [13], batch: 9)
     }
