@@ -2,7 +2,9 @@
 # scripts/bench-vs-ort.sh; the one place they are written down).
 #
 # portable:   the default build (`swift build -c release`): baseline x86-64 / arm64 code, runs on
-#             any CPU of the architecture; the fast kernels are plain Swift SIMD.
+#             any CPU of the architecture; the fast kernels are plain Swift SIMD. (The training
+#             engine's float kernels are also compiled for AVX2 in this build and chosen at
+#             startup: docs/TRAINING.md, "Float kernels and their two builds".)
 # host-tuned: `-target-cpu native` lets LLVM use this CPU's vector units (AVX2 here), and
 #             RRAM_EDGE_AVX2 compiles the u8 x i8 crossbar kernel (AVX2 `vpmaddubsw`,
 #             docs/DATAPATH.md section 12). The binary needs AVX2 (x86-64-v3) and is not portable
