@@ -42,7 +42,7 @@ public enum GemmKernel {
                 var ic = 0
                 while ic < m {
                     let mcur = min(mc, m - ic)
-                    packAPanels(a + ic * ars + pc * acs, ars: ars, acs: acs, m: mcur, k: kcur, into: pa)
+                    packA(a + ic * ars + pc * acs, ars: ars, acs: acs, m: mcur, k: kcur, into: pa)
                     let add = accumulate || pc > 0
                     var jr = 0
                     while jr < ncur {
@@ -95,7 +95,7 @@ public enum GemmKernel {
 
     /// Panels of `mr` rows: dst[panel*k*mr + kk*mr + ii], zero-padded.
     @inline(__always)
-    static func packAPanels(_ a: UnsafePointer<Float>, ars: Int, acs: Int, m: Int, k: Int, into dst: UnsafeMutablePointer<Float>) {
+    static func packA(_ a: UnsafePointer<Float>, ars: Int, acs: Int, m: Int, k: Int, into dst: UnsafeMutablePointer<Float>) {
         var i0 = 0
         var d = dst
         while i0 < m {

@@ -111,7 +111,7 @@ public enum WindowKernel {
                         s02 += x0 * y; s12 += x1 * y
                     }
                 }
-                let t00 = sum(s00), t01 = sum(s01), t02 = sum(s02), t10 = sum(s10), t11 = sum(s11), t12 = sum(s12)
+                let t00 = laneSum(s00), t01 = laneSum(s01), t02 = laneSum(s02), t10 = laneSum(s10), t11 = laneSum(s11), t12 = laneSum(s12)
                 put(t00, c + i0 * ldc + k0, add)
                 if k1 > k0 { put(t01, c + i0 * ldc + k1, add) }
                 if k2 > k1 { put(t02, c + i0 * ldc + k2, add) }
@@ -129,9 +129,10 @@ public enum WindowKernel {
     @inline(__always)
     static func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
 
-    /// The lanes' sum in a fixed tree: ((0+4) + (2+6)) + ((1+5) + (3+7)).
-    @inline(__always)
-    static func sum(_ v: SIMD8<Float>) -> Float {
+    /// The lanes' sum in a fixed tree: ((0+4) + (2+6)) + ((1+5) + (3+7)). (Also Training's
+    /// vectorised reductions.)
+    @inlinable @inline(__always)
+    public static func laneSum(_ v: SIMD8<Float>) -> Float {
         let h = v.lowHalf + v.highHalf
         let q = h.lowHalf + h.highHalf
         return q[0] + q[1]

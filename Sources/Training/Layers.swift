@@ -2,6 +2,7 @@
 // on NCHW Float32 batches (per-sample shapes [C, H, W] or [F]), so later graphs (recurrent,
 // U-Net, residual) compose the same nodes. `configure` allocates every buffer an op needs for
 // the largest batch; `forward`/`backward` allocate nothing.
+import FloatKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -457,8 +458,7 @@ func sums(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> (
         let y = UnsafeRawPointer(b + 8 * v).loadUnaligned(as: SIMD8<Float>.self)
         s += x; d += x * y
     }
-    func tree(_ v: SIMD8<Float>) -> Float { let h = v.lowHalf + v.highHalf, q = h.lowHalf + h.highHalf; return q[0] + q[1] }
-    var ts = tree(s), td = tree(d)
+    var ts = FloatKernels.WindowKernel.laneSum(s), td = FloatKernels.WindowKernel.laneSum(d)
     for i in (8 * nv)..<count { ts += a[i]; td += a[i] * b[i] }
     return (ts, td)
 }
