@@ -1,5 +1,6 @@
-// Conv2d's stride-1 path on the window kernels (Window.swift). Forward, weight gradient and
-// input gradient read the padded input and the output gradient in place; nothing is unrolled.
+// Conv2d's stride-1 path on the window kernels (FloatKernels/WindowKernel.swift, through
+// Training's `Window` dispatch). Forward, weight gradient and input gradient read the padded
+// input and the output gradient in place; nothing is unrolled.
 
 /// Buffer geometry of the window path (all counts in floats).
 struct WindowGeometry {

@@ -59,7 +59,7 @@ public final class Conv2d: Layer {
     var ih = 0, iw = 0, oh = 0, ow = 0
     var partials: FloatBuffer! = nil            // [chunks][count]
     var cols: [FloatBuffer] = [], tmps: [FloatBuffer] = [], wss: [GemmWorkspace] = []
-    /// Stride-1 convolutions run on the window kernels (Window.swift); the others, and this
+    /// Stride-1 convolutions run on the window kernels (Conv2dWindow.swift); the others, and this
     /// layer when it is set false before `configure`, on im2col + GEMM (the reference path).
     public var useWindow: Bool
     /// Samples per block of the window path's weight gradient (fixed, like `block`).
