@@ -9,6 +9,8 @@ import FloatKernelsAVX2
 #endif
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 public enum FloatKernelBuild: String, Sendable, CaseIterable {
