@@ -80,8 +80,8 @@ public final class GemmWorkspace: @unchecked Sendable {
 
 /// Training's matrix multiply: `GemmKernel` of the selected build.
 public enum Gemm {
-    public static let mr = FloatKernels.GemmKernel.mr, nr = FloatKernels.GemmKernel.nr, kc = FloatKernels.GemmKernel.kc
-    public static let mc = FloatKernels.GemmKernel.mc, nc = FloatKernels.GemmKernel.nc
+    /// Block sizes (the workspace's packed panels hold mc x kc and kc x nc floats).
+    public static let kc = FloatKernels.GemmKernel.kc, mc = FloatKernels.GemmKernel.mc, nc = FloatKernels.GemmKernel.nc
 
     /// C[i*ldc + j] (+)= sum_k A(i,k) B(k,j) with A(i,k) = a[i*ars + k*acs], B(k,j) = b[k*brs + j*bcs].
     /// `accumulate` false overwrites C.

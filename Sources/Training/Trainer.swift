@@ -94,7 +94,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// Hardware TO of the CNN starts its hysteresis limit at 0.8 instead of 0.3 (each flip is a
     /// programming operation on the chip) and uses a peak learning rate of 0.2: with 0.1 the
     /// hysteresis cost 0.33 points and hardware ended 1.12 points behind software (mean of seeds
-    /// 1-3); with 0.2 the cost is 0.16 and the flips still ~68 % fewer (docs/TRAINING.md).
+    /// 1-3); with 0.2 the cost was 0.16 and the flips still ~68 % fewer (session 5; with the
+    /// session-6 engine, seeds 1-5: cost 0.34, gap 1.21; docs/TRAINING.md).
     public static func defaults(task: String, mode: String = "software") -> TrainConfig {
         var c = TrainConfig()
         c.task = task

@@ -108,7 +108,7 @@ final class OpsTests: XCTestCase {
         try gradCheck({ Conv2d(name: "c", cin: 1, cout: 2, kh: 2, kw: 2) }, input: [1, 3, 3], batch: 70)
     }
 
-    /// The stride-1 window path (Window.swift) against the im2col + GEMM reference path:
+    /// The stride-1 window path (Conv2dWindow.swift) against the im2col + GEMM reference path:
     /// forward output, input gradient and weight gradient, element by element, over shapes with
     /// padding, non-square kernels, widths that are not multiples of 8, output rows shorter than
     /// a vector, and batches that span several window blocks and uneven chunks.
