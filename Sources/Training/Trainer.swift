@@ -57,6 +57,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var limitEnd = 0.007
     public var limitSteps = 15
     public var hysteresisReference = HysteresisReference.lastFlip
+    /// Masked layers whose masks are plain top-k (limit 0) while the others use hysteresis;
+    /// nil (checkpoints from before the option) = none.
+    public var hysteresisExempt: [String]? = nil
     /// How the limit moves (see `LimitSchedule`); nil (checkpoints from before the option) =
     /// `.bestAccuracy`, the paper's schedule.
     public var limitSchedule: LimitSchedule? = .learningRate
@@ -136,8 +139,18 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         guard warmupEpochs >= 0, warmupEpochs < Double(epochs) else { throw TrainingError("warm-up must be shorter than the run") }
         guard (1...8).contains(bits) else { throw TrainingError("bits must be in 1...8") }
         guard limitStart >= 0, limitEnd >= 0, limitSteps >= 1 else { throw TrainingError("bad hysteresis schedule") }
+        if let ex = hysteresisExempt, Set(ex).count != ex.count {
+            throw TrainingError("hysteresis-exempt layers are listed twice: \(ex.joined(separator: ","))")
+        }
         guard rangeMomentum > 0, rangeMomentum <= 1 else { throw TrainingError("range momentum must be in (0, 1]") }
         guard evalBatch >= 1 else { throw TrainingError("eval batch must be >= 1") }
+    }
+
+    /// Every hysteresis-exempt layer must be one of the network's masked layers.
+    public func checkHysteresisExempt(maskedLayers names: [String]) throws {
+        for name in hysteresisExempt ?? [] where !names.contains(name) {
+            throw TrainingError("hysteresis-exempt layer '\(name)' is not a masked layer of \(task) (its masked layers: \(names.joined(separator: ", ")))")
+        }
     }
 }
 
@@ -247,6 +260,7 @@ public final class Trainer {
         default: throw TrainingError("score init must be uniform or magnitude, got '\(config.scoreInit!)'")
         }
         for m in net.masked { m.setScoreGradient(config.effectiveScoreGradient) }
+        try config.checkHysteresisExempt(maskedLayers: net.masked.map(\.name))
         labelBuf = .allocate(capacity: net.graph.maxBatch)
         evalLogits = FloatBuffer(count: net.graph.maxBatch * classes)
     }
@@ -299,6 +313,7 @@ public final class Trainer {
         let startFlips = net.masked.map { $0.flipsTotal }
         let noisy = config.mode == "hardware" && config.readNoise
         let ref = config.hysteresisReference
+        let exempt = net.masked.map { (config.hysteresisExempt ?? []).contains($0.name) }
         let mom = Float(config.momentum), wd = Float(config.weightDecay), smooth = Float(config.labelSmoothing)
         var lossSum = 0.0, correct = 0, seen = 0
         var lastLR = 0.0
@@ -313,7 +328,7 @@ public final class Trainer {
                     }
                     let masked = net.masked
                     let limit = perBatchLimit ? Float(self.limit(step: globalBatch)) : limit
-                    pool.run(masked.count) { j, _ in masked[j].updateMask(limit: limit, reference: ref) }
+                    pool.run(masked.count) { j, _ in masked[j].updateMask(limit: exempt[j] ? 0 : limit, reference: ref) }
                     net.applyMasks(source: noisy ? source : nil, read: noisy ? globalBatch : nil)
                     net.graph.forward(batch: B, training: true)
                     let (l, c) = softmaxCrossEntropy(logits: net.graph.output, labels: labelBuf, batch: B, classes: classes,

@@ -15,6 +15,8 @@ enum PruneCommand {
       --lr X              peak learning rate (default 0.1; fashion-mnist hardware 0.2)
       --threads T         worker threads (default: all cores; results do not depend on it)
       --no-hysteresis     plain top-k masks (every candidate flip is programmed)
+      --hysteresis-exempt L[,L...]|none   plain top-k masks in these layers only (e.g. conv1);
+                          none = hysteresis in every layer
       --data DIR          data directory (fashion-mnist: default /usr/share/datasets/fashion-mnist;
                           spoken-digit: default shared/data/spoken-digit found next to the package,
                           e.g. ../shared/data/spoken-digit, or $RRAM_EDGE_DATA/spoken-digit)
@@ -78,6 +80,11 @@ enum PruneCommand {
         let limitTrain = try args.option("limit-train").map { try parseInt($0, "limit-train", 1...10_000_000) }
         let threads = try args.int("threads", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...64)
         let noHyst = args.flag("no-hysteresis")
+        let exempt = try args.option("hysteresis-exempt").map { s -> [String] in
+            let names = s == "none" ? [] : s.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard !names.contains("") else { throw CLIError("prune: --hysteresis-exempt takes layer names separated by commas (or none), got '\(s)'") }
+            return names
+        }
         let noReadNoise = args.flag("no-read-noise")
         let dataOption = try args.option("data")
         let out = try args.required("out")
@@ -121,6 +128,7 @@ enum PruneCommand {
         if let limitTrain { cfg.limitTrain = limitTrain }
         if let readouts { cfg.readouts = readouts }
         if noHyst { cfg.hysteresis = false }
+        if let exempt { cfg.hysteresisExempt = exempt }
         if let hystRef { cfg.hysteresisReference = hystRef }
         if let limitStart { cfg.limitStart = limitStart }
         if let limitEnd { cfg.limitEnd = limitEnd }
@@ -139,13 +147,17 @@ enum PruneCommand {
             // Only --epochs may grow on resume (the schedule of the remaining epochs would change otherwise).
             throw CLIError("prune: --resume continues the saved configuration; remove the options that differ from it")
         }
-        do { try cfg.validate() } catch { throw CLIError("prune: \(error)") }
+        let specs: [LayerSpec]
+        do {
+            try cfg.validate()
+            specs = try Architectures.graph(task: task, bits: cfg.bits)
+            try cfg.checkHysteresisExempt(maskedLayers: Architectures.layerShapes(specs).map(\.name))
+        } catch { throw CLIError("prune: \(error)") }
 
         let (train, test) = task == "spoken-digit"
             ? try loadSpokenDigit(dir: try dataOption ?? defaultSpokenDigitDir(), limitTrain: cfg.limitTrain)
             : try loadFashion(dir: dataOption ?? Datasets.fashionMNISTDefaultDir, limitTrain: cfg.limitTrain)
         var source: DifferentialWeightSource? = nil
-        let specs = try Architectures.graph(task: task, bits: cfg.bits)
         if cfg.mode == "hardware" {
             let shapes = Architectures.layerShapes(specs)
             if let readouts = cfg.readouts {
@@ -192,6 +204,7 @@ enum PruneCommand {
         if cfg.hysteresis {
             summary["limit_schedule"] = cfg.effectiveLimitSchedule.rawValue
             summary["limit_start"] = cfg.limitStart; summary["limit_end"] = cfg.limitEnd
+            summary["hysteresis_exempt"] = cfg.hysteresisExempt ?? []
         }
         if cfg.mode == "hardware" { summary["weight_norm"] = cfg.effectiveWeightNorm.rawValue }
         summary["score_gradient"] = cfg.effectiveScoreGradient.rawValue

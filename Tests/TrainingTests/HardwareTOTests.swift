@@ -49,6 +49,40 @@ final class HardwareTOTests: XCTestCase {
         XCTAssertLessThan(t.history[1].limit, 0.2)
     }
 
+    /// `hysteresisExempt`: the listed layers take the plain top-k mask at every update (mask ==
+    /// the last top-k candidate), the others keep their hysteresis; bad lists are errors.
+    func testHysteresisExemptLayersUsePlainTopK() throws {
+        var cfg = hardwareConfig(); cfg.limitStart = 0.3; cfg.limitEnd = 0.3   // a strong limit everywhere else
+        let src = SyntheticDifferentialSource(seed: 5, counts: tinyCounts)
+        let names = try Trainer(config: cfg, train: train, test: test, source: src, threads: 1, specs: tinySpecs()).net.masked.map(\.name)
+        XCTAssertGreaterThanOrEqual(names.count, 2)
+        for exempt in names {
+            cfg.hysteresisExempt = [exempt]
+            let t = try Trainer(config: cfg, train: train, test: test, source: src, threads: 2, specs: tinySpecs())
+            try t.trainEpoch(); try t.trainEpoch()
+            for m in t.net.masked {
+                let differs = zip(m.mask.array, m.candidate.array).filter { $0 != $1 }.count
+                if m.name == exempt {
+                    XCTAssertEqual(differs, 0, "exempt layer \(m.name): the mask is the top-k candidate")
+                } else {
+                    XCTAssertGreaterThan(differs, 0, "layer \(m.name) (exempt: \(exempt)): hysteresis holds some bits")
+                }
+            }
+            XCTAssertGreaterThan(t.history.last!.flips[exempt]!, 0)
+        }
+        cfg.hysteresisExempt = ["conv9"]
+        XCTAssertThrowsError(try Trainer(config: cfg, train: train, test: test, source: src, threads: 1, specs: tinySpecs())) {
+            XCTAssertTrue("\($0)".contains("'conv9'") && "\($0)".contains(names[0]), "\($0)")
+        }
+        cfg.hysteresisExempt = [names[0], names[0]]
+        XCTAssertThrowsError(try cfg.validate()) { XCTAssertTrue("\($0)".contains("twice"), "\($0)") }
+        // checkpoints from before the option: no key, decoded as nil = no exempt layer
+        cfg.hysteresisExempt = nil
+        let json = try JSONEncoder().encode(cfg)
+        XCTAssertFalse(String(decoding: json, as: UTF8.self).contains("hysteresisExempt"))
+        XCTAssertNil(try JSONDecoder().decode(TrainConfig.self, from: json).hysteresisExempt)
+    }
+
     func testConfigurationsFromBeforeTheOptionsDecodeAsThePaperSchedule() throws {
         var cfg = TrainConfig(); cfg.limitSchedule = nil; cfg.weightNorm = nil
         let json = try JSONEncoder().encode(cfg)

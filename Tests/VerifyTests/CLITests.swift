@@ -38,6 +38,22 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r.code, 0, r.err)
     }
 
+    /// `prune --hysteresis-exempt`: names are checked against the task's masked layers before any
+    /// data is read or the run directory is made.
+    func testPruneChecksHysteresisExemptLayers() throws {
+        let out = makeTempDir(self) + "/run"
+        var r = try edgecli(["prune", "--mode", "hardware", "--out", out, "--hysteresis-exempt", "conv1,conv9"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.err.contains("'conv9'") && r.err.contains("conv1, conv2, fc1, fc2"), r.err)
+        r = try edgecli(["prune", "--mode", "hardware", "--out", out, "--hysteresis-exempt", "conv1,"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.err.contains("--hysteresis-exempt"), r.err)
+        r = try edgecli(["prune", "--mode", "hardware", "--out", out, "--hysteresis-exempt", "conv1,conv1"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.err.contains("twice"), r.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+    }
+
     func testGoldenAndVerifyThroughTheBinary() throws {
         let dir = makeTempDir(self)
         let b = livelyModel(seed: 25)
