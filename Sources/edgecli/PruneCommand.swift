@@ -23,6 +23,9 @@ enum PruneCommand {
       --limit-train N     use the first N training samples
       (the defaults of every option per task: docs/TRAINING.md)
       --resume            continue the run in --out from its last checkpoint (bit-identical)
+      --compare-hysteresis DIR   a finished run identical but for hysteresis (e.g. the same options
+                          plus --no-hysteresis): the summary adds both runs' flips and accuracies,
+                          the fraction of flips saved and the accuracy cost of hysteresis
       --json              print the final summary as JSON
       tuning: --momentum X --weight-decay X --warmup EPOCHS --label-smoothing X --sparsity X
               --weight-init signed-constant|kaiming-normal --range-mode ema|batch --range-momentum X
@@ -89,6 +92,7 @@ enum PruneCommand {
         let dataOption = try args.option("data")
         let out = try args.required("out")
         let resume = args.flag("resume")
+        let compareDir = try args.option("compare-hysteresis")
         let json = args.flag("json")
         try args.finish()
         if let taskOption, !Architectures.tasks.contains(taskOption) {
@@ -154,6 +158,14 @@ enum PruneCommand {
             try cfg.checkHysteresisExempt(maskedLayers: Architectures.layerShapes(specs).map(\.name))
         } catch { throw CLIError("prune: \(error)") }
 
+        let twin = try compareDir.map { dir -> RunMeta in
+            do {
+                let m = try Checkpoint.read(dir: dir).meta
+                try HysteresisComparison.checkTwins(cfg, m.config)
+                return m
+            } catch { throw CLIError("prune: --compare-hysteresis \(dir): \(error)") }
+        }
+
         let (train, test) = task == "spoken-digit"
             ? try loadSpokenDigit(dir: try dataOption ?? defaultSpokenDigitDir(), limitTrain: cfg.limitTrain)
             : try loadFashion(dir: dataOption ?? Datasets.fashionMNISTDefaultDir, limitTrain: cfg.limitTrain)
@@ -207,12 +219,27 @@ enum PruneCommand {
             summary["hysteresis_exempt"] = cfg.hysteresisExempt ?? []
         }
         if cfg.mode == "hardware" { summary["weight_norm"] = cfg.effectiveWeightNorm.rawValue }
+        var comparison: HysteresisComparison? = nil
+        if let twin, let compareDir {
+            let c: HysteresisComparison
+            do { c = try HysteresisComparison(trainer.meta(), twin) } catch { throw CLIError("prune: --compare-hysteresis \(compareDir): \(error)") }
+            comparison = c
+            summary["hysteresis_comparison"] = [
+                "run_without": compareDir, "flips_with": c.flipsWith, "flips_without": c.flipsWithout,
+                "test_accuracy_with": c.accuracyWith, "test_accuracy_without": c.accuracyWithout,
+                "fewer_flips": c.fewerFlips, "cost_points": c.costPoints,
+            ] as [String: Any]
+        }
         summary["score_gradient"] = cfg.effectiveScoreGradient.rawValue
         let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted])
         try RunFiles.writeAtomically(data, to: (out as NSString).appendingPathComponent(RunFiles.summary))
         if json { try printJSON(summary) } else {
             print(String(format: "prune: done, test accuracy %.2f%% after %d epochs, %d mask flips in total; run in %@",
                          100 * last.testAccuracy, cfg.epochs, last.flipsTotal, out))
+            if let c = comparison {
+                print(String(format: "prune: hysteresis: %d flips with, %d without (%.1f %% fewer); test accuracy %.2f %% with, %.2f %% without (cost %.2f points)",
+                             c.flipsWith, c.flipsWithout, 100 * c.fewerFlips, 100 * c.accuracyWith, 100 * c.accuracyWithout, c.costPoints))
+            }
         }
         return 0
     }

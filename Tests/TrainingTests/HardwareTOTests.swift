@@ -83,6 +83,31 @@ final class HardwareTOTests: XCTestCase {
         XCTAssertNil(try JSONDecoder().decode(TrainConfig.self, from: json).hysteresisExempt)
     }
 
+    /// The hysteresis figures of two finished twin runs, in either order; mismatched or
+    /// unfinished runs are errors.
+    func testHysteresisComparisonOfTwinRuns() throws {
+        let src = SyntheticDifferentialSource(seed: 5, counts: tinyCounts)
+        var cfg = hardwareConfig(); cfg.limitStart = 0.3; cfg.limitEnd = 0.3
+        let with = try Trainer(config: cfg, train: train, test: test, source: src, threads: 2, specs: tinySpecs())
+        var off = cfg; off.hysteresis = false; off.limitStart = 0.3; off.hysteresisExempt = ["conv1"]
+        let without = try Trainer(config: off, train: train, test: test, source: src, threads: 2, specs: tinySpecs())
+        try with.trainEpoch()
+        XCTAssertThrowsError(try HysteresisComparison(with.meta(), without.meta())) { XCTAssertTrue("\($0)".contains("finished 1 of its 2"), "\($0)") }
+        try with.trainEpoch(); try without.trainEpoch(); try without.trainEpoch()
+        let c = try HysteresisComparison(without.meta(), with.meta())
+        XCTAssertEqual(c, try HysteresisComparison(with.meta(), without.meta()))
+        XCTAssertEqual(c.flipsWith, with.history.last!.flipsTotal)
+        XCTAssertEqual(c.flipsWithout, without.history.last!.flipsTotal)
+        XCTAssertEqual(c.fewerFlips, 1 - Double(c.flipsWith) / Double(c.flipsWithout), accuracy: 1e-15)
+        XCTAssertGreaterThan(c.fewerFlips, 0)
+        XCTAssertEqual(c.costPoints, 100 * (without.history.last!.testAccuracy - with.history.last!.testAccuracy), accuracy: 1e-12)
+        XCTAssertThrowsError(try HysteresisComparison(with.meta(), with.meta())) { XCTAssertTrue("\($0)".contains("both runs use"), "\($0)") }
+        var other = off; other.seed = 2
+        XCTAssertThrowsError(try HysteresisComparison.checkTwins(cfg, other)) { XCTAssertTrue("\($0)".contains("more than the hysteresis options"), "\($0)") }
+        other = off; other.lr = 0.2
+        XCTAssertThrowsError(try HysteresisComparison.checkTwins(cfg, other))
+    }
+
     func testConfigurationsFromBeforeTheOptionsDecodeAsThePaperSchedule() throws {
         var cfg = TrainConfig(); cfg.limitSchedule = nil; cfg.weightNorm = nil
         let json = try JSONEncoder().encode(cfg)

@@ -54,6 +54,41 @@ final class CLITests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: out))
     }
 
+    /// `prune --compare-hysteresis DIR`: a run without hysteresis compared with its finished twin
+    /// (spoken-digit, 60 training samples); the figures agree with both runs' own summaries.
+    func testPruneComparesHysteresisTwins() throws {
+        guard let shared = Datasets.sharedDataDir(), FileManager.default.fileExists(atPath: shared + "/spoken-digit") else {
+            throw XCTSkip("shared/data/spoken-digit not found next to the package (see ../shared/data/README.md)")
+        }
+        let dir = makeTempDir(self)
+        let common = ["prune", "--task", "spoken-digit", "--mode", "software", "--epochs", "1", "--limit-train", "60",
+                      "--data", shared + "/spoken-digit", "--threads", "2", "--json"]
+        let a = try edgecli(common + ["--out", dir + "/with"])
+        XCTAssertEqual(a.code, 0, a.err)
+        var r = try edgecli(common + ["--out", dir + "/bad", "--compare-hysteresis", dir + "/with"])
+        XCTAssertNotEqual(r.code, 0); XCTAssertTrue(r.err.contains("both runs use hysteresis"), r.err)
+        r = try edgecli(common + ["--out", dir + "/bad", "--no-hysteresis", "--seed", "2", "--compare-hysteresis", dir + "/with"])
+        XCTAssertNotEqual(r.code, 0); XCTAssertTrue(r.err.contains("more than the hysteresis options"), r.err)
+        r = try edgecli(common + ["--out", dir + "/bad", "--no-hysteresis", "--compare-hysteresis", dir + "/missing"])
+        XCTAssertNotEqual(r.code, 0); XCTAssertTrue(r.err.contains("no checkpoint"), r.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/bad"), "a refused comparison writes nothing")
+        let b = try edgecli(common + ["--out", dir + "/without", "--no-hysteresis", "--compare-hysteresis", dir + "/with"])
+        XCTAssertEqual(b.code, 0, b.err)
+        func object(_ text: String) throws -> [String: Any] {
+            try XCTUnwrap(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        }
+        let sa = try object(a.out), sb = try object(b.out)
+        let c = try XCTUnwrap(sb["hysteresis_comparison"] as? [String: Any])
+        let fw = try XCTUnwrap(sa["flips_total"] as? Int), fo = try XCTUnwrap(sb["flips_total"] as? Int)
+        let aw = try XCTUnwrap(sa["test_accuracy"] as? Double), ao = try XCTUnwrap(sb["test_accuracy"] as? Double)
+        XCTAssertEqual(c["flips_with"] as? Int, fw); XCTAssertEqual(c["flips_without"] as? Int, fo)
+        XCTAssertEqual(c["test_accuracy_with"] as? Double, aw); XCTAssertEqual(c["test_accuracy_without"] as? Double, ao)
+        XCTAssertEqual(try XCTUnwrap(c["fewer_flips"] as? Double), 1 - Double(fw) / Double(fo), accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(c["cost_points"] as? Double), 100 * (ao - aw), accuracy: 1e-9)
+        let stored = try object(String(contentsOfFile: dir + "/without/summary.json", encoding: .utf8))
+        XCTAssertNotNil(stored["hysteresis_comparison"], "the run directory's summary holds the comparison")
+    }
+
     func testGoldenAndVerifyThroughTheBinary() throws {
         let dir = makeTempDir(self)
         let b = livelyModel(seed: 25)
