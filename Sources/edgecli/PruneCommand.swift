@@ -225,7 +225,7 @@ enum PruneCommand {
             do { c = try HysteresisComparison(trainer.meta(), twin) } catch { throw CLIError("prune: --compare-hysteresis \(compareDir): \(error)") }
             comparison = c
             summary["hysteresis_comparison"] = [
-                "run_without": compareDir, "flips_with": c.flipsWith, "flips_without": c.flipsWithout,
+                "twin_run": compareDir, "flips_with": c.flipsWith, "flips_without": c.flipsWithout,
                 "test_accuracy_with": c.accuracyWith, "test_accuracy_without": c.accuracyWithout,
                 "fewer_flips": c.fewerFlips, "cost_points": c.costPoints,
             ] as [String: Any]

@@ -81,6 +81,7 @@ final class CLITests: XCTestCase {
         let c = try XCTUnwrap(sb["hysteresis_comparison"] as? [String: Any])
         let fw = try XCTUnwrap(sa["flips_total"] as? Int), fo = try XCTUnwrap(sb["flips_total"] as? Int)
         let aw = try XCTUnwrap(sa["test_accuracy"] as? Double), ao = try XCTUnwrap(sb["test_accuracy"] as? Double)
+        XCTAssertEqual(c["twin_run"] as? String, dir + "/with")
         XCTAssertEqual(c["flips_with"] as? Int, fw); XCTAssertEqual(c["flips_without"] as? Int, fo)
         XCTAssertEqual(c["test_accuracy_with"] as? Double, aw); XCTAssertEqual(c["test_accuracy_without"] as? Double, ao)
         XCTAssertEqual(try XCTUnwrap(c["fewer_flips"] as? Double), 1 - Double(fw) / Double(fo), accuracy: 1e-12)
