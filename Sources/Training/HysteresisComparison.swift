@@ -16,14 +16,18 @@ public struct HysteresisComparison: Equatable, Sendable {
     /// finished all their epochs and differ only in the hysteresis options.
     public init(_ a: RunMeta, _ b: RunMeta) throws {
         try Self.checkTwins(a.config, b.config)
-        for m in [a, b] {
-            guard m.epochsDone == m.epochsPlanned, let last = m.history.last, last.epoch == m.epochsDone else {
-                throw TrainingError("hysteresis comparison: a run has finished \(m.epochsDone) of its \(m.epochsPlanned) epochs")
-            }
-        }
         let (w, wo) = a.config.hysteresis ? (a, b) : (b, a)
-        flipsWith = w.history.last!.flipsTotal; flipsWithout = wo.history.last!.flipsTotal
-        accuracyWith = w.history.last!.testAccuracy; accuracyWithout = wo.history.last!.testAccuracy
+        let lastWith = try Self.finalRecord(w), lastWithout = try Self.finalRecord(wo)
+        flipsWith = lastWith.flipsTotal; flipsWithout = lastWithout.flipsTotal
+        accuracyWith = lastWith.testAccuracy; accuracyWithout = lastWithout.testAccuracy
+    }
+
+    /// The last epoch record of a run that has finished all its epochs (throws otherwise).
+    public static func finalRecord(_ m: RunMeta) throws -> EpochRecord {
+        guard m.epochsDone == m.epochsPlanned, let last = m.history.last, last.epoch == m.epochsDone else {
+            throw TrainingError("hysteresis comparison: a run has finished \(m.epochsDone) of its \(m.epochsPlanned) epochs")
+        }
+        return last
     }
 
     /// Throws unless exactly one configuration uses hysteresis and the two are equal apart from

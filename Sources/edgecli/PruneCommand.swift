@@ -162,6 +162,7 @@ enum PruneCommand {
             do {
                 let m = try Checkpoint.read(dir: dir).meta
                 try HysteresisComparison.checkTwins(cfg, m.config)
+                _ = try HysteresisComparison.finalRecord(m)
                 return m
             } catch { throw CLIError("prune: --compare-hysteresis \(dir): \(error)") }
         }

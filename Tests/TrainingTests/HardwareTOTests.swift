@@ -93,6 +93,7 @@ final class HardwareTOTests: XCTestCase {
         let without = try Trainer(config: off, train: train, test: test, source: src, threads: 2, specs: tinySpecs())
         try with.trainEpoch()
         XCTAssertThrowsError(try HysteresisComparison(with.meta(), without.meta())) { XCTAssertTrue("\($0)".contains("finished 1 of its 2"), "\($0)") }
+        XCTAssertThrowsError(try HysteresisComparison.finalRecord(with.meta()))   // what prune checks before training
         try with.trainEpoch(); try without.trainEpoch(); try without.trainEpoch()
         let c = try HysteresisComparison(without.meta(), with.meta())
         XCTAssertEqual(c, try HysteresisComparison(with.meta(), without.meta()))
