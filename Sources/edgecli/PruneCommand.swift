@@ -16,7 +16,7 @@ enum PruneCommand {
       --threads T         worker threads (default: all cores; results do not depend on it)
       --no-hysteresis     plain top-k masks (every candidate flip is programmed)
       --hysteresis-exempt L[,L...]|none   plain top-k masks in these layers only (fashion-mnist
-                          hardware default: conv1); none = hysteresis in every layer
+                          hardware default: conv1,fc2); none = hysteresis in every layer
       --data DIR          data directory (fashion-mnist: default /usr/share/datasets/fashion-mnist;
                           spoken-digit: default shared/data/spoken-digit found next to the package,
                           e.g. ../shared/data/spoken-digit, or $RRAM_EDGE_DATA/spoken-digit)

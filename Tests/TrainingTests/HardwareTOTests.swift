@@ -246,9 +246,9 @@ final class HardwareTOTests: XCTestCase {
         XCTAssertEqual(sw.weightDecay, 1e-4); XCTAssertEqual(hw.weightDecay, 1e-4)
         XCTAssertEqual(sw.lr, 0.1); XCTAssertEqual(hw.lr, 0.2)
         XCTAssertEqual(hw.limitSchedule, .learningRate); XCTAssertEqual(hw.weightNorm, .rms); XCTAssertEqual(hw.scoreGradient, .sign)
-        XCTAssertEqual(hw.hysteresisExempt, ["conv1"]); XCTAssertNil(sw.hysteresisExempt)
+        XCTAssertEqual(hw.hysteresisExempt, ["conv1", "fc2"]); XCTAssertNil(sw.hysteresisExempt)
         var rest = hw; rest.mode = "software"; rest.limitStart = 0.3; rest.lr = 0.1; rest.hysteresisExempt = nil
-        XCTAssertEqual(rest, sw, "hardware differs from software only in the limit, its conv1 exemption and the learning rate")
+        XCTAssertEqual(rest, sw, "hardware differs from software only in the limit, its exempt layers and the learning rate")
         let sd = TrainConfig.defaults(task: "spoken-digit", mode: "hardware")
         XCTAssertEqual(sd.limitStart, 0.009); XCTAssertEqual(sd.limitSchedule, .bestAccuracy)
         XCTAssertEqual(sd.weightNorm, .rms); XCTAssertEqual(sd.scoreGradient, .sign)
