@@ -101,7 +101,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// session-6 engine, seeds 1-5: cost 0.34, gap 1.21; docs/TRAINING.md). It exempts conv1
     /// (576 weights, fan-in 9) and fc2 (1280 weights, the logits) from hysteresis: conv1 alone
     /// ended 0.33 points higher than hysteresis everywhere over seeds 1-10 (session 7), and fc2
-    /// as well another 0.15 over seeds 1-20 (session 8), with ~65 % fewer flips than without
+    /// as well another 0.18 over seeds 1-20 (session 8), with ~65 % fewer flips than without
     /// hysteresis (docs/TRAINING.md).
     public static func defaults(task: String, mode: String = "software") -> TrainConfig {
         var c = TrainConfig()
