@@ -91,3 +91,41 @@ internal func _roundingShiftRightBeyond63(_ x: Int64, _ shift: Int, _ rule: Roun
 public func roundingShiftRight(_ x: Int32, _ shift: Int, _ rule: RoundingRule) -> Int32 {
     Int32(clamping: roundingShiftRight(Int64(x), shift, rule))
 }
+
+/// `x / d` rounded by `rule`, exactly, for a divisor `d >= 1` that need not be a power of two
+/// (the average of a global pooling window, the `1 / ((OH-1)(OW-1))` of a bilinear upsampling).
+///
+/// The same table as `roundingShiftRight` with `2^s` replaced by `d`: `q = floor(x / d)`,
+/// `r = x - q*d` (`0 <= r < d`), and "`r` against half of `d`" compares `2r` with `d` (so an
+/// odd `d` has no ties):
+///
+/// | rule               | result is `q + 1` when                  |
+/// |--------------------|-----------------------------------------|
+/// | `floor`            | never                                   |
+/// | `towardZero`       | `x < 0 && r != 0`                       |
+/// | `halfUp`           | `2r >= d`                               |
+/// | `halfAwayFromZero` | `2r > d`, or `2r == d && x > 0`         |
+/// | `halfToEven`       | `2r > d`, or `2r == d && q` is odd      |
+///
+/// For `d == 2^s` it equals `roundingShiftRight(x, s, rule)` (tested for every `s`). The
+/// contract is `d >= 1`; `d <= 0` returns `x` (never traps).
+@inlinable
+public func roundingDivide(_ x: Int64, by d: Int64, _ rule: RoundingRule) -> Int64 {
+    if d <= 1 { return x }
+    // floor division without overflow: Int64.min / d cannot overflow for d >= 2
+    var q = x / d
+    var r = x - q * d
+    if r < 0 { q -= 1; r += d }
+    // 2r vs d without overflow: r < d <= Int64.max, compare r with d - r
+    let other = d - r
+    let up: Bool
+    switch rule {
+    case .floor: up = false
+    case .towardZero: up = x < 0 && r != 0
+    case .halfUp: up = r >= other
+    case .halfAwayFromZero: up = r > other || (r == other && x > 0)
+    case .halfToEven: up = r > other || (r == other && (q & 1) != 0)
+    }
+    // d >= 2, so |q| <= Int64.max / 2 and q + 1 cannot overflow.
+    return up ? q &+ 1 : q
+}
