@@ -61,16 +61,22 @@ public func roundingShiftRight(_ x: Int64, _ shift: Int, _ rule: RoundingRule) -
     let q = x >> shift                                                // floor(x / 2^shift)
     let r = UInt64(bitPattern: x) & (((1 as UInt64) << shift) &- 1)  // x - q * 2^shift
     let half = (1 as UInt64) << (shift &- 1)
-    let up: Bool
-    switch rule {
-    case .floor: up = false
-    case .towardZero: up = x < 0 && r != 0
-    case .halfUp: up = r >= half
-    case .halfAwayFromZero: up = r > half || (r == half && x > 0)
-    case .halfToEven: up = r > half || (r == half && (q & 1) != 0)
-    }
     // shift >= 1, so q <= Int64.max >> 1 and q + 1 cannot overflow.
-    return up ? q &+ 1 : q
+    return _roundsUp(rule, negative: x < 0, inexact: r != 0, aboveHalf: r > half, atHalf: r == half, qOdd: (q & 1) != 0) ? q &+ 1 : q
+}
+
+/// The rounding table of `RoundingRule` (the one place it is written): whether `q = floor(x / d)`
+/// becomes `q + 1`, given the sign of `x`, whether the remainder `r` is non-zero, and how `r`
+/// compares with half of the divisor. `roundingShiftRight` and `roundingDivide` both call it.
+@inlinable @inline(__always)
+internal func _roundsUp(_ rule: RoundingRule, negative: Bool, inexact: Bool, aboveHalf: Bool, atHalf: Bool, qOdd: Bool) -> Bool {
+    switch rule {
+    case .floor: return false
+    case .towardZero: return negative && inexact
+    case .halfUp: return aboveHalf || atHalf
+    case .halfAwayFromZero: return aboveHalf || (atHalf && !negative)
+    case .halfToEven: return aboveHalf || (atHalf && qOdd)
+    }
 }
 
 /// `x / 2^shift` for `shift >= 64`: the value lies in `[-1/2, 1/2)`; the only exact tie is
@@ -118,14 +124,6 @@ public func roundingDivide(_ x: Int64, by d: Int64, _ rule: RoundingRule) -> Int
     if r < 0 { q -= 1; r += d }
     // 2r vs d without overflow: r < d <= Int64.max, compare r with d - r
     let other = d - r
-    let up: Bool
-    switch rule {
-    case .floor: up = false
-    case .towardZero: up = x < 0 && r != 0
-    case .halfUp: up = r >= other
-    case .halfAwayFromZero: up = r > other || (r == other && x > 0)
-    case .halfToEven: up = r > other || (r == other && (q & 1) != 0)
-    }
     // d >= 2, so |q| <= Int64.max / 2 and q + 1 cannot overflow.
-    return up ? q &+ 1 : q
+    return _roundsUp(rule, negative: x < 0, inexact: r != 0, aboveHalf: r > other, atHalf: r == other, qOdd: (q & 1) != 0) ? q &+ 1 : q
 }
