@@ -42,6 +42,13 @@ public enum CSource {
 
     static func name(_ node: Int, _ what: String) -> String { "rram_n\(node)_\(what)" }
 
+    /// The per-channel quantizer a node's affine fields (`channels`, `multiplier`, `shift`,
+    /// `offset`, `out_bits`, `rounding`) hold: its output quantizer, or an rnn's output quantizer.
+    static func affineFields(_ op: Op) -> AffineQuantParams? {
+        if case .rnn(let r) = op { return r.output }
+        return op.outputQuantizer
+    }
+
     // MARK: header
 
     public static func header(_ l: ExportLayout) -> [UInt8] {
@@ -67,7 +74,11 @@ public enum CSource {
         #define RRAM_OP_CROSSBAR 3
         #define RRAM_OP_ACTIVATION 4
         #define RRAM_OP_FLATTEN 5
+        #define RRAM_OP_ADD 6
+        #define RRAM_OP_CONCAT 7
+        #define RRAM_OP_UPSAMPLE_BILINEAR 8
         #define RRAM_OP_RNN 9
+        #define RRAM_OP_GLOBAL_AVG_POOL 10
 
         /* rounding rules (FixedPoint RoundingRule) */
         #define RRAM_ROUND_FLOOR 0
@@ -126,7 +137,9 @@ public enum CSource {
         /* One node of the program. Fields that do not apply to the op are 0 / NULL. */
         typedef struct {
             uint8_t op;                /* RRAM_OP_* */
-            int32_t input, output;     /* tensor indices (rram_tensors) */
+            int32_t input, output;     /* tensor indices (rram_tensors); input == inputs[0] */
+            int32_t input_count;       /* 2 for add, 2..16 for concat, else 1 */
+            const int32_t *inputs;
             /* input quantizer / activation:
              * out = clamp(roundingShiftRight(in * multiplier[c] + offset[c], shift[c], rounding), 0, 2^out_bits - 1) */
             int32_t channels;
@@ -135,6 +148,14 @@ public enum CSource {
             const int64_t *offset;
             int32_t out_bits;
             uint8_t rounding;
+            /* add (docs/DATAPATH.md section 16), inputs a, b: the affine fields with
+             * out = clamp(roundingShiftRight(a * multiplier[c] + b * second_multiplier[c] + offset[c], shift[c], rounding), 0, 2^out_bits - 1);
+             * concat (section 17): the inputs' channels in order, output channel c requantized by the affine fields' channel c */
+            const int32_t *second_multiplier;
+            /* upsample bilinear, aligned corners (section 18): factors; an output of kind RRAM_KIND_SUM holds the exact
+             * numerators, a code output the numerators / ((OH-1)(OW-1)) rounded by `rounding`;
+             * global average pool (section 19): sum / (H*W) rounded by `rounding` */
+            int32_t factor_h, factor_w;
             /* max pool */
             int32_t pool_kh, pool_kw, pool_sh, pool_sw;
             /* crossbar: weights [out_channels][fan_in] (int8 codes), fan-in index (c*kernel_h + y)*kernel_w + x;
@@ -169,11 +190,15 @@ public enum CSource {
 
         """
         for (i, n) in p.nodes.enumerated() {
-            switch n.op {
-            case .inputQuant(let a), .activation(let a):
+            s += "extern const int32_t \(name(i, "inputs"))[\(n.inputs.count)];\n"
+            if let a = affineFields(n.op) {
                 s += "extern const int32_t \(name(i, "multiplier"))[\(a.multiplier.count)];\n"
                 s += "extern const int32_t \(name(i, "shift"))[\(a.shift.count)];\n"
                 s += "extern const int64_t \(name(i, "offset"))[\(a.offset.count)];\n"
+            }
+            switch n.op {
+            case .add(let a):
+                s += "extern const int32_t \(name(i, "second_multiplier"))[\(a.secondMultiplier.count)];\n"
             case .crossbar(let x):
                 s += "extern const int8_t \(name(i, "weights"))[\(x.weights.count)];\n"
                 if let m = l.layers.first(where: { $0.node == i })?.mask {
@@ -181,9 +206,6 @@ public enum CSource {
                 }
                 s += "extern const rram_tile_adc_t \(name(i, "tiles"))[\(x.tiles.count)];\n"
             case .rnn(let r):
-                s += "extern const int32_t \(name(i, "multiplier"))[\(r.output.multiplier.count)];\n"
-                s += "extern const int32_t \(name(i, "shift"))[\(r.output.shift.count)];\n"
-                s += "extern const int64_t \(name(i, "offset"))[\(r.output.offset.count)];\n"
                 for (part, x, pre) in [(0, r.input, ""), (1, r.recurrent, "recurrent_")] {
                     s += "extern const int8_t \(name(i, pre + "weights"))[\(x.weights.count)];\n"
                     if let m = l.layers.first(where: { $0.node == i && $0.part == part })?.mask {
@@ -191,7 +213,7 @@ public enum CSource {
                     }
                     s += "extern const rram_tile_adc_t \(name(i, pre + "tiles"))[\(x.tiles.count)];\n"
                 }
-            case .maxPool, .flatten:
+            default:
                 break
             }
         }
@@ -224,18 +246,17 @@ public enum CSource {
                 + "const int64_t \(name(i, "offset"))[\(a.offset.count)] = {\n\(list(a.offset.map(i64), perLine: 4))};\n\n"
         }
         for (i, n) in p.nodes.enumerated() {
+            s += "const int32_t \(name(i, "inputs"))[\(n.inputs.count)] = { \(n.inputs.map { "\($0)" }.joined(separator: ", ")) };\n"
+            if let a = affineFields(n.op) { s += affine(i, a) }
             switch n.op {
-            case .inputQuant(let a), .activation(let a):
-                s += "const int32_t \(name(i, "multiplier"))[\(a.multiplier.count)] = {\n\(list(a.multiplier.map(i32), perLine: 8))};\n"
-                s += "const int32_t \(name(i, "shift"))[\(a.shift.count)] = {\n\(list(a.shift.map(i32), perLine: 16))};\n"
-                s += "const int64_t \(name(i, "offset"))[\(a.offset.count)] = {\n\(list(a.offset.map(i64), perLine: 4))};\n\n"
+            case .add(let a):
+                s += "const int32_t \(name(i, "second_multiplier"))[\(a.secondMultiplier.count)] = {\n\(list(a.secondMultiplier.map(i32), perLine: 8))};\n\n"
             case .crossbar(let x):
                 s += matrix(i, x, "", layerOfNode[i])
             case .rnn(let r):
-                s += affine(i, r.output)
                 s += matrix(i, r.input, "", layerOfNode[i])
                 s += matrix(i, r.recurrent, "recurrent_", recurrentOfNode[i])
-            case .maxPool, .flatten:
+            default:
                 break
             }
         }
@@ -244,20 +265,21 @@ public enum CSource {
 
         var nodes: [String] = []
         for (i, n) in p.nodes.enumerated() {
-            var f: [(String, String)] = [("op", "\(n.op.kind.rawValue)"), ("input", "\(n.inputs.first ?? -1)"), ("output", "\(n.output)")]
-            var affineParams: AffineQuantParams? = nil
-            switch n.op {
-            case .inputQuant(let a), .activation(let a): affineParams = a
-            case .rnn(let r): affineParams = r.output
-            default: break
-            }
-            switch affineParams {
+            var f: [(String, String)] = [("op", "\(n.op.kind.rawValue)"), ("input", "\(n.inputs.first ?? -1)"), ("output", "\(n.output)"),
+                                         ("input_count", "\(n.inputs.count)"), ("inputs", name(i, "inputs"))]
+            switch affineFields(n.op) {
             case .some(let a):
                 f += [("channels", "\(a.multiplier.count)"), ("multiplier", name(i, "multiplier")), ("shift", name(i, "shift")),
                       ("offset", name(i, "offset")), ("out_bits", "\(a.outBits)"), ("rounding", "\(a.rounding.rawValue)")]
             default:
-                f += [("channels", "0"), ("multiplier", "NULL"), ("shift", "NULL"), ("offset", "NULL"), ("out_bits", "0"), ("rounding", "0")]
+                var rule = 0
+                if case .upsampleBilinear(let u) = n.op { rule = Int(u.rounding.rawValue) }
+                if case .globalAvgPool(let g) = n.op { rule = Int(g.rounding.rawValue) }
+                f += [("channels", "0"), ("multiplier", "NULL"), ("shift", "NULL"), ("offset", "NULL"), ("out_bits", "0"), ("rounding", "\(rule)")]
             }
+            if case .add = n.op { f += [("second_multiplier", name(i, "second_multiplier"))] } else { f += [("second_multiplier", "NULL")] }
+            if case .upsampleBilinear(let u) = n.op { f += [("factor_h", "\(u.factorH)"), ("factor_w", "\(u.factorW)")] }
+            else { f += [("factor_h", "0"), ("factor_w", "0")] }
             if case .maxPool(let m) = n.op {
                 f += [("pool_kh", "\(m.kh)"), ("pool_kw", "\(m.kw)"), ("pool_sh", "\(m.sh)"), ("pool_sw", "\(m.sw)")]
             } else {

@@ -16,6 +16,17 @@ public enum RequantROM {
         case rnnCombine = 4
         /// An rnn output channel (the fused average + output quantizer on `A`), one per hidden unit.
         case rnnOutput = 5
+        /// An add output channel: the first input's multiplier, the shift, offset, bits, rounding.
+        case add = 6
+        /// An add output channel's second multiplier (shift, offset, bits, rounding repeated).
+        case addSecond = 7
+        /// A concat output channel (an affine quantizer of the input value it comes from).
+        case concat = 8
+        /// An upsampling: multiplier = factorH, shift = factorW, offset = the divisor
+        /// `(OH-1)(OW-1)` (1 for an output of sums: exact), bits = output bits, rounding.
+        case upsample = 9
+        /// A global average pooling: offset = the divisor `H*W`, bits = output bits, rounding.
+        case globalAvgPool = 10
     }
 
     /// Where a node's entries are: `first ..< first + count` (count 0 for nodes without parameters).
@@ -68,6 +79,25 @@ public enum RequantROM {
                     out.append(Entry(kind: .rnnOutput, multiplier: a.multiplier[c], shift: a.shift[c], offset: a.offset[c],
                                      bits: a.outBits, rounding: a.rounding))
                 }
+            case .add(let a):
+                let q = a.first
+                for c in q.multiplier.indices {
+                    out.append(Entry(kind: .add, multiplier: q.multiplier[c], shift: q.shift[c], offset: q.offset[c], bits: q.outBits, rounding: q.rounding))
+                    out.append(Entry(kind: .addSecond, multiplier: a.secondMultiplier[c], shift: q.shift[c], offset: q.offset[c],
+                                     bits: q.outBits, rounding: q.rounding))
+                }
+            case .concat(let a):
+                let q = a.quant
+                for c in q.multiplier.indices {
+                    out.append(Entry(kind: .concat, multiplier: q.multiplier[c], shift: q.shift[c], offset: q.offset[c], bits: q.outBits, rounding: q.rounding))
+                }
+            case .upsampleBilinear(let u):
+                let t = p.tensors[n.output]
+                let den = t.kind == .sum ? 1 : UpsampleParams.axisDenominator(output: t.shape.h) * UpsampleParams.axisDenominator(output: t.shape.w)
+                out.append(Entry(kind: .upsample, multiplier: Int32(u.factorH), shift: Int32(u.factorW), offset: Int64(den), bits: t.bits, rounding: u.rounding))
+            case .globalAvgPool(let g):
+                let s = p.tensors[n.inputs[0]].shape
+                out.append(Entry(kind: .globalAvgPool, multiplier: 0, shift: 0, offset: Int64(s.h * s.w), bits: p.tensors[n.output].bits, rounding: g.rounding))
             case .maxPool, .flatten:
                 break
             }
@@ -81,7 +111,7 @@ public enum RequantROM {
         let (es, _) = entries(p)
         var img = MemoryImage(wordBits: wordBits, depth: max(1, es.count), comments: [
             "rram-edge export: requantization ROM, \(es.count) entries of 128 bits, node order",
-            "[31:0] multiplier i32 | [39:32] shift i8 | [103:40] offset i64 | [111:104] bits u8 | [115:112] rounding | [119:116] kind (1 inputQuant, 2 activation, 3 ADC tile, 4 rnn combiner, 5 rnn output) | [127:120] 0",
+            "[31:0] multiplier i32 | [39:32] shift i8 | [103:40] offset i64 | [111:104] bits u8 | [115:112] rounding | [119:116] kind (1 inputQuant, 2 activation, 3 ADC tile, 4 rnn combiner, 5 rnn output, 6 add, 7 add second multiplier, 8 concat, 9 upsample, 10 global average pool) | [127:120] 0",
         ])
         for (k, e) in es.enumerated() {
             img.put(word: k, bit: 0, width: 32, Int64(e.multiplier))
@@ -114,6 +144,10 @@ public enum ExportNames {
         case .activation: return "activation"
         case .flatten: return "flatten"
         case .rnn: return "rnn"
+        case .add: return "add"
+        case .concat: return "concat"
+        case .upsampleBilinear: return "upsample_bilinear"
+        case .globalAvgPool: return "global_avg_pool"
         }
     }
     public static func rounding(_ r: RoundingRule) -> String {

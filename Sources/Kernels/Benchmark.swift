@@ -76,6 +76,10 @@ public func profileSteps(engine: Engine, pixels: [UInt8], runs: Int) -> [(name: 
         case let .crossbar(_, _, plan, _): names.append("crossbar \(plan.inShape.c)->\(plan.cout) \(plan.outShape.h)x\(plan.outShape.w), \(plan.tileCount) tiles")
         case let .crossbarActivation(_, _, plan): names.append("crossbar+act \(plan.inShape.c)->\(plan.cout) \(plan.outShape.h)x\(plan.outShape.w)\(plan.isNarrow ? " narrow" : "")")
         case .rnn: names.append("rnn")
+        case let .add(_, _, _, _, _, px, ch, _): names.append("add \(px)x\(ch)")
+        case let .concat(parts, _, px, ch): names.append("concat \(parts.count) -> \(px)x\(ch)")
+        case let .upsample(_, _, _, _, plan): names.append("upsample \(plan.inShape) -> \(plan.outShape)\(plan.exact ? " exact" : "")")
+        case let .globalAvgPool(_, _, _, shape, _): names.append("globalAvgPool \(shape)")
         }
     }
     var times = [[Double]](repeating: [Double](repeating: 0, count: runs), count: names.count)

@@ -22,6 +22,19 @@ public final class CompiledProgram: @unchecked Sendable {
         case crossbarActivation(src: Int, dst: Int, plan: CrossbarPlan)
         /// An rnn layer; `q` (code arena) and `s` (sum arena) are its scratch offsets.
         case rnn(src: Int, dst: Int, plan: RNNPlan, q: Int, s: Int, node: Int)
+        /// A residual addition: inputs `a` and `b` (each in the code or the sum arena).
+        case add(a: Int, aCode: Bool, b: Int, bCode: Bool, dst: Int, pixels: Int, channels: Int, plan: AddPlan)
+        /// A concatenation: each part is one input's channels, requantized into the output
+        /// (`channels` per pixel) from channel `first` on.
+        case concat(parts: [ConcatPart], dst: Int, pixels: Int, channels: Int)
+        case upsample(src: Int, srcCode: Bool, dst: Int, dstCode: Bool, plan: UpsamplePlan)
+        case globalAvgPool(src: Int, dst: Int, code: Bool, shape: TensorShape, rounding: RoundingRule)
+    }
+
+    /// One input of a concatenation step.
+    @usableFromInline struct ConcatPart: Sendable {
+        @usableFromInline var src: Int, code: Bool, first: Int, channels: Int
+        @usableFromInline var plan: AffinePlan
     }
 
     public let program: Program
@@ -161,6 +174,25 @@ public final class CompiledProgram: @unchecked Sendable {
                 tileTrace = Swift.max(tileTrace, plan.traceCount)
                 let sc = rnnScratch[k]!
                 steps.append(.rnn(src: offs[i], dst: offs[o], plan: plan, q: sc.q, s: sc.s, node: k)); trace.append(steps.last!)
+            case .add(let p):
+                let b = node.inputs[1]
+                steps.append(.add(a: offs[i], aCode: code[i], b: offs[b], bCode: code[b], dst: offs[o], pixels: s.h * s.w,
+                                  channels: s.c, plan: AddPlan(p))); trace.append(steps.last!)
+            case .concat(let p):
+                var parts: [ConcatPart] = [], first = 0
+                for t in node.inputs {
+                    let n = program.tensors[t].shape.c
+                    parts.append(ConcatPart(src: offs[t], code: code[t], first: first, channels: n,
+                                            plan: AffinePlan(p.quant.channels(first..<(first + n)))))
+                    first += n
+                }
+                steps.append(.concat(parts: parts, dst: offs[o], pixels: s.h * s.w, channels: first)); trace.append(steps.last!)
+            case .upsampleBilinear(let p):
+                let exact = program.tensors[o].kind == .sum
+                steps.append(.upsample(src: offs[i], srcCode: code[i], dst: offs[o], dstCode: code[o],
+                                       plan: UpsamplePlan(p, inShape: s, exact: exact))); trace.append(steps.last!)
+            case .globalAvgPool(let p):
+                steps.append(.globalAvgPool(src: offs[i], dst: offs[o], code: code[i], shape: s, rounding: p.rounding)); trace.append(steps.last!)
             }
             skip = false
         }
@@ -305,6 +337,33 @@ extension CompiledProgram {
             Fast.rnn(src: codes + src, dst: codes + dst, plan: plan, q: codes + q, s: sums + s, patch: ws.patch,
                      trace: onCrossbar == nil ? nil : ws.tileTrace)
             if let onCrossbar { onCrossbar(node, ws.tileTrace) }
+        case let .add(a, aCode, b, bCode, dst, pixels, channels, plan):
+            switch (aCode, bCode) {
+            case (true, true): Fast.add(codes + a, codes + b, dst: codes + dst, pixels: pixels, channels: channels, plan: plan)
+            case (true, false): Fast.add(codes + a, sums + b, dst: codes + dst, pixels: pixels, channels: channels, plan: plan)
+            case (false, true): Fast.add(sums + a, codes + b, dst: codes + dst, pixels: pixels, channels: channels, plan: plan)
+            case (false, false): Fast.add(sums + a, sums + b, dst: codes + dst, pixels: pixels, channels: channels, plan: plan)
+            }
+        case let .concat(parts, dst, pixels, channels):
+            for part in parts {
+                if part.code {
+                    Fast.affineQuant(src: codes + part.src, dst: codes + dst + part.first, pixels: pixels, channels: part.channels,
+                                     dstStride: channels, plan: part.plan)
+                } else {
+                    Fast.affineQuant(src: sums + part.src, dst: codes + dst + part.first, pixels: pixels, channels: part.channels,
+                                     dstStride: channels, plan: part.plan)
+                }
+            }
+        case let .upsample(src, srcCode, dst, dstCode, plan):
+            switch (srcCode, dstCode) {
+            case (true, true): Fast.upsample(src: codes + src, dst: codes + dst, plan: plan)
+            case (true, false): Fast.upsample(src: codes + src, dst: sums + dst, plan: plan)
+            case (false, true): Fast.upsample(src: sums + src, dst: codes + dst, plan: plan)
+            case (false, false): Fast.upsample(src: sums + src, dst: sums + dst, plan: plan)
+            }
+        case let .globalAvgPool(src, dst, code, shape, rounding):
+            if code { Fast.globalAvgPool(src: codes + src, dst: codes + dst, shape: shape, rounding: rounding) }
+            else { Fast.globalAvgPool(src: sums + src, dst: sums + dst, shape: shape, rounding: rounding) }
         }
     }
 }

@@ -12,31 +12,53 @@ public enum FloatPipeline {
         var tensors = [[Float]](repeating: [], count: program.tensors.count)
         tensors[program.input] = pixels.map { Float($0) }
         for node in program.nodes {
-            let x = tensors[node.inputs[0]]
-            let s = program.tensors[node.inputs[0]].shape
-            switch node.op {
-            case .inputQuant(let p), .activation(let p):
-                tensors[node.output] = affine(x, shape: s, p)
-            case .maxPool(let p):
-                let oh = (s.h - p.kh) / p.sh + 1, ow = (s.w - p.kw) / p.sw + 1
-                var out = [Float](repeating: 0, count: s.c * oh * ow)
-                for c in 0..<s.c { for oy in 0..<oh { for ox in 0..<ow {
-                    var m = -Float.infinity
-                    for dy in 0..<p.kh { for dx in 0..<p.kw {
-                        m = Swift.max(m, x[(c * s.h + oy * p.sh + dy) * s.w + ox * p.sw + dx])
-                    } }
-                    out[(c * oh + oy) * ow + ox] = m
-                } } }
-                tensors[node.output] = out
-            case .flatten:
-                tensors[node.output] = x
-            case .crossbar(let p):
-                tensors[node.output] = crossbar(x, shape: s, p)
-            case .rnn(let p):
-                tensors[node.output] = rnn(x, shape: s, p).output
-            }
+            tensors[node.output] = evaluate(node, in: program, inputs: node.inputs.map { tensors[$0] })
         }
         return tensors
+    }
+
+    /// One node's output from its inputs' float values (in `node.inputs` order).
+    public static func evaluate(_ node: Node, in program: Program, inputs: [[Float]]) -> [Float] {
+        let x = inputs[0]
+        let s = program.tensors[node.inputs[0]].shape
+        switch node.op {
+        case .inputQuant(let p), .activation(let p):
+            return affine(x, shape: s, p)
+        case .maxPool(let p):
+            let oh = (s.h - p.kh) / p.sh + 1, ow = (s.w - p.kw) / p.sw + 1
+            var out = [Float](repeating: 0, count: s.c * oh * ow)
+            for c in 0..<s.c { for oy in 0..<oh { for ox in 0..<ow {
+                var m = -Float.infinity
+                for dy in 0..<p.kh { for dx in 0..<p.kw {
+                    m = Swift.max(m, x[(c * s.h + oy * p.sh + dy) * s.w + ox * p.sw + dx])
+                } }
+                out[(c * oh + oy) * ow + ox] = m
+            } } }
+            return out
+        case .flatten:
+            return x
+        case .crossbar(let p):
+            return crossbar(x, shape: s, p)
+        case .rnn(let p):
+            return rnn(x, shape: s, p).output
+        case .add(let p):
+            // both branches scaled, summed, then the quantizer's rounding and clamp
+            return affine(x, shape: s, p.first, second: (inputs[1], p.secondMultiplier))
+        case .concat(let p):
+            var out: [Float] = [], c0 = 0
+            for (j, t) in node.inputs.enumerated() {
+                let ts = program.tensors[t].shape
+                out += affine(inputs[j], shape: ts, p.quant.channels(c0..<(c0 + ts.c)))
+                c0 += ts.c
+            }
+            return out
+        case .upsampleBilinear(let p):
+            return upsample(x, shape: s, p, exact: program.tensors[node.output].kind == .sum)
+        case .globalAvgPool:
+            // the real mean (no rounding)
+            let hw = s.h * s.w
+            return (0..<s.c).map { c in x[(c * hw)..<((c + 1) * hw)].reduce(0, +) / Float(hw) }
+        }
     }
 
     /// Logits (the output tensor) of the float pipeline.
@@ -67,14 +89,18 @@ public enum FloatPipeline {
 
     static func pow2(_ e: Int) -> Double { Double(sign: .plus, exponent: e, significand: 1.0) }
 
-    static func affine(_ x: [Float], shape s: TensorShape, _ p: AffineQuantParams) -> [Float] {
+    /// The affine quantizer in real numbers: `x M_c / 2^S_c + B_c / 2^S_c` rounded by the rule and
+    /// clamped; `second` (a residual addition) adds `b M2_c / 2^S_c` before rounding.
+    static func affine(_ x: [Float], shape s: TensorShape, _ p: AffineQuantParams,
+                       second: (b: [Float], m: [Int32])? = nil) -> [Float] {
         var out = [Float](repeating: 0, count: x.count)
         let hi = Float((1 << p.outBits) - 1)
         for c in 0..<s.c {
             let scale = Float(Double(p.multiplier[c]) / pow2(Int(p.shift[c])))
             let bias = Float(Double(p.offset[c]) / pow2(Int(p.shift[c])))
+            let scale2 = second.map { Float(Double($0.m[c]) / pow2(Int(p.shift[c]))) } ?? 0
             for i in (c * s.h * s.w)..<((c + 1) * s.h * s.w) {
-                let v = round(x[i] * scale + bias, p.rounding)
+                let v = round(x[i] * scale + (second?.b[i] ?? 0) * scale2 + bias, p.rounding)
                 out[i] = Swift.min(Swift.max(v, 0), hi)
             }
         }
@@ -148,6 +174,25 @@ public enum FloatPipeline {
                 out[t][(o * os.h + oy) * os.w + ox] = acc * gain
             } } }
         }
+        return out
+    }
+
+    /// Bilinear upsampling with aligned corners in real numbers: the value (`exact`: times
+    /// `Dy * Dx`, the units of the integer numerators), not rounded.
+    static func upsample(_ x: [Float], shape s: TensorShape, _ p: UpsampleParams, exact: Bool) -> [Float] {
+        let os = p.outputShape(for: s)
+        let den = Float(UpsampleParams.axisDenominator(output: os.h) * UpsampleParams.axisDenominator(output: os.w))
+        var out = [Float](repeating: 0, count: os.count)
+        for c in 0..<os.c { for oy in 0..<os.h { for ox in 0..<os.w {
+            let (iy, fy, dy) = Reference.upsampleAxis(oy, input: s.h, output: os.h)
+            let (ix, fx, dx) = Reference.upsampleAxis(ox, input: s.w, output: os.w)
+            func v(_ y: Int, _ xx: Int) -> Float { x[(c * s.h + y) * s.w + xx] }
+            var num = Float((dy - fy) * (dx - fx)) * v(iy, ix)
+            if fx > 0 { num += Float((dy - fy) * fx) * v(iy, ix + 1) }
+            if fy > 0 { num += Float(fy * (dx - fx)) * v(iy + 1, ix) }
+            if fy > 0 && fx > 0 { num += Float(fy * fx) * v(iy + 1, ix + 1) }
+            out[(c * os.h + oy) * os.w + ox] = exact ? num : num / den
+        } } }
         return out
     }
 

@@ -70,6 +70,11 @@ public struct AffineQuantParams: Sendable, Equatable, Hashable {
         self.outBits = outBits; self.rounding = rounding
     }
 
+    /// Channels `r` of this quantizer (one input's share of a concatenation's).
+    public func channels(_ r: Range<Int>) -> AffineQuantParams {
+        AffineQuantParams(multiplier: Array(multiplier[r]), shift: Array(shift[r]), offset: Array(offset[r]), outBits: outBits, rounding: rounding)
+    }
+
     /// The same `multiplier`, `shift`, `offset` for all `channels` channels.
     public init(channels: Int, multiplier: Int32, shift: Int32, offset: Int64, outBits: Int, rounding: RoundingRule) {
         self.init(multiplier: Array(repeating: multiplier, count: channels),
@@ -228,15 +233,79 @@ public struct RNNParams: Sendable, Equatable, Hashable {
     @inlinable public var subpointsPerStep: Int { input.tiles.count + recurrent.tiles.count + 1 }
 }
 
-/// Stable op codes (the model file stores these). Reserved for later ops, not implemented:
-/// 6 add (residual), 7 concat (channels; U-Net skip), 8 upsampleBilinear.
+/// Residual addition of two branches with different scales (DATAPATH.md section 16): both
+/// inputs of one shape `(C,H,W)`, any element kind; one per-channel requantization of the
+/// weighted sum to unsigned codes (both branches' folded batch norms, the addition, the ReLU
+/// and the quantizer in one step):
+///
+///     out[c,y,x] = clamp(roundingShiftRight(Int64(a) * first.multiplier[c] + Int64(b) * secondMultiplier[c]
+///                                           + first.offset[c], first.shift[c], first.rounding), 0, 2^outBits - 1)
+public struct AddParams: Sendable, Equatable, Hashable {
+    /// Multiplier, shift, offset, output bits and rounding (per channel of the output); the
+    /// multiplier applies to the first input.
+    public var first: AffineQuantParams
+    /// Multiplier of the second input, per channel (Int32, any sign).
+    public var secondMultiplier: [Int32]
+
+    public init(first: AffineQuantParams, secondMultiplier: [Int32]) {
+        self.first = first; self.secondMultiplier = secondMultiplier
+    }
+}
+
+/// Channel concatenation of two or more tensors of one height and width (a U-Net skip), with
+/// every input requantized to one output scale (DATAPATH.md section 17): the inputs' channels
+/// in input order form the channels of the output, and output channel `c` is the affine
+/// quantizer `quant` (channel `c`'s multiplier, shift and offset) of its input value.
+public struct ConcatParams: Sendable, Equatable, Hashable {
+    /// One entry per output channel (the sum of the inputs' channels).
+    public var quant: AffineQuantParams
+    public init(quant: AffineQuantParams) { self.quant = quant }
+}
+
+/// Bilinear upsampling by integer factors with aligned corners (PyTorch `nn.Upsample(mode:
+/// 'bilinear', align_corners=True)`; DATAPATH.md section 18). Output `(C, H*factorH, W*factorW)`.
+/// The output tensor's kind selects the integer form: `.sum` holds the exact numerators (the
+/// value times `Dy*Dx`, no rounding); `.code` with the input's bits holds the value rounded
+/// by `rounding` (`roundingDivide`).
+public struct UpsampleParams: Sendable, Equatable, Hashable {
+    /// `1...maxFactor`.
+    public var factorH: Int, factorW: Int
+    public var rounding: RoundingRule
+    public static let maxFactor = 16
+
+    public init(factorH: Int, factorW: Int, rounding: RoundingRule) {
+        self.factorH = factorH; self.factorW = factorW; self.rounding = rounding
+    }
+
+    /// Output shape for an input of shape `s`.
+    public func outputShape(for s: TensorShape) -> TensorShape { TensorShape(c: s.c, h: s.h * factorH, w: s.w * factorW) }
+
+    /// The denominators of one axis: `D = out - 1` (1 when `out == 1`); output position `o`
+    /// reads source `i = floor(o (in-1) / D)` and `i + 1` with weights `D - f` and `f`,
+    /// `f = o (in-1) mod D` (`f == 0` at `i = in - 1`, so the second source is never read there).
+    @inlinable public static func axisDenominator(output m: Int) -> Int { Swift.max(m - 1, 1) }
+}
+
+/// Global average pooling (DATAPATH.md section 19): `(C,H,W) -> (C,1,1)`, the sum over the
+/// map (Int64) divided by `H*W` with `roundingDivide` and `rounding`. Any element kind; the
+/// output has the input's kind and bits (an average lies within the input's range).
+public struct GlobalAvgPoolParams: Sendable, Equatable, Hashable {
+    public var rounding: RoundingRule
+    public init(rounding: RoundingRule) { self.rounding = rounding }
+}
+
+/// Stable op codes (the model file stores these).
 public enum OpKind: UInt8, Sendable, Equatable, Hashable, CaseIterable {
     case inputQuant = 1
     case maxPool = 2
     case crossbar = 3
     case activation = 4
     case flatten = 5
+    case add = 6
+    case concat = 7
+    case upsampleBilinear = 8
     case rnn = 9
+    case globalAvgPool = 10
 
     /// The op's name in golden point names, `edgecli inspect` and reports.
     public var name: String {
@@ -246,12 +315,35 @@ public enum OpKind: UInt8, Sendable, Equatable, Hashable, CaseIterable {
         case .crossbar: return "crossbar"
         case .activation: return "activation"
         case .flatten: return "flatten"
+        case .add: return "add"
+        case .concat: return "concat"
+        case .upsampleBilinear: return "upsampleBilinear"
         case .rnn: return "rnn"
+        case .globalAvgPool: return "globalAvgPool"
+        }
+    }
+
+    /// The ops of layer graphs (residual networks, U-Nets): `add`, `concat`, `upsampleBilinear`,
+    /// `globalAvgPool` (model format 1.2).
+    public var isGraphOp: Bool {
+        switch self {
+        case .add, .concat, .upsampleBilinear, .globalAvgPool: return true
+        default: return false
+        }
+    }
+
+    /// How many input tensors a node of this kind reads: exactly `lowerBound` when the range
+    /// has one element (`add`: 2, the others 1); `concat` reads 2 up to `Program.maxNodeInputs`.
+    public var inputCounts: ClosedRange<Int> {
+        switch self {
+        case .add: return 2...2
+        case .concat: return 2...Program.maxNodeInputs
+        default: return 1...1
         }
     }
 }
 
-/// An operation. Every current op has exactly one input tensor.
+/// An operation.
 public enum Op: Sendable, Equatable, Hashable {
     /// Pixels (`.code`, 8 bits) -> DAC codes (`.code`, `outBits`). Same shape.
     case inputQuant(AffineQuantParams)
@@ -263,8 +355,16 @@ public enum Op: Sendable, Equatable, Hashable {
     case activation(AffineQuantParams)
     /// `(C, H, W)` -> `(C*H*W, 1, 1)` in (C, H, W) order; same kind and bits.
     case flatten
+    /// Two tensors of one shape -> codes: residual addition with one requantization.
+    case add(AddParams)
+    /// Two or more tensors of one height and width -> codes, channels concatenated and requantized.
+    case concat(ConcatParams)
+    /// Bilinear upsampling by integer factors, aligned corners; exact (`.sum`) or rounded (`.code`).
+    case upsampleBilinear(UpsampleParams)
     /// Codes `(I, 1, T)` -> codes `(Hd, 1, 1)`: a recurrent layer over `T` steps (two crossbars).
     case rnn(RNNParams)
+    /// `(C, H, W)` -> `(C, 1, 1)`: the rounded mean over the map; same kind and bits.
+    case globalAvgPool(GlobalAvgPoolParams)
 
     public var kind: OpKind {
         switch self {
@@ -273,7 +373,11 @@ public enum Op: Sendable, Equatable, Hashable {
         case .crossbar: return .crossbar
         case .activation: return .activation
         case .flatten: return .flatten
+        case .add: return .add
+        case .concat: return .concat
+        case .upsampleBilinear: return .upsampleBilinear
         case .rnn: return .rnn
+        case .globalAvgPool: return .globalAvgPool
         }
     }
 
@@ -286,6 +390,17 @@ public enum Op: Sendable, Equatable, Hashable {
         default: return []
         }
     }
+
+    /// The per-channel affine requantization of the op's output, if it has one (`inputQuant`,
+    /// `activation`, `add`'s first input and shared shift/offset, `concat`).
+    public var outputQuantizer: AffineQuantParams? {
+        switch self {
+        case .inputQuant(let p), .activation(let p): return p
+        case .add(let p): return p.first
+        case .concat(let p): return p.quant
+        default: return nil
+        }
+    }
 }
 
 /// A node: an op applied to explicit input tensors, producing one output tensor.
@@ -296,14 +411,18 @@ public struct Node: Sendable, Equatable, Hashable {
     public init(_ op: Op, inputs: [Int], output: Int) { self.op = op; self.inputs = inputs; self.output = output }
 }
 
-/// A frozen integer program. Nodes run in array order (the list is a topological order); each
-/// tensor other than `input` is produced by exactly one node, before any node reads it.
+/// A frozen integer program: a directed acyclic graph of nodes. Nodes run in array order (the
+/// list is a topological order); each tensor other than `input` is produced by exactly one
+/// node, before any node reads it; a tensor may be read by any number of nodes (a residual or
+/// U-Net skip). A chain is the special case where each node reads its predecessor's output.
 public struct Program: Sendable, Equatable, Hashable {
     public var tensors: [TensorDesc]
     public var nodes: [Node]
     /// Index of the input tensor (u8 pixels: `.code`, 8 bits).
     public var input: Int
-    /// Index of the output tensor (the logits; argmax over its elements in (C,H,W) order).
+    /// Index of the output tensor: the logits, `(K, H, W)`: `K` class logits per pixel (a
+    /// classifier has one pixel); the prediction is the argmax over the channels of each pixel
+    /// (DATAPATH.md section 9).
     public var output: Int
     /// Rows of one physical array (512 on the paper's chip): the maximum rows of a tile.
     public var arrayRows: Int

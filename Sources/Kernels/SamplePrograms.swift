@@ -41,7 +41,7 @@ public enum SamplePrograms {
 
         /// Random weight codes (~30 % pruned pairs with tiny residual codes, the rest uniform) in
         /// row tiles of at most `arrayRows`, each with a gain that keeps the ADC codes in range.
-        mutating func matrix(cin: Int, cout: Int, kh: Int, kw: Int, sh: Int = 1, sw: Int = 1) -> CrossbarParams {
+        mutating func matrix(cin: Int, cout: Int, kh: Int, kw: Int, sh: Int = 1, sw: Int = 1, pad: Int = 0) -> CrossbarParams {
             let wHalf = 1 << (weightBits - 1)
             let fanIn = cin * kh * kw
             var w = [Int8](repeating: 0, count: cout * fanIn)
@@ -56,7 +56,38 @@ public enum SamplePrograms {
                 start += n
             }
             return CrossbarParams(inChannels: cin, outChannels: cout, kernelH: kh, kernelW: kw, strideH: sh, strideW: sw,
-                                  weightBits: weightBits, weights: w, weightLSBMicroSiemens: 1, tiles: tiles)
+                                  padH: pad, padW: pad, weightBits: weightBits, weights: w, weightLSBMicroSiemens: 1, tiles: tiles)
+        }
+
+        /// A crossbar layer and its activation: codes out.
+        mutating func convAct(_ input: Int, _ s: TensorShape, cout: Int, k: Int, stride: Int = 1, pad: Int = 0) -> (Int, TensorShape) {
+            let m = matrix(cin: s.c, cout: cout, kh: k, kw: k, sh: stride, sw: stride, pad: pad)
+            let (c, os) = crossbar(input, s, m)
+            return (act(c, os, tiles: m.tiles.count), os)
+        }
+
+        /// The real scale (output codes per unit) that spreads the sums of `tiles` tiles over
+        /// the output codes, as `act` does.
+        mutating func sumScale(tiles: Int) -> Double {
+            let std = Double(tiles).squareRoot() * Double(1 << (adcBits - 1)) / 2.5
+            return Double(cmax) / (2.0 * std) * (0.5 + rng.uniform())
+        }
+
+        /// Per-channel quantizer parameters `scale[c] * 2^24` with offsets around zero.
+        mutating func affine(_ scale: [Double]) -> AffineQuantParams {
+            let shift = 24
+            return AffineQuantParams(multiplier: scale.map { Int32($0 * Double(1 << shift)) }, shift: Array(repeating: Int32(shift), count: scale.count),
+                                     offset: scale.map { _ in Int64((rng.uniform() - 0.4) * 2.0 * Double(1 << shift)) }, outBits: codeBits,
+                                     rounding: randomRounding ? rng.rule() : .halfUp)
+        }
+
+        /// A residual addition of `a` (real scale `sa` per channel) and `b` (`sb`) to codes.
+        mutating func residual(_ a: Int, _ sa: [Double], _ b: Int, _ sb: [Double], _ s: TensorShape) -> Int {
+            let q = affine(sa)
+            let o = add(.code(s, bits: codeBits))
+            let second = sb.map { Int32($0 * Double(1 << 24)) }
+            nodes.append(Node(.add(AddParams(first: q, secondMultiplier: second)), inputs: [a, b], output: o))
+            return o
         }
 
         mutating func crossbar(_ input: Int, _ s: TensorShape, _ p: CrossbarParams) -> (Int, TensorShape) {
@@ -170,6 +201,79 @@ public enum SamplePrograms {
         let m4 = b.matrix(cin: 256, cout: 10, kh: 1, kw: 1)
         let (c4, _) = b.crossbar(a3, s3, m4)
         return Program(tensors: b.tensors, nodes: b.nodes, input: x0, output: c4, arrayRows: arrayRows)
+    }
+
+    /// A small U-Net shape (the operations of the paper's DRIVE network) with random weights:
+    /// u8 (1,28,28) -> `codeBits` DAC codes -> conv 1->8 3x3 pad 1 -> act (the skip) -> maxpool 2
+    /// -> conv 8->16 3x3 pad 1 -> act -> upsample x2 twice, exact (sums) and rounded (codes) ->
+    /// concat [skip, exact, rounded] requantized to one scale (40 channels) -> conv 40->8 3x3
+    /// pad 1 -> act -> 1x1 head 8->2: per-pixel logits `(2, 28, 28)`.
+    public static func tinyUNet(seed: UInt64, weightBits: Int = 8, codeBits: Int = 4, adcBits: Int = 14,
+                                arrayRows: Int = 512, randomRounding: Bool = false) -> Program {
+        var b = Builder(seed: seed, weightBits: weightBits, codeBits: codeBits, adcBits: adcBits, arrayRows: arrayRows,
+                        randomRounding: randomRounding)
+        let s0 = TensorShape(c: 1, h: 28, w: 28)
+        let x0 = b.add(.code(s0, bits: 8))
+        let x1 = b.add(.code(s0, bits: codeBits))
+        b.nodes.append(Node(.inputQuant(AffineQuantParams(channels: 1, multiplier: Int32(b.cmax), shift: 8, offset: 0,
+                                                          outBits: codeBits, rounding: .halfUp)), inputs: [x0], output: x1))
+        let (skip, s1) = b.convAct(x1, s0, cout: 8, k: 3, pad: 1)
+        let (p1, sp) = b.pool(skip, s1, codeBits: codeBits)
+        let (a2, s2) = b.convAct(p1, sp, cout: 16, k: 3, pad: 1)
+        let up = UpsampleParams(factorH: 2, factorW: 2, rounding: randomRounding ? b.rng.rule() : .halfUp)
+        let su = up.outputShape(for: s2)
+        let exact = b.add(.sum(su))
+        b.nodes.append(Node(.upsampleBilinear(up), inputs: [a2], output: exact))
+        let rounded = b.add(.code(su, bits: codeBits))
+        b.nodes.append(Node(.upsampleBilinear(up), inputs: [a2], output: rounded))
+        // the exact numerators are the value times (OH-1)(OW-1)
+        let den = Double(UpsampleParams.axisDenominator(output: su.h) * UpsampleParams.axisDenominator(output: su.w))
+        var scale: [Double] = []
+        for _ in 0..<8 { scale.append(0.8 + 0.4 * b.rng.uniform()) }
+        for _ in 0..<16 { scale.append((0.8 + 0.4 * b.rng.uniform()) / den) }
+        for _ in 0..<16 { scale.append(0.8 + 0.4 * b.rng.uniform()) }
+        let sc = TensorShape(c: 40, h: su.h, w: su.w)
+        let cat = b.add(.code(sc, bits: codeBits))
+        b.nodes.append(Node(.concat(ConcatParams(quant: b.affine(scale))), inputs: [skip, exact, rounded], output: cat))
+        let (a3, s3) = b.convAct(cat, sc, cout: 8, k: 3, pad: 1)
+        let (head, _) = b.crossbar(a3, s3, b.matrix(cin: 8, cout: 2, kh: 1, kw: 1))
+        return Program(tensors: b.tensors, nodes: b.nodes, input: x0, output: head, arrayRows: arrayRows)
+    }
+
+    /// A small residual network with random weights: u8 (1,28,28) -> maxpool 2 -> DAC codes ->
+    /// stem conv 1->8 3x3 pad 1 -> act -> an identity block (conv-act-conv, add of the sums and
+    /// the block input's codes) -> a projection block (conv 8->16 3x3 stride 2 pad 1 - act - conv
+    /// 16->16 3x3 pad 1, and a 1x1 stride 2 projection: add of two sums) -> global average pool
+    /// -> fc 16->10 -> logits.
+    public static func tinyResNet(seed: UInt64, weightBits: Int = 8, codeBits: Int = 4, adcBits: Int = 14,
+                                  arrayRows: Int = 512, randomRounding: Bool = false) -> Program {
+        var b = Builder(seed: seed, weightBits: weightBits, codeBits: codeBits, adcBits: adcBits, arrayRows: arrayRows,
+                        randomRounding: randomRounding)
+        let x0 = b.add(.code(TensorShape(c: 1, h: 28, w: 28), bits: 8))
+        let (x1, s1) = b.pool(x0, TensorShape(c: 1, h: 28, w: 28), codeBits: 8)
+        let x2 = b.add(.code(s1, bits: codeBits))
+        b.nodes.append(Node(.inputQuant(AffineQuantParams(channels: 1, multiplier: Int32(b.cmax), shift: 8, offset: 0,
+                                                          outBits: codeBits, rounding: .halfUp)), inputs: [x1], output: x2))
+        let (stem, ss) = b.convAct(x2, s1, cout: 8, k: 3, pad: 1)
+        // identity block
+        let (h1, _) = b.convAct(stem, ss, cout: 8, k: 3, pad: 1)
+        let m1 = b.matrix(cin: 8, cout: 8, kh: 3, kw: 3, pad: 1)
+        let (y1, _) = b.crossbar(h1, ss, m1)
+        let sa1 = (0..<8).map { _ in b.sumScale(tiles: m1.tiles.count) }
+        let blk1 = b.residual(y1, sa1, stem, (0..<8).map { _ in 0.5 + 0.5 * b.rng.uniform() }, ss)
+        // projection block
+        let (h2, s2) = b.convAct(blk1, ss, cout: 16, k: 3, stride: 2, pad: 1)
+        let m2 = b.matrix(cin: 16, cout: 16, kh: 3, kw: 3, pad: 1)
+        let (y2, _) = b.crossbar(h2, s2, m2)
+        let mp = b.matrix(cin: 8, cout: 16, kh: 1, kw: 1, sh: 2, sw: 2)
+        let (z2, _) = b.crossbar(blk1, ss, mp)
+        let sa2 = (0..<16).map { _ in b.sumScale(tiles: m2.tiles.count) }
+        let sb2 = (0..<16).map { _ in b.sumScale(tiles: mp.tiles.count) * 0.7 }
+        let blk2 = b.residual(y2, sa2, z2, sb2, s2)
+        let g = b.add(.code(TensorShape(c: 16, h: 1, w: 1), bits: codeBits))
+        b.nodes.append(Node(.globalAvgPool(GlobalAvgPoolParams(rounding: randomRounding ? b.rng.rule() : .halfUp)), inputs: [blk2], output: g))
+        let (fc, _) = b.crossbar(g, TensorShape(c: 16, h: 1, w: 1), b.matrix(cin: 16, cout: 10, kh: 1, kw: 1))
+        return Program(tensors: b.tensors, nodes: b.nodes, input: x0, output: fc, arrayRows: arrayRows)
     }
 
     /// `count` deterministic spoken-digit-like inputs `(1, 23, 20)` as feature DAC codes 0...7

@@ -21,6 +21,8 @@ extension Program {
     public static let adcShiftRange: ClosedRange<Int32> = -31...30
     /// Bound on `|in * M_c| + |B_c|` of an affine quantizer (2^62: leaves room for the rounding bias).
     public static let affineBound: Int64 = 1 << 62
+    /// Most inputs of one node (a concat of at most 16 tensors).
+    public static let maxNodeInputs = 16
 
     /// Checks the whole program; throws the first problem found.
     public func validate() throws(ProgramError) {
@@ -65,11 +67,21 @@ extension Program {
 
         for (k, node) in nodes.enumerated() {
             func fail(_ kind: ProgramError.Kind, _ m: String) -> ProgramError { ProgramError(node: k, kind: kind, m) }
-            guard node.inputs.count == 1 else { throw fail(.graph, "\(node.op.kind) needs 1 input, has \(node.inputs.count)") }
-            let i = node.inputs[0]
-            guard (0..<nT).contains(i), let inRange = range[i] else {
-                throw fail(.graph, "input tensor \(i) undefined (dangling or not yet produced)")
+            let counts = node.op.kind.inputCounts
+            guard counts.contains(node.inputs.count) else {
+                let want = counts.count == 1 ? "\(counts.lowerBound)" : "\(counts.lowerBound)...\(counts.upperBound)"
+                throw fail(.graph, "\(node.op.kind.name) needs \(want) inputs, has \(node.inputs.count)")
             }
+            var inRanges: [ValueRange] = []
+            for i in node.inputs {
+                // a tensor produced by a later node (or by this one: a cycle) has no range yet
+                guard (0..<nT).contains(i), let r = range[i] else {
+                    throw fail(.graph, "input tensor \(i) undefined (dangling, produced by a later node, or a cycle)")
+                }
+                inRanges.append(r)
+            }
+            let i = node.inputs[0]
+            let inRange = inRanges[0]
             let o = node.output
             guard (0..<nT).contains(o) else { throw fail(.graph, "output tensor \(o) out of range") }
             guard range[o] == nil else { throw fail(.graph, "output tensor \(o) produced twice (or is the input)") }
@@ -84,29 +96,10 @@ extension Program {
                     guard tin.kind == .code, tin.bits == 8 else { throw fail(.shapeMismatch, "inputQuant reads 8-bit pixels, got \(tin.kind) \(tin.bits) bits") }
                 }
                 let c = tin.shape.c
-                guard p.multiplier.count == c, p.shift.count == c, p.offset.count == c else {
-                    throw fail(.parameterOutOfRange, "per-channel parameter counts \(p.multiplier.count)/\(p.shift.count)/\(p.offset.count) != channels \(c)")
+                outRange = try Program.checkAffine(p, channels: c, inputs: [(inRange.magnitude, p.multiplier)], out: tout, shape: tin.shape, "", fail)
+                for ch in 0..<c where p.multiplier[ch] < 0 && (pooled[i] || pooled[o]) {
+                    throw fail(.nonMonotone, "channel \(ch): multiplier \(p.multiplier[ch]) < 0 next to a max-pool (pool and quantizer would not commute)")
                 }
-                guard (1...Program.maxCodeBits).contains(p.outBits) else { throw fail(.parameterOutOfRange, "outBits \(p.outBits) not in 1...8") }
-                guard tout == .code(tin.shape, bits: p.outBits) else {
-                    throw fail(.shapeMismatch, "output tensor \(o) must be \(tin.shape) \(p.outBits)-bit codes, is \(tout.shape) \(tout.kind) \(tout.bits)")
-                }
-                let mag = inRange.magnitude
-                for ch in 0..<c {
-                    guard Program.affineShiftRange.contains(p.shift[ch]) else {
-                        throw fail(.parameterOutOfRange, "channel \(ch): shift \(p.shift[ch]) not in 0...62")
-                    }
-                    if p.multiplier[ch] < 0 && (pooled[i] || pooled[o]) {
-                        throw fail(.nonMonotone, "channel \(ch): multiplier \(p.multiplier[ch]) < 0 next to a max-pool (pool and quantizer would not commute)")
-                    }
-                    // |in * M| + |B| <= 2^62 (headroom for the rounding bias), overflow-checked
-                    let (prod, o1) = mag.multipliedReportingOverflow(by: Int64(p.multiplier[ch]).magnitudeInt64)
-                    let (total, o2) = prod.addingReportingOverflow(p.offset[ch].magnitudeInt64)
-                    guard !o1, !o2, p.offset[ch] != .min, total <= Program.affineBound else {
-                        throw fail(.accumulatorOverflow, "channel \(ch): |input| <= \(mag) times |multiplier| \(p.multiplier[ch]) plus |offset| \(p.offset[ch]) exceeds 2^62")
-                    }
-                }
-                outRange = ValueRange(0, (1 << Int64(p.outBits)) - 1)
 
             case .maxPool(let p):
                 guard p.kh >= 1, p.kw >= 1, p.sh >= 1, p.sw >= 1 else { throw fail(.parameterOutOfRange, "pool window/stride must be >= 1") }
@@ -122,6 +115,84 @@ extension Program {
                 guard tout == TensorDesc(shape: s, kind: tin.kind, bits: tin.bits) else {
                     throw fail(.shapeMismatch, "flatten output must be \(s) \(tin.kind), is \(tout.shape) \(tout.kind)")
                 }
+                outRange = inRange
+
+            case .add(let p):
+                let tb = tensors[node.inputs[1]]
+                guard tb.shape == tin.shape else {
+                    throw fail(.shapeMismatch, "add inputs \(node.inputs[0]) \(tin.shape) and \(node.inputs[1]) \(tb.shape) differ in shape")
+                }
+                let c = tin.shape.c
+                guard p.secondMultiplier.count == c else {
+                    throw fail(.parameterOutOfRange, "second multiplier count \(p.secondMultiplier.count) != channels \(c)")
+                }
+                outRange = try Program.checkAffine(p.first, channels: c, inputs: [(inRanges[0].magnitude, p.first.multiplier),
+                                                                                  (inRanges[1].magnitude, p.secondMultiplier)],
+                                                   out: tout, shape: tin.shape, "", fail)
+
+            case .concat(let p):
+                var c = 0
+                for (j, t) in node.inputs.enumerated() {
+                    let s = tensors[t].shape
+                    guard s.h == tin.shape.h, s.w == tin.shape.w else {
+                        throw fail(.shapeMismatch, "concat input \(j) (tensor \(t)) is \(s), input 0 is \(tin.shape): heights and widths must agree")
+                    }
+                    c += s.c
+                }
+                let q = p.quant
+                guard q.multiplier.count == c else {
+                    throw fail(.parameterOutOfRange, "per-channel parameter count \(q.multiplier.count) != concatenated channels \(c)")
+                }
+                // channel-wise: each output channel's bound uses the range of the input it comes from
+                var lo: Int64 = .max, hi: Int64 = .min, first = 0
+                for (j, t) in node.inputs.enumerated() {
+                    let n = tensors[t].shape.c
+                    let slice = q.channels(first..<(first + n))
+                    let r = try Program.checkAffine(slice, channels: n, inputs: [(inRanges[j].magnitude, slice.multiplier)],
+                                                    out: nil, shape: tensors[t].shape, "concat input \(j): ", fail, channelBase: first)
+                    lo = Swift.min(lo, r.lo); hi = Swift.max(hi, r.hi)
+                    first += n
+                }
+                let s = TensorShape(c: c, h: tin.shape.h, w: tin.shape.w)
+                guard tout == .code(s, bits: q.outBits) else {
+                    throw fail(.shapeMismatch, "concat output must be \(s) \(q.outBits)-bit codes, is \(tout.shape) \(tout.kind) \(tout.bits)")
+                }
+                outRange = ValueRange(lo, hi)
+
+            case .upsampleBilinear(let p):
+                let fr = 1...UpsampleParams.maxFactor
+                guard fr.contains(p.factorH), fr.contains(p.factorW) else {
+                    throw fail(.parameterOutOfRange, "upsample factors \(p.factorH)x\(p.factorW) not in 1...\(UpsampleParams.maxFactor)")
+                }
+                let s = p.outputShape(for: tin.shape)
+                guard s.h <= 1 << 20, s.w <= 1 << 20 else { throw fail(.shapeMismatch, "upsampled map \(s) too large") }
+                let den = Int64(UpsampleParams.axisDenominator(output: s.h)) * Int64(UpsampleParams.axisDenominator(output: s.w))
+                // the numerator: four non-negative weights summing to Dy*Dx times values within the input's range
+                let (nLo, f1) = inRange.lo.multipliedReportingOverflow(by: den)
+                let (nHi, f2) = inRange.hi.multipliedReportingOverflow(by: den)
+                guard !f1, !f2, nLo >= -Program.affineBound, nHi <= Program.affineBound else {
+                    throw fail(.accumulatorOverflow, "upsample numerator: input range \(inRange.lo)...\(inRange.hi) x Dy*Dx \(den) exceeds 2^62")
+                }
+                switch tout.kind {
+                case .sum:
+                    guard tout == .sum(s) else { throw fail(.shapeMismatch, "upsample output must be \(s), is \(tout.shape)") }
+                    guard nLo >= Int64(Int32.min), nHi <= Int64(Int32.max) else {
+                        throw fail(.accumulatorOverflow, "exact upsample numerators \(nLo)...\(nHi) exceed Int32 (use a code output: rounded)")
+                    }
+                    outRange = ValueRange(nLo, nHi)
+                default:
+                    guard tout == TensorDesc(shape: s, kind: tin.kind, bits: tin.bits) else {
+                        throw fail(.shapeMismatch, "rounded upsample output must be \(s) \(tin.kind) \(tin.bits) bits (the input's), is \(tout.shape) \(tout.kind) \(tout.bits)")
+                    }
+                    outRange = inRange
+                }
+
+            case .globalAvgPool:
+                let s = TensorShape(c: tin.shape.c, h: 1, w: 1)
+                guard tout == TensorDesc(shape: s, kind: tin.kind, bits: tin.bits) else {
+                    throw fail(.shapeMismatch, "global average pool output must be \(s) \(tin.kind), is \(tout.shape) \(tout.kind)")
+                }
+                // the Int64 sum of H*W values (H*W < 2^31, |v| <= 2^31): below 2^62
                 outRange = inRange
 
             case .crossbar(let p):
@@ -256,6 +327,43 @@ extension Program {
             throw fail(.accumulatorOverflow, what + "digital sum of \(p.tiles.count) tiles exceeds Int32")
         }
         return (s, ValueRange(sumLo, sumHi))
+    }
+}
+
+extension Program {
+    /// Checks an affine requantization of `channels` channels reading one or more inputs
+    /// (`inputs`: each input's largest magnitude and its per-channel multipliers): shift range,
+    /// outBits, `sum_j max|in_j| |M_j[c]| + |B_c| <= 2^62`; and, when `out` is given, that the
+    /// output tensor is `shape` codes of `outBits`. Returns the output range `[0, 2^outBits - 1]`.
+    static func checkAffine(_ p: AffineQuantParams, channels c: Int, inputs: [(Int64, [Int32])], out: TensorDesc?, shape: TensorShape,
+                            _ what: String, _ fail: (ProgramError.Kind, String) -> ProgramError,
+                            channelBase: Int = 0) throws(ProgramError) -> ValueRange {
+        guard p.multiplier.count == c, p.shift.count == c, p.offset.count == c else {
+            throw fail(.parameterOutOfRange, what + "per-channel parameter counts \(p.multiplier.count)/\(p.shift.count)/\(p.offset.count) != channels \(c)")
+        }
+        guard (1...Program.maxCodeBits).contains(p.outBits) else { throw fail(.parameterOutOfRange, what + "outBits \(p.outBits) not in 1...8") }
+        if let out, out != .code(shape, bits: p.outBits) {
+            throw fail(.shapeMismatch, what + "output must be \(shape) \(p.outBits)-bit codes, is \(out.shape) \(out.kind) \(out.bits)")
+        }
+        for ch in 0..<c {
+            guard Program.affineShiftRange.contains(p.shift[ch]) else {
+                throw fail(.parameterOutOfRange, what + "channel \(channelBase + ch): shift \(p.shift[ch]) not in 0...62")
+            }
+            guard p.offset[ch] != .min else { throw fail(.accumulatorOverflow, what + "channel \(channelBase + ch): offset Int64.min") }
+            var total = p.offset[ch].magnitudeInt64
+            var terms = ""
+            for (mag, m) in inputs {
+                let (prod, o1) = mag.multipliedReportingOverflow(by: Int64(m[ch]).magnitudeInt64)
+                let (t, o2) = total.addingReportingOverflow(prod)
+                terms += "|input| <= \(mag) times |multiplier| \(m[ch]) plus "
+                guard !o1, !o2 else { total = .max; break }
+                total = t
+            }
+            guard total <= Program.affineBound else {
+                throw fail(.accumulatorOverflow, what + "channel \(channelBase + ch): \(terms)|offset| \(p.offset[ch]) exceeds 2^62")
+            }
+        }
+        return ValueRange(0, (Int64(1) << Int64(p.outBits)) - 1)
     }
 }
 

@@ -142,6 +142,17 @@ extension ModelBundle {
                 try affinePayload(i, r.output)
             case .flatten:
                 break
+            case .add(let a):
+                try affinePayload(i, a.first)
+                guard a.secondMultiplier.count == a.first.multiplier.count else { throw bad("node \(i): second multiplier count") }
+                g.u32(try addTensor("n\(i).secondMultiplier", .i32, [a.secondMultiplier.count], TensorCodec.bytes(a.secondMultiplier)))
+            case .concat(let c):
+                try affinePayload(i, c.quant)
+            case .upsampleBilinear(let u):
+                guard (0...255).contains(u.factorH), (0...255).contains(u.factorW) else { throw bad("node \(i): upsample factors") }
+                g.u8(UInt8(u.factorH)); g.u8(UInt8(u.factorW)); g.u8(u.rounding.rawValue); g.u8(0)
+            case .globalAvgPool(let q):
+                g.u8(q.rounding.rawValue); g.u8(0); g.u16(0)
             }
         }
         // 1.1 weight generators: each must reproduce the program's codes exactly (checked here, so
@@ -197,8 +208,9 @@ extension ModelBundle {
             sections.append((.weightGenerators, try GeneratorCodec.encode(profile: metadata.deviceProfile, records: genRecords)))
         }
         sections.append((.tensorData, data))
-        // Minor 0 unless a 1.1 feature is used: older-format files stay byte-identical.
-        return Container.assemble(sections, minor: usesGenerators ? 1 : 0)
+        // The lowest minor whose features are used: older-format files stay byte-identical.
+        let usesGraphOps = p.nodes.contains { $0.op.kind.isGraphOp }
+        return Container.assemble(sections, minor: usesGraphOps ? FormatConstants.graphOpsMinor : usesGenerators ? 1 : 0)
     }
 
     // MARK: decode
@@ -227,7 +239,7 @@ extension ModelBundle {
         var genProfile: [UInt8] = [], genRecords: [GeneratorRecord] = []
         let genSec = container.section(.weightGenerators)
         if let genSec { (genProfile, genRecords) = try GeneratorCodec.decode(bytes, genSec, entries, used: &used, budget: budget) }
-        var (program, masks, conductances) = try GraphCodec.decode(bytes, graphSec, entries, used: used, budget: budget)
+        var (program, masks, conductances) = try GraphCodec.decode(bytes, graphSec, entries, used: used, budget: budget, minor: container.minor)
         let crossCount = program.crossbarLayers.count
         if masks.allSatisfy({ $0 == nil }) { masks = [] }
         if conductances.allSatisfy({ $0 == nil }) { conductances = [] }

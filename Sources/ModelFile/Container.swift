@@ -5,9 +5,12 @@ import DataIO
 public enum FormatConstants {
     public static let magic: [UInt8] = Array("RRAMEDGE".utf8)
     public static let major: UInt16 = 1
-    /// The newest minor this code writes and reads. The writer stores 0 unless the file uses a 1.1
-    /// feature (weight generators), so files without one stay byte-identical 1.0 files.
-    public static let minor: UInt16 = 1
+    /// The newest minor this code writes and reads. The writer stores the lowest minor whose
+    /// features the file uses: 0, 1 with weight generators, 2 with a layer-graph op (add, concat,
+    /// upsampleBilinear, globalAvgPool), so files without them stay byte-identical older files.
+    public static let minor: UInt16 = 2
+    /// The minor that introduced the layer-graph ops.
+    public static let graphOpsMinor: UInt16 = 2
     public static let headerSize = 64
     public static let entrySize = 32
     public static let alignment = 64

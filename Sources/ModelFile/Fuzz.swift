@@ -127,12 +127,14 @@ public enum Fuzzer {
     public static func modelCorpus(count: Int, seed: UInt64) throws -> [[UInt8]] {
         // of every four files: a random CNN-like program, one with 1.1 weight generators (the kinds
         // in turn: signs from a seed, sign bits, statistical device), a small CRNN (the rnn record,
-        // op 9, with conductances in every other one), another random program
+        // op 9, with conductances in every other one), a 1.2 layer graph (a small U-Net or residual
+        // net in turn: ops 6, 7, 8, 10)
         try (0..<count).map { i in
             let s = seed &+ UInt64(i)
             switch i % 4 {
             case 1: return try ModelSamples.randomGenerated(seed: s, kind: SampleGenerator.allCases[(i / 4) % 3]).encode()
             case 2: return try ModelSamples.crnn(seed: s, conductance: (i / 4) % 2 == 1).encode()
+            case 3: return try ModelSamples.graph(seed: s, unet: (i / 4) % 2 == 0).encode()
             default: return try ModelSamples.random(seed: s).encode()
             }
         }

@@ -7,8 +7,10 @@ enum GraphCodec {
     /// `used`: directory tensors already claimed (by the weight-generator section); `budget`
     /// bounds what decoding holds in memory. A crossbar's weights index may be 0xFFFFFFFF (1.1:
     /// generated weights, resolved later); its weights are then empty here.
+    /// `minor`: the file's format minor; the layer-graph ops (add, concat, upsampleBilinear,
+    /// globalAvgPool) need 1.2.
     static func decode(_ b: [UInt8], _ s: SectionEntry, _ entries: [TensorEntry], used claimed: [Bool]? = nil,
-                       budget: DecodeBudget? = nil) throws -> (Program, [PackedMask?], [ConductanceCodes?]) {
+                       budget: DecodeBudget? = nil, minor: UInt16 = FormatConstants.minor) throws -> (Program, [PackedMask?], [ConductanceCodes?]) {
         var r = ByteReader(b, from: s.offset, to: s.offset + s.length, section: "graph")
         func fail(_ k: ModelFileError.Kind, _ m: String, _ at: Int) -> ModelFileError { r.error(k, m, at: at) }
         let arrayRows = try r.count("arrayRows", limit: FormatLimits.maxDim)
@@ -150,6 +152,9 @@ enum GraphCodec {
             let at = r.pos
             let rawOp = try r.u8("op kind")
             guard let kind = OpKind(rawValue: rawOp) else { throw fail(.badEnum, "node \(i): op kind \(rawOp)", at) }
+            guard minor >= FormatConstants.graphOpsMinor || !kind.isGraphOp else {
+                throw fail(.badEnum, "node \(i): op \(kind.name) (\(rawOp)) needs format 1.\(FormatConstants.graphOpsMinor), the file is 1.\(minor)", at)
+            }
             let nin = Int(try r.u8("input count"))
             guard nin <= FormatLimits.maxNodeInputs else { throw fail(.countTooLarge, "node \(i): \(nin) inputs", at + 1) }
             try r.zero16("reserved")
@@ -191,6 +196,25 @@ enum GraphCodec {
                                     stateShift: shift, hiddenBits: hb, hiddenRounding: hr, output: try affinePayload(i)))
             case .flatten:
                 op = .flatten
+            case .add:
+                // docs/FORMAT.md section 6: the affine payload (first input), then the second multiplier
+                let a = try affinePayload(i)
+                let m2 = try take("second multiplier", node: i, .i32, [a.multiplier.count])!
+                op = .add(AddParams(first: a, secondMultiplier: TensorCodec.int32s(b, m2)))
+            case .concat:
+                op = .concat(ConcatParams(quant: try affinePayload(i)))
+            case .upsampleBilinear:
+                let fh = Int(try r.u8("upsample factorH")), fw = Int(try r.u8("upsample factorW"))
+                let rr = try rounding(i)
+                let ra = r.pos
+                guard try r.u8("reserved") == 0 else { throw fail(.badGraph, "node \(i): reserved byte must be 0", ra) }
+                op = .upsampleBilinear(UpsampleParams(factorH: fh, factorW: fw, rounding: rr))
+            case .globalAvgPool:
+                let rr = try rounding(i)
+                let ra = r.pos
+                guard try r.u8("reserved") == 0 else { throw fail(.badGraph, "node \(i): reserved byte must be 0", ra) }
+                try r.zero16("reserved")
+                op = .globalAvgPool(GlobalAvgPoolParams(rounding: rr))
             }
             nodes.append(Node(op, inputs: inputs, output: out))
         }

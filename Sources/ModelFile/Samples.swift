@@ -175,6 +175,41 @@ public enum ModelSamples {
         return ModelBundle(program: program, metadata: md)
     }
 
+    /// A layer-graph bundle (format 1.2): `SamplePrograms.tinyUNet` (concat, exact and rounded
+    /// upsampling, per-pixel logits) or `.tinyResNet` (residual additions, global average
+    /// pooling), with a mask per crossbar layer (the pruned codes set to 0), optional
+    /// conductances and a placement of every tile on its own array.
+    public static func graph(seed: UInt64, unet: Bool, conductance: Bool = false) -> ModelBundle {
+        var rng = SampleRNG(seed: seed)
+        var program = unet ? SamplePrograms.tinyUNet(seed: seed, randomRounding: true) : SamplePrograms.tinyResNet(seed: seed, randomRounding: true)
+        var masks: [PackedMask?] = []
+        for x in program.crossbarLayers {
+            var c = x.params
+            let bits = c.weights.indices.map { _ in rng.next() % 100 < 40 }
+            for i in c.weights.indices where !bits[i] { c.weights[i] = 0 }
+            program.nodes[x.node].op = .crossbar(c)
+            masks.append(PackedMask(bits))
+        }
+        var tiles: [PlacementTile] = []
+        for (layer, x) in program.crossbarLayers.enumerated() {
+            for t in x.params.tiles {
+                tiles.append(PlacementTile(layer: layer, array: tiles.count, rowOffset: 0, rows: t.rowCount, inputOffset: t.rowStart,
+                                           colOffset: 0, outputOffset: 0, outputs: x.params.outChannels))
+            }
+        }
+        let cols = 2 * program.crossbarLayers.map(\.params.outChannels).max()!
+        let layers = program.crossbarLayers.map(\.params)
+        let md = ModelMetadata(
+            task: unet ? "drive" : "fashion-mnist-resnet", targetName: "chip-\(rng.int(0...9))", targetHash: SHA256Hex.of(Array("target \(seed)".utf8)),
+            provenance: Provenance(seed: rng.next(), epochs: rng.int(0...100), dataset: unet ? "drive" : "fashion-mnist",
+                                   floatAccuracy: 0.5, integerAccuracy: 0.5, toolVersion: "0.1.0"),
+            programming: ProgrammingCounts(maskFlips: layers.map { rng.int(0...$0.weights.count) }, cellsToReset: rng.int(0...1000)),
+            placement: Placement(arrayRows: program.arrayRows, arrayCols: cols, arrayCount: tiles.count, tiles: tiles),
+            masks: masks,
+            conductances: conductance ? layers.map { ConductanceCodes(planes: 2, codes: (0..<(2 * $0.weights.count)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }) } : [])
+        return ModelBundle(program: program, metadata: md)
+    }
+
     /// The paper's Fashion-MNIST CNN: conv 64x1x3x3, pool 2, conv 16x64x3x3, pool 2, fc 128x400, fc 10x128.
     public static func fashionCNN(seed: UInt64, conductance: Bool = false) -> ModelBundle {
         network(input: TensorShape(c: 1, h: 28, w: 28), convs: [(64, 3, 2), (16, 3, 2)], fcs: [128, 10],

@@ -12,6 +12,8 @@ public final class FloatEvaluator: @unchecked Sendable {
         case copy(src: Int, dst: Int, count: Int)
         case crossbar(src: Int, dst: Int, shape: TensorShape, p: CrossbarParams, weights: [Float], gains: [Float], rc: [(c: Int, y: Int, x: Int)])
         case rnn(src: Int, dst: Int, shape: TensorShape, p: RNNParams)
+        /// Any other node: FloatPipeline's own evaluation (the same arithmetic), inputs copied out.
+        case node(Node, dst: Int)
     }
     public let program: Program
     let steps: [Step]
@@ -42,6 +44,8 @@ public final class FloatEvaluator: @unchecked Sendable {
                                        gains: p.tiles.map { Float($0.realGain) }, rc: rc))
             case .rnn(let p):
                 steps.append(.rnn(src: offs[i], dst: offs[o], shape: s, p: p))
+            case .add, .concat, .upsampleBilinear, .globalAvgPool:
+                steps.append(.node(n, dst: offs[o]))
             }
         }
         self.steps = steps
@@ -73,6 +77,10 @@ public final class FloatEvaluator: @unchecked Sendable {
                 } } }
             case let .copy(src, dst, n):
                 (a + dst).update(from: a + src, count: n)
+            case let .node(n, dst):
+                let ins = n.inputs.map { Array(UnsafeBufferPointer(start: a + offsets[$0], count: program.tensors[$0].shape.count)) }
+                let out = FloatPipeline.evaluate(n, in: program, inputs: ins)
+                for k in 0..<out.count { a[dst + k] = out[k] }
             case let .rnn(src, dst, s, p):
                 // small (a few 10k MACs): the float pipeline's own rnn, exactly the same arithmetic
                 let out = FloatPipeline.rnn(Array(UnsafeBufferPointer(start: a + src, count: s.count)), shape: s, p).output

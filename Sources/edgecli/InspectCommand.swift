@@ -33,8 +33,13 @@ enum InspectCommand {
             var l: [String: Any] = ["node": i, "op": n.op.kind.name,
                                     "inputs": n.inputs.map { shape(p.tensors[$0]) }, "output": shape(p.tensors[n.output])]
             switch n.op {
-            case .inputQuant(let a), .activation(let a):
+            case .inputQuant, .activation, .concat, .add:
+                let a = n.op.outputQuantizer!
                 l["outBits"] = a.outBits; l["rounding"] = "\(a.rounding)"; l["channels"] = a.multiplier.count
+            case .upsampleBilinear(let u):
+                l["factor"] = "\(u.factorH)x\(u.factorW)"; l["rounding"] = p.tensors[n.output].kind == .sum ? "exact" : "\(u.rounding)"
+            case .globalAvgPool(let g):
+                l["rounding"] = "\(g.rounding)"
             case .maxPool(let q):
                 l["window"] = "\(q.kh)x\(q.kw)/\(q.sh)x\(q.sw)"
             case .crossbar(let x):

@@ -29,11 +29,19 @@ final class CSourceTests: XCTestCase {
         for (n = 0; n < RRAM_NODE_COUNT; n++) {
             const rram_node_t *d = &rram_nodes[n];
             printf("N %d %d %d %d %d\\n", d->op, (int)d->input, (int)d->output, (int)d->rom_first, (int)d->rom_count);
-            if (d->op == RRAM_OP_INPUT_QUANT || d->op == RRAM_OP_ACTIVATION || d->op == RRAM_OP_RNN) {
+            printf("I");
+            for (i = 0; i < d->input_count; i++) printf(" %d", (int)d->inputs[i]);
+            printf("\\n");
+            if (d->op == RRAM_OP_INPUT_QUANT || d->op == RRAM_OP_ACTIVATION || d->op == RRAM_OP_RNN || d->op == RRAM_OP_ADD
+                || d->op == RRAM_OP_CONCAT) {
                 printf("A %d %d\\n", (int)d->out_bits, d->rounding);
                 for (i = 0; i < d->channels; i++)
                     printf("C %" PRId32 " %" PRId32 " %" PRId64 "\\n", d->multiplier[i], d->shift[i], d->offset[i]);
             }
+            if (d->op == RRAM_OP_ADD)
+                for (i = 0; i < d->channels; i++) printf("Q %" PRId32 "\\n", d->second_multiplier[i]);
+            if (d->op == RRAM_OP_UPSAMPLE_BILINEAR) printf("U %d %d %d\\n", (int)d->factor_h, (int)d->factor_w, d->rounding);
+            if (d->op == RRAM_OP_GLOBAL_AVG_POOL) printf("G %d\\n", d->rounding);
             if (d->op == RRAM_OP_MAX_POOL) printf("P %d %d %d %d\\n", (int)d->pool_kh, (int)d->pool_kw, (int)d->pool_sh, (int)d->pool_sw);
             if (d->op == RRAM_OP_CROSSBAR || d->op == RRAM_OP_RNN) {
                 printf("X %d %d %d %d %d %d %d %d %d %d %d\\n", (int)d->layer, (int)d->in_channels, (int)d->out_channels,
@@ -83,6 +91,9 @@ final class CSourceTests: XCTestCase {
             case .inputQuant(let a), .activation(let a): romEntries += a.multiplier.count
             case .crossbar(let x): romEntries += x.tiles.count
             case .rnn(let r): romEntries += r.input.tiles.count + r.recurrent.tiles.count + 2 + r.hiddenSize
+            case .add(let a): romEntries += 2 * a.secondMultiplier.count
+            case .concat(let a): romEntries += a.quant.multiplier.count
+            case .upsampleBilinear, .globalAvgPool: romEntries += 1
             default: break
             }
         }
@@ -96,10 +107,21 @@ final class CSourceTests: XCTestCase {
             var lines: [String] = []
             var count = 0
             switch n.op {
-            case .inputQuant(let a), .activation(let a):
+            case .inputQuant, .activation, .concat, .add:
+                let a = n.op.outputQuantizer!
                 lines.append("A \(a.outBits) \(a.rounding.rawValue)")
                 for c in a.multiplier.indices { lines.append("C \(a.multiplier[c]) \(a.shift[c]) \(a.offset[c])") }
                 count = a.multiplier.count
+                if case .add(let q) = n.op {
+                    lines += q.secondMultiplier.map { "Q \($0)" }
+                    count *= 2
+                }
+            case .upsampleBilinear(let u):
+                lines.append("U \(u.factorH) \(u.factorW) \(u.rounding.rawValue)")
+                count = 1
+            case .globalAvgPool(let g):
+                lines.append("G \(g.rounding.rawValue)")
+                count = 1
             case .maxPool(let m):
                 lines.append("P \(m.kh) \(m.kw) \(m.sh) \(m.sw)")
             case .crossbar(let x):
@@ -129,6 +151,7 @@ final class CSourceTests: XCTestCase {
             case .flatten: break
             }
             out.append("N \(n.op.kind.rawValue) \(n.inputs[0]) \(n.output) \(rom) \(count)")
+            out.append("I" + n.inputs.map { " \($0)" }.joined())
             out += lines
             rom += count
         }

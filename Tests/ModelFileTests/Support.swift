@@ -21,7 +21,8 @@ func rebuild(_ b: [UInt8], kind: SectionKind, _ edit: (inout [UInt8]) -> Void) -
     var s = sections(b)
     let i = s.firstIndex { $0.kind == kind.rawValue }!
     edit(&s[i].bytes)
-    return Container.assembleRaw(s)
+    let c = try! Container.parse(b)
+    return Container.assembleRaw(s, major: c.major, minor: c.minor)
 }
 
 func putU32(_ b: inout [UInt8], _ o: Int, _ v: UInt32) { ByteWriter.patchU32(&b, at: o, v) }

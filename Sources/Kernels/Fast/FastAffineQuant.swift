@@ -57,18 +57,27 @@ extension Fast {
     @inlinable
     public static func affineQuant<S: FixedWidthInteger, D: FixedWidthInteger>(
         src: UnsafePointer<S>, dst: UnsafeMutablePointer<D>, pixels: Int, channels: Int, plan: AffinePlan) {
+        affineQuant(src: src, dst: dst, pixels: pixels, channels: channels, dstStride: channels, plan: plan)
+    }
+
+    /// As above with output pixels `dstStride` elements apart (`dst[i*dstStride + c]`): one
+    /// input's channels of a concatenation.
+    @inlinable
+    public static func affineQuant<S: FixedWidthInteger, D: FixedWidthInteger>(
+        src: UnsafePointer<S>, dst: UnsafeMutablePointer<D>, pixels: Int, channels: Int, dstStride: Int, plan: AffinePlan) {
         let hi = plan.hi
         plan.multiplier.withUnsafeBufferPointer { m in
             plan.offset.withUnsafeBufferPointer { b in
                 plan.rounding.withUnsafeBufferPointer { k in
-                    var i = 0
+                    var i = 0, j = 0
                     for _ in 0..<pixels {
                         for c in 0..<channels {
                             // |src * M| + |B| <= 2^62 (validate): no wrap
                             let q = k[c].apply(Int64(src[i &+ c]) &* m[c] &+ b[c])
-                            dst[i &+ c] = D(truncatingIfNeeded: q < 0 ? 0 : (q > hi ? hi : q))
+                            dst[j &+ c] = D(truncatingIfNeeded: q < 0 ? 0 : (q > hi ? hi : q))
                         }
                         i &+= channels
+                        j &+= dstStride
                     }
                 }
             }

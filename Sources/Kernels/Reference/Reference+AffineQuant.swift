@@ -1,10 +1,17 @@
 import FixedPoint
 
 extension Reference {
+    /// The requantization every affine op ends with (DATAPATH.md sections 3, 7, 16, 17): the
+    /// already multiplied value `v` (an input times its multiplier, or a sum of such products)
+    /// plus the channel's offset, rounded by the channel's shift and clamped to the output codes:
+    /// `clamp(roundingShiftRight(v + offset[c], shift[c], rounding), 0, 2^outBits - 1)`.
+    public static func requantize(_ v: Int64, channel c: Int, _ p: AffineQuantParams) -> Int64 {
+        saturate(roundingShiftRight(v + p.offset[c], Int(p.shift[c]), p.rounding), unsignedBits: p.outBits)
+    }
+
     /// One element of `inputQuant` / `activation` (DATAPATH.md sections 3 and 7).
     public static func affineQuant(_ s: Int64, channel c: Int, _ p: AffineQuantParams) -> Int64 {
-        let v = s * Int64(p.multiplier[c]) + p.offset[c]
-        return saturate(roundingShiftRight(v, Int(p.shift[c]), p.rounding), unsignedBits: p.outBits)
+        requantize(s * Int64(p.multiplier[c]), channel: c, p)
     }
 
     /// `inputQuant` / `activation` over a (C,H,W) tensor.

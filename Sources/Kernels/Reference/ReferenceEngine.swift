@@ -24,6 +24,14 @@ extension Reference {
                 var t: [[Int32]] = []
                 tensors[node.output] = rnn(x, shape: shape, p, steps: &t)
                 tiles[k] = t
+            case .add(let p):
+                tensors[node.output] = add(x, tensors[node.inputs[1]], shape: shape, p)
+            case .concat(let p):
+                tensors[node.output] = concat(node.inputs.map { tensors[$0] }, shapes: node.inputs.map { program.tensors[$0].shape }, p)
+            case .upsampleBilinear(let p):
+                tensors[node.output] = upsample(x, shape: shape, p, exact: program.tensors[node.output].kind == .sum)
+            case .globalAvgPool(let p):
+                tensors[node.output] = globalAvgPool(x, shape: shape, p)
             }
         }
         return Trace(tensors: tensors, tileADC: tiles)
