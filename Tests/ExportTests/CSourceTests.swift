@@ -199,6 +199,18 @@ final class CSourceTests: XCTestCase {
         XCTAssertEqual(try compileAndDump(f.bundle, f.dir), expectedDump(f.bundle))
     }
 
+    func testGraphCCompilesCleanAndHoldsTheModel() throws {
+        for name in ["unet", "resnet"] {
+            let f = fixture(name)
+            let got = try compileAndDump(f.bundle, f.dir), want = expectedDump(f.bundle)
+            XCTAssertEqual(got.count, want.count, name)
+            for (k, (g, w)) in zip(got, want).enumerated() where g != w {
+                XCTFail("\(name) line \(k): got '\(g.prefix(120))', want '\(w.prefix(120))'")
+                break
+            }
+        }
+    }
+
     func testSmallCWithMissingMaskAndInt32Min() throws {
         // The small model has a layer without mask (NULL pointer); give the activation between the
         // two fc layers (not next to a max-pool, so a negative multiplier is allowed) Int32.min.

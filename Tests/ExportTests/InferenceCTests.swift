@@ -34,6 +34,18 @@ final class InferenceCTests: XCTestCase {
 
     static int64_t clamp64(int64_t x, int64_t lo, int64_t hi) { return x < lo ? lo : (x > hi ? hi : x); }
 
+    /* FIXEDPOINT.md roundingDivide: x / d, d >= 1, the rounding table with 2r against d */
+    static int64_t rdiv(int64_t x, int64_t d, int rule) {
+        int64_t q = x >= 0 ? x / d : -((-x + d - 1) / d), r = x - q * d;
+        switch (rule) {
+        case RRAM_ROUND_FLOOR: return q;
+        case RRAM_ROUND_TOWARD_ZERO: return q + (x < 0 && r != 0);
+        case RRAM_ROUND_HALF_UP: return q + (2 * r >= d);
+        case RRAM_ROUND_HALF_AWAY_FROM_ZERO: return q + (2 * r > d || (2 * r == d && x > 0));
+        default: return q + (2 * r > d || (2 * r == d && (q & 1) != 0));
+        }
+    }
+
     int main(int argc, char **argv) {
         int64_t *t[RRAM_TENSOR_COUNT];
         int images = atoi(argv[1]), img, n, i;
@@ -141,6 +153,56 @@ final class InferenceCTests: XCTestCase {
                     }
                     break;
                 }
+                case RRAM_OP_ADD: {
+                    /* DATAPATH.md section 16 */
+                    const int64_t *b = t[d->inputs[1]];
+                    for (c = 0; c < is->c; c++)
+                        for (i = 0; i < is->h * is->w; i++) {
+                            int k = c * is->h * is->w + i;
+                            int64_t v = in[k] * d->multiplier[c] + b[k] * d->second_multiplier[c] + d->offset[c];
+                            out[k] = clamp64(rsr(v, d->shift[c], d->rounding), 0, ((int64_t)1 << d->out_bits) - 1);
+                        }
+                    break;
+                }
+                case RRAM_OP_CONCAT: {
+                    /* section 17: the inputs' channels in order, channel c0 + c requantized by entry c0 + c */
+                    int j, c0 = 0, hw = os->h * os->w;
+                    for (j = 0; j < d->input_count; j++) {
+                        const rram_tensor_t *js = &rram_tensors[d->inputs[j]];
+                        const int64_t *x0 = t[d->inputs[j]];
+                        for (c = 0; c < js->c; c++)
+                            for (i = 0; i < hw; i++) {
+                                int64_t v = x0[c * hw + i] * d->multiplier[c0 + c] + d->offset[c0 + c];
+                                out[(c0 + c) * hw + i] = clamp64(rsr(v, d->shift[c0 + c], d->rounding), 0, ((int64_t)1 << d->out_bits) - 1);
+                            }
+                        c0 += js->c;
+                    }
+                    break;
+                }
+                case RRAM_OP_UPSAMPLE_BILINEAR: {
+                    /* section 18: aligned corners, D = max(out - 1, 1) per axis */
+                    int64_t dy = os->h > 1 ? os->h - 1 : 1, dx = os->w > 1 ? os->w - 1 : 1;
+                    for (c = 0; c < os->c; c++)
+                        for (y = 0; y < os->h; y++)
+                            for (x = 0; x < os->w; x++) {
+                                int64_t sy = (int64_t)y * (is->h - 1), sx = (int64_t)x * (is->w - 1);
+                                int iy = (int)(sy / dy), ix = (int)(sx / dx);
+                                int64_t fy = sy % dy, fx = sx % dx;
+                                int iy1 = iy + 1 < is->h ? iy + 1 : iy, ix1 = ix + 1 < is->w ? ix + 1 : ix;
+                                const int64_t *p0 = in + (c * is->h + iy) * is->w, *p1 = in + (c * is->h + iy1) * is->w;
+                                int64_t num = (dy - fy) * (dx - fx) * p0[ix] + (dy - fy) * fx * p0[ix1] + fy * (dx - fx) * p1[ix] + fy * fx * p1[ix1];
+                                out[(c * os->h + y) * os->w + x] = os->kind == RRAM_KIND_SUM ? num : rdiv(num, dy * dx, d->rounding);
+                            }
+                    break;
+                }
+                case RRAM_OP_GLOBAL_AVG_POOL:
+                    /* section 19 */
+                    for (c = 0; c < is->c; c++) {
+                        int64_t sum = 0;
+                        for (i = 0; i < is->h * is->w; i++) sum += in[c * is->h * is->w + i];
+                        out[c] = rdiv(sum, (int64_t)is->h * is->w, d->rounding);
+                    }
+                    break;
                 default:
                     return 4;
                 }
@@ -184,6 +246,13 @@ final class InferenceCTests: XCTestCase {
     func testCRNNCInferenceMatchesTheEngine() throws {
         let f = fixture("crnn")
         try checkInference(f.bundle, dir: f.dir, images: 8, seed: 3)
+    }
+
+    func testGraphCInferenceMatchesTheEngine() throws {
+        // add, concat (codes and exact upsampled sums), both upsampling forms, global average
+        // pooling, per-pixel logits: the C written from the docs reads every field it needs
+        try checkInference(fixture("unet").bundle, dir: fixture("unet").dir, images: 3, seed: 4)
+        try checkInference(fixture("resnet").bundle, dir: fixture("resnet").dir, images: 6, seed: 5)
     }
 
     func testSmallModelCInference() throws {

@@ -335,6 +335,11 @@ final class ExportFixture: @unchecked Sendable {
         dir = parent + "/out"
         _ = try! Exporter.export(bundle, to: dir)
     }
+    init(bundle: ModelBundle, name: String) {
+        self.bundle = bundle
+        dir = tempDir(name) + "/out"
+        _ = try! Exporter.export(bundle, to: dir)
+    }
 }
 
 import Export
@@ -348,6 +353,8 @@ func fixture(_ name: String) -> ExportFixture {
     let f: ExportFixture
     switch name {
     case "fashion": f = ExportFixture(fashionSpec(), seed: 11, name: name)
+    case "unet": f = ExportFixture(bundle: ModelSamples.graph(seed: 21, unet: true), name: name)
+    case "resnet": f = ExportFixture(bundle: ModelSamples.graph(seed: 22, unet: false, conductance: true), name: name)
     case "small":
         var s = smallSpec()
         s.conductancePlanes = [2, 0, 1]
