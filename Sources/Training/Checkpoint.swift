@@ -187,6 +187,7 @@ extension SupermaskNetwork {
                 ck.f32["\(m.name).\(k)"] = b.array; ck.shapes["\(m.name).\(k)"] = shape
             }
             ck.u8["\(m.name).mask"] = m.mask.array; ck.shapes["\(m.name).mask"] = shape
+            if let v = m.secondMoment { ck.f32["\(m.name).second_moment"] = v.array; ck.shapes["\(m.name).second_moment"] = shape }
         }
         for (i, l) in graph.layers.enumerated() {
             if let bn = l as? BatchNorm {
@@ -213,6 +214,7 @@ extension SupermaskNetwork {
             m.scores.copy(from: try ck.tensor("\(m.name).scores", m.count))
             m.velocity.copy(from: try ck.tensor("\(m.name).velocity", m.count))
             m.sRef.copy(from: try ck.tensor("\(m.name).s_ref", m.count))
+            if let v = m.secondMoment { v.copy(from: try ck.tensor("\(m.name).second_moment", m.count)) }
             m.mask.copy(from: try ck.bytes("\(m.name).mask", m.count))
             m.scale = Float(layers[j].scale)
             m.flipsTotal = layers[j].flipsTotal

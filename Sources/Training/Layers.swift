@@ -27,7 +27,7 @@ public protocol Layer: AnyObject {
 
 /// Serializable op description (the graph of a run directory; see docs/TRAINING.md).
 public struct LayerSpec: Codable, Equatable, Sendable {
-    public var op: String            // conv2d, linear, maxpool2d, batchnorm, relu, fakequant, flatten, rnn
+    public var op: String            // conv2d, linear, maxpool2d, batchnorm, relu, fakequant, flatten, rnn, add, concat, upsample, globalavgpool
     public var name: String? = nil   // weight layers: the supermask layer name
     public var inChannels: Int? = nil, outChannels: Int? = nil
     public var kernelH: Int? = nil, kernelW: Int? = nil, stride: Int? = nil, padding: Int? = nil
@@ -39,6 +39,11 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     public var channels: Int? = nil, eps: Double? = nil, momentum: Double? = nil
     public var bits: Int? = nil, range: Double? = nil, fixedRange: Bool? = nil
     public var kernel: Int? = nil
+    /// upsample: the integer scale factor.
+    public var factor: Int? = nil
+    /// The values this node reads: 0 is the graph input, k + 1 the output of node k; nil (every
+    /// chain, and every node that reads its predecessor) = [its own index], the previous value.
+    public var inputs: [Int]? = nil
     public init(op: String) { self.op = op }
 }
 

@@ -74,14 +74,56 @@ public enum Architectures {
         ]
     }
 
+    /// A residual supermask CNN for Fashion-MNIST (input [1, 28, 28]): maxpool 2 -> input
+    /// quantizer -> stem conv 1->w 3x3 pad 1 - BN - ReLU - fq -> an identity block (conv-BN-ReLU-fq-
+    /// conv-BN, + the block input's codes, ReLU, fq) -> a projection block to 2w channels at
+    /// stride 2 (conv-BN-ReLU-fq-conv-BN, + a 1x1 stride-2 projection conv-BN of the block input,
+    /// ReLU, fq) -> global average pooling -> fc 2w->10. `inputs` name the branches (value 0
+    /// is the graph input, k + 1 node k's output).
+    public static func fashionResNet(bits: Int = 4, width w: Int = 32) -> [LayerSpec] {
+        var g: [LayerSpec] = []
+        /// Appends a node; returns its output value.
+        @discardableResult func node(_ op: String, inputs: [Int]? = nil, _ f: (inout LayerSpec) -> Void = { _ in }) -> Int {
+            var x = LayerSpec(op: op); x.inputs = inputs; f(&x); g.append(x); return g.count
+        }
+        func q(fixed: Double? = nil) -> Int { node("fakequant") { $0.bits = bits; $0.fixedRange = fixed != nil; $0.range = fixed ?? 0 } }
+        func conv(_ name: String, _ cin: Int, _ cout: Int, k: Int = 3, stride: Int = 1, reads: Int? = nil) {
+            node("conv2d", inputs: reads.map { [$0] }) {
+                $0.name = name; $0.inChannels = cin; $0.outChannels = cout; $0.kernelH = k; $0.kernelW = k; $0.stride = stride; $0.padding = k / 2
+            }
+        }
+        func bn() -> Int { node("batchnorm") { $0.eps = 1e-5; $0.momentum = 0.1 } }
+        node("maxpool2d") { $0.kernel = 2 }
+        _ = q(fixed: 1.0)
+        conv("stem", 1, w); _ = bn(); node("relu")
+        let x1 = q()
+        // identity block
+        conv("b1.conv1", w, w); _ = bn(); node("relu"); _ = q()
+        conv("b1.conv2", w, w)
+        let y1 = bn()
+        node("add", inputs: [y1, x1]); node("relu")
+        let x2 = q()
+        // projection block
+        conv("b2.conv1", w, 2 * w, stride: 2); _ = bn(); node("relu"); _ = q()
+        conv("b2.conv2", 2 * w, 2 * w)
+        let y2 = bn()
+        conv("b2.proj", w, 2 * w, k: 1, stride: 2, reads: x2)
+        let z2 = bn()
+        node("add", inputs: [y2, z2]); node("relu"); _ = q()
+        node("globalavgpool")
+        node("linear") { $0.name = "fc"; $0.inFeatures = 2 * w; $0.outFeatures = 10 }
+        return g
+    }
+
     /// Tasks `edgecli prune` knows.
-    public static let tasks = ["fashion-mnist", "spoken-digit"]
+    public static let tasks = ["fashion-mnist", "spoken-digit", "fashion-mnist-resnet"]
 
     /// The graph of a task.
     public static func graph(task: String, bits: Int) throws -> [LayerSpec] {
         switch task {
         case "fashion-mnist": return fashionCNN(bits: bits)
         case "spoken-digit": return spokenDigitCRNN(bits: bits)
+        case "fashion-mnist-resnet": return fashionResNet(bits: bits)
         default: throw TrainingError("unknown task '\(task)' (supported: \(tasks.joined(separator: ", ")))")
         }
     }
@@ -90,7 +132,7 @@ public enum Architectures {
 public final class SupermaskNetwork {
     public let specs: [LayerSpec]
     public let inputShape: [Int]
-    public let graph: Sequential
+    public let graph: LayerGraph
     /// Every supermasked weight matrix in graph order (an RNN node contributes `.ih` then `.hh`);
     /// parallel to `masked` and to `weightGraphIndices`.
     public let weights: [WeightTensor]
@@ -107,7 +149,9 @@ public final class SupermaskNetwork {
         for (i, sp) in specs.enumerated() { layers.append(try Self.makeLayer(sp, index: i, rangeMomentum: rangeMomentum, rangeMode: rangeMode)) }
         self.specs = specs
         self.inputShape = inputShape
-        graph = try Sequential(layers: layers, inputShape: inputShape, maxBatch: maxBatch, pool: pool)
+        let chain = specs.allSatisfy { $0.inputs == nil }
+        graph = try LayerGraph(layers: layers, inputs: chain ? nil : specs.indices.map { specs[$0].inputs ?? [$0] },
+                               inputShape: inputShape, maxBatch: maxBatch, pool: pool)
         var ws: [WeightTensor] = [], gi: [Int] = []
         for (i, l) in layers.enumerated() {
             guard let m = l as? SupermaskedLayer else { continue }
@@ -143,6 +187,10 @@ public final class SupermaskNetwork {
         case "batchnorm": return BatchNorm(eps: s.eps ?? 1e-5, momentum: s.momentum ?? 0.1)
         case "relu": return ReLU()
         case "flatten": return Flatten()
+        case "add": return Add()
+        case "concat": return Concat()
+        case "upsample": return UpsampleBilinear(factor: try need(s.factor, "factor"))
+        case "globalavgpool": return GlobalAvgPool()
         case "fakequant":
             let bits = try need(s.bits, "bits")
             if s.fixedRange == true { return FakeQuant(bits: bits, fixedRange: Float(s.range ?? 1)) }
@@ -154,7 +202,9 @@ public final class SupermaskNetwork {
     }
 
     /// The serializable graph with the current static ranges and BN channel counts.
-    public var currentSpecs: [LayerSpec] { graph.layers.map { $0.spec } }
+    public var currentSpecs: [LayerSpec] {
+        graph.layers.indices.map { i in var sp = graph.layers[i].spec; sp.inputs = specs[i].inputs; return sp }
+    }
 
     /// Layer shapes for the device mapper: (name, fanIn, fanOut).
     public var layerShapes: [(name: String, fanIn: Int, fanOut: Int)] {

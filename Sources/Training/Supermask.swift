@@ -196,6 +196,27 @@ public final class MaskedWeight {
         }
     }
 
+    /// Adam's second moment (allocated by `useAdam()`; nil under SGD). The first moment is `velocity`.
+    public private(set) var secondMoment: FloatBuffer? = nil
+    public func useAdam() { if secondMoment == nil { secondMoment = FloatBuffer(count: count) } }
+    public static let adamBeta1: Float = 0.9, adamBeta2: Float = 0.999, adamEpsilon: Float = 1e-8
+
+    /// Adam (PyTorch form, weight decay added to the gradient) on the scores, step `t` >= 1:
+    /// d = g + wd s; m = b1 m + (1 - b1) d; v = b2 v + (1 - b2) d^2;
+    /// s -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps), with b1 0.9, b2 0.999, eps 1e-8.
+    public func adamStep(lr: Float, weightDecay: Float, step t: Int) {
+        useAdam()
+        let s = scores.ptr, g = scoreGrad.ptr, m = velocity.ptr, v = secondMoment!.ptr
+        let b1 = Self.adamBeta1, b2 = Self.adamBeta2, eps = Self.adamEpsilon
+        let c1 = 1 - Float(pow(Double(b1), Double(t))), c2 = 1 - Float(pow(Double(b2), Double(t)))
+        for i in 0..<count {
+            let d = g[i] + weightDecay * s[i]
+            m[i] = b1 * m[i] + (1 - b1) * d
+            v[i] = b2 * v[i] + (1 - b2) * d * d
+            s[i] -= lr * (m[i] / c1) / ((v[i] / c2).squareRoot() + eps)
+        }
+    }
+
     /// Fraction of ones in the mask.
     public var keptFraction: Double {
         var k = 0
@@ -251,3 +272,9 @@ public struct SyntheticDifferentialSource: DifferentialWeightSource {
 }
 
 import Randomness
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -6,8 +6,9 @@ import Training
 
 enum PruneCommand {
     static let usage = """
-    usage: edgecli prune --task fashion-mnist|spoken-digit --mode software|hardware --out DIR [options]
-      --task T            fashion-mnist (the paper's CNN, default) or spoken-digit (the paper's CRNN)
+    usage: edgecli prune --task fashion-mnist|spoken-digit|fashion-mnist-resnet --mode software|hardware --out DIR [options]
+      --task T            fashion-mnist (the paper's CNN, default), spoken-digit (the paper's CRNN) or
+                          fashion-mnist-resnet (a residual CNN on the Fashion-MNIST data)
       --target T          device profile for hardware mode (default: the default RRAM profile)
       --readouts P        hardware mode: measured readouts (P as in `edgecli device fit`) instead of the model
       --epochs N          epochs (default 16; spoken-digit 20)   --seed S   seed (default 1)
@@ -27,7 +28,7 @@ enum PruneCommand {
                           plus --no-hysteresis): the summary adds both runs' flips and accuracies,
                           the fraction of flips saved and the accuracy cost of hysteresis
       --json              print the final summary as JSON
-      tuning: --momentum X --weight-decay X --warmup EPOCHS --label-smoothing X --sparsity X
+      tuning: --optimizer sgd|adam --momentum X --weight-decay X --warmup EPOCHS --label-smoothing X --sparsity X
               --weight-init signed-constant|kaiming-normal --range-mode ema|batch --range-momentum X
               --no-read-noise (hardware: nominal reads instead of a noisy re-read per batch)
               --hysteresis-reference last-flip|previous-step --limit-start X --limit-end X --limit-steps N
@@ -50,6 +51,7 @@ enum PruneCommand {
         let batch = try args.option("batch").map { try parseInt($0, "batch", 1...4096) }
         let lr = try args.option("lr").map { try parseDouble($0, "lr") }
         let momentum = try args.option("momentum").map { try parseDouble($0, "momentum") }
+        let optimizer = try args.option("optimizer")
         let wd = try args.option("weight-decay").map { try parseDouble($0, "weight-decay") }
         let warmup = try args.option("warmup").map { try parseDouble($0, "warmup") }
         let smoothing = try args.option("label-smoothing").map { try parseDouble($0, "label-smoothing") }
@@ -122,6 +124,7 @@ enum PruneCommand {
         if let batch { cfg.batch = batch }
         if let lr { cfg.lr = lr }
         if let momentum { cfg.momentum = momentum }
+        if let optimizer { cfg.optimizer = optimizer }
         if let wd { cfg.weightDecay = wd }
         if let warmup { cfg.warmupEpochs = warmup }
         if let smoothing { cfg.labelSmoothing = smoothing }

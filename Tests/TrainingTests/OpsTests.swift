@@ -35,7 +35,7 @@ final class OpsTests: XCTestCase {
 
     /// Runs forward on x, loss = sum(y * R); returns (loss, dx, dW?) analytically.
     func lossAndGrads(_ layer: Layer, input: [Int], batch: Int, x: [Float], R: [Float], pool: WorkPool) throws -> (Double, [Float], [Float]?) {
-        let g = try Sequential(layers: [layer], inputShape: input, maxBatch: batch, pool: pool)
+        let g = try LayerGraph(layers: [layer], inputShape: input, maxBatch: batch, pool: pool)
         g.input.update(from: x, count: x.count)
         g.forward(batch: batch, training: true)
         var L = 0.0
@@ -48,7 +48,7 @@ final class OpsTests: XCTestCase {
     }
 
     func lossOnly(_ layer: Layer, input: [Int], batch: Int, x: [Float], R: [Float], pool: WorkPool) throws -> Double {
-        let g = try Sequential(layers: [layer], inputShape: input, maxBatch: batch, pool: pool)
+        let g = try LayerGraph(layers: [layer], inputShape: input, maxBatch: batch, pool: pool)
         g.input.update(from: x, count: x.count)
         g.forward(batch: batch, training: true)
         var L = 0.0
@@ -130,7 +130,7 @@ final class OpsTests: XCTestCase {
             let x = randomArray(sh.batch * sh.cin * sh.h * sh.w, seed: 40 + UInt64(t))
             var results: [(y: [Float], dx: [Float], dW: [Float])] = []
             for conv in [fast, ref] {
-                let g = try Sequential(layers: [conv], inputShape: [sh.cin, sh.h, sh.w], maxBatch: sh.batch, pool: pool)
+                let g = try LayerGraph(layers: [conv], inputShape: [sh.cin, sh.h, sh.w], maxBatch: sh.batch, pool: pool)
                 g.input.update(from: x, count: x.count)
                 g.forward(batch: sh.batch, training: true)
                 let ny = sh.batch * elementCount(g.shapes[1])
@@ -162,7 +162,7 @@ final class OpsTests: XCTestCase {
     func testConvForwardMatchesDirect() throws {
         let pool = WorkPool(threads: 2)
         let conv = Conv2d(name: "c", cin: 2, cout: 3, kh: 3, kw: 3, stride: 2, pad: 1)
-        let g = try Sequential(layers: [conv], inputShape: [2, 5, 5], maxBatch: 2, pool: pool)
+        let g = try LayerGraph(layers: [conv], inputShape: [2, 5, 5], maxBatch: 2, pool: pool)
         let x = randomArray(2 * 50, seed: 4), w = randomArray(conv.weight.count, seed: 5)
         conv.weight.copy(from: w)
         g.input.update(from: x, count: x.count)
@@ -207,7 +207,7 @@ final class OpsTests: XCTestCase {
         // evaluation uses the running statistics, not the batch's
         let pool = WorkPool(threads: 1)
         let bn = BatchNorm(momentum: 1)
-        let g = try Sequential(layers: [bn], inputShape: [1], maxBatch: 4, pool: pool)
+        let g = try LayerGraph(layers: [bn], inputShape: [1], maxBatch: 4, pool: pool)
         g.input.update(from: [1, 2, 3, 4], count: 4)
         g.forward(batch: 4, training: true)
         XCTAssertEqual(bn.runningMean[0], 2.5, accuracy: 1e-6)
@@ -226,7 +226,7 @@ final class OpsTests: XCTestCase {
     func testFakeQuantForwardStaticRangeAndStraightThrough() throws {
         let pool = WorkPool(threads: 2)
         let q = FakeQuant(bits: 4, momentum: 0.5)
-        let g = try Sequential(layers: [q], inputShape: [4], maxBatch: 2, pool: pool)
+        let g = try LayerGraph(layers: [q], inputShape: [4], maxBatch: 2, pool: pool)
         g.input.update(from: [-1, 0.1, 0.5, 2, 0.26, 0.9, 1.5, 3], count: 8)
         g.forward(batch: 2, training: true)
         XCTAssertEqual(q.range, 3)                                   // first batch: the batch max
@@ -251,7 +251,7 @@ final class OpsTests: XCTestCase {
         XCTAssertEqual(Array(UnsafeBufferPointer(start: g.grads[0].ptr, count: 4)), [0, 2, 3, 0])
         // a fixed range never moves
         let fq = FakeQuant(bits: 4, fixedRange: 1)
-        let g2 = try Sequential(layers: [fq], inputShape: [1], maxBatch: 1, pool: pool)
+        let g2 = try LayerGraph(layers: [fq], inputShape: [1], maxBatch: 1, pool: pool)
         g2.input[0] = 7; g2.forward(batch: 1, training: true)
         XCTAssertEqual(fq.range, 1); XCTAssertEqual(g2.output[0], 1)
     }

@@ -50,7 +50,7 @@ final class RecurrentTests: XCTestCase {
     func run(_ layer: RNN, x: [Float], R: [Float], batch: Int, C: Int, T: Int, threads: Int = 2, backward: Bool = true) throws
         -> (Double, [Float], [Float], [Float]) {
         let pool = WorkPool(threads: threads)
-        let g = try Sequential(layers: [layer], inputShape: [C, 1, T], maxBatch: batch, pool: pool)
+        let g = try LayerGraph(layers: [layer], inputShape: [C, 1, T], maxBatch: batch, pool: pool)
         g.input.update(from: x, count: x.count)
         g.forward(batch: batch, training: true)
         var L = 0.0
@@ -101,7 +101,7 @@ final class RecurrentTests: XCTestCase {
         // the forward pass is the documented formula
         let ref = reference(x: x, batch: B, C: C, T: T, H: H, wih: wih, whh: whh, bits: 3) { _, _ in nil }
         let pool = WorkPool(threads: 1)
-        let g = try Sequential(layers: [layer], inputShape: [C, 1, T], maxBatch: B, pool: pool)
+        let g = try LayerGraph(layers: [layer], inputShape: [C, 1, T], maxBatch: B, pool: pool)
         g.input.update(from: x, count: x.count); g.forward(batch: B, training: false)
         for i in 0..<(B * H) { XCTAssertEqual(Double(g.output[i]), ref.y[i], accuracy: 1e-5) }
     }
@@ -124,7 +124,7 @@ final class RecurrentTests: XCTestCase {
         let pool = WorkPool(threads: 2)
         // (y checked through a second, identical layer: the training pass above moved its range)
         let fresh = makeRNN(C: C, H: H, bits: bits, quantize: true, wih: wih, whh: whh)
-        let g = try Sequential(layers: [fresh], inputShape: [C, 1, T], maxBatch: B, pool: pool)
+        let g = try LayerGraph(layers: [fresh], inputShape: [C, 1, T], maxBatch: B, pool: pool)
         g.input.update(from: x, count: x.count); g.forward(batch: B, training: true)
         var maxErr = 0.0
         for i in 0..<(B * H) { maxErr = max(maxErr, abs(Double(g.output[i]) - ref.y[i])) }
@@ -185,7 +185,7 @@ extension OpsTests {
         try gradCheck({ Conv2d(name: "c", cin: 3, cout: 2, kh: 2, kw: 3, strideH: 1, strideW: 3, pad: 1) }, input: [3, 5, 8], batch: 3)
         let pool = WorkPool(threads: 2)
         let conv = Conv2d(name: "c", cin: 2, cout: 3, kh: 3, kw: 2, strideH: 2, strideW: 1)
-        let g = try Sequential(layers: [conv], inputShape: [2, 9, 6], maxBatch: 2, pool: pool)
+        let g = try LayerGraph(layers: [conv], inputShape: [2, 9, 6], maxBatch: 2, pool: pool)
         XCTAssertEqual(g.shapes[1], [3, 4, 5])
         let x = randomArray(2 * 2 * 54, seed: 4), w = randomArray(conv.weight.count, seed: 5)
         conv.weight.copy(from: w)
