@@ -59,6 +59,14 @@ public enum SamplePrograms {
                                   padH: pad, padW: pad, weightBits: weightBits, weights: w, weightLSBMicroSiemens: 1, tiles: tiles)
         }
 
+        /// The input quantizer of one-channel pixels: `code = round(pixel * cmax / 256)` (half up).
+        mutating func pixelQuant(_ input: Int, _ s: TensorShape) -> Int {
+            let o = add(.code(s, bits: codeBits))
+            nodes.append(Node(.inputQuant(AffineQuantParams(channels: 1, multiplier: Int32(cmax), shift: 8, offset: 0,
+                                                            outBits: codeBits, rounding: .halfUp)), inputs: [input], output: o))
+            return o
+        }
+
         /// A crossbar layer and its activation: codes out.
         mutating func convAct(_ input: Int, _ s: TensorShape, cout: Int, k: Int, stride: Int = 1, pad: Int = 0) -> (Int, TensorShape) {
             let m = matrix(cin: s.c, cout: cout, kh: k, kw: k, sh: stride, sw: stride, pad: pad)
@@ -135,9 +143,7 @@ public enum SamplePrograms {
                         randomRounding: randomRounding)
         let x0 = b.add(.code(TensorShape(c: 1, h: 28, w: 28), bits: 8))
         let (x1, _) = b.pool(x0, TensorShape(c: 1, h: 28, w: 28), codeBits: 8)
-        let x2 = b.add(.code(TensorShape(c: 1, h: 14, w: 14), bits: codeBits))
-        b.nodes.append(Node(.inputQuant(AffineQuantParams(channels: 1, multiplier: Int32(b.cmax), shift: 8, offset: 0,
-                                                          outBits: codeBits, rounding: .halfUp)), inputs: [x1], output: x2))
+        let x2 = b.pixelQuant(x1, TensorShape(c: 1, h: 14, w: 14))
         let m1 = b.matrix(cin: 1, cout: 64, kh: 3, kw: 3)
         let (c1, s1) = b.crossbar(x2, TensorShape(c: 1, h: 14, w: 14), m1)
         let a1 = b.act(c1, s1, tiles: m1.tiles.count)
@@ -214,9 +220,7 @@ public enum SamplePrograms {
                         randomRounding: randomRounding)
         let s0 = TensorShape(c: 1, h: 28, w: 28)
         let x0 = b.add(.code(s0, bits: 8))
-        let x1 = b.add(.code(s0, bits: codeBits))
-        b.nodes.append(Node(.inputQuant(AffineQuantParams(channels: 1, multiplier: Int32(b.cmax), shift: 8, offset: 0,
-                                                          outBits: codeBits, rounding: .halfUp)), inputs: [x0], output: x1))
+        let x1 = b.pixelQuant(x0, s0)
         let (skip, s1) = b.convAct(x1, s0, cout: 8, k: 3, pad: 1)
         let (p1, sp) = b.pool(skip, s1, codeBits: codeBits)
         let (a2, s2) = b.convAct(p1, sp, cout: 16, k: 3, pad: 1)
@@ -251,9 +255,7 @@ public enum SamplePrograms {
                         randomRounding: randomRounding)
         let x0 = b.add(.code(TensorShape(c: 1, h: 28, w: 28), bits: 8))
         let (x1, s1) = b.pool(x0, TensorShape(c: 1, h: 28, w: 28), codeBits: 8)
-        let x2 = b.add(.code(s1, bits: codeBits))
-        b.nodes.append(Node(.inputQuant(AffineQuantParams(channels: 1, multiplier: Int32(b.cmax), shift: 8, offset: 0,
-                                                          outBits: codeBits, rounding: .halfUp)), inputs: [x1], output: x2))
+        let x2 = b.pixelQuant(x1, s1)
         let (stem, ss) = b.convAct(x2, s1, cout: 8, k: 3, pad: 1)
         // identity block
         let (h1, _) = b.convAct(stem, ss, cout: 8, k: 3, pad: 1)
