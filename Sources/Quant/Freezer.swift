@@ -153,6 +153,12 @@ public enum Freezer {
         guard src.inputScale.isFinite, src.inputOffset.isFinite, src.inputScale > 0 else {
             throw FreezeError("input normalisation x = raw * \(src.inputScale) + \(src.inputOffset) must have a finite positive scale (max-pool before the DAC must commute)")
         }
+        // a node that reads anything but its predecessor (a residual or U-Net branch) has no chain lowering
+        for (gi, spec) in src.graph.enumerated() {
+            if let ins = spec.inputs, ins != [gi] {
+                throw FreezeError("graph node \(gi) (\(spec.op)\(spec.name.map { " " + $0 } ?? "")) reads values \(ins): freeze lowers chains only; layer graphs with branches (residual additions, concatenations) have no integer lowering yet")
+            }
+        }
         var tensors: [TensorDesc] = [.code(TensorShape(c: src.inputShape[0], h: src.inputShape[1], w: src.inputShape[2]), bits: 8)]
         var nodes: [Node] = []
         var kind = Kind.pixels

@@ -284,6 +284,12 @@ final class FreezeTests: XCTestCase {
         var s = FreezeTests.source
         s.graph.insert(spec("softmax"), at: 3)
         XCTAssertThrowsError(try freeze(s)) { XCTAssertTrue("\($0)".contains("softmax"), "\($0)") }
+        // a branch (a node reading an earlier value than its predecessor's) is refused, not read as a chain
+        s = FreezeTests.source
+        s.graph[4].inputs = [2]
+        XCTAssertThrowsError(try freeze(s)) { XCTAssertTrue("\($0)".contains("graph node 4") && "\($0)".contains("chains only"), "\($0)") }
+        s.graph[4].inputs = [4]   // its predecessor, written explicitly: a chain
+        XCTAssertNoThrow(try freeze(s))
         var t = smallTarget(); t.activationBits["fashion-mnist"] = 6
         XCTAssertThrowsError(try freeze(target: t)) { XCTAssertTrue("\($0)".contains("6-bit"), "\($0)") }
         var hw = FreezeTests.hwSource; hw.runTarget = "pcm-like"
