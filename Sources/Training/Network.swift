@@ -118,12 +118,12 @@ public enum Architectures {
     /// Tasks `edgecli prune` knows.
     public static let tasks = ["fashion-mnist", "spoken-digit", "fashion-mnist-resnet"]
 
-    /// The graph of a task.
-    public static func graph(task: String, bits: Int) throws -> [LayerSpec] {
+    /// The graph of a task (`width`: fashion-mnist-resnet's w, nil = 32).
+    public static func graph(task: String, bits: Int, width: Int? = nil) throws -> [LayerSpec] {
         switch task {
         case "fashion-mnist": return fashionCNN(bits: bits)
         case "spoken-digit": return spokenDigitCRNN(bits: bits)
-        case "fashion-mnist-resnet": return fashionResNet(bits: bits)
+        case "fashion-mnist-resnet": return fashionResNet(bits: bits, width: width ?? 32)
         default: throw TrainingError("unknown task '\(task)' (supported: \(tasks.joined(separator: ", ")))")
         }
     }

@@ -89,6 +89,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// (b1 0.9, b2 0.999, eps 1e-8; the paper's DRIVE software TO); nil = sgd.
     public var optimizer: String? = nil
     public var effectiveOptimizer: String { optimizer ?? "sgd" }
+    /// fashion-mnist-resnet: the stem's channel count w (the projection block has 2w); nil = 32.
+    public var width: Int? = nil
     public init() {}
 
     /// The defaults of a task (what `edgecli prune --task T` starts from; docs/TRAINING.md).
@@ -154,6 +156,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         guard rangeMomentum > 0, rangeMomentum <= 1 else { throw TrainingError("range momentum must be in (0, 1]") }
         guard evalBatch >= 1 else { throw TrainingError("eval batch must be >= 1") }
         guard ["sgd", "adam"].contains(effectiveOptimizer) else { throw TrainingError("optimizer must be sgd or adam, got '\(effectiveOptimizer)'") }
+        if let width {
+            guard task == "fashion-mnist-resnet" else { throw TrainingError("width applies to fashion-mnist-resnet only, not \(task)") }
+            guard (4...256).contains(width) else { throw TrainingError("width must be in 4...256, got \(width)") }
+        }
     }
 
     /// Every hysteresis-exempt layer must be one of the network's masked layers.
@@ -253,7 +259,7 @@ public final class Trainer {
         for l in train.labels + test.labels where Int(l) >= classes { throw TrainingError("label \(l) outside 0..<\(classes)") }
         self.config = config; self.train = train; self.test = test; self.source = source; self.classes = classes
         pool = WorkPool(threads: threads)
-        net = try SupermaskNetwork(specs: specs ?? Architectures.graph(task: config.task, bits: config.bits), inputShape: train.sampleShape,
+        net = try SupermaskNetwork(specs: specs ?? Architectures.graph(task: config.task, bits: config.bits, width: config.width), inputShape: train.sampleShape,
                                    sparsity: config.sparsity, maxBatch: max(config.batch, config.evalBatch), pool: pool,
                                    rangeMomentum: Float(config.rangeMomentum), rangeMode: config.rangeMode)
         guard net.graph.outputSize == classes else { throw TrainingError("graph outputs \(net.graph.outputSize) values, expected \(classes) classes") }
