@@ -96,8 +96,9 @@ public enum RequantROM {
                 let den = t.kind == .sum ? 1 : UpsampleParams.axisDenominator(output: t.shape.h) * UpsampleParams.axisDenominator(output: t.shape.w)
                 out.append(Entry(kind: .upsample, multiplier: Int32(u.factorH), shift: Int32(u.factorW), offset: Int64(den), bits: t.bits, rounding: u.rounding))
             case .globalAvgPool(let g):
-                let s = p.tensors[n.inputs[0]].shape
-                out.append(Entry(kind: .globalAvgPool, multiplier: 0, shift: 0, offset: Int64(s.h * s.w), bits: p.tensors[n.output].bits, rounding: g.rounding))
+                // the divisor; 1 for an exact (sum) output
+                let s = p.tensors[n.inputs[0]].shape, t = p.tensors[n.output]
+                out.append(Entry(kind: .globalAvgPool, multiplier: 0, shift: 0, offset: p.globalPoolIsExact(n) ? 1 : Int64(s.h * s.w), bits: t.bits, rounding: g.rounding))
             case .maxPool, .flatten:
                 break
             }

@@ -79,7 +79,7 @@ public func profileSteps(engine: Engine, pixels: [UInt8], runs: Int) -> [(name: 
         case let .add(_, _, _, _, _, px, ch, _): names.append("add \(px)x\(ch)")
         case let .concat(parts, _, px, ch): names.append("concat \(parts.count) -> \(px)x\(ch)")
         case let .upsample(_, _, _, _, plan): names.append("upsample \(plan.inShape) -> \(plan.outShape)\(plan.exact ? " exact" : "")")
-        case let .globalAvgPool(_, _, _, shape, _): names.append("globalAvgPool \(shape)")
+        case let .globalAvgPool(_, srcCode, _, dstCode, shape, _): names.append("globalAvgPool \(shape)\(srcCode && !dstCode ? " exact" : "")")
         }
     }
     var times = [[Double]](repeating: [Double](repeating: 0, count: runs), count: names.count)

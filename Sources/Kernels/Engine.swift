@@ -28,7 +28,7 @@ public final class CompiledProgram: @unchecked Sendable {
         /// (`channels` per pixel) from channel `first` on.
         case concat(parts: [ConcatPart], dst: Int, pixels: Int, channels: Int)
         case upsample(src: Int, srcCode: Bool, dst: Int, dstCode: Bool, plan: UpsamplePlan)
-        case globalAvgPool(src: Int, dst: Int, code: Bool, shape: TensorShape, rounding: RoundingRule)
+        case globalAvgPool(src: Int, srcCode: Bool, dst: Int, dstCode: Bool, shape: TensorShape, rounding: RoundingRule)
     }
 
     /// One input of a concatenation step.
@@ -192,7 +192,7 @@ public final class CompiledProgram: @unchecked Sendable {
                 steps.append(.upsample(src: offs[i], srcCode: code[i], dst: offs[o], dstCode: code[o],
                                        plan: UpsamplePlan(p, inShape: s, exact: exact))); trace.append(steps.last!)
             case .globalAvgPool(let p):
-                steps.append(.globalAvgPool(src: offs[i], dst: offs[o], code: code[i], shape: s, rounding: p.rounding)); trace.append(steps.last!)
+                steps.append(.globalAvgPool(src: offs[i], srcCode: code[i], dst: offs[o], dstCode: code[o], shape: s, rounding: p.rounding)); trace.append(steps.last!)
             }
             skip = false
         }
@@ -361,9 +361,14 @@ extension CompiledProgram {
             case (false, true): Fast.upsample(src: sums + src, dst: codes + dst, plan: plan)
             case (false, false): Fast.upsample(src: sums + src, dst: sums + dst, plan: plan)
             }
-        case let .globalAvgPool(src, dst, code, shape, rounding):
-            if code { Fast.globalAvgPool(src: codes + src, dst: codes + dst, shape: shape, rounding: rounding) }
-            else { Fast.globalAvgPool(src: sums + src, dst: sums + dst, shape: shape, rounding: rounding) }
+        case let .globalAvgPool(src, srcCode, dst, dstCode, shape, rounding):
+            // a sum output is the exact sum; a code (or sum) input keeps its buffer
+            switch (srcCode, dstCode) {
+            case (true, true): Fast.globalAvgPool(src: codes + src, dst: codes + dst, shape: shape, rounding: rounding)
+            case (true, false): Fast.globalAvgPool(src: codes + src, dst: sums + dst, shape: shape, rounding: rounding, exact: true)
+            case (false, false): Fast.globalAvgPool(src: sums + src, dst: sums + dst, shape: shape, rounding: rounding)
+            case (false, true): Fast.globalAvgPool(src: sums + src, dst: codes + dst, shape: shape, rounding: rounding)
+            }
         }
     }
 }

@@ -55,9 +55,9 @@ public enum FloatPipeline {
         case .upsampleBilinear(let p):
             return upsample(x, shape: s, p, exact: program.tensors[node.output].kind == .sum)
         case .globalAvgPool:
-            // the real mean (no rounding)
-            let hw = s.h * s.w
-            return (0..<s.c).map { c in x[(c * hw)..<((c + 1) * hw)].reduce(0, +) / Float(hw) }
+            // the real mean (no rounding), or the sum for an exact (sum) output
+            let hw = s.h * s.w, exact = program.globalPoolIsExact(node)
+            return (0..<s.c).map { c in x[(c * hw)..<((c + 1) * hw)].reduce(0, +) / (exact ? 1 : Float(hw)) }
         }
     }
 

@@ -289,6 +289,10 @@ public struct UpsampleParams: Sendable, Equatable, Hashable {
 /// Global average pooling (DATAPATH.md section 19): `(C,H,W) -> (C,1,1)`, the sum over the
 /// map (Int64) divided by `H*W` with `roundingDivide` and `rounding`. Any element kind; the
 /// output has the input's kind and bits (an average lies within the input's range).
+/// Global average pooling (DATAPATH.md section 19). The output tensor's kind selects the form:
+/// the input's kind and bits hold the mean rounded by `rounding` (`roundingDivide` of the sum by
+/// `H*W`); sums read from codes hold the exact per-channel sums (no rounding; the next
+/// quantizer divides).
 public struct GlobalAvgPoolParams: Sendable, Equatable, Hashable {
     public var rounding: RoundingRule
     public init(rounding: RoundingRule) { self.rounding = rounding }
@@ -468,5 +472,13 @@ public struct ProgramError: Error, Sendable, Equatable, CustomStringConvertible 
     public init(node: Int?, kind: Kind, _ message: String) { self.node = node; self.kind = kind; self.message = message }
     public var description: String {
         "\(node.map { "node \($0)" } ?? "program"): \(kind): \(message)"
+    }
+}
+
+extension Program {
+    /// Whether a global-average-pool node keeps the exact sums (codes in, sums out) instead of
+    /// the rounded mean (DATAPATH.md section 19).
+    public func globalPoolIsExact(_ node: Node) -> Bool {
+        tensors[node.inputs[0]].kind == .code && tensors[node.output].kind == .sum
     }
 }

@@ -272,9 +272,13 @@ public enum SamplePrograms {
         let sa2 = (0..<16).map { _ in b.sumScale(tiles: m2.tiles.count) }
         let sb2 = (0..<16).map { _ in b.sumScale(tiles: mp.tiles.count) * 0.7 }
         let blk2 = b.residual(y2, sa2, z2, sb2, s2)
-        let g = b.add(.code(TensorShape(c: 16, h: 1, w: 1), bits: codeBits))
+        // the exact per-channel sums, requantized to the fc's input codes (what freeze makes)
+        let g = b.add(.sum(TensorShape(c: 16, h: 1, w: 1)))
         b.nodes.append(Node(.globalAvgPool(GlobalAvgPoolParams(rounding: randomRounding ? b.rng.rule() : .halfUp)), inputs: [blk2], output: g))
-        let (fc, _) = b.crossbar(g, TensorShape(c: 16, h: 1, w: 1), b.matrix(cin: 16, cout: 10, kh: 1, kw: 1))
+        let gs = TensorShape(c: 16, h: 1, w: 1)
+        let ga = b.add(.code(gs, bits: codeBits))
+        b.nodes.append(Node(.activation(b.affine((0..<16).map { _ in (0.5 + b.rng.uniform()) / Double(s2.h * s2.w) })), inputs: [g], output: ga))
+        let (fc, _) = b.crossbar(ga, gs, b.matrix(cin: 16, cout: 10, kh: 1, kw: 1))
         return Program(tensors: b.tensors, nodes: b.nodes, input: x0, output: fc, arrayRows: arrayRows)
     }
 

@@ -189,11 +189,21 @@ extension Program {
 
             case .globalAvgPool:
                 let s = TensorShape(c: tin.shape.c, h: 1, w: 1)
-                guard tout == TensorDesc(shape: s, kind: tin.kind, bits: tin.bits) else {
-                    throw fail(.shapeMismatch, "global average pool output must be \(s) \(tin.kind), is \(tout.shape) \(tout.kind)")
-                }
                 // the Int64 sum of H*W values (H*W < 2^31, |v| <= 2^31): below 2^62
-                outRange = inRange
+                let hw = Int64(tin.shape.h * tin.shape.w)
+                if tin.kind == .code && tout.kind == .sum {
+                    guard tout == .sum(s) else { throw fail(.shapeMismatch, "global average pool sum output must be \(s), is \(tout.shape)") }
+                    let lo = inRange.lo * hw, hi = inRange.hi * hw
+                    guard lo >= Int64(Int32.min), hi <= Int64(Int32.max) else {
+                        throw fail(.accumulatorOverflow, "exact global-pool sums \(lo)...\(hi) exceed Int32 (use a code output: rounded)")
+                    }
+                    outRange = ValueRange(lo, hi)
+                } else {
+                    guard tout == TensorDesc(shape: s, kind: tin.kind, bits: tin.bits) else {
+                        throw fail(.shapeMismatch, "global average pool output must be \(s) \(tin.kind) (rounded mean) or, of codes, \(s) sums (exact), is \(tout.shape) \(tout.kind)")
+                    }
+                    outRange = inRange
+                }
 
             case .crossbar(let p):
                 guard tin.kind == .code else { throw fail(.shapeMismatch, "crossbar reads codes, got \(tin.kind)") }

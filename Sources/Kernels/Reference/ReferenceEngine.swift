@@ -31,7 +31,7 @@ extension Reference {
             case .upsampleBilinear(let p):
                 tensors[node.output] = upsample(x, shape: shape, p, exact: program.tensors[node.output].kind == .sum)
             case .globalAvgPool(let p):
-                tensors[node.output] = globalAvgPool(x, shape: shape, p)
+                tensors[node.output] = globalAvgPool(x, shape: shape, p, exact: program.globalPoolIsExact(node))
             }
         }
         return Trace(tensors: tensors, tileADC: tiles)
