@@ -120,8 +120,6 @@ public struct FrozenModel: Sendable {
 public enum Freezer {
     // MARK: structure
 
-    enum Kind { case pixels, codes(unit: Double), sums(layer: Int), rnnPending(PendingRNN, RNNParams) }
-    struct PendingActivation { var node: Int; var layer: Int; var bn: Int?; var bits: Int; var range: Double }
     /// An rnn node (DATAPATH.md section 15): its two FrozenLayer indices and the float scales.
     struct PendingRNN {
         var node: Int
@@ -141,7 +139,8 @@ public enum Freezer {
         /// `frozen`: index into `layers`.
         var crossbars: [(node: Int, frozen: Int, inputUnit: Double)]
         var rnns: [PendingRNN]
-        var activations: [PendingActivation]
+        /// Activations and additions, in node order.
+        var affines: [PendingAffine]
         var layers: [FrozenLayer]
         var inputBits: Int
     }
@@ -153,183 +152,9 @@ public enum Freezer {
         guard src.inputScale.isFinite, src.inputOffset.isFinite, src.inputScale > 0 else {
             throw FreezeError("input normalisation x = raw * \(src.inputScale) + \(src.inputOffset) must have a finite positive scale (max-pool before the DAC must commute)")
         }
-        // a node that reads anything but its predecessor (a residual or U-Net branch) has no chain lowering
-        for (gi, spec) in src.graph.enumerated() {
-            if let ins = spec.inputs, ins != [gi] {
-                throw FreezeError("graph node \(gi) (\(spec.op)\(spec.name.map { " " + $0 } ?? "")) reads values \(ins): freeze lowers chains only; layer graphs with branches (residual additions, concatenations) have no integer lowering yet")
-            }
-        }
-        var tensors: [TensorDesc] = [.code(TensorShape(c: src.inputShape[0], h: src.inputShape[1], w: src.inputShape[2]), bits: 8)]
-        var nodes: [Node] = []
-        var kind = Kind.pixels
-        var cur = 0
-        var pendingBN: Int? = nil
-        var crossbars: [(node: Int, frozen: Int, inputUnit: Double)] = []
-        var rnns: [PendingRNN] = []
-        var acts: [PendingActivation] = []
-        var layers: [FrozenLayer] = []
-        var inputBits = 0
-        let byIndex = Dictionary(src.weightLayers.enumerated().map { ($1.graphIndex, $0) }, uniquingKeysWith: { a, _ in a })
-        func emit(_ op: Op, _ out: TensorDesc) { tensors.append(out); nodes.append(Node(op, inputs: [cur], output: tensors.count - 1)); cur = tensors.count - 1 }
-
-        for (gi, spec) in src.graph.enumerated() {
-            let shape = tensors[cur].shape
-            func fail(_ m: String) -> FreezeError { FreezeError("graph node \(gi) (\(spec.op)\(spec.name.map { " " + $0 } ?? "")): \(m)") }
-            switch spec.op {
-            case "maxpool2d":
-                let k = spec.kernel ?? 2
-                guard k >= 1, shape.h >= k, shape.w >= k else { throw fail("pool window \(k) does not fit \(shape)") }
-                let os = TensorShape(c: shape.c, h: (shape.h - k) / k + 1, w: (shape.w - k) / k + 1)
-                emit(.maxPool(MaxPoolParams(k)), TensorDesc(shape: os, kind: tensors[cur].kind, bits: tensors[cur].bits))
-            case "fakequant":
-                guard let q = src.quantizers[gi] else { throw fail("no static range recorded") }
-                guard (1...Program.maxCodeBits).contains(q.bits) else { throw fail("\(q.bits)-bit codes: the datapath carries 1...8-bit codes") }
-                guard q.range.isFinite else { throw fail("static range \(q.range) is not finite") }
-                guard q.bits <= target.dacBits else { throw fail("\(q.bits)-bit codes exceed the target's \(target.dacBits)-bit DAC") }
-                let L = Double((1 << q.bits) - 1), r = Double(q.range)
-                switch kind {
-                case .pixels:
-                    guard pendingBN == nil else { throw fail("batch norm on raw pixels is not supported") }
-                    var m: Int32 = 0, s: Int32 = 0, b: Int64 = 0
-                    if src.featureInput {
-                        // DATAPATH.md 15.1: the input holds the features' DAC codes; identity clamp
-                        guard src.inputScale == 1, src.inputOffset == 0, r == 1 else {
-                            throw fail("feature input needs x = the feature (scale 1, offset 0) and the fixed range 1, got scale \(src.inputScale), offset \(src.inputOffset), range \(r)")
-                        }
-                        m = 1
-                    } else if r > 0 { (m, s, b) = try AffineFold.derive(scale: src.inputScale * L / r, offset: src.inputOffset * L / r, maxInput: 255) }
-                    emit(.inputQuant(AffineQuantParams(channels: shape.c, multiplier: m, shift: s, offset: b, outBits: q.bits,
-                                                       rounding: o.activationRounding)), .code(shape, bits: q.bits))
-                    inputBits = q.bits
-                case .sums(let layer):
-                    acts.append(PendingActivation(node: nodes.count, layer: layer, bn: pendingBN, bits: q.bits, range: r))
-                    emit(.activation(AffineQuantParams(channels: shape.c, multiplier: 0, shift: 0, offset: 0, outBits: q.bits,
-                                                       rounding: o.activationRounding)), .code(shape, bits: q.bits))
-                    pendingBN = nil
-                case .codes:
-                    throw fail("a fake-quant directly on quantized codes is not supported")
-                case .rnnPending(var pr, var rp):
-                    // the rnn's output quantizer (DATAPATH.md section 15); scales set by calibration
-                    rp.output = AffineQuantParams(channels: rp.hiddenSize, multiplier: 0, shift: 0, offset: 0, outBits: q.bits,
-                                                  rounding: o.activationRounding)
-                    pr.outBits = q.bits; pr.outRange = r; pr.node = nodes.count
-                    layers[pr.inputLayer].node = nodes.count; layers[pr.recurrentLayer].node = nodes.count
-                    rnns.append(pr)
-                    emit(.rnn(rp), .code(TensorShape(c: rp.hiddenSize, h: 1, w: 1), bits: q.bits))
-                }
-                kind = .codes(unit: r > 0 ? r / L : 0)
-            case "batchnorm":
-                guard case .sums = kind, pendingBN == nil else { throw fail("batch norm must follow a weight layer (optionally through a max-pool)") }
-                guard let bn = src.batchNorms[gi], bn.mean.count == shape.c, bn.variance.count == shape.c else {
-                    throw fail("no running statistics for \(shape.c) channels")
-                }
-                for c in 0..<shape.c where !(bn.mean[c].isFinite && bn.variance[c].isFinite && Double(bn.variance[c]) + bn.eps > 0) {
-                    throw fail("channel \(c): running mean \(bn.mean[c]) / variance \(bn.variance[c]) unusable")
-                }
-                pendingBN = gi
-            case "relu":
-                // ReLU is the lower clamp of the next quantizer (unsigned codes); it must be followed by one.
-                guard case .sums = kind else { throw fail("ReLU must follow a weight layer") }
-            case "flatten":
-                guard pendingBN == nil else { throw fail("flatten between a batch norm and its quantizer is not supported") }
-                emit(.flatten, TensorDesc(shape: TensorShape(c: shape.count, h: 1, w: 1), kind: tensors[cur].kind, bits: tensors[cur].bits))
-            case "conv2d", "linear":
-                guard let j = byIndex[gi] else { throw fail("no weights recorded for this layer") }
-                let wl = src.weightLayers[j]
-                guard case .codes(let unit) = kind else {
-                    throw fail("the input of a crossbar must be quantized codes (a fake-quant node before it); got \(kind)")
-                }
-                var cp: CrossbarParams
-                if spec.op == "conv2d" {
-                    guard let cin = spec.inChannels, let cout = spec.outChannels, let kh = spec.kernelH, let kw = spec.kernelW else { throw fail("incomplete conv spec") }
-                    let sh = spec.strideH ?? spec.stride ?? 1, sw = spec.strideW ?? spec.stride ?? 1, pd = spec.padding ?? 0
-                    guard cin == shape.c else { throw fail("expects \(cin) input channels, the map is \(shape)") }
-                    guard sh >= 1, sw >= 1, pd >= 0, pd < kh, pd < kw, shape.h + 2 * pd >= kh, shape.w + 2 * pd >= kw else {
-                        throw fail("kernel \(kh)x\(kw), stride (\(sh),\(sw)), padding \(pd) do not fit \(shape)")
-                    }
-                    cp = CrossbarParams(inChannels: cin, outChannels: cout, kernelH: kh, kernelW: kw, strideH: sh, strideW: sw,
-                                        padH: pd, padW: pd, weightBits: o.weightBits, weights: [], tiles: [])
-                } else {
-                    guard let fi = spec.inFeatures, let fo = spec.outFeatures else { throw fail("incomplete linear spec") }
-                    guard shape.h == 1, shape.w == 1, shape.c == fi else { throw fail("expects \(fi) features, the map is \(shape) (flatten first)") }
-                    cp = CrossbarParams(inChannels: fi, outChannels: fo, kernelH: 1, kernelW: 1, weightBits: o.weightBits, weights: [], tiles: [])
-                }
-                guard wl.fanIn == cp.fanIn, wl.fanOut == cp.outChannels, wl.wOn.count == wl.fanIn * wl.fanOut,
-                      wl.wOff.count == wl.wOn.count, wl.mask.count == wl.wOn.count else {
-                    throw fail("weights are \(wl.fanOut)x\(wl.fanIn) (\(wl.wOn.count) values), the layer needs \(cp.outChannels)x\(cp.fanIn)")
-                }
-                let q = try quantizeWeights(wl, bits: o.weightBits, percentile: o.weightPercentile)
-                cp.weights = q.codes
-                cp.weightLSBMicroSiemens = wl.scale > 0 ? q.lsb / wl.scale : 0
-                // placeholder gain 1 (multiplier 2^30, shift 1); calibration sets it
-                cp.tiles = CrossbarParams.uniformTiles(fanIn: cp.fanIn, arrayRows: target.arrayRows, multiplier: 1 << 30, shift: 1,
-                                                       rounding: o.adcRounding, bits: adcBits)
-                crossbars.append((node: nodes.count, frozen: layers.count, inputUnit: unit))
-                layers.append(FrozenLayer(name: wl.name, node: nodes.count, activationNode: nil, fanIn: cp.fanIn, fanOut: cp.outChannels,
-                                          tiles: cp.tiles.count, weightLSB: q.lsb, weightLSBMicroSiemens: cp.weightLSBMicroSiemens,
-                                          weightsClipped: q.clipped, pruned: wl.mask.reduce(0) { $0 + ($1 == 0 ? 1 : 0) },
-                                          accLevel: 0, accMax: 0, adcGain: 1, adcMultiplier: 1 << 30, adcShift: 1, adcBits: adcBits,
-                                          calibrationReadings: 0, calibrationClipped: 0, sumUnit: 0))
-                emit(.crossbar(cp), .sum(cp.outputShape(for: shape)))
-                kind = .sums(layer: layers.count - 1)
-            case "rnn":
-                guard pendingBN == nil, case .codes(let unit) = kind else {
-                    throw fail("the input of an rnn must be quantized codes (a fake-quant node before it)")
-                }
-                guard shape.h == 1 else { throw fail("the input map \(shape) must be (C, 1, T): T steps of C features") }
-                let js = src.weightLayers.indices.filter { src.weightLayers[$0].graphIndex == gi }
-                guard js.count == 2 else { throw fail("needs two weight matrices (W_ih, W_hh), \(js.count) recorded") }
-                // W_ih [hidden, C] then W_hh [hidden, hidden] (the run's order; names end .ih / .hh)
-                var (ji, jh) = (js[0], js[1])
-                if src.weightLayers[ji].name.hasSuffix(".hh") || src.weightLayers[jh].name.hasSuffix(".ih") { swap(&ji, &jh) }
-                let wi = src.weightLayers[ji], wh = src.weightLayers[jh]
-                let hd = wh.fanOut
-                guard wi.fanIn == shape.c, wi.fanOut == hd, wh.fanIn == hd, spec.hidden.map({ $0 == hd }) ?? true,
-                      wi.wOn.count == wi.fanIn * wi.fanOut, wh.wOn.count == hd * hd, wi.wOff.count == wi.wOn.count,
-                      wh.wOff.count == wh.wOn.count, wi.mask.count == wi.wOn.count, wh.mask.count == wh.wOn.count else {
-                    throw fail("weights \(wi.name) \(wi.fanOut)x\(wi.fanIn) and \(wh.name) \(wh.fanOut)x\(wh.fanIn) do not fit \(shape.c) features and \(spec.hidden ?? hd) hidden units")
-                }
-                if let t = spec.steps, t != shape.w { throw fail("\(t) steps recorded, the input map has \(shape.w)") }
-                guard let hq = src.quantizers[gi] else { throw fail("no hidden-state range recorded") }
-                guard (1...Program.maxCodeBits).contains(hq.bits) else { throw fail("\(hq.bits)-bit hidden codes: the datapath carries 1...8-bit codes") }
-                guard hq.bits <= target.dacBits else { throw fail("\(hq.bits)-bit hidden codes exceed the target's \(target.dacBits)-bit DAC") }
-                guard hq.range.isFinite, hq.range > 0 else {
-                    throw fail("hidden-state range \(hq.range): the recurrence never saw a positive value, there is no hidden-code scale")
-                }
-                func matrix(_ wl: SourceWeightLayer, _ cin: Int) throws(FreezeError) -> (CrossbarParams, FrozenLayer) {
-                    let q = try quantizeWeights(wl, bits: o.weightBits, percentile: o.weightPercentile)
-                    var cp = CrossbarParams(inChannels: cin, outChannels: hd, kernelH: 1, kernelW: 1, weightBits: o.weightBits, weights: q.codes, tiles: [])
-                    cp.weightLSBMicroSiemens = wl.scale > 0 ? q.lsb / wl.scale : 0
-                    cp.tiles = CrossbarParams.uniformTiles(fanIn: cin, arrayRows: target.arrayRows, multiplier: 1 << 30, shift: 1,
-                                                           rounding: o.adcRounding, bits: adcBits)
-                    let fl = FrozenLayer(name: wl.name, node: nodes.count, activationNode: nil, fanIn: cin, fanOut: hd, tiles: cp.tiles.count,
-                                         weightLSB: q.lsb, weightLSBMicroSiemens: cp.weightLSBMicroSiemens, weightsClipped: q.clipped,
-                                         pruned: wl.mask.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }, accLevel: 0, accMax: 0, adcGain: 1,
-                                         adcMultiplier: 1 << 30, adcShift: 1, adcBits: adcBits, calibrationReadings: 0, calibrationClipped: 0, sumUnit: 0)
-                    return (cp, fl)
-                }
-                let (ci, li) = try matrix(wi, shape.c), (ch, lh) = try matrix(wh, hd)
-                layers.append(li); layers.append(lh)
-                let pr = PendingRNN(node: nodes.count, inputLayer: layers.count - 2, recurrentLayer: layers.count - 1, inputUnit: unit,
-                                    hiddenBits: hq.bits, hiddenRange: Double(hq.range), steps: shape.w)
-                let rp = RNNParams(input: ci, recurrent: ch, inputMultiplier: 0, recurrentMultiplier: 0, stateShift: 0, hiddenBits: hq.bits,
-                                   hiddenRounding: o.activationRounding,
-                                   output: AffineQuantParams(channels: hd, multiplier: 0, shift: 0, offset: 0, outBits: 1, rounding: o.activationRounding))
-                kind = .rnnPending(pr, rp)
-            default:
-                throw fail("op '\(spec.op)' has no integer lowering")
-            }
-        }
-        guard case .sums = kind, pendingBN == nil else {
-            throw FreezeError("the graph must end with a weight layer (the logits are its digital sums); it ends with \(src.graph.last?.op ?? "nothing")")
-        }
-        guard inputBits > 0, !crossbars.isEmpty else { throw FreezeError("the graph has no input quantizer or no weight layer") }
-        guard tensors[cur].shape.count == src.classes else {
-            throw FreezeError("the last layer has \(tensors[cur].shape.count) outputs, the run has \(src.classes) classes")
-        }
-        // the activation that reads each crossbar (directly or through a max-pool)
-        for a in acts { layers[a.layer].activationNode = a.node }
-        return Skeleton(tensors: tensors, nodes: nodes, crossbars: crossbars, rnns: rnns, activations: acts, layers: layers, inputBits: inputBits)
+        var l = Lowering(src, target: target, options: o, adcBits: adcBits)
+        for gi in src.graph.indices { try l.lower(gi) }
+        return try l.finish()
     }
 
     /// Weight codes of one layer: LSB = percentile(|w_on|) / (2^(b-1) - 1); code = round(w_eff / LSB)
@@ -370,7 +195,7 @@ public enum Freezer {
             throw FreezeError("the run's conductances were drawn for target '\(t)', not '\(target.name)' (freeze a hardware run for the target it was trained on)")
         }
         var sk = try skeleton(source, target: target, options: o, adcBits: adcBits)
-        for a in sk.activations {
+        for a in sk.affines {
             if let want = target.activationBits[source.task], want != a.bits {
                 throw FreezeError("graph node \(a.node): the run quantizes activations to \(a.bits) bits, target '\(target.name)' carries \(want)-bit activations for task '\(source.task)'")
             }
@@ -421,42 +246,24 @@ public enum Freezer {
         try check(program, sk.layers)
 
         // calibrate in node order (each step runs the program with every earlier node final)
-        let order = (sk.crossbars.indices.map { (sk.crossbars[$0].node, $0, false) } + sk.rnns.indices.map { (sk.rnns[$0].node, $0, true) })
-            .sorted { $0.0 < $1.0 }
-        for (_, item, isRNN) in order {
-            if isRNN { try calibrateRNN(sk.rnns[item], &program, &sk, calibration: calibration, options: o, adcBits: adcBits); continue }
-            let xb = sk.crossbars[item], k = xb.frozen
-            guard case .crossbar(var cp) = program.nodes[xb.node].op else { continue }
-            let inT = program.nodes[xb.node].inputs[0]
-            // the program so far (every earlier node final), output = this crossbar's input codes
-            let partial = Program(tensors: Array(program.tensors[0...inT]), nodes: Array(program.nodes[0..<xb.node]),
-                                  input: 0, output: inT, arrayRows: program.arrayRows)
-            let codes: [Int32]
-            do {
-                let engine = try Engine(program: partial, threads: o.threads)
-                codes = engine.inferBatch(calibration.pixels, count: calibration.count).logits
-            } catch { throw FreezeError("layer \(sk.layers[k].name): \(error)") }
-            let accs = tileAccumulators(codes: codes, count: calibration.count, shape: program.tensors[inT].shape, cp, threads: o.threads)
-            let realGain = try calibrateADC(accs, layer: &sk.layers[k], &cp, options: o, adcBits: adcBits).realValue
-            program.nodes[xb.node].op = .crossbar(cp)
-            let unit = realGain > 0 ? xb.inputUnit * sk.layers[k].weightLSB / realGain : 0
-            sk.layers[k].sumUnit = unit
-            // the activation(s) reading this layer
-            for a in sk.activations where a.layer == k {
-                guard case .activation(var p) = program.nodes[a.node].op else { continue }
-                let L = Double((1 << a.bits) - 1)
-                let ranges = try program.valueRanges(orFail: sk.layers)
-                let maxIn = ranges[program.nodes[a.node].inputs[0]].magnitude
-                let bn = a.bn.flatMap { source.batchNorms[$0] }
-                for c in 0..<p.multiplier.count {
-                    guard a.range > 0, unit > 0 else { p.multiplier[c] = 0; p.shift[c] = 0; p.offset[c] = 0; continue }
-                    var istd = 1.0, mean = 0.0
-                    if let bn { istd = 1 / (Double(bn.variance[c]) + bn.eps).squareRoot(); mean = Double(bn.mean[c]) }
-                    let f = istd * L / a.range
-                    let (m, s, b) = try AffineFold.derive(scale: unit * f, offset: -mean * f, maxInput: maxIn)
-                    p.multiplier[c] = m; p.shift[c] = s; p.offset[c] = b
-                }
-                program.nodes[a.node].op = .activation(p)
+        enum Item { case crossbar(Int), rnn(Int), affine(Int) }
+        let items = (sk.crossbars.indices.map { (sk.crossbars[$0].node, Item.crossbar($0)) } + sk.rnns.indices.map { (sk.rnns[$0].node, Item.rnn($0)) }
+                     + sk.affines.indices.map { (sk.affines[$0].node, Item.affine($0)) }).sorted { $0.0 < $1.0 }
+        for (_, item) in items {
+            switch item {
+            case .rnn(let r):
+                try calibrateRNN(sk.rnns[r], &program, &sk, calibration: calibration, options: o, adcBits: adcBits)
+            case .affine(let a):
+                try finalizeAffine(sk.affines[a], &program, layers: sk.layers, source: source, rounding: o.activationRounding)
+            case .crossbar(let item):
+                let xb = sk.crossbars[item], k = xb.frozen
+                guard case .crossbar(var cp) = program.nodes[xb.node].op else { continue }
+                let inT = program.nodes[xb.node].inputs[0]
+                let codes = try partialRun(program, upTo: xb.node, calibration: calibration, threads: o.threads, layer: sk.layers[k].name)
+                let accs = tileAccumulators(codes: codes, count: calibration.count, shape: program.tensors[inT].shape, cp, threads: o.threads)
+                let realGain = try calibrateADC(accs, layer: &sk.layers[k], &cp, options: o, adcBits: adcBits).realValue
+                program.nodes[xb.node].op = .crossbar(cp)
+                sk.layers[k].sumUnit = realGain > 0 ? xb.inputUnit * sk.layers[k].weightLSB / realGain : 0
             }
         }
         try check(program, sk.layers)
@@ -507,11 +314,10 @@ public enum Freezer {
         let qm: QuantizedMultiplier
         do { qm = try QuantizedMultiplier(real: gain) } catch { throw FreezeError("layer \(layer.name): ADC gain \(gain): \(error)") }
         for t in cp.tiles.indices { cp.tiles[t].multiplier = qm.multiplier; cp.tiles[t].shift = qm.shift }
-        let lo = -(Int64(1) << Int64(adcBits - 1)), hi = (Int64(1) << Int64(adcBits - 1)) - 1
+        // the tiles' own ADC (one gain, one rule, one resolution on every tile of the layer)
         var clipped = 0
-        for a in accs {
-            let v = roundingShiftRight(Int64(a) * Int64(qm.multiplier), 31 - Int(qm.shift), o.adcRounding)
-            if v < lo || v > hi { clipped += 1 }
+        if let tile = cp.tiles.first {
+            for a in accs where Reference.adcConversion(a, tile).saturated { clipped += 1 }
         }
         layer.accLevel = level; layer.accMax = mx
         layer.adcGain = qm.realValue; layer.adcMultiplier = qm.multiplier; layer.adcShift = qm.shift
@@ -532,13 +338,7 @@ public enum Freezer {
         guard case .rnn(var rp) = program.nodes[pr.node].op else { return }
         let name = sk.layers[pr.inputLayer].name
         let inT = program.nodes[pr.node].inputs[0]
-        let partial = Program(tensors: Array(program.tensors[0...inT]), nodes: Array(program.nodes[0..<pr.node]),
-                              input: 0, output: inT, arrayRows: program.arrayRows)
-        let codes: [Int32]
-        do {
-            let engine = try Engine(program: partial, threads: o.threads)
-            codes = engine.inferBatch(calibration.pixels, count: calibration.count).logits
-        } catch { throw FreezeError("layer \(name): \(error)") }
+        let codes = try partialRun(program, upTo: pr.node, calibration: calibration, threads: o.threads, layer: name)
         let inShape = program.tensors[inT].shape, T = pr.steps, hd = rp.hiddenSize, nI = rp.inputSize
         // exact input-matrix accumulators, [image][tile][step][out] (a 1x1 crossbar over the (I,1,T) map)
         let accX = tileAccumulators(codes: codes, count: calibration.count, shape: inShape, rp.input, threads: o.threads)
@@ -605,6 +405,17 @@ public enum Freezer {
             rp.output.offset = Array(repeating: b, count: hd)
         }
         program.nodes[pr.node].op = .rnn(rp)
+    }
+
+    /// The input of node `n` over the calibration images, by the program so far (every earlier
+    /// node final): the nodes before `n` and the tensors they write, output = `n`'s first input.
+    static func partialRun(_ program: Program, upTo n: Int, calibration: PixelSet, threads: Int, layer: String) throws(FreezeError) -> [Int32] {
+        let partial = Program(tensors: Array(program.tensors[0..<program.nodes[n].output]), nodes: Array(program.nodes[0..<n]),
+                              input: 0, output: program.nodes[n].inputs[0], arrayRows: program.arrayRows)
+        do {
+            let engine = try Engine(program: partial, threads: threads)
+            return engine.inferBatch(calibration.pixels, count: calibration.count).logits
+        } catch { throw FreezeError("layer \(layer): \(error)") }
     }
 
     /// Program.validate() with the failing node named by its layer.

@@ -78,7 +78,7 @@ public enum Architectures {
     /// quantizer -> stem conv 1->w 3x3 pad 1 - BN - ReLU - fq -> an identity block (conv-BN-ReLU-fq-
     /// conv-BN, + the block input's codes, ReLU, fq) -> a projection block to 2w channels at
     /// stride 2 (conv-BN-ReLU-fq-conv-BN, + a 1x1 stride-2 projection conv-BN of the block input,
-    /// ReLU, fq) -> global average pooling -> fc 2w->10. `inputs` name the branches (value 0
+    /// ReLU, fq) -> global average pooling -> fq -> fc 2w->10. `inputs` name the branches (value 0
     /// is the graph input, k + 1 node k's output).
     public static func fashionResNet(bits: Int = 4, width w: Int = 32) -> [LayerSpec] {
         var g: [LayerSpec] = []
@@ -110,7 +110,8 @@ public enum Architectures {
         conv("b2.proj", w, 2 * w, k: 1, stride: 2, reads: x2)
         let z2 = bn()
         node("add", inputs: [y2, z2]); node("relu"); _ = q()
-        node("globalavgpool")
+        // the pooled features are quantized again: the fc crossbar reads DAC codes
+        node("globalavgpool"); _ = q()
         node("linear") { $0.name = "fc"; $0.inFeatures = 2 * w; $0.outFeatures = 10 }
         return g
     }

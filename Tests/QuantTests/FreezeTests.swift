@@ -284,10 +284,21 @@ final class FreezeTests: XCTestCase {
         var s = FreezeTests.source
         s.graph.insert(spec("softmax"), at: 3)
         XCTAssertThrowsError(try freeze(s)) { XCTAssertTrue("\($0)".contains("softmax"), "\($0)") }
-        // a branch (a node reading an earlier value than its predecessor's) is refused, not read as a chain
+        // a branch is lowered by what it reads: a ReLU of codes, an addition of maps of two
+        // shapes, a node reading a later value are each refused with the node named
         s = FreezeTests.source
         s.graph[4].inputs = [2]
-        XCTAssertThrowsError(try freeze(s)) { XCTAssertTrue("\($0)".contains("graph node 4") && "\($0)".contains("chains only"), "\($0)") }
+        XCTAssertThrowsError(try freeze(s)) { XCTAssertTrue("\($0)".contains("graph node 4") && "\($0)".contains("ReLU must follow"), "\($0)") }
+        s = FreezeTests.source
+        s.graph[4] = spec("add") { $0.inputs = [4, 2] }
+        XCTAssertThrowsError(try freeze(s)) { XCTAssertTrue("\($0)".contains("graph node 4 (add)") && "\($0)".contains("differ in shape"), "\($0)") }
+        s = FreezeTests.source
+        s.graph[4].inputs = [6]
+        XCTAssertThrowsError(try freeze(s)) { XCTAssertTrue("\($0)".contains("graph node 4") && "\($0)".contains("earlier nodes"), "\($0)") }
+        s = FreezeTests.source
+        s.graph[11] = spec("globalavgpool") { $0.inputs = [10] }
+        XCTAssertThrowsError(try freeze(s)) { XCTAssertTrue("\($0)".contains("graph node 11 (globalavgpool)") && "\($0)".contains("reads quantized codes"), "\($0)") }
+        s = FreezeTests.source
         s.graph[4].inputs = [4]   // its predecessor, written explicitly: a chain
         XCTAssertNoThrow(try freeze(s))
         var t = smallTarget(); t.activationBits["fashion-mnist"] = 6

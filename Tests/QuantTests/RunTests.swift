@@ -183,3 +183,49 @@ final class RunTests: XCTestCase {
         XCTAssertGreaterThan(trainingCorrect, 50, "the synthetic task is learnable (chance: 20 of 200)")
     }
 }
+
+final class GraphFreezeTests: XCTestCase {
+    /// A tiny residual net (the task graph at width 8: an identity block, a projection block,
+    /// global average pooling) trained three short epochs, saved, loaded and frozen: the integer program
+    /// has the graph ops and agrees with the training's own float model.
+    func testTrainedResidualNetFreezesAndAgreesWithTheTrainingModel() throws {
+        let px = syntheticPixels(count: 600, seed: 7)
+        let split = try DataSplit(count: px.count, sampleShape: [1, 28, 28], samples: px.pixels.map { Float($0) / 255 }, labels: px.labels!)
+        var cfg = TrainConfig(); cfg.task = "fashion-mnist-resnet"; cfg.width = 8
+        cfg.epochs = 3; cfg.batch = 30; cfg.evalBatch = 100; cfg.seed = 4
+        let t = try Trainer(config: cfg, train: split, test: split, threads: 2)
+        for _ in 0..<cfg.epochs { try t.trainEpoch() }
+        let dir = tempPath("resnet-run")
+        try t.save(to: dir)
+        let run = try TrainedRun(dir: dir, maxBatch: 100, threads: 1)
+        let src = FreezeSource(run: run)
+        let m = try Freezer.freeze(src, target: TargetProfiles.rram40nmTaOx, calibration: px.prefix(100))
+        let kinds = m.program.nodes.map(\.op.kind)
+        XCTAssertEqual(kinds.filter { $0 == .add }.count, 2, "two residual additions: \(kinds)")
+        XCTAssertEqual(m.layers.map(\.name), ["stem", "b1.conv1", "b1.conv2", "b2.conv1", "b2.conv2", "b2.proj", "fc"])
+        let gap = try XCTUnwrap(m.program.nodes.first { $0.op.kind == .globalAvgPool })
+        XCTAssertEqual(m.program.tensors[gap.output].kind, .sum, "the pooled sums stay exact until the next quantizer")
+        // the projection shortcut reads the first block's output, not its predecessor
+        let proj = m.program.nodes[m.layers[5].node]
+        XCTAssertEqual(proj.inputs, m.program.nodes[m.layers[3].node].inputs, "b2.proj and b2.conv1 read the same codes")
+        try m.program.validate()
+
+        let test = syntheticPixels(count: 200, seed: 8)
+        let logits = try run.forward(Array(test.pixels[0..<(100 * 784)]).map { Float($0) / 255 }, count: 100) + run.forward(Array(test.pixels[(100 * 784)...]).map { Float($0) / 255 }, count: 100)
+        let engine = try Engine(program: m.program, threads: 1)
+        let ints = engine.inferBatch(test.pixels, count: test.count).predictions
+        var agree = 0, trainingCorrect = 0, intCorrect = 0, pipelineAgree = 0
+        for i in 0..<test.count {
+            let row = Array(logits[(i * 10)..<((i + 1) * 10)])
+            let a = row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) }!
+            if a == Int(ints[i]) { agree += 1 }
+            if a == Int(test.labels![i]) { trainingCorrect += 1 }
+            if Int(ints[i]) == Int(test.labels![i]) { intCorrect += 1 }
+            if FloatPipeline.argmax(FloatPipeline.logits(m.program, pixels: image(test, i))) == Int(ints[i]) { pipelineAgree += 1 }
+        }
+        XCTAssertGreaterThanOrEqual(Double(agree) / Double(test.count), 0.95, "integer vs the training's float model (\(agree) of 200)")
+        XCTAssertGreaterThanOrEqual(Double(pipelineAgree) / Double(test.count), 0.97, "integer vs the frozen float pipeline (\(pipelineAgree) of 200)")
+        XCTAssertLessThanOrEqual(abs(intCorrect - trainingCorrect), 6, "accuracy within 3 points (\(intCorrect) vs \(trainingCorrect) of 200)")
+        XCTAssertGreaterThan(trainingCorrect, 50, "the synthetic task is learnable (chance: 20 of 200)")
+    }
+}

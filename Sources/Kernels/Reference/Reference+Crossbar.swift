@@ -2,9 +2,13 @@ import FixedPoint
 
 extension Reference {
     /// One ADC conversion (DATAPATH.md section 6).
-    public static func adc(_ acc: Int32, _ t: TileADC) -> Int32 {
+    public static func adc(_ acc: Int32, _ t: TileADC) -> Int32 { adcConversion(acc, t).code }
+
+    /// One ADC conversion and whether it saturated (the scaled value lay outside the codes).
+    public static func adcConversion(_ acc: Int32, _ t: TileADC) -> (code: Int32, saturated: Bool) {
         let v = roundingShiftRight(Int64(acc) * Int64(t.multiplier), 31 - Int(t.shift), t.rounding)
-        return Int32(saturate(v, signedBits: t.bits))
+        let code = saturate(v, signedBits: t.bits)
+        return (Int32(code), code != v)
     }
 
     /// A crossbar layer (DATAPATH.md sections 5 and 6): row tiles, ADCs, digital sum.
