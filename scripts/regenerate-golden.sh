@@ -47,3 +47,19 @@ $E golden golden/spoken-digit.rram --input "$SD/test-features-idx3-float.gz" --l
 $E verify golden/spoken-digit.rram --golden golden/spoken-digit
 du -sb golden
 # ---- end spoken digit ---------------------------------------------------------------------
+
+# ---- residual net (layer graph: additions, global average pooling) ---------------------------
+# golden/fashion-mnist-resnet.rram: a software-TO fashion-mnist-resnet (the task's default
+# width, 2 epochs, seed 1, target rram-40nm-taox); golden/fashion-mnist-resnet/: every node for
+# the first 2 test images (both residual additions, the exact pooled sums), float values for
+# the first, gzip. About 0.15 MB with the model (its maps are 32-64 channels wide).
+if [ "${1:-}" != "--vectors-only" ]; then
+    rnrun=$(mktemp -d)/golden-resnet-run
+    $E prune --task fashion-mnist-resnet --mode software --epochs 2 --seed 1 --data "$F" --out "$rnrun"
+    $E freeze "$rnrun" --target rram-40nm-taox --data "$F" --eval 2000 --out golden/fashion-mnist-resnet.rram
+fi
+$E golden golden/fashion-mnist-resnet.rram --input "$F/t10k-images-idx3-ubyte.gz" --labels "$F/t10k-labels-idx1-ubyte.gz" \
+    --count 2 --float-count 1 --compress --out golden/fashion-mnist-resnet --force
+$E verify golden/fashion-mnist-resnet.rram --golden golden/fashion-mnist-resnet
+du -sb golden
+# ---- end residual net -------------------------------------------------------------------------

@@ -140,7 +140,7 @@ enum FreezeCommand {
     /// `Datasets.sharedDataDir()`; IDX float32 features).
     static func taskFiles(task: String, data: String?, command: String) throws -> (trainImages: String, testImages: String, testLabels: String, trainLabels: String) {
         switch task {
-        case "fashion-mnist":
+        case "fashion-mnist", "fashion-mnist-resnet":
             let d = data ?? Datasets.fashionMNISTDefaultDir
             return (d + "/train-images-idx3-ubyte.gz", d + "/t10k-images-idx3-ubyte.gz", d + "/t10k-labels-idx1-ubyte.gz", d + "/train-labels-idx1-ubyte.gz")
         case "spoken-digit":
@@ -149,7 +149,7 @@ enum FreezeCommand {
             }
             return (d + "/train-features-idx3-float.gz", d + "/test-features-idx3-float.gz", d + "/test-labels-idx1-ubyte.gz", d + "/train-labels-idx1-ubyte.gz")
         default:
-            throw CLIError("\(command): task '\(task)': calibration data is known for fashion-mnist and spoken-digit only")
+            throw CLIError("\(command): task '\(task)': calibration data is known for fashion-mnist, fashion-mnist-resnet and spoken-digit only")
         }
     }
 

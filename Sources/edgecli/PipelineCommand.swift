@@ -10,7 +10,7 @@ import Training
 
 enum PipelineCommand {
     static let usage = """
-    usage: edgecli pipeline --task fashion-mnist|spoken-digit --out DIR [options]
+    usage: edgecli pipeline --task fashion-mnist|spoken-digit|fashion-mnist-resnet --out DIR [options]
       --epochs N         training epochs (default 8: the whole job stays under 15 minutes on 2 cores)
       --mode M           hardware (default; the device model with per-batch read noise) or software
       --target T         device profile (default \(TargetProfiles.defaultName))
@@ -48,7 +48,7 @@ enum PipelineCommand {
         let out = try args.required("out")
         let json = args.flag("json")
         try args.finish()
-        guard task == "fashion-mnist" || task == "spoken-digit" else { throw CLIError("pipeline: unknown task '\(task)' (supported: fashion-mnist, spoken-digit)") }
+        guard Architectures.tasks.contains(task) else { throw CLIError("pipeline: unknown task '\(task)' (supported: \(Architectures.tasks.joined(separator: ", ")))") }
         guard mode == "hardware" || mode == "software" else { throw CLIError("pipeline: --mode must be hardware or software, got '\(mode)'") }
         // Fail early, before hours of work, on the inputs the later stages need.
         _ = try TargetProfiles.resolve(target)
@@ -56,7 +56,7 @@ enum PipelineCommand {
         let (testImages, testLabels) = (files.testImages, files.testLabels)
         let dataArgs = dataOption.map { ["--data", $0] } ?? []
         for f in [testImages, testLabels] where !FileManager.default.fileExists(atPath: f) {
-            throw CLIError(task == "fashion-mnist" ? "pipeline: \(f) is missing; install the data set with `apt-get install dataset-fashion-mnist` (or pass --data DIR)"
+            throw CLIError(task != "spoken-digit" ? "pipeline: \(f) is missing; install the data set with `apt-get install dataset-fashion-mnist` (or pass --data DIR)"
                                                    : "pipeline: \(f) is missing (the spoken-digit features; pass --data DIR)")
         }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)

@@ -158,6 +158,41 @@ final class FreezeTests: XCTestCase {
         XCTAssertThrowsError(try AffineFold.derive(scale: 1, offset: 1e30, maxInput: 1))
     }
 
+    /// The two-scale fold of a residual addition: `Reference.add` of the derived integers equals
+    /// round-half-up of `a1 s1 + a2 s2 + b`, away from the documented error bound of a tie.
+    func testTwoScaleFoldOfAnAdditionEqualsRoundHalfUpOfTheRealValue() throws {
+        var r = Xoshiro256StarStar(seed: 15)
+        var checked = 0, edge = 0, clamped = 0
+        for _ in 0..<300 {
+            // scales that spread both inputs' ranges over the codes (a BN'd branch of any sign, a code branch)
+            let L = Double([1, 3, 15, 255][r.int(below: 4)]), b = r.uniform(-0.5, 0.5) * L
+            let max1 = Int64([16383, 1 << 20, 1 << 28][r.int(below: 3)]), max2 = Int64([15, 255, 1 << 16][r.int(below: 3)])
+            let a1 = L / Double(max1) * r.uniform(0.5, 4) * (r.int(below: 4) == 0 ? -1 : 1), a2 = L / Double(max2) * r.uniform(0.3, 1.5)
+            let (M, S, B) = try AffineFold.derive(scales: [a1, a2], offset: b, maxInputs: [max1, max2])
+            XCTAssertLessThanOrEqual(max1 * Int64(M[0]).magnitude.int64 + max2 * Int64(M[1]).magnitude.int64 + abs(B), Program.affineBound)
+            let q = AffineQuantParams(channels: 1, multiplier: M[0], shift: S, offset: B, outBits: Int(L).bitWidthNeeded, rounding: .halfUp)
+            let p = AddParams(first: q, secondMultiplier: [M[1]])
+            for _ in 0..<40 {
+                let s1 = Int64(r.int(below: Int(2 * max1 + 1))) - max1, s2 = Int64(r.int(below: Int(max2 + 1)))
+                let got = Reference.add(s1, s2, channel: 0, p)
+                let v = a1 * Double(s1) + a2 * Double(s2) + b
+                // each input contributes its own error bound (the sum of the two)
+                let bound = AffineFold.errorBound(input: s1, shift: S) + AffineFold.errorBound(input: s2, shift: S)
+                if abs(v - (v.rounded(.down) + 0.5)) <= bound + 1e-12 * abs(v) { edge += 1; continue }
+                let want = min(max((v + 0.5).rounded(.down), 0), L)
+                XCTAssertEqual(Double(got), want, "a1 \(a1) a2 \(a2) b \(b) s1 \(s1) s2 \(s2): M \(M) S \(S) B \(B)")
+                checked += 1
+                if got == 0 || Double(got) == L { clamped += 1 }
+            }
+        }
+        XCTAssertGreaterThan(checked, 11000)
+        // one shift for both inputs: the smaller scale's multiplier has fewer significant bits,
+        // so the bound (and the share of values near a tie) is wider than for one input
+        XCTAssertLessThan(edge, checked / 10, "values within the error bound of a rounding edge")
+        XCTAssertGreaterThan(checked - clamped, 1000, "values inside the code range")
+        XCTAssertThrowsError(try AffineFold.derive(scales: [1, .infinity], offset: 0, maxInputs: [1, 1]))
+    }
+
     func testActivationStagesOfTheFrozenModelMatchTheRealFold() throws {
         let m = try freeze(FreezeTests.hwSource)
         let engine = try Engine(program: m.program, threads: 1)
@@ -341,4 +376,9 @@ final class FloatEvaluatorTests: XCTestCase {
             }
         }
     }
+}
+
+private extension Int {
+    /// Bits of the unsigned code range 0...self (self = 2^b - 1).
+    var bitWidthNeeded: Int { Int.bitWidth - self.leadingZeroBitCount }
 }
