@@ -157,31 +157,6 @@ public enum Freezer {
         return try l.finish()
     }
 
-    /// Weight codes of one layer: LSB = percentile(|w_on|) / (2^(b-1) - 1); code = round(w_eff / LSB)
-    /// (half away from zero), clamped to `±(2^(b-1) - 1)`; pruned pairs use their w_off.
-    public static func quantizeWeights(_ wl: SourceWeightLayer, bits: Int, percentile: Double) throws(FreezeError) -> (codes: [Int8], lsb: Double, clipped: Int) {
-        let top = Double((1 << (bits - 1)) - 1)
-        for (i, v) in wl.wOn.enumerated() where !v.isFinite { throw FreezeError("layer \(wl.name): w_on[\(i)] = \(v) is not finite") }
-        for (i, v) in wl.wOff.enumerated() where !v.isFinite { throw FreezeError("layer \(wl.name): w_off[\(i)] = \(v) is not finite") }
-        var mags = wl.wOn.map { Double(abs($0)) }
-        let level: Double
-        if percentile >= 100 { level = mags.max() ?? 0 } else {
-            mags.sort()
-            level = mags.isEmpty ? 0 : mags[max(0, min(mags.count - 1, Int((percentile / 100 * Double(mags.count)).rounded(.up)) - 1))]
-        }
-        let lsb = level > 0 ? level / top : 1
-        var codes = [Int8](repeating: 0, count: wl.wOn.count)
-        var clipped = 0
-        for i in codes.indices {
-            let v = (Double(wl.effective(i)) / lsb).rounded(.toNearestOrAwayFromZero)
-            if abs(v) > top { clipped += 1 }
-            codes[i] = Int8(min(max(v, -top), top))
-        }
-        return (codes, lsb, clipped)
-    }
-
-    // MARK: freeze
-
     /// Freezes `source` for `target`, calibrating ADC gains on `calibration` (8-bit images of the
     /// source's input shape). Throws a FreezeError naming the layer for any model the datapath cannot
     /// carry, including one whose worst case can overflow an accumulator (Program.validate()).
@@ -294,119 +269,6 @@ public enum Freezer {
         return (eff, q.lsb, q.clipped)
     }
 
-    /// ADC level of a set of exact accumulators: the `percentile` of |acc| (max if 0), and the max.
-    static func accLevel(_ accs: [Int32], percentile: Double) -> (level: Int64, max: Int64) {
-        var mags = accs.map { Int64($0).magnitude }
-        let mx = Int64(mags.max() ?? 0)
-        if percentile >= 100 { return (mx, mx) }
-        mags.sort()
-        let l = mags.isEmpty ? 0 : Int64(mags[max(0, min(mags.count - 1, Int((percentile / 100 * Double(mags.count)).rounded(.up)) - 1))])
-        return (l == 0 ? mx : l, mx)
-    }
-
-    /// One layer's ADC from its exact calibration accumulators (every tile, pixel and image):
-    /// level `A` = the `adcPercentile` of |acc|, gain by `adcGainRule`, the same (multiplier,
-    /// shift) on every tile of `cp`, and the calibration clipping count of the exact integer ADC.
-    static func calibrateADC(_ accs: [Int32], layer: inout FrozenLayer, _ cp: inout CrossbarParams,
-                             options o: FreezeOptions, adcBits: Int) throws(FreezeError) -> QuantizedMultiplier {
-        let (level, mx) = accLevel(accs, percentile: o.adcPercentile)
-        let gain = o.adcGainRule.gain(level: level, adcBits: adcBits)
-        let qm: QuantizedMultiplier
-        do { qm = try QuantizedMultiplier(real: gain) } catch { throw FreezeError("layer \(layer.name): ADC gain \(gain): \(error)") }
-        for t in cp.tiles.indices { cp.tiles[t].multiplier = qm.multiplier; cp.tiles[t].shift = qm.shift }
-        // the tiles' own ADC (one gain, one rule, one resolution on every tile of the layer)
-        var clipped = 0
-        if let tile = cp.tiles.first {
-            for a in accs where Reference.adcConversion(a, tile).saturated { clipped += 1 }
-        }
-        layer.accLevel = level; layer.accMax = mx
-        layer.adcGain = qm.realValue; layer.adcMultiplier = qm.multiplier; layer.adcShift = qm.shift
-        layer.calibrationReadings = accs.count; layer.calibrationClipped = clipped
-        return qm
-    }
-
-    /// Calibrates an rnn node (DATAPATH.md section 15): the ADC gains of both matrices, the
-    /// combiner (Mx, Mh, S) and the fused average + output quantizer.
-    ///
-    /// Input-matrix accumulators are exact (the program up to the rnn's input codes). The
-    /// recurrent matrix reads hidden codes, which depend on its own gain; its calibration readings
-    /// are therefore taken on the ideal-analog recurrence: `q_t = clamp(round_halfUp(a_t / e_h), 0, L_h)`
-    /// with `a_t / e_h = acc_x u_in LSB_ih / e_h + acc_h LSB_hh` from the exact accumulators
-    /// (steps t >= 1; step 0 reads the zero state).
-    static func calibrateRNN(_ pr: PendingRNN, _ program: inout Program, _ sk: inout Skeleton, calibration: PixelSet,
-                             options o: FreezeOptions, adcBits: Int) throws(FreezeError) {
-        guard case .rnn(var rp) = program.nodes[pr.node].op else { return }
-        let name = sk.layers[pr.inputLayer].name
-        let inT = program.nodes[pr.node].inputs[0]
-        let codes = try partialRun(program, upTo: pr.node, calibration: calibration, threads: o.threads, layer: name)
-        let inShape = program.tensors[inT].shape, T = pr.steps, hd = rp.hiddenSize, nI = rp.inputSize
-        // exact input-matrix accumulators, [image][tile][step][out] (a 1x1 crossbar over the (I,1,T) map)
-        let accX = tileAccumulators(codes: codes, count: calibration.count, shape: inShape, rp.input, threads: o.threads)
-        let lsbX = sk.layers[pr.inputLayer].weightLSB, lsbH = sk.layers[pr.recurrentLayer].weightLSB
-        let Lh = Double((1 << pr.hiddenBits) - 1), eh = pr.hiddenRange / Lh
-        let tilesX = rp.input.tiles.count, perX = tilesX * T * hd
-        // ideal recurrence: recurrent-matrix tile accumulators for t >= 1
-        var accH: [Int32] = []
-        accH.reserveCapacity(calibration.count * max(0, T - 1) * rp.recurrent.tiles.count * hd)
-        let fx = pr.inputUnit * lsbX / eh
-        for img in 0..<calibration.count {
-            var q = [Int32](repeating: 0, count: hd)
-            for t in 0..<T {
-                var h = [Int64](repeating: 0, count: hd)
-                if t > 0 {
-                    for tile in rp.recurrent.tiles {
-                        for oo in 0..<hd {
-                            var acc: Int32 = 0
-                            for r in tile.rowStart..<(tile.rowStart + tile.rowCount) { acc += q[r] * Int32(rp.recurrent.weights[oo * hd + r]) }
-                            accH.append(acc)
-                            h[oo] += Int64(acc)
-                        }
-                    }
-                }
-                guard t < T - 1 else { break }
-                for oo in 0..<hd {
-                    var ax: Int64 = 0
-                    for k in 0..<tilesX { ax += Int64(accX[img * perX + (k * T + t) * hd + oo]) }
-                    let v = Double(ax) * fx + Double(h[oo]) * lsbH
-                    q[oo] = Int32(min(max((v + 0.5).rounded(.down), 0), Lh))
-                }
-            }
-        }
-        _ = nI
-        let gx = try calibrateADC(accX, layer: &sk.layers[pr.inputLayer], &rp.input, options: o, adcBits: adcBits)
-        let gh = try calibrateADC(accH, layer: &sk.layers[pr.recurrentLayer], &rp.recurrent, options: o, adcBits: adcBits)
-        let ux = gx.realValue > 0 ? pr.inputUnit * lsbX / gx.realValue : 0, uh = gh.realValue > 0 ? eh * lsbH / gh.realValue : 0
-        sk.layers[pr.inputLayer].sumUnit = ux; sk.layers[pr.recurrentLayer].sumUnit = uh
-        // combiner: the largest S with Mx, Mh in Int32, |z| <= 2^31 - 1 and A <= 2^62
-        let sx = rp.input.tiles.reduce(Int64(0)) { $0 + (Int64(1) << Int64($1.bits - 1)) }
-        let sh = rp.recurrent.tiles.reduce(Int64(0)) { $0 + (Int64(1) << Int64($1.bits - 1)) }
-        let mxR = ux / eh, mhR = uh / eh
-        var chosen: (Int32, Int32, Int32)? = nil
-        for S in stride(from: 62, through: 0, by: -1) {
-            let mx = (mxR * Double(sign: .plus, exponent: S, significand: 1)).rounded(), mh = (mhR * Double(sign: .plus, exponent: S, significand: 1)).rounded()
-            guard mx <= Double(Int32.max), mh <= Double(Int32.max) else { continue }
-            let zMax = Int64(mx) * sx + Int64(mh) * sh
-            guard zMax <= Int64(Int32.max) else { continue }
-            let (c1, f1) = (Int64(T - 1) * Int64(Lh)).multipliedReportingOverflow(by: Int64(1) << Int64(S))
-            guard !f1, c1 <= Program.affineBound - zMax else { continue }
-            chosen = (Int32(mx), Int32(mh), Int32(S))
-            break
-        }
-        guard let (mx, mh, S) = chosen else { throw FreezeError("layer \(name): no combiner shift keeps the rnn accumulators in range") }
-        rp.inputMultiplier = mx; rp.recurrentMultiplier = mh; rp.stateShift = S
-        // output: M_o / 2^S_o = e_h / (T e_o 2^S), B_o = 0
-        let zMax = Int64(mx) * sx + Int64(mh) * sh
-        let aMax = Int64(T - 1) * Int64(Lh) * (Int64(1) << Int64(S)) + zMax
-        let Lo = Double((1 << pr.outBits) - 1)
-        if pr.outRange > 0 {
-            let scale = eh / (Double(T) * (pr.outRange / Lo) * Double(sign: .plus, exponent: Int(S), significand: 1))
-            let (m, s, b) = try AffineFold.derive(scale: scale, offset: 0, maxInput: aMax)
-            rp.output.multiplier = Array(repeating: m, count: hd); rp.output.shift = Array(repeating: s, count: hd)
-            rp.output.offset = Array(repeating: b, count: hd)
-        }
-        program.nodes[pr.node].op = .rnn(rp)
-    }
-
     /// The input of node `n` over the calibration images, by the program so far (every earlier
     /// node final): the nodes before `n` and the tensors they write, output = `n`'s first input.
     static func partialRun(_ program: Program, upTo n: Int, calibration: PixelSet, threads: Int, layer: String) throws(FreezeError) -> [Int32] {
@@ -423,46 +285,6 @@ public enum Freezer {
         _ = try p.valueRanges(orFail: layers)
     }
 
-    /// Exact tile accumulators `acc_t[o]` (DATAPATH.md section 5) of every output pixel of every
-    /// image, order [image][tile][pixel][out]. `codes`: the crossbar's input, (C,H,W) per image.
-    static func tileAccumulators(codes: [Int32], count: Int, shape s: TensorShape, _ p: CrossbarParams, threads: Int) -> [Int32] {
-        let os = p.outputShape(for: s)
-        let fanIn = p.fanIn, px = os.h * os.w, per = p.tiles.count * px * p.outChannels
-        var out = [Int32](repeating: 0, count: count * per)
-        let rc = (0..<fanIn).map { r in (c: r / (p.kernelH * p.kernelW), y: (r / p.kernelW) % p.kernelH, x: r % p.kernelW) }
-        let n = max(1, min(threads, count))
-        codes.withUnsafeBufferPointer { cb in
-            p.weights.withUnsafeBufferPointer { wb in
-                out.withUnsafeMutableBufferPointer { ob in
-                    let cbp = UncheckedPointer(cb.baseAddress!), wbp = UncheckedPointer(wb.baseAddress!), obp = UncheckedMutablePointer(ob.baseAddress!)
-                    KernelsParallel.forEach(n) { part in
-                        var patch = [Int32](repeating: 0, count: fanIn)
-                        for img in (count * part / n)..<(count * (part + 1) / n) {
-                            let a = cbp.p + img * s.count
-                            for oy in 0..<os.h { for ox in 0..<os.w {
-                                for r in 0..<fanIn {
-                                    let iy = oy * p.strideH - p.padH + rc[r].y, ix = ox * p.strideW - p.padW + rc[r].x
-                                    patch[r] = (iy >= 0 && iy < s.h && ix >= 0 && ix < s.w) ? a[(rc[r].c * s.h + iy) * s.w + ix] : 0
-                                }
-                                patch.withUnsafeBufferPointer { pb in
-                                    for (t, tile) in p.tiles.enumerated() {
-                                        let dst = obp.p + img * per + (t * px + oy * os.w + ox) * p.outChannels
-                                        for o in 0..<p.outChannels {
-                                            let w = wbp.p + o * fanIn
-                                            var acc: Int32 = 0
-                                            for r in tile.rowStart..<(tile.rowStart + tile.rowCount) { acc &+= pb[r] &* Int32(w[r]) }
-                                            dst[o] = acc
-                                        }
-                                    }
-                                }
-                            } }
-                        }
-                    }
-                }
-            }
-        }
-        return out
-    }
 }
 
 struct UncheckedPointer<T>: @unchecked Sendable {

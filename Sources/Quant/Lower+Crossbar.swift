@@ -57,3 +57,102 @@ extension Lowering {
         return (cp, fl)
     }
 }
+
+extension Freezer {
+    /// Weight codes of one layer: LSB = percentile(|w_on|) / (2^(b-1) - 1); code = round(w_eff / LSB)
+    /// (half away from zero), clamped to `±(2^(b-1) - 1)`; pruned pairs use their w_off.
+    public static func quantizeWeights(_ wl: SourceWeightLayer, bits: Int, percentile: Double) throws(FreezeError) -> (codes: [Int8], lsb: Double, clipped: Int) {
+        let top = Double((1 << (bits - 1)) - 1)
+        for (i, v) in wl.wOn.enumerated() where !v.isFinite { throw FreezeError("layer \(wl.name): w_on[\(i)] = \(v) is not finite") }
+        for (i, v) in wl.wOff.enumerated() where !v.isFinite { throw FreezeError("layer \(wl.name): w_off[\(i)] = \(v) is not finite") }
+        var mags = wl.wOn.map { Double(abs($0)) }
+        let level: Double
+        if percentile >= 100 { level = mags.max() ?? 0 } else {
+            mags.sort()
+            level = mags.isEmpty ? 0 : mags[max(0, min(mags.count - 1, Int((percentile / 100 * Double(mags.count)).rounded(.up)) - 1))]
+        }
+        let lsb = level > 0 ? level / top : 1
+        var codes = [Int8](repeating: 0, count: wl.wOn.count)
+        var clipped = 0
+        for i in codes.indices {
+            let v = (Double(wl.effective(i)) / lsb).rounded(.toNearestOrAwayFromZero)
+            if abs(v) > top { clipped += 1 }
+            codes[i] = Int8(min(max(v, -top), top))
+        }
+        return (codes, lsb, clipped)
+    }
+
+    // MARK: freeze
+
+    /// ADC level of a set of exact accumulators: the `percentile` of |acc| (max if 0), and the max.
+    static func accLevel(_ accs: [Int32], percentile: Double) -> (level: Int64, max: Int64) {
+        var mags = accs.map { Int64($0).magnitude }
+        let mx = Int64(mags.max() ?? 0)
+        if percentile >= 100 { return (mx, mx) }
+        mags.sort()
+        let l = mags.isEmpty ? 0 : Int64(mags[max(0, min(mags.count - 1, Int((percentile / 100 * Double(mags.count)).rounded(.up)) - 1))])
+        return (l == 0 ? mx : l, mx)
+    }
+
+    /// One layer's ADC from its exact calibration accumulators (every tile, pixel and image):
+    /// level `A` = the `adcPercentile` of |acc|, gain by `adcGainRule`, the same (multiplier,
+    /// shift) on every tile of `cp`, and the calibration clipping count of the exact integer ADC.
+    static func calibrateADC(_ accs: [Int32], layer: inout FrozenLayer, _ cp: inout CrossbarParams,
+                             options o: FreezeOptions, adcBits: Int) throws(FreezeError) -> QuantizedMultiplier {
+        let (level, mx) = accLevel(accs, percentile: o.adcPercentile)
+        let gain = o.adcGainRule.gain(level: level, adcBits: adcBits)
+        let qm: QuantizedMultiplier
+        do { qm = try QuantizedMultiplier(real: gain) } catch { throw FreezeError("layer \(layer.name): ADC gain \(gain): \(error)") }
+        for t in cp.tiles.indices { cp.tiles[t].multiplier = qm.multiplier; cp.tiles[t].shift = qm.shift }
+        // the tiles' own ADC (one gain, one rule, one resolution on every tile of the layer)
+        var clipped = 0
+        if let tile = cp.tiles.first {
+            for a in accs where Reference.adcConversion(a, tile).saturated { clipped += 1 }
+        }
+        layer.accLevel = level; layer.accMax = mx
+        layer.adcGain = qm.realValue; layer.adcMultiplier = qm.multiplier; layer.adcShift = qm.shift
+        layer.calibrationReadings = accs.count; layer.calibrationClipped = clipped
+        return qm
+    }
+
+    /// Exact tile accumulators `acc_t[o]` (DATAPATH.md section 5) of every output pixel of every
+    /// image, order [image][tile][pixel][out]. `codes`: the crossbar's input, (C,H,W) per image.
+    static func tileAccumulators(codes: [Int32], count: Int, shape s: TensorShape, _ p: CrossbarParams, threads: Int) -> [Int32] {
+        let os = p.outputShape(for: s)
+        let fanIn = p.fanIn, px = os.h * os.w, per = p.tiles.count * px * p.outChannels
+        var out = [Int32](repeating: 0, count: count * per)
+        let rc = (0..<fanIn).map { r in (c: r / (p.kernelH * p.kernelW), y: (r / p.kernelW) % p.kernelH, x: r % p.kernelW) }
+        let n = max(1, min(threads, count))
+        codes.withUnsafeBufferPointer { cb in
+            p.weights.withUnsafeBufferPointer { wb in
+                out.withUnsafeMutableBufferPointer { ob in
+                    let cbp = UncheckedPointer(cb.baseAddress!), wbp = UncheckedPointer(wb.baseAddress!), obp = UncheckedMutablePointer(ob.baseAddress!)
+                    KernelsParallel.forEach(n) { part in
+                        var patch = [Int32](repeating: 0, count: fanIn)
+                        for img in (count * part / n)..<(count * (part + 1) / n) {
+                            let a = cbp.p + img * s.count
+                            for oy in 0..<os.h { for ox in 0..<os.w {
+                                for r in 0..<fanIn {
+                                    let iy = oy * p.strideH - p.padH + rc[r].y, ix = ox * p.strideW - p.padW + rc[r].x
+                                    patch[r] = (iy >= 0 && iy < s.h && ix >= 0 && ix < s.w) ? a[(rc[r].c * s.h + iy) * s.w + ix] : 0
+                                }
+                                patch.withUnsafeBufferPointer { pb in
+                                    for (t, tile) in p.tiles.enumerated() {
+                                        let dst = obp.p + img * per + (t * px + oy * os.w + ox) * p.outChannels
+                                        for o in 0..<p.outChannels {
+                                            let w = wbp.p + o * fanIn
+                                            var acc: Int32 = 0
+                                            for r in tile.rowStart..<(tile.rowStart + tile.rowCount) { acc &+= pb[r] &* Int32(w[r]) }
+                                            dst[o] = acc
+                                        }
+                                    }
+                                }
+                            } }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}

@@ -45,3 +45,87 @@ extension Lowering {
         return .rnnPending(pr, rp, input: t)
     }
 }
+
+extension Freezer {
+    /// Calibrates an rnn node (DATAPATH.md section 15): the ADC gains of both matrices, the
+    /// combiner (Mx, Mh, S) and the fused average + output quantizer.
+    ///
+    /// Input-matrix accumulators are exact (the program up to the rnn's input codes). The
+    /// recurrent matrix reads hidden codes, which depend on its own gain; its calibration readings
+    /// are therefore taken on the ideal-analog recurrence: `q_t = clamp(round_halfUp(a_t / e_h), 0, L_h)`
+    /// with `a_t / e_h = acc_x u_in LSB_ih / e_h + acc_h LSB_hh` from the exact accumulators
+    /// (steps t >= 1; step 0 reads the zero state).
+    static func calibrateRNN(_ pr: PendingRNN, _ program: inout Program, _ sk: inout Skeleton, calibration: PixelSet,
+                             options o: FreezeOptions, adcBits: Int) throws(FreezeError) {
+        guard case .rnn(var rp) = program.nodes[pr.node].op else { return }
+        let name = sk.layers[pr.inputLayer].name
+        let inT = program.nodes[pr.node].inputs[0]
+        let codes = try partialRun(program, upTo: pr.node, calibration: calibration, threads: o.threads, layer: name)
+        let inShape = program.tensors[inT].shape, T = pr.steps, hd = rp.hiddenSize, nI = rp.inputSize
+        // exact input-matrix accumulators, [image][tile][step][out] (a 1x1 crossbar over the (I,1,T) map)
+        let accX = tileAccumulators(codes: codes, count: calibration.count, shape: inShape, rp.input, threads: o.threads)
+        let lsbX = sk.layers[pr.inputLayer].weightLSB, lsbH = sk.layers[pr.recurrentLayer].weightLSB
+        let Lh = Double((1 << pr.hiddenBits) - 1), eh = pr.hiddenRange / Lh
+        let tilesX = rp.input.tiles.count, perX = tilesX * T * hd
+        // ideal recurrence: recurrent-matrix tile accumulators for t >= 1
+        var accH: [Int32] = []
+        accH.reserveCapacity(calibration.count * max(0, T - 1) * rp.recurrent.tiles.count * hd)
+        let fx = pr.inputUnit * lsbX / eh
+        for img in 0..<calibration.count {
+            var q = [Int32](repeating: 0, count: hd)
+            for t in 0..<T {
+                var h = [Int64](repeating: 0, count: hd)
+                if t > 0 {
+                    for tile in rp.recurrent.tiles {
+                        for oo in 0..<hd {
+                            var acc: Int32 = 0
+                            for r in tile.rowStart..<(tile.rowStart + tile.rowCount) { acc += q[r] * Int32(rp.recurrent.weights[oo * hd + r]) }
+                            accH.append(acc)
+                            h[oo] += Int64(acc)
+                        }
+                    }
+                }
+                guard t < T - 1 else { break }
+                for oo in 0..<hd {
+                    var ax: Int64 = 0
+                    for k in 0..<tilesX { ax += Int64(accX[img * perX + (k * T + t) * hd + oo]) }
+                    let v = Double(ax) * fx + Double(h[oo]) * lsbH
+                    q[oo] = Int32(min(max((v + 0.5).rounded(.down), 0), Lh))
+                }
+            }
+        }
+        _ = nI
+        let gx = try calibrateADC(accX, layer: &sk.layers[pr.inputLayer], &rp.input, options: o, adcBits: adcBits)
+        let gh = try calibrateADC(accH, layer: &sk.layers[pr.recurrentLayer], &rp.recurrent, options: o, adcBits: adcBits)
+        let ux = gx.realValue > 0 ? pr.inputUnit * lsbX / gx.realValue : 0, uh = gh.realValue > 0 ? eh * lsbH / gh.realValue : 0
+        sk.layers[pr.inputLayer].sumUnit = ux; sk.layers[pr.recurrentLayer].sumUnit = uh
+        // combiner: the largest S with Mx, Mh in Int32, |z| <= 2^31 - 1 and A <= 2^62
+        let sx = rp.input.tiles.reduce(Int64(0)) { $0 + (Int64(1) << Int64($1.bits - 1)) }
+        let sh = rp.recurrent.tiles.reduce(Int64(0)) { $0 + (Int64(1) << Int64($1.bits - 1)) }
+        let mxR = ux / eh, mhR = uh / eh
+        var chosen: (Int32, Int32, Int32)? = nil
+        for S in stride(from: 62, through: 0, by: -1) {
+            let mx = (mxR * Double(sign: .plus, exponent: S, significand: 1)).rounded(), mh = (mhR * Double(sign: .plus, exponent: S, significand: 1)).rounded()
+            guard mx <= Double(Int32.max), mh <= Double(Int32.max) else { continue }
+            let zMax = Int64(mx) * sx + Int64(mh) * sh
+            guard zMax <= Int64(Int32.max) else { continue }
+            let (c1, f1) = (Int64(T - 1) * Int64(Lh)).multipliedReportingOverflow(by: Int64(1) << Int64(S))
+            guard !f1, c1 <= Program.affineBound - zMax else { continue }
+            chosen = (Int32(mx), Int32(mh), Int32(S))
+            break
+        }
+        guard let (mx, mh, S) = chosen else { throw FreezeError("layer \(name): no combiner shift keeps the rnn accumulators in range") }
+        rp.inputMultiplier = mx; rp.recurrentMultiplier = mh; rp.stateShift = S
+        // output: M_o / 2^S_o = e_h / (T e_o 2^S), B_o = 0
+        let zMax = Int64(mx) * sx + Int64(mh) * sh
+        let aMax = Int64(T - 1) * Int64(Lh) * (Int64(1) << Int64(S)) + zMax
+        let Lo = Double((1 << pr.outBits) - 1)
+        if pr.outRange > 0 {
+            let scale = eh / (Double(T) * (pr.outRange / Lo) * Double(sign: .plus, exponent: Int(S), significand: 1))
+            let (m, s, b) = try AffineFold.derive(scale: scale, offset: 0, maxInput: aMax)
+            rp.output.multiplier = Array(repeating: m, count: hd); rp.output.shift = Array(repeating: s, count: hd)
+            rp.output.offset = Array(repeating: b, count: hd)
+        }
+        program.nodes[pr.node].op = .rnn(rp)
+    }
+}

@@ -31,7 +31,8 @@ enum InspectCommand {
         var totalWeights = 0, totalKept = 0, maskedWeights = 0
         for (i, n) in p.nodes.enumerated() {
             var l: [String: Any] = ["node": i, "op": n.op.kind.name,
-                                    "inputs": n.inputs.map { shape(p.tensors[$0]) }, "output": shape(p.tensors[n.output])]
+                                    "inputs": n.inputs.map { shape(p.tensors[$0]) }, "output": shape(p.tensors[n.output]),
+                                    "inputTensors": n.inputs, "outputTensor": n.output]
             switch n.op {
             case .inputQuant, .activation, .concat, .add:
                 let a = n.op.outputQuantizer!
@@ -39,7 +40,7 @@ enum InspectCommand {
             case .upsampleBilinear(let u):
                 l["factor"] = "\(u.factorH)x\(u.factorW)"; l["rounding"] = p.tensors[n.output].kind == .sum ? "exact" : "\(u.rounding)"
             case .globalAvgPool(let g):
-                l["rounding"] = "\(g.rounding)"
+                l["rounding"] = p.globalPoolIsExact(n) ? "exact" : "\(g.rounding)"
             case .maxPool(let q):
                 l["window"] = "\(q.kh)x\(q.kw)/\(q.sh)x\(q.sw)"
             case .crossbar(let x):
@@ -141,11 +142,16 @@ enum InspectCommand {
         for l in s["layers"] as! [[String: Any]] {
             var line = "  [\(l["node"]!)] \(String(describing: l["op"]!).padding(toLength: 11, withPad: " ", startingAt: 0)) "
             line += "\((l["inputs"] as! [String]).joined(separator: ", ")) -> \(l["output"]!)"
+            // a node of a graph that reads other than its predecessor's output names its tensors
+            if let ins = l["inputTensors"] as? [Int], let node = l["node"] as? Int, ins != [node] {
+                line += " (reads t\(ins.map(String.init).joined(separator: ", t")))"
+            }
             if let g = l["geometry"] { line += "  \(g), w\(l["weightBits"]!), \(l["tiles"]!) tiles, ADC \(l["adcBits"]!)" }
             if let sp = l["sparsity"] as? Double { line += String(format: ", kept %d (sparsity %.2f%%)", l["kept"] as! Int, 100 * sp) }
             if let f = l["maskFlips"] { line += ", flips \(f)" }
             if let ws = l["weightStorage"] { line += ", weights: \(ws) (\(l["weightStoredBytes"]!) bytes)" }
             if let ob = l["outBits"] { line += "  out \(ob) bits, \(l["rounding"]!)" }
+            else if let r = l["rounding"] { line += "  \(l["factor"].map { "x\($0), " } ?? "")\(r)" }
             if let w = l["window"] { line += "  \(w)" }
             o += line + "\n"
         }
