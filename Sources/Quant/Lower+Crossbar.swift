@@ -65,12 +65,7 @@ extension Freezer {
         let top = Double((1 << (bits - 1)) - 1)
         for (i, v) in wl.wOn.enumerated() where !v.isFinite { throw FreezeError("layer \(wl.name): w_on[\(i)] = \(v) is not finite") }
         for (i, v) in wl.wOff.enumerated() where !v.isFinite { throw FreezeError("layer \(wl.name): w_off[\(i)] = \(v) is not finite") }
-        var mags = wl.wOn.map { Double(abs($0)) }
-        let level: Double
-        if percentile >= 100 { level = mags.max() ?? 0 } else {
-            mags.sort()
-            level = mags.isEmpty ? 0 : mags[max(0, min(mags.count - 1, Int((percentile / 100 * Double(mags.count)).rounded(.up)) - 1))]
-        }
+        let level = percentileOf(wl.wOn.map { Double(abs($0)) }, percentile) ?? 0
         let lsb = level > 0 ? level / top : 1
         var codes = [Int8](repeating: 0, count: wl.wOn.count)
         var clipped = 0
@@ -82,15 +77,20 @@ extension Freezer {
         return (codes, lsb, clipped)
     }
 
-    // MARK: freeze
+    /// The `p`-th percentile (0 < p <= 100) of `values`: the element of rank ceil(p/100 n) (the
+    /// maximum at 100); nil if empty.
+    static func percentileOf<T: Comparable>(_ values: [T], _ p: Double) -> T? {
+        if p >= 100 { return values.max() }
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted()
+        return sorted[max(0, min(sorted.count - 1, Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1))]
+    }
 
     /// ADC level of a set of exact accumulators: the `percentile` of |acc| (max if 0), and the max.
     static func accLevel(_ accs: [Int32], percentile: Double) -> (level: Int64, max: Int64) {
-        var mags = accs.map { Int64($0).magnitude }
-        let mx = Int64(mags.max() ?? 0)
-        if percentile >= 100 { return (mx, mx) }
-        mags.sort()
-        let l = mags.isEmpty ? 0 : Int64(mags[max(0, min(mags.count - 1, Int((percentile / 100 * Double(mags.count)).rounded(.up)) - 1))])
+        let mags = accs.map { Int64($0.magnitude) }
+        let mx = mags.max() ?? 0
+        let l = percentileOf(mags, percentile) ?? 0
         return (l == 0 ? mx : l, mx)
     }
 
