@@ -392,10 +392,14 @@ public final class Engine {
         for _ in 0..<Swift.max(1, threads) { workspaces.append(Workspace(for: compiled)) }
     }
 
+    /// Classes predicted per image: the output's pixels (H*W; 1 for a classifier).
+    public var predictionsPerImage: Int { program.tensors[program.output].shape.h * program.tensors[program.output].shape.w }
+
     /// Threads (workspaces) available to `inferBatch`.
     public var threads: Int { workspaces.count }
 
-    /// One image: `pixels.count == inputCount`, `logits.count == outputCount`. Returns the argmax.
+    /// One image: `pixels.count == inputCount`, `logits.count == outputCount`. Returns the argmax
+    /// over all logits (a classifier's class; per-pixel outputs: `inferBatch`'s predictions).
     @discardableResult
     public func infer(pixels: UnsafeBufferPointer<UInt8>, logits: UnsafeMutableBufferPointer<Int32>) -> Int {
         precondition(pixels.count == inputCount && logits.count == outputCount, "buffer sizes")
@@ -404,14 +408,16 @@ public final class Engine {
     }
 
     /// A batch of `count` images stored back to back; logits back to back; `predictions`
-    /// (optional, `count` entries) receives each argmax. Images are split into contiguous
+    /// (optional, `count * predictionsPerImage` entries) receives each image's per-pixel argmax
+    /// (a classifier: one per image). Images are split into contiguous
     /// chunks, one per thread (`threads` at most `self.threads`); results do not depend on the
     /// thread count.
     public func inferBatch(pixels: UnsafeBufferPointer<UInt8>, count: Int, logits: UnsafeMutableBufferPointer<Int32>,
                            predictions: UnsafeMutableBufferPointer<Int32>? = nil, threads: Int? = nil) {
         let nIn = inputCount, nOut = outputCount
         precondition(pixels.count >= count * nIn && logits.count >= count * nOut, "buffer sizes")
-        precondition(predictions == nil || predictions!.count >= count, "predictions size")
+        let ppi = predictionsPerImage, outShape = program.tensors[program.output].shape
+        precondition(predictions == nil || predictions!.count >= count * ppi, "predictions size")
         let n = Swift.max(1, Swift.min(threads ?? workspaces.count, workspaces.count, Swift.max(count, 1)))
         let c = compiled
         let ws = workspaces
@@ -423,7 +429,7 @@ public final class Engine {
             for i in lo..<hi {
                 let out = lg + i * nOut
                 c.run(pixels: px + i * nIn, logits: out, workspace: w)
-                if let pr { pr[i] = Int32(argmax(UnsafeBufferPointer(start: out, count: nOut))) }
+                if let pr { pixelArgmax(UnsafeBufferPointer(start: out, count: nOut), shape: outShape, into: pr + i * ppi) }
             }
         }
     }
@@ -431,7 +437,7 @@ public final class Engine {
     /// Convenience: a batch from arrays; returns logits (back to back) and predictions.
     public func inferBatch(_ pixels: [UInt8], count: Int, threads: Int? = nil) -> (logits: [Int32], predictions: [Int32]) {
         var logits = [Int32](repeating: 0, count: count * outputCount)
-        var pred = [Int32](repeating: 0, count: count)
+        var pred = [Int32](repeating: 0, count: count * predictionsPerImage)
         pixels.withUnsafeBufferPointer { p in
             logits.withUnsafeMutableBufferPointer { l in
                 pred.withUnsafeMutableBufferPointer { q in
@@ -498,3 +504,25 @@ public func argmax(_ v: UnsafeBufferPointer<Int32>) -> Int {
 
 /// Argmax of an array; ties: the lowest index wins.
 public func argmax(_ v: [Int32]) -> Int { v.withUnsafeBufferPointer { argmax($0) } }
+
+/// Per-pixel argmax over the channels of a (C,H,W) output (DATAPATH.md section 9): `H*W` classes
+/// in (h, w) order; ties: the lowest channel wins. A classifier's (C,1,1) output has one pixel,
+/// whose class is `argmax` of the logits.
+@inlinable
+public func pixelArgmax<T: Comparable>(_ v: UnsafeBufferPointer<T>, shape s: TensorShape, into out: UnsafeMutablePointer<Int32>) {
+    let hw = s.h * s.w
+    for p in 0..<hw {
+        var best = 0
+        for c in 1..<Swift.max(s.c, 1) where v[c * hw + p] > v[best * hw + p] { best = c }
+        out[p] = Int32(best)
+    }
+}
+
+/// Per-pixel argmax of one image's output values (`v.count == shape.count`).
+public func pixelArgmax<T: Comparable>(_ v: some Collection<T>, shape: TensorShape) -> [Int32] {
+    precondition(v.count == shape.count, "values of one output")
+    let a = Array(v)
+    var out = [Int32](repeating: 0, count: shape.h * shape.w)
+    a.withUnsafeBufferPointer { b in out.withUnsafeMutableBufferPointer { pixelArgmax(b, shape: shape, into: $0.baseAddress!) } }
+    return out
+}

@@ -49,13 +49,17 @@ public final class Evaluator {
         guard count > 0 else { return }
         let nOut = engine.outputCount, nIn = engine.inputCount
         if logitBuf.count < count * nOut { logitBuf = [Int32](repeating: 0, count: count * nOut) }
-        if predBuf.count < count { predBuf = [Int32](repeating: 0, count: count) }
+        // a per-pixel output predicts H*W classes per image; image labels and the float
+        // agreement below are counted for classifiers (one prediction per image)
+        let ppi = engine.predictionsPerImage
+        if predBuf.count < count * ppi { predBuf = [Int32](repeating: 0, count: count * ppi) }
         logitBuf.withUnsafeMutableBufferPointer { lg in
             predBuf.withUnsafeMutableBufferPointer { pr in
                 engine.inferBatch(pixels: pixels, count: count, logits: lg, predictions: pr)
                 if let logits { logits.update(from: lg.baseAddress!, count: count * nOut) }
             }
         }
+        guard ppi == 1 else { images += count; return }
         if withFloat {
             if floatPred.count < count { floatPred = [Int](repeating: 0, count: count) }
             let fe = floatEval

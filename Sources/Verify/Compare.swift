@@ -44,11 +44,12 @@ public struct ArgmaxReport: Sendable, Equatable {
     public var count: Int
     /// The first K images have float values; the float counts below are over those.
     public var floatCount: Int
-    /// Images whose argmax of the logits under test equals the golden integer argmax.
+    /// Predictions (one per image for a classifier, one per output pixel of a per-pixel head)
+    /// whose argmax of the logits under test equals the golden integer argmax.
     public var integerMatchesGolden: Int
-    /// Images (of the first K) where the float pipeline's argmax equals the argmax of the logits under test.
+    /// Predictions (of the first K images) where the float pipeline's argmax equals the argmax of the logits under test.
     public var floatAgreesWithInteger: Int
-    /// With labels: images the logits under test (of all N) / the float pipeline (of the first K) classify correctly.
+    /// With labels (classifiers): images the logits under test (of all N) / the float pipeline (of the first K) classify correctly.
     public var integerCorrect: Int?
     public var floatCorrect: Int?
 }
@@ -248,17 +249,22 @@ public enum Verifier {
             layers.append(LayerReport(point: p, elements: e.count, mismatches: mism, firstMismatch: first, floatElements: f.count,
                                       floatMaxAbsDiff: maxD, floatMeanAbsDiff: f.isEmpty ? 0 : sumD / Double(f.count)))
         }
-        let per = golden.points[golden.logits].shape.count
-        var am = ArgmaxReport(count: golden.count, floatCount: golden.floatCount, integerMatchesGolden: 0, floatAgreesWithInteger: 0,
-                              integerCorrect: golden.labels == nil ? nil : 0, floatCorrect: golden.labels == nil ? nil : 0)
+        // counted per prediction: per image for a classifier, per output pixel otherwise (labels
+        // are per image, so correctness is counted for classifiers only)
+        let ls = golden.points[golden.logits].shape, per = ls.count, ppi = golden.pixelsPerImage
+        let labels = ppi == 1 ? golden.labels : nil
+        var am = ArgmaxReport(count: golden.count * ppi, floatCount: golden.floatCount * ppi, integerMatchesGolden: 0, floatAgreesWithInteger: 0,
+                              integerCorrect: labels == nil ? nil : 0, floatCorrect: labels == nil ? nil : 0)
         for n in 0..<golden.count {
-            let gi = Kernels.argmax(Array(got[golden.logits][(n * per)..<((n + 1) * per)]))
-            let fi = n < golden.floatCount ? FloatPipeline.argmax(Array(golden.floats[golden.logits][(n * per)..<((n + 1) * per)])) : nil
-            if gi == Int(golden.argmax[n]) { am.integerMatchesGolden += 1 }
-            if let fi, fi == gi { am.floatAgreesWithInteger += 1 }
-            if let l = golden.labels {
-                if gi == Int(l[n]) { am.integerCorrect! += 1 }
-                if let fi, fi == Int(l[n]) { am.floatCorrect! += 1 }
+            let gi = pixelArgmax(got[golden.logits][(n * per)..<((n + 1) * per)], shape: ls)
+            let fi = n < golden.floatCount ? pixelArgmax(golden.floats[golden.logits][(n * per)..<((n + 1) * per)], shape: ls) : nil
+            for p in 0..<ppi {
+                if gi[p] == golden.argmax[n * ppi + p] { am.integerMatchesGolden += 1 }
+                if let fi, fi[p] == gi[p] { am.floatAgreesWithInteger += 1 }
+            }
+            if let l = labels {
+                if gi[0] == l[n] { am.integerCorrect! += 1 }
+                if let fi, fi[0] == l[n] { am.floatCorrect! += 1 }
             }
         }
         return VerifyReport(mode: mode, dumpDir: dumpDir, modelSHA256: modelSHA256, goldenModelSHA256: golden.modelSHA256,

@@ -21,7 +21,8 @@ public struct GoldenSet: Sendable, Equatable {
     public var floats: [[Float]]
     /// Index into `points` of the logits (the program's output tensor).
     public var logits: Int
-    /// Integer argmax of each image's logits (lowest index wins ties).
+    /// Integer argmax of each image's logits per output pixel (`count * H * W`, image-major;
+    /// a classifier: one per image; lowest channel wins ties).
     public var argmax: [Int32]
     /// Labels of the images, when given.
     public var labels: [Int32]?
@@ -128,7 +129,7 @@ public enum Golden {
                     if floatsHere { floats[j] += tileFloats[node]![tile] }
                 }
             }
-            argmaxes.append(Int32(Kernels.argmax(trace.tensors[program.output])))
+            argmaxes += pixelArgmax(trace.tensors[program.output], shape: program.tensors[program.output].shape)
         }
         let logits = points.lastIndex { $0.tensor == program.output }!
         return GoldenSet(modelSHA256: modelSHA256, count: count, points: points, values: values, floats: floats,
@@ -213,7 +214,7 @@ public enum Golden {
                 out.append((storedName(p.floatFile, storage), try NPYArray(shape: p.arrayShape(count: g.floatCount), float32: g.floats[j])))
             }
         }
-        out.append((storedName(argmaxFile, storage), try NPYArray(shape: [g.count], int32: g.argmax)))
+        out.append((storedName(argmaxFile, storage), try NPYArray(shape: g.argmaxShape, int32: g.argmax)))
         if let l = g.labels { out.append((storedName(labelsFile, storage), try NPYArray(shape: [g.count], int32: l))) }
         return out
     }
@@ -230,5 +231,15 @@ public enum Golden {
         }
         if z.count > 9 { z[9] = 0xFF }
         return z
+    }
+}
+
+extension GoldenSet {
+    /// Output pixels of the logits point (1 for a classifier).
+    public var pixelsPerImage: Int { points[logits].shape.h * points[logits].shape.w }
+    /// `argmax.npy`'s shape: `[N]` for a classifier, `[N, H, W]` for a per-pixel output.
+    public var argmaxShape: [Int] {
+        let s = points[logits].shape
+        return pixelsPerImage == 1 ? [count] : [count, s.h, s.w]
     }
 }

@@ -237,7 +237,9 @@ extension Golden {
             throw manifestError(mpath, "argmax must be \(argmaxFile)\(version >= 2 ? " or \(argmaxFile).gz" : "")")
         }
         let am = try array(amName, "argmax")
-        guard am.dtype == .int32, am.shape == [count] else { throw VerifyError(.badArray, path: dir + "/" + amName, "must be int32 [\(count)]") }
+        let ls = points[logits].shape
+        let amShape = ls.h * ls.w == 1 ? [count] : [count, ls.h, ls.w]
+        guard am.dtype == .int32, am.shape == amShape else { throw VerifyError(.badArray, path: dir + "/" + amName, "must be int32 \(amShape) (the logits' per-pixel argmax)") }
         var labels: [Int32]? = nil
         if let ln = root["labels"] as? String {
             let la = try array(ln, "labels")

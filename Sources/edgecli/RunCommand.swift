@@ -35,6 +35,10 @@ enum RunCommand {
         let program = bundle.program
         let inShape = program.tensors[program.input].shape
         let classes = program.tensors[program.output].shape.count
+        let os = program.tensors[program.output].shape
+        if labelsPath != nil, os.h * os.w != 1 {
+            throw CLIError("run: \(modelPath) has a per-pixel output (\(os.c) classes at \(os.h)x\(os.w)); --labels holds one class per image and applies to classifiers only")
+        }
         let images = try ImageStream(path: input, shape: inShape, featureBits: inputFeatureBits(bundle))
         let labels = try labelsPath.map { try readLabels(path: $0, count: images.count, classes: classes) }
         let ev = try Evaluator(program: program, threads: threads, withFloat: withFloat)

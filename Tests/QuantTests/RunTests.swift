@@ -98,6 +98,11 @@ final class RunTests: XCTestCase {
         try writeFileAtomically(Array(modelBytes[0..<(modelBytes.count - 37)]), to: trModel)
         let labels = dir + "/labels.idx"
         try writeIDX(labels, shape: [19], .uint8([UInt8](repeating: 1, count: 19)), gzip: false)
+        // a per-pixel head (the sample U-Net) with image labels
+        let unet = dir + "/unet.rram"
+        try ModelSamples.graph(seed: 35, unet: true).write(to: unet)
+        let labels20 = dir + "/labels20.idx"
+        try writeIDX(labels20, shape: [20], .uint8([UInt8](repeating: 1, count: 20)), gzip: false)
         let cases: [(String, [String], [String])] = [
             ("wrong container", ["run", RunTests.model.path, "--input", npy, "--out", out], [npy, "NPY"]),
             ("wrong size", ["run", RunTests.model.path, "--input", big, "--out", out], [big, "2 x 32 x 32", "28 x 28"]),
@@ -107,6 +112,7 @@ final class RunTests: XCTestCase {
             ("label count", ["run", RunTests.model.path, "--input", good, "--labels", labels, "--out", out], [labels, "19 labels for 20 images"]),
             ("unknown option", ["run", RunTests.model.path, "--input", good, "--out", out, "--fast"], ["--fast"]),
             ("missing model", ["run", dir + "/none.rrm", "--input", good, "--out", out], ["none.rrm"]),
+            ("image labels for a per-pixel head", ["run", unet, "--input", good, "--labels", labels20, "--out", out], [unet, "per-pixel output", "classifiers only"]),
             ("missing output dir", ["run", RunTests.model.path, "--input", good, "--out", dir + "/no/such/x.npy"], ["no/such"]),
         ]
         for (what, args, needles) in cases {
@@ -117,6 +123,10 @@ final class RunTests: XCTestCase {
             let left = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix(".") || $0.contains("tmp") }
             XCTAssertEqual(left, [], "\(what): no temporary files")
         }
+        // without labels the per-pixel model runs (its logits maps are written)
+        let ok = try runTool(["run", unet, "--input", good, "--out", dir + "/maps.npy"])
+        XCTAssertEqual(ok.status, 0, ok.err)
+        try FileManager.default.removeItem(atPath: dir + "/maps.npy")
         // freeze refuses a missing run directory without writing
         let fr = try runTool(["freeze", dir + "/norun", "--target", "rram-40nm-taox", "--out", dir + "/m.rrm"])
         XCTAssertNotEqual(fr.status, 0)
