@@ -176,19 +176,8 @@ final class RunTests: XCTestCase {
         let src = FreezeSource(run: run)
         XCTAssertEqual(src.weightLayers.map(\.name), ["conv1", "conv2", "fc1", "fc2"])
         let m = try Freezer.freeze(src, target: TargetProfiles.rram40nmTaOx, calibration: px.prefix(100))
-        let test = syntheticPixels(count: 200, seed: 6)
-        let logits = try run.forward(Array(test.pixels[0..<(100 * 784)]).map { Float($0) / 255 }, count: 100) + run.forward(Array(test.pixels[(100 * 784)...]).map { Float($0) / 255 }, count: 100)
-        let engine = try Engine(program: m.program, threads: 1)
-        let ints = engine.inferBatch(test.pixels, count: test.count).predictions
-        var agree = 0, trainingCorrect = 0, intCorrect = 0
-        for i in 0..<test.count {
-            let row = Array(logits[(i * 10)..<((i + 1) * 10)])
-            let a = row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) }!
-            if a == Int(ints[i]) { agree += 1 }
-            if a == Int(test.labels![i]) { trainingCorrect += 1 }
-            if Int(ints[i]) == Int(test.labels![i]) { intCorrect += 1 }
-        }
-        XCTAssertGreaterThanOrEqual(Double(agree) / Double(test.count), 0.95, "integer vs the training's float model")
+        let (agree, trainingCorrect, intCorrect, _) = try agreement(run, m.program, syntheticPixels(count: 200, seed: 6))
+        XCTAssertGreaterThanOrEqual(Double(agree) / 200.0, 0.95, "integer vs the training's float model")
         XCTAssertLessThanOrEqual(abs(intCorrect - trainingCorrect), 6, "accuracy within 3 points (\(intCorrect) vs \(trainingCorrect) of 200)")
         XCTAssertGreaterThan(trainingCorrect, 50, "the synthetic task is learnable (chance: 20 of 200)")
     }
@@ -220,22 +209,29 @@ final class GraphFreezeTests: XCTestCase {
         XCTAssertEqual(proj.inputs, m.program.nodes[m.layers[3].node].inputs, "b2.proj and b2.conv1 read the same codes")
         try m.program.validate()
 
-        let test = syntheticPixels(count: 200, seed: 8)
-        let logits = try run.forward(Array(test.pixels[0..<(100 * 784)]).map { Float($0) / 255 }, count: 100) + run.forward(Array(test.pixels[(100 * 784)...]).map { Float($0) / 255 }, count: 100)
-        let engine = try Engine(program: m.program, threads: 1)
-        let ints = engine.inferBatch(test.pixels, count: test.count).predictions
-        var agree = 0, trainingCorrect = 0, intCorrect = 0, pipelineAgree = 0
-        for i in 0..<test.count {
-            let row = Array(logits[(i * 10)..<((i + 1) * 10)])
-            let a = row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) }!
-            if a == Int(ints[i]) { agree += 1 }
-            if a == Int(test.labels![i]) { trainingCorrect += 1 }
-            if Int(ints[i]) == Int(test.labels![i]) { intCorrect += 1 }
-            if FloatPipeline.argmax(FloatPipeline.logits(m.program, pixels: image(test, i))) == Int(ints[i]) { pipelineAgree += 1 }
-        }
-        XCTAssertGreaterThanOrEqual(Double(agree) / Double(test.count), 0.95, "integer vs the training's float model (\(agree) of 200)")
-        XCTAssertGreaterThanOrEqual(Double(pipelineAgree) / Double(test.count), 0.97, "integer vs the frozen float pipeline (\(pipelineAgree) of 200)")
+        let (agree, trainingCorrect, intCorrect, pipelineAgree) = try agreement(run, m.program, syntheticPixels(count: 200, seed: 8))
+        XCTAssertGreaterThanOrEqual(Double(agree) / 200.0, 0.95, "integer vs the training's float model (\(agree) of 200)")
+        XCTAssertGreaterThanOrEqual(Double(pipelineAgree) / 200.0, 0.97, "integer vs the frozen float pipeline (\(pipelineAgree) of 200)")
         XCTAssertLessThanOrEqual(abs(intCorrect - trainingCorrect), 6, "accuracy within 3 points (\(intCorrect) vs \(trainingCorrect) of 200)")
         XCTAssertGreaterThan(trainingCorrect, 50, "the synthetic task is learnable (chance: 20 of 200)")
     }
+}
+
+/// Over 200 synthetic images: how often the integer program's class equals the training's own
+/// float model's, both models' correct counts, and how often the frozen float pipeline's class
+/// equals the integer program's.
+func agreement(_ run: TrainedRun, _ program: Program, _ test: PixelSet) throws -> (agree: Int, trainingCorrect: Int, intCorrect: Int, pipelineAgree: Int) {
+    precondition(test.count == 200)
+    let logits = try run.forward(Array(test.pixels[0..<(100 * 784)]).map { Float($0) / 255 }, count: 100) + run.forward(Array(test.pixels[(100 * 784)...]).map { Float($0) / 255 }, count: 100)
+    let ints = try Engine(program: program, threads: 1).inferBatch(test.pixels, count: test.count).predictions
+    var r = (agree: 0, trainingCorrect: 0, intCorrect: 0, pipelineAgree: 0)
+    for i in 0..<test.count {
+        let row = Array(logits[(i * 10)..<((i + 1) * 10)])
+        let a = row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) }!
+        if a == Int(ints[i]) { r.agree += 1 }
+        if a == Int(test.labels![i]) { r.trainingCorrect += 1 }
+        if Int(ints[i]) == Int(test.labels![i]) { r.intCorrect += 1 }
+        if FloatPipeline.argmax(FloatPipeline.logits(program, pixels: image(test, i))) == Int(ints[i]) { r.pipelineAgree += 1 }
+    }
+    return r
 }
