@@ -153,8 +153,9 @@ public enum CSource {
              * concat (section 17): the inputs' channels in order, output channel c requantized by the affine fields' channel c */
             const int32_t *second_multiplier;
             /* upsample bilinear, aligned corners (section 18): factors; an output of kind RRAM_KIND_SUM holds the exact
-             * numerators, a code output the numerators / ((OH-1)(OW-1)) rounded by `rounding`;
-             * global average pool (section 19): sum / (H*W) rounded by `rounding` */
+             * numerators, a code output the numerators / (Dy*Dx) rounded by `rounding` (D = max(out - 1, 1) per axis);
+             * global average pool (section 19): sum / (H*W) rounded by `rounding`, or, a sum output of a code input,
+             * the exact sums */
             int32_t factor_h, factor_w;
             /* max pool */
             int32_t pool_kh, pool_kw, pool_sh, pool_sw;
