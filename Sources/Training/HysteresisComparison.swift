@@ -1,4 +1,4 @@
-// The hysteresis figures of issue 4: a run with hysteresis against the same run without.
+// The hysteresis figures: a run with hysteresis against the same run without.
 
 /// Flips and accuracy of a finished run with hysteresis against its twin without (the same
 /// configuration apart from the hysteresis options; `edgecli prune --compare-hysteresis DIR`).

@@ -103,12 +103,13 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// Hardware TO of the CNN starts its hysteresis limit at 0.8 instead of 0.3 (each flip is a
     /// programming operation on the chip) and uses a peak learning rate of 0.2: with 0.1 the
     /// hysteresis cost 0.33 points and hardware ended 1.12 points behind software (mean of seeds
-    /// 1-3); with 0.2 the cost was 0.16 and the flips still ~68 % fewer (session 5; with the
-    /// session-6 engine, seeds 1-5: cost 0.34, gap 1.21; docs/TRAINING.md). It exempts conv1
+    /// 1-3); with 0.2 the cost was 0.16 and the flips still ~68 % fewer (with the window
+    /// convolution engine, seeds 1-5: cost 0.34, gap 1.21; docs/TRAINING.md). It exempts conv1
     /// (576 weights, fan-in 9) and fc2 (1280 weights, the logits) from hysteresis: conv1 alone
-    /// ended 0.33 points higher than hysteresis everywhere over seeds 1-10 (session 7), and fc2
-    /// as well another 0.18 over seeds 1-20 (session 8), with ~65 % fewer flips than without
-    /// hysteresis (docs/TRAINING.md).
+    /// ended 0.33 points higher than hysteresis everywhere over seeds 1-10, and fc2 as well
+    /// another 0.18 over seeds 1-20, with ~65 % fewer flips than without hysteresis
+    /// (docs/TRAINING.md). The residual net takes the CNN's defaults, with its first and last
+    /// weight layers (stem, fc) exempt.
     public static func defaults(task: String, mode: String = "software") -> TrainConfig {
         var c = TrainConfig()
         c.task = task
