@@ -74,13 +74,14 @@ public enum Architectures {
         ]
     }
 
-    /// A residual supermask CNN for Fashion-MNIST (input [1, 28, 28]): maxpool 2 -> input
+    /// A residual supermask CNN for Fashion-MNIST (input [1, 28, 28]): maxpool 2 (unless
+    /// `inputPool` is false) -> input
     /// quantizer -> stem conv 1->w 3x3 pad 1 - BN - ReLU - fq -> an identity block (conv-BN-ReLU-fq-
     /// conv-BN, + the block input's codes, ReLU, fq) -> a projection block to 2w channels at
     /// stride 2 (conv-BN-ReLU-fq-conv-BN, + a 1x1 stride-2 projection conv-BN of the block input,
     /// ReLU, fq) -> global average pooling -> fq -> fc 2w->10. `inputs` name the branches (value 0
     /// is the graph input, k + 1 node k's output).
-    public static func fashionResNet(bits: Int = 4, width w: Int = 32) -> [LayerSpec] {
+    public static func fashionResNet(bits: Int = 4, width w: Int = 32, inputPool: Bool = true) -> [LayerSpec] {
         var g: [LayerSpec] = []
         /// Appends a node; returns its output value.
         @discardableResult func node(_ op: String, inputs: [Int]? = nil, _ f: (inout LayerSpec) -> Void = { _ in }) -> Int {
@@ -93,7 +94,7 @@ public enum Architectures {
             }
         }
         func bn() -> Int { node("batchnorm") { $0.eps = 1e-5; $0.momentum = 0.1 } }
-        node("maxpool2d") { $0.kernel = 2 }
+        if inputPool { node("maxpool2d") { $0.kernel = 2 } }
         _ = q(fixed: 1.0)
         conv("stem", 1, w); _ = bn(); node("relu")
         let x1 = q()
@@ -119,12 +120,13 @@ public enum Architectures {
     /// Tasks `edgecli prune` knows.
     public static let tasks = ["fashion-mnist", "spoken-digit", "fashion-mnist-resnet"]
 
-    /// The graph of a task (`width`: fashion-mnist-resnet's w, nil = 32).
-    public static func graph(task: String, bits: Int, width: Int? = nil) throws -> [LayerSpec] {
+    /// The graph of a task (fashion-mnist-resnet: `width` w, nil = 32; `inputPool` false = the
+    /// stem reads the 28x28 image instead of its 2x2 max-pool).
+    public static func graph(task: String, bits: Int, width: Int? = nil, inputPool: Bool? = nil) throws -> [LayerSpec] {
         switch task {
         case "fashion-mnist": return fashionCNN(bits: bits)
         case "spoken-digit": return spokenDigitCRNN(bits: bits)
-        case "fashion-mnist-resnet": return fashionResNet(bits: bits, width: width ?? 32)
+        case "fashion-mnist-resnet": return fashionResNet(bits: bits, width: width ?? 32, inputPool: inputPool ?? true)
         default: throw TrainingError("unknown task '\(task)' (supported: \(tasks.joined(separator: ", ")))")
         }
     }

@@ -91,6 +91,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var effectiveOptimizer: String { optimizer ?? "sgd" }
     /// fashion-mnist-resnet: the stem's channel count w (the projection block has 2w); nil = 32.
     public var width: Int? = nil
+    /// fashion-mnist-resnet: false = no 2x2 max-pool of the input (28x28 maps); nil = true.
+    public var inputPool: Bool? = nil
     public init() {}
 
     /// The defaults of a task (what `edgecli prune --task T` starts from; docs/TRAINING.md).
@@ -161,6 +163,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             guard task == "fashion-mnist-resnet" else { throw TrainingError("width applies to fashion-mnist-resnet only, not \(task)") }
             guard (4...256).contains(width) else { throw TrainingError("width must be in 4...256, got \(width)") }
         }
+        if inputPool != nil, task != "fashion-mnist-resnet" { throw TrainingError("the input pool option applies to fashion-mnist-resnet only, not \(task)") }
     }
 
     /// Every hysteresis-exempt layer must be one of the network's masked layers.
@@ -260,7 +263,7 @@ public final class Trainer {
         for l in train.labels + test.labels where Int(l) >= classes { throw TrainingError("label \(l) outside 0..<\(classes)") }
         self.config = config; self.train = train; self.test = test; self.source = source; self.classes = classes
         pool = WorkPool(threads: threads)
-        net = try SupermaskNetwork(specs: specs ?? Architectures.graph(task: config.task, bits: config.bits, width: config.width), inputShape: train.sampleShape,
+        net = try SupermaskNetwork(specs: specs ?? Architectures.graph(task: config.task, bits: config.bits, width: config.width, inputPool: config.inputPool), inputShape: train.sampleShape,
                                    sparsity: config.sparsity, maxBatch: max(config.batch, config.evalBatch), pool: pool,
                                    rangeMomentum: Float(config.rangeMomentum), rangeMode: config.rangeMode)
         guard net.graph.outputSize == classes else { throw TrainingError("graph outputs \(net.graph.outputSize) values, expected \(classes) classes") }

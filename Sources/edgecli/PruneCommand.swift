@@ -29,6 +29,7 @@ enum PruneCommand {
                           the fraction of flips saved and the accuracy cost of hysteresis
       --json              print the final summary as JSON
       --width W           fashion-mnist-resnet: stem channels W, projection block 2W (default 32)
+      --no-input-pool     fashion-mnist-resnet: the stem reads the 28x28 image (no 2x2 max-pool first)
       tuning: --optimizer sgd|adam --momentum X --weight-decay X --warmup EPOCHS --label-smoothing X --sparsity X
               --weight-init signed-constant|kaiming-normal --range-mode ema|batch --range-momentum X
               --no-read-noise (hardware: nominal reads instead of a noisy re-read per batch)
@@ -54,6 +55,7 @@ enum PruneCommand {
         let momentum = try args.option("momentum").map { try parseDouble($0, "momentum") }
         let optimizer = try args.option("optimizer")
         let width = try args.option("width").map { try parseInt($0, "width", 4...256) }
+        let noInputPool = args.flag("no-input-pool")
         let wd = try args.option("weight-decay").map { try parseDouble($0, "weight-decay") }
         let warmup = try args.option("warmup").map { try parseDouble($0, "warmup") }
         let smoothing = try args.option("label-smoothing").map { try parseDouble($0, "label-smoothing") }
@@ -128,6 +130,7 @@ enum PruneCommand {
         if let momentum { cfg.momentum = momentum }
         if let optimizer { cfg.optimizer = optimizer }
         if let width { cfg.width = width }
+        if noInputPool { cfg.inputPool = false }
         if let wd { cfg.weightDecay = wd }
         if let warmup { cfg.warmupEpochs = warmup }
         if let smoothing { cfg.labelSmoothing = smoothing }
@@ -160,7 +163,7 @@ enum PruneCommand {
         let specs: [LayerSpec]
         do {
             try cfg.validate()
-            specs = try Architectures.graph(task: task, bits: cfg.bits, width: cfg.width)
+            specs = try Architectures.graph(task: task, bits: cfg.bits, width: cfg.width, inputPool: cfg.inputPool)
             try cfg.checkHysteresisExempt(maskedLayers: Architectures.layerShapes(specs).map(\.name))
         } catch { throw CLIError("prune: \(error)") }
 

@@ -212,6 +212,25 @@ final class GraphTests: XCTestCase {
         XCTAssertTrue(rec.trainLoss.isFinite)
         XCTAssertNotEqual(t.net.masked.map { $0.mask.array }, before, "training flipped masks")
     }
+
+    func testResidualTaskOptions() throws {
+        let pool = WorkPool(threads: 1)
+        // without the input max-pool the stem reads the 28x28 image and the last block is 14x14
+        let full = try Architectures.graph(task: "fashion-mnist-resnet", bits: 4, width: 4, inputPool: false)
+        XCTAssertFalse(full.contains { $0.op == "maxpool2d" })
+        let net = try SupermaskNetwork(specs: full, inputShape: [1, 28, 28], sparsity: 0.5, maxBatch: 1, pool: pool)
+        XCTAssertEqual(net.graph.outputSize, 10)
+        XCTAssertTrue(net.graph.shapes.contains([8, 14, 14]), "the projection block at 14x14: \(net.graph.shapes)")
+        let pooled = try Architectures.graph(task: "fashion-mnist-resnet", bits: 4, width: 4)
+        XCTAssertEqual(pooled.first?.op, "maxpool2d")
+        // the options belong to the residual task only
+        var c = TrainConfig.defaults(task: "fashion-mnist"); c.width = 48
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("fashion-mnist-resnet only"), "\($0)") }
+        c = TrainConfig.defaults(task: "spoken-digit"); c.inputPool = false
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("fashion-mnist-resnet only"), "\($0)") }
+        c = TrainConfig.defaults(task: "fashion-mnist-resnet"); c.width = 300
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("4...256"), "\($0)") }
+    }
 }
 
 #if canImport(Glibc)
