@@ -34,15 +34,13 @@ public final class CrossbarPlan: @unchecked Sendable {
     @usableFromInline let adcRound: UnsafeMutablePointer<RoundingConst>
     @usableFromInline let adcLo: UnsafeMutablePointer<Int64>
     @usableFromInline let adcHi: UnsafeMutablePointer<Int64>
-    /// Fused activation: number of thresholds per output (0: not fused) and the thresholds
-    /// `[level k = 1...][out (padded to 4)]`, 16-byte aligned.
+    /// Fused activation: number of thresholds per output (0: not fused); the thresholds are
+    /// stored in the layout of the kernel that uses them (`narrowThresholds`, `blockThresholds`).
     public let fusedLevels: Int
-    @usableFromInline let fusedThresholds: UnsafeMutableRawPointer
     /// Narrow fused variant (tile bound `B < 2^15 - 1`, e.g. a first conv layer): accumulation
     /// and threshold compares in Int16 lanes, 8 outputs at a time; weights `[row][out (padded
     /// to 16)]`, thresholds `[level][out (padded to 16)]`, both Int16.
     public let isNarrow: Bool
-    public let coutPad8: Int
     /// Output padding of the narrow layout: 16 (one SIMD16<Int16> per 16 outputs).
     public let narrowPad: Int
     @usableFromInline let narrowWeights: UnsafeMutableRawPointer
@@ -81,10 +79,9 @@ public final class CrossbarPlan: @unchecked Sendable {
     /// u8 x i8 kernel (FastCrossbarU8.swift, AVX2 `vpmaddubsw`, only in builds with
     /// `RRAM_EDGE_AVX2`): used when `Fast.hasU8Kernel`, `maxCode <= 255` and a pair of products
     /// cannot saturate Int16 (`2 * maxCode * maxAbsWeight <= 2^15 - 1`). Steps of 4 rows of a
-    /// segment (a last partial quad padded with zero weights); Int16 lanes summed for at most
-    /// `quadChunk = floor((2^15 - 1) / (2 * maxCode * maxAbsWeight))` steps.
+    /// segment (a last partial quad padded with zero weights); Int16 lanes summed over the runs
+    /// of `quadFlush`.
     public let useU8: Bool
-    public let quadChunk: Int
     /// Per tile: quad steps, and the byte offset of the tile's weights in `quadWeights`.
     @usableFromInline let tileQuads: UnsafeMutablePointer<Int>
     @usableFromInline let quadTileOffset: UnsafeMutablePointer<Int>
@@ -181,18 +178,17 @@ public final class CrossbarPlan: @unchecked Sendable {
             segmentOffset[sidx] = sidx < segmentCount ? (segs[5 * sidx] * inShape.w + segs[5 * sidx + 1]) * inShape.c + segs[5 * sidx + 2] : 0
         }
 
-        coutPad8 = (cout + 7) / 8 * 8
         narrowPad = (cout + 15) / 16 * 16
         var narrow = false
-        // fused activation thresholds: T_k[o] = min { acc in [-B, B] : act(adc(acc)) >= k }, or B + 1
+        // fused activation thresholds `[level k = 1...][out (padded to 4)]` (set-up only):
+        // T_k[o] = min { acc in [-B, B] : act(adc(acc)) >= k }, or B + 1
+        var fusedTh: [Int32] = []
         if let act {
             precondition(CrossbarPlan.canFuse(p, act, maxCode: maxCode), "activation cannot be fused")
             let levels = (1 << act.outBits) - 1
             let bound = Int64(p.tiles[0].rowCount) * maxCode * Int64(1 << (p.weightBits - 1))
             fusedLevels = levels
-            fusedThresholds = .allocate(byteCount: levels * coutPad * 4, alignment: 16)
-            let th = fusedThresholds.bindMemory(to: Int32.self, capacity: levels * coutPad)
-            th.initialize(repeating: Int32(bound + 1), count: levels * coutPad)
+            fusedTh = [Int32](repeating: Int32(bound + 1), count: levels * coutPad)
             let tile = p.tiles[0]
             for o in 0..<cout {
                 func g(_ acc: Int64) -> Int64 {
@@ -204,19 +200,18 @@ public final class CrossbarPlan: @unchecked Sendable {
                         let mid = lo + (hi - lo) / 2
                         if g(mid) >= Int64(k) { hi = mid } else { lo = mid + 1 }
                     }
-                    th[(k - 1) * coutPad + o] = Int32(lo)
+                    fusedTh[(k - 1) * coutPad + o] = Int32(lo)
                 }
             }
             narrow = bound + 1 <= Int64(Int16.max)
         } else {
             fusedLevels = 0
-            fusedThresholds = .allocate(byteCount: 16, alignment: 16)
         }
         isNarrow = narrow
         let nLevels = fusedLevels, nOut = cout, cp = coutPad, fan = fanIn
         var chLevels = [Int](repeating: 0, count: nLevels > 0 ? nOut : 0)
         if nLevels > 0 {
-            let th32 = fusedThresholds.bindMemory(to: Int32.self, capacity: nLevels * cp)
+            let th32 = fusedTh
             for o in 0..<nOut {
                 var pos: Int64 = 0
                 for r in 0..<fan { pos += Swift.max(0, Int64(p.weights[o * fan + r])) }
@@ -238,7 +233,7 @@ public final class CrossbarPlan: @unchecked Sendable {
             let rows = p.tiles[0].rowCount, levels = fusedLevels
             narrowWeights = .allocate(byteCount: Swift.max(rows * narrowPad * 2, 16), alignment: 16)
             narrowThresholds = .allocate(byteCount: levels * narrowPad * 2, alignment: 16)
-            let th32 = fusedThresholds.bindMemory(to: Int32.self, capacity: levels * coutPad)
+            let th32 = fusedTh
             let th16 = narrowThresholds.bindMemory(to: Int16.self, capacity: levels * narrowPad)
             th16.initialize(repeating: Int16.max, count: levels * narrowPad)
             for k in 0..<levels { for o in 0..<cout { th16[k * narrowPad + o] = Int16(th32[k * coutPad + o]) } }
@@ -305,7 +300,7 @@ public final class CrossbarPlan: @unchecked Sendable {
         let bt = blockThresholds.bindMemory(to: Int32.self, capacity: lv * tstride)
         bt.initialize(repeating: Int32.max, count: lv * tstride)
         if fusedLevels > 0 {
-            let th32 = fusedThresholds.bindMemory(to: Int32.self, capacity: fusedLevels * coutPad)
+            let th32 = fusedTh
             for k in 0..<fusedLevels { for o in 0..<cout { bt[k * tstride + o] = th32[k * coutPad + o] } }
         }
         zeroRow = .allocate(capacity: Swift.max(inShape.c, 1))
@@ -313,7 +308,6 @@ public final class CrossbarPlan: @unchecked Sendable {
 
         // u8 x i8 kernel: weights in quads of rows
         useU8 = Fast.hasU8Kernel && self.maxCode <= 255 && 2 * prodBound <= Int(Int16.max)
-        quadChunk = prodBound == 0 ? Int.max / 4 : Swift.max(1, Int(Int16.max) / (2 * prodBound))
         tileQuads = .allocate(capacity: tileCount)
         quadTileOffset = .allocate(capacity: tileCount)
         var qbytes = 0
@@ -412,7 +406,7 @@ public final class CrossbarPlan: @unchecked Sendable {
         blockThresholds.deallocate(); zeroRow.deallocate()
         segments.deallocate(); segmentOffset.deallocate(); tileOffset.deallocate(); tileRows.deallocate(); tileRows8.deallocate()
         adcMult.deallocate(); adcRound.deallocate(); adcLo.deallocate(); adcHi.deallocate()
-        fusedThresholds.deallocate(); narrowGroupLevels.deallocate(); narrowWeights.deallocate(); narrowRowOffset.deallocate(); narrowThresholds.deallocate()
+        narrowGroupLevels.deallocate(); narrowWeights.deallocate(); narrowRowOffset.deallocate(); narrowThresholds.deallocate()
     }
 }
 

@@ -12,7 +12,7 @@
 // for rows past the end of the segment, so the over-read bytes contribute 0). `vpmaddubsw` adds
 // each pair of adjacent products into an Int16 lane: `|a*w + a'*w'| <= 2 * maxCode * maxAbsWeight
 // <= 2^15 - 1` (plan condition), so it never saturates. Int16 lanes add one such pair per step
-// for at most `quadChunk` steps (no wrap); a flush (`vpmaddwd` with ones) adds the two pairs of
+// over a run of the flush schedule (`quadFlush`: no wrap); a flush (`vpmaddwd` with ones) adds the two pairs of
 // each output into an Int32 lane, a partial sum of the exact tile product (section 5).
 
 extension Fast {
