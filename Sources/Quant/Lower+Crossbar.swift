@@ -5,8 +5,8 @@ import Kernels
 import Training
 
 extension Lowering {
-    mutating func lowerCrossbar(_ gi: Int, _ x: LoweredValue) throws(FreezeError) -> LoweredValue {
-        let spec = src.graph[gi], o = options
+    mutating func lowerCrossbar(_ gi: Int, _ op: OpSpec, _ x: LoweredValue) throws(FreezeError) -> LoweredValue {
+        let o = options
         guard let j = byIndex[gi] else { throw fail(gi, "no weights recorded for this layer") }
         let wl = src.weightLayers[j]
         guard case .codes(let t, let unit) = x else {
@@ -14,19 +14,19 @@ extension Lowering {
         }
         let shape = tensors[t].shape
         var cp: CrossbarParams
-        if spec.op == "conv2d" {
-            guard let cin = spec.inChannels, let cout = spec.outChannels, let kh = spec.kernelH, let kw = spec.kernelW else { throw fail(gi, "incomplete conv spec") }
-            let sh = spec.strideH ?? spec.stride ?? 1, sw = spec.strideW ?? spec.stride ?? 1, pd = spec.padding ?? 0
+        switch op {
+        case let .conv2d(_, cin, cout, kh, kw, sh, sw, pd):
             guard cin == shape.c else { throw fail(gi, "expects \(cin) input channels, the map is \(shape)") }
             guard sh >= 1, sw >= 1, pd >= 0, pd < kh, pd < kw, shape.h + 2 * pd >= kh, shape.w + 2 * pd >= kw else {
                 throw fail(gi, "kernel \(kh)x\(kw), stride (\(sh),\(sw)), padding \(pd) do not fit \(shape)")
             }
             cp = CrossbarParams(inChannels: cin, outChannels: cout, kernelH: kh, kernelW: kw, strideH: sh, strideW: sw,
                                 padH: pd, padW: pd, weightBits: o.weightBits, weights: [], tiles: [])
-        } else {
-            guard let fi = spec.inFeatures, let fo = spec.outFeatures else { throw fail(gi, "incomplete linear spec") }
+        case let .linear(_, fi, fo):
             guard shape.h == 1, shape.w == 1, shape.c == fi else { throw fail(gi, "expects \(fi) features, the map is \(shape) (flatten first)") }
             cp = CrossbarParams(inChannels: fi, outChannels: fo, kernelH: 1, kernelW: 1, weightBits: o.weightBits, weights: [], tiles: [])
+        default:
+            throw fail(gi, "not a weight layer")
         }
         guard wl.fanIn == cp.fanIn, wl.fanOut == cp.outChannels, wl.wOn.count == wl.fanIn * wl.fanOut,
               wl.wOff.count == wl.wOn.count, wl.mask.count == wl.wOn.count else {

@@ -6,9 +6,9 @@ import Training
 extension Lowering {
     /// A max-pool of pixels, codes or sums (max commutes with the positive per-channel scale of
     /// a batch norm without affine parameters, so a pending one stays pending).
-    mutating func lowerMaxPool(_ gi: Int, _ x: LoweredValue) throws(FreezeError) -> LoweredValue {
+    mutating func lowerMaxPool(_ gi: Int, kernel k: Int, _ x: LoweredValue) throws(FreezeError) -> LoweredValue {
         guard let t = tensor(x) else { throw fail(gi, "max-pool of \(x.name)") }
-        let d = tensors[t], k = src.graph[gi].kernel ?? 2
+        let d = tensors[t]
         guard k >= 1, d.shape.h >= k, d.shape.w >= k else { throw fail(gi, "pool window \(k) does not fit \(d.shape)") }
         let os = TensorShape(c: d.shape.c, h: (d.shape.h - k) / k + 1, w: (d.shape.w - k) / k + 1)
         let out = emit(.maxPool(MaxPoolParams(k)), TensorDesc(shape: os, kind: d.kind, bits: d.bits), inputs: [t])

@@ -5,8 +5,8 @@ import Kernels
 import Training
 
 extension Lowering {
-    mutating func lowerRNN(_ gi: Int, _ x: LoweredValue) throws(FreezeError) -> LoweredValue {
-        let spec = src.graph[gi], o = options
+    mutating func lowerRNN(_ gi: Int, hidden: Int, steps: Int?, _ x: LoweredValue) throws(FreezeError) -> LoweredValue {
+        let o = options
         guard case .codes(let t, let unit) = x else {
             throw fail(gi, "the input of an rnn must be quantized codes (a fake-quant node before it)")
         }
@@ -19,12 +19,12 @@ extension Lowering {
         if src.weightLayers[ji].name.hasSuffix(".hh") || src.weightLayers[jh].name.hasSuffix(".ih") { swap(&ji, &jh) }
         let wi = src.weightLayers[ji], wh = src.weightLayers[jh]
         let hd = wh.fanOut
-        guard wi.fanIn == shape.c, wi.fanOut == hd, wh.fanIn == hd, spec.hidden.map({ $0 == hd }) ?? true,
+        guard wi.fanIn == shape.c, wi.fanOut == hd, wh.fanIn == hd, hidden == hd,
               wi.wOn.count == wi.fanIn * wi.fanOut, wh.wOn.count == hd * hd, wi.wOff.count == wi.wOn.count,
               wh.wOff.count == wh.wOn.count, wi.mask.count == wi.wOn.count, wh.mask.count == wh.wOn.count else {
-            throw fail(gi, "weights \(wi.name) \(wi.fanOut)x\(wi.fanIn) and \(wh.name) \(wh.fanOut)x\(wh.fanIn) do not fit \(shape.c) features and \(spec.hidden ?? hd) hidden units")
+            throw fail(gi, "weights \(wi.name) \(wi.fanOut)x\(wi.fanIn) and \(wh.name) \(wh.fanOut)x\(wh.fanIn) do not fit \(shape.c) features and \(hidden) hidden units")
         }
-        if let steps = spec.steps, steps != shape.w { throw fail(gi, "\(steps) steps recorded, the input map has \(shape.w)") }
+        if let steps, steps != shape.w { throw fail(gi, "\(steps) steps recorded, the input map has \(shape.w)") }
         guard let hq = src.quantizers[gi] else { throw fail(gi, "no hidden-state range recorded") }
         guard (1...Program.maxCodeBits).contains(hq.bits) else { throw fail(gi, "\(hq.bits)-bit hidden codes: the datapath carries 1...8-bit codes") }
         guard hq.bits <= target.dacBits else { throw fail(gi, "\(hq.bits)-bit hidden codes exceed the target's \(target.dacBits)-bit DAC") }

@@ -115,31 +115,33 @@ struct Lowering {
         guard !ins.isEmpty, ins.allSatisfy({ $0 >= 0 && $0 <= gi }) else {
             throw fail(gi, "reads values \(ins): a node reads the input (0) or earlier nodes' outputs (1...\(gi))")
         }
+        let op: OpSpec
+        do { op = try spec.typed(index: gi) } catch { throw FreezeError("\(error)") }
         let inputs = ins.map { values[$0] }
-        if spec.op != "add", inputs.count != 1 { throw fail(gi, "reads \(inputs.count) values; \(spec.op) reads one") }
+        if op != .add, inputs.count != 1 { throw fail(gi, "reads \(inputs.count) values; \(spec.op) reads one") }
         let v: LoweredValue
-        switch spec.op {
-        case "fakequant": v = try lowerQuantizer(gi, inputs[0])
-        case "conv2d", "linear": v = try lowerCrossbar(gi, inputs[0])
-        case "rnn": v = try lowerRNN(gi, inputs[0])
-        case "maxpool2d": v = try lowerMaxPool(gi, inputs[0])
-        case "globalavgpool": v = try lowerGlobalAvgPool(gi, inputs[0])
-        case "add": v = try lowerAdd(gi, inputs)
-        case "batchnorm": v = try lowerBatchNorm(gi, inputs[0])
-        case "relu":
+        switch op {
+        case .fakeQuant: v = try lowerQuantizer(gi, inputs[0])
+        case .conv2d, .linear: v = try lowerCrossbar(gi, op, inputs[0])
+        case let .rnn(_, _, hidden, _, steps, _): v = try lowerRNN(gi, hidden: hidden, steps: steps, inputs[0])
+        case .maxPool(let k): v = try lowerMaxPool(gi, kernel: k, inputs[0])
+        case .globalAvgPool: v = try lowerGlobalAvgPool(gi, inputs[0])
+        case .add: v = try lowerAdd(gi, inputs)
+        case .batchNorm: v = try lowerBatchNorm(gi, inputs[0])
+        case .relu:
             // ReLU is the lower clamp of the next quantizer (unsigned codes)
             switch inputs[0] {
             case .sums, .pendingAdd: v = inputs[0]
             default: throw fail(gi, "ReLU must follow a weight layer or an addition, got \(inputs[0].name)")
             }
-        case "flatten":
+        case .flatten:
             guard let t = tensor(inputs[0]) else { throw fail(gi, "flatten of \(inputs[0].name)") }
             if case .sums(let o) = inputs[0], o.bn != nil { throw fail(gi, "flatten between a batch norm and its quantizer is not supported") }
             let d = tensors[t]
             let out = emit(.flatten, TensorDesc(shape: TensorShape(c: d.shape.count, h: 1, w: 1), kind: d.kind, bits: d.bits), inputs: [t])
             v = Self.moved(inputs[0], to: out)
-        default:
-            throw fail(gi, "op '\(spec.op)' has no integer lowering")
+        case .concat, .upsample:
+            throw fail(gi, "op '\(spec.op)' has no integer lowering yet")
         }
         values.append(v)
     }

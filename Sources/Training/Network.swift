@@ -168,39 +168,27 @@ public final class SupermaskNetwork {
     }
 
     static func makeLayer(_ s: LayerSpec, index: Int, rangeMomentum: Float, rangeMode: RangeMode) throws -> Layer {
-        func need(_ v: Int?, _ what: String) throws -> Int {
-            guard let v, v > 0 else { throw TrainingError("graph node \(index) (\(s.op)): missing or invalid \(what)") }
-            return v
-        }
-        switch s.op {
-        case "conv2d":
-            let st = s.stride ?? 1
-            let sh = s.strideH ?? st, sw = s.strideW ?? st
-            guard sh > 0, sw > 0, (s.padding ?? 0) >= 0 else { throw TrainingError("graph node \(index) (conv2d): invalid stride or padding") }
-            return Conv2d(name: s.name ?? "conv\(index)", cin: try need(s.inChannels, "inChannels"), cout: try need(s.outChannels, "outChannels"),
-                          kh: try need(s.kernelH, "kernelH"), kw: try need(s.kernelW, "kernelW"), strideH: sh, strideW: sw, pad: s.padding ?? 0)
-        case "rnn":
-            let r = RNN(name: s.name ?? "rnn\(index)", inFeatures: try need(s.inFeatures, "inFeatures"), hidden: try need(s.hidden, "hidden"),
-                        bits: try need(s.bits, "bits"), momentum: rangeMomentum, mode: rangeMode, steps: try s.steps.map { try need($0, "steps") })
-            if let v = s.range, v > 0 { r.range = Float(v); r.initialized = true }
+        switch try s.typed(index: index) {
+        case let .conv2d(name, cin, cout, kh, kw, sh, sw, pad):
+            return Conv2d(name: name, cin: cin, cout: cout, kh: kh, kw: kw, strideH: sh, strideW: sw, pad: pad)
+        case let .rnn(name, inFeatures, hidden, bits, steps, range):
+            let r = RNN(name: name, inFeatures: inFeatures, hidden: hidden, bits: bits, momentum: rangeMomentum, mode: rangeMode, steps: steps)
+            if let v = range, v > 0 { r.range = Float(v); r.initialized = true }
             return r
-        case "linear":
-            return Linear(name: s.name ?? "fc\(index)", inFeatures: try need(s.inFeatures, "inFeatures"), outFeatures: try need(s.outFeatures, "outFeatures"))
-        case "maxpool2d": return MaxPool2d(kernel: try need(s.kernel, "kernel"))
-        case "batchnorm": return BatchNorm(eps: s.eps ?? 1e-5, momentum: s.momentum ?? 0.1)
-        case "relu": return ReLU()
-        case "flatten": return Flatten()
-        case "add": return Add()
-        case "concat": return Concat()
-        case "upsample": return UpsampleBilinear(factor: try need(s.factor, "factor"))
-        case "globalavgpool": return GlobalAvgPool()
-        case "fakequant":
-            let bits = try need(s.bits, "bits")
-            if s.fixedRange == true { return FakeQuant(bits: bits, fixedRange: Float(s.range ?? 1)) }
+        case let .linear(name, inFeatures, outFeatures): return Linear(name: name, inFeatures: inFeatures, outFeatures: outFeatures)
+        case .maxPool(let k): return MaxPool2d(kernel: k)
+        case let .batchNorm(eps, momentum): return BatchNorm(eps: eps, momentum: momentum)
+        case .relu: return ReLU()
+        case .flatten: return Flatten()
+        case .add: return Add()
+        case .concat: return Concat()
+        case .upsample(let f): return UpsampleBilinear(factor: f)
+        case .globalAvgPool: return GlobalAvgPool()
+        case let .fakeQuant(bits, fixed, range):
+            if let fixed { return FakeQuant(bits: bits, fixedRange: Float(fixed)) }
             let q = FakeQuant(bits: bits, momentum: rangeMomentum, mode: rangeMode)
-            if let r = s.range, r > 0 { q.range = Float(r); q.initialized = true }
+            if let r = range, r > 0 { q.range = Float(r); q.initialized = true }
             return q
-        default: throw TrainingError("graph node \(index): unknown op '\(s.op)'")
         }
     }
 

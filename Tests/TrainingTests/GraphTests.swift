@@ -213,6 +213,20 @@ final class GraphTests: XCTestCase {
         XCTAssertNotEqual(t.net.masked.map { $0.mask.array }, before, "training flipped masks")
     }
 
+    func testTypedOpSpecsNameTheNodeAndTheField() throws {
+        var conv = LayerSpec(op: "conv2d"); conv.inChannels = 1; conv.outChannels = 4; conv.kernelH = 3; conv.kernelW = 3; conv.stride = 2
+        XCTAssertEqual(try conv.typed(index: 3), .conv2d(name: "conv3", inChannels: 1, outChannels: 4, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padding: 0))
+        conv.kernelW = nil
+        XCTAssertThrowsError(try conv.typed(index: 3)) { XCTAssertEqual("\($0)", "graph node 3 (conv2d): missing or invalid kernelW") }
+        var fq = LayerSpec(op: "fakequant"); fq.bits = 4; fq.fixedRange = true
+        XCTAssertEqual(try fq.typed(index: 0), .fakeQuant(bits: 4, fixedRange: 1, range: nil))
+        XCTAssertThrowsError(try LayerSpec(op: "softmax").typed(index: 7)) { XCTAssertEqual("\($0)", "graph node 7: unknown op 'softmax'") }
+        // every node of every task graph has a typed form
+        for task in Architectures.tasks {
+            for (i, sp) in try Architectures.graph(task: task, bits: 4).enumerated() { XCTAssertNoThrow(try sp.typed(index: i), "\(task) node \(i)") }
+        }
+    }
+
     func testResidualTaskOptions() throws {
         let pool = WorkPool(threads: 1)
         // without the input max-pool the stem reads the 28x28 image and the last block is 14x14
