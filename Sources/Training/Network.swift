@@ -79,9 +79,11 @@ public enum Architectures {
     /// quantizer -> stem conv 1->w 3x3 pad 1 - BN - ReLU - fq -> an identity block (conv-BN-ReLU-fq-
     /// conv-BN, + the block input's codes, ReLU, fq) -> a projection block to 2w channels at
     /// stride 2 (conv-BN-ReLU-fq-conv-BN, + a 1x1 stride-2 projection conv-BN of the block input,
-    /// ReLU, fq) -> global average pooling -> fq -> fc 2w->10. `inputs` name the branches (value 0
-    /// is the graph input, k + 1 node k's output).
-    public static func fashionResNet(bits: Int = 4, width w: Int = 32, inputPool: Bool = true) -> [LayerSpec] {
+    /// ReLU, fq) -> global average pooling -> fq -> fc 2w->10, or with `hidden` h > 0 a layer
+    /// "hidden" 2w->h - ReLU - fq before fc h->10 (the logits are "fc" either way, so the hardware
+    /// defaults' hysteresis exemption holds). `inputs` name the branches (value 0 is the graph input, k + 1 node
+    /// k's output).
+    public static func fashionResNet(bits: Int = 4, width w: Int = 32, inputPool: Bool = true, hidden: Int = 0) -> [LayerSpec] {
         var g: [LayerSpec] = []
         /// Appends a node; returns its output value.
         @discardableResult func node(_ op: String, inputs: [Int]? = nil, _ f: (inout LayerSpec) -> Void = { _ in }) -> Int {
@@ -113,7 +115,11 @@ public enum Architectures {
         node("add", inputs: [y2, z2]); node("relu"); _ = q()
         // the pooled features are quantized again: the fc crossbar reads DAC codes
         node("globalavgpool"); _ = q()
-        node("linear") { $0.name = "fc"; $0.inFeatures = 2 * w; $0.outFeatures = 10 }
+        if hidden > 0 {
+            node("linear") { $0.name = "hidden"; $0.inFeatures = 2 * w; $0.outFeatures = hidden }
+            node("relu"); _ = q()
+        }
+        node("linear") { $0.name = "fc"; $0.inFeatures = hidden > 0 ? hidden : 2 * w; $0.outFeatures = 10 }
         return g
     }
 
@@ -121,12 +127,13 @@ public enum Architectures {
     public static let tasks = ["fashion-mnist", "spoken-digit", "fashion-mnist-resnet"]
 
     /// The graph of a task (fashion-mnist-resnet: `width` w, nil = 32; `inputPool` false = the
-    /// stem reads the 28x28 image instead of its 2x2 max-pool).
-    public static func graph(task: String, bits: Int, width: Int? = nil, inputPool: Bool? = nil) throws -> [LayerSpec] {
+    /// stem reads the 28x28 image instead of its 2x2 max-pool; `hidden` the units of a hidden fc
+    /// layer, nil or 0 = none).
+    public static func graph(task: String, bits: Int, width: Int? = nil, inputPool: Bool? = nil, hidden: Int? = nil) throws -> [LayerSpec] {
         switch task {
         case "fashion-mnist": return fashionCNN(bits: bits)
         case "spoken-digit": return spokenDigitCRNN(bits: bits)
-        case "fashion-mnist-resnet": return fashionResNet(bits: bits, width: width ?? 32, inputPool: inputPool ?? true)
+        case "fashion-mnist-resnet": return fashionResNet(bits: bits, width: width ?? 32, inputPool: inputPool ?? true, hidden: hidden ?? 0)
         default: throw TrainingError("unknown task '\(task)' (supported: \(tasks.joined(separator: ", ")))")
         }
     }

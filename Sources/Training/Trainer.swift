@@ -93,6 +93,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var width: Int? = nil
     /// fashion-mnist-resnet: false = no 2x2 max-pool of the input (28x28 maps); nil = true.
     public var inputPool: Bool? = nil
+    /// fashion-mnist-resnet: the units of a hidden fc layer between the pooled features and the
+    /// logits ("hidden" 2w->h, ReLU, fq, then fc h->10); nil or 0 = none (fc 2w->10).
+    public var hidden: Int? = nil
     public init() {}
 
     /// The defaults of a task (what `edgecli prune --task T` starts from; docs/TRAINING.md).
@@ -164,6 +167,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             guard (4...256).contains(width) else { throw TrainingError("width must be in 4...256, got \(width)") }
         }
         if inputPool != nil, task != "fashion-mnist-resnet" { throw TrainingError("the input pool option applies to fashion-mnist-resnet only, not \(task)") }
+        if let hidden {
+            guard task == "fashion-mnist-resnet" else { throw TrainingError("hidden applies to fashion-mnist-resnet only, not \(task)") }
+            guard (0...1024).contains(hidden) else { throw TrainingError("hidden must be in 0...1024, got \(hidden)") }
+        }
     }
 
     /// Every hysteresis-exempt layer must be one of the network's masked layers.
@@ -263,7 +270,7 @@ public final class Trainer {
         for l in train.labels + test.labels where Int(l) >= classes { throw TrainingError("label \(l) outside 0..<\(classes)") }
         self.config = config; self.train = train; self.test = test; self.source = source; self.classes = classes
         pool = WorkPool(threads: threads)
-        net = try SupermaskNetwork(specs: specs ?? Architectures.graph(task: config.task, bits: config.bits, width: config.width, inputPool: config.inputPool), inputShape: train.sampleShape,
+        net = try SupermaskNetwork(specs: specs ?? Architectures.graph(task: config.task, bits: config.bits, width: config.width, inputPool: config.inputPool, hidden: config.hidden), inputShape: train.sampleShape,
                                    sparsity: config.sparsity, maxBatch: max(config.batch, config.evalBatch), pool: pool,
                                    rangeMomentum: Float(config.rangeMomentum), rangeMode: config.rangeMode)
         guard net.graph.outputSize == classes else { throw TrainingError("graph outputs \(net.graph.outputSize) values, expected \(classes) classes") }

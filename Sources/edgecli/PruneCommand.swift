@@ -30,6 +30,8 @@ enum PruneCommand {
       --json              print the final summary as JSON
       --width W           fashion-mnist-resnet: stem channels W, projection block 2W (default 32)
       --no-input-pool     fashion-mnist-resnet: the stem reads the 28x28 image (no 2x2 max-pool first)
+      --hidden N          fashion-mnist-resnet: a hidden fc layer of N units before the logits
+                          (layer "hidden", ReLU, quantizer, then fc; default 0 = fc alone)
       tuning: --optimizer sgd|adam --momentum X --weight-decay X --warmup EPOCHS --label-smoothing X --sparsity X
               --weight-init signed-constant|kaiming-normal --range-mode ema|batch --range-momentum X
               --no-read-noise (hardware: nominal reads instead of a noisy re-read per batch)
@@ -56,6 +58,7 @@ enum PruneCommand {
         let optimizer = try args.option("optimizer")
         let width = try args.option("width").map { try parseInt($0, "width", 4...256) }
         let noInputPool = args.flag("no-input-pool")
+        let hidden = try args.option("hidden").map { try parseInt($0, "hidden", 0...1024) }
         let wd = try args.option("weight-decay").map { try parseDouble($0, "weight-decay") }
         let warmup = try args.option("warmup").map { try parseDouble($0, "warmup") }
         let smoothing = try args.option("label-smoothing").map { try parseDouble($0, "label-smoothing") }
@@ -131,6 +134,7 @@ enum PruneCommand {
         if let optimizer { cfg.optimizer = optimizer }
         if let width { cfg.width = width }
         if noInputPool { cfg.inputPool = false }
+        if let hidden { cfg.hidden = hidden }
         if let wd { cfg.weightDecay = wd }
         if let warmup { cfg.warmupEpochs = warmup }
         if let smoothing { cfg.labelSmoothing = smoothing }
@@ -163,7 +167,7 @@ enum PruneCommand {
         let specs: [LayerSpec]
         do {
             try cfg.validate()
-            specs = try Architectures.graph(task: task, bits: cfg.bits, width: cfg.width, inputPool: cfg.inputPool)
+            specs = try Architectures.graph(task: task, bits: cfg.bits, width: cfg.width, inputPool: cfg.inputPool, hidden: cfg.hidden)
             try cfg.checkHysteresisExempt(maskedLayers: Architectures.layerShapes(specs).map(\.name))
         } catch { throw CLIError("prune: \(error)") }
 
