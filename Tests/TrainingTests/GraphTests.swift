@@ -237,13 +237,27 @@ final class GraphTests: XCTestCase {
         XCTAssertTrue(net.graph.shapes.contains([8, 14, 14]), "the projection block at 14x14: \(net.graph.shapes)")
         let pooled = try Architectures.graph(task: "fashion-mnist-resnet", bits: 4, width: 4)
         XCTAssertEqual(pooled.first?.op, "maxpool2d")
+        XCTAssertFalse(pooled.contains { $0.name == "hidden" })
+        // a hidden fc layer before the logits, which stay "fc" (the hardware exemption names it)
+        let headed = try Architectures.graph(task: "fashion-mnist-resnet", bits: 4, width: 4, hidden: 12)
+        let hiddenNet = try SupermaskNetwork(specs: headed, inputShape: [1, 28, 28], sparsity: 0.5, maxBatch: 1, pool: pool)
+        XCTAssertEqual(hiddenNet.graph.outputSize, 10)
+        XCTAssertEqual(headed.first { $0.name == "hidden" }?.outFeatures, 12)
+        XCTAssertEqual(headed.last?.name, "fc")
+        XCTAssertEqual(headed.last?.inFeatures, 12)
+        var h = TrainConfig.defaults(task: "fashion-mnist-resnet", mode: "hardware"); h.hidden = 12
+        XCTAssertNoThrow(try h.checkHysteresisExempt(maskedLayers: hiddenNet.masked.map(\.name)))
         // the options belong to the residual task only
         var c = TrainConfig.defaults(task: "fashion-mnist"); c.width = 48
         XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("fashion-mnist-resnet only"), "\($0)") }
         c = TrainConfig.defaults(task: "spoken-digit"); c.inputPool = false
         XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("fashion-mnist-resnet only"), "\($0)") }
+        c = TrainConfig.defaults(task: "fashion-mnist"); c.hidden = 64
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("fashion-mnist-resnet only"), "\($0)") }
         c = TrainConfig.defaults(task: "fashion-mnist-resnet"); c.width = 300
         XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("4...256"), "\($0)") }
+        c = TrainConfig.defaults(task: "fashion-mnist-resnet"); c.hidden = 2000
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("0...1024"), "\($0)") }
     }
 }
 
