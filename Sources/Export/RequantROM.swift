@@ -1,5 +1,5 @@
 // The requantization ROM: one 128-bit entry per input-quantizer channel, per ADC row tile and
-// per activation channel, in node order. docs/EXPORT.md section 4 gives the fields.
+// per activation channel, in node order. docs/EXPORT.md section 5 gives the fields.
 import FixedPoint
 import Kernels
 
@@ -22,8 +22,9 @@ public enum RequantROM {
         case addSecond = 7
         /// A concat output channel (an affine quantizer of the input value it comes from).
         case concat = 8
-        /// An upsampling: multiplier = factorH, shift = factorW, offset = the divisor
-        /// `(OH-1)(OW-1)` (1 for an output of sums: exact), bits = output bits, rounding.
+        /// An upsampling: multiplier = factorH, shift = factorW, offset = the divisor `Dy Dx`
+        /// (`D = max(m - 1, 1)` per axis of output length m; 1 for an output of sums: exact),
+        /// bits = output bits, rounding.
         case upsample = 9
         /// A global average pooling: offset = the divisor `H*W`, bits = output bits, rounding.
         case globalAvgPool = 10
