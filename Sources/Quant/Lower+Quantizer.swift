@@ -1,5 +1,6 @@
 // The fake-quant node: it ends the input quantizer (pixels -> DAC codes), an activation (sums
-// -> codes), a residual addition or an rnn (docs/DATAPATH.md sections 3, 7, 15, 16).
+// -> codes), a residual addition, a concatenation or an rnn (docs/DATAPATH.md sections 3, 7,
+// 15, 16, 17).
 import FixedPoint
 import Kernels
 import Training
@@ -39,6 +40,11 @@ extension Lowering {
             affines.append(PendingAffine(node: nodes.count, operands: ops, bits: q.bits, range: r))
             out = emit(.add(AddParams(first: placeholder(shape.c), secondMultiplier: Array(repeating: 0, count: shape.c))),
                        .code(shape, bits: q.bits), inputs: ops.map(\.tensor))
+        case .pendingConcat(let ops):
+            let s0 = tensors[ops[0].tensor].shape
+            let shape = TensorShape(c: ops.reduce(0) { $0 + tensors[$1.tensor].shape.c }, h: s0.h, w: s0.w)
+            affines.append(PendingAffine(node: nodes.count, operands: ops, bits: q.bits, range: r))
+            out = emit(.concat(ConcatParams(quant: placeholder(shape.c))), .code(shape, bits: q.bits), inputs: ops.map(\.tensor))
         case .codes:
             throw fail(gi, "a fake-quant directly on quantized codes is not supported")
         case .rnnPending(var pr, var rp, let input):
@@ -54,10 +60,11 @@ extension Lowering {
 }
 
 extension Freezer {
-    /// The integers of a pending activation or addition once every operand's unit is known:
-    /// per channel, scale_k = unit_k istd_k L / range and offset = -sum_k mean_k istd_k L / range
-    /// folded into one (multipliers, shift, offset) by `AffineFold.derive` over the inputs'
-    /// worst-case magnitudes (DATAPATH.md sections 7, 14, 16).
+    /// The integers of a pending activation, addition or concatenation once every operand's unit
+    /// is known: per output channel, over the operands that feed it (all of them, or for a
+    /// concatenation the one whose channel it is), scale_k = unit_k istd_k L / range and
+    /// offset = -sum_k mean_k istd_k L / range folded into one (multipliers, shift, offset) by
+    /// `AffineFold.derive` over the inputs' worst-case magnitudes (DATAPATH.md sections 7, 14, 16, 17).
     static func finalizeAffine(_ a: PendingAffine, _ program: inout Program, layers: [FrozenLayer], source: FreezeSource,
                                rounding: RoundingRule) throws(FreezeError) {
         let L = Double((1 << a.bits) - 1)
@@ -74,22 +81,30 @@ extension Freezer {
         let channels = program.tensors[node.output].shape.c
         var p = AffineQuantParams(channels: channels, multiplier: 0, shift: 0, offset: 0, outBits: a.bits, rounding: rounding)
         var second = [Int32](repeating: 0, count: channels)
+        // (operand, its channel) feeding each output channel
+        var feeds: [[(k: Int, ch: Int)]] = []
+        if case .concat = node.op {
+            for (k, t) in node.inputs.enumerated() { for ch in 0..<program.tensors[t].shape.c { feeds.append([(k, ch)]) } }
+        } else {
+            feeds = (0..<channels).map { c in a.operands.indices.map { ($0, c) } }
+        }
         for c in 0..<channels {
-            guard a.range > 0, units.allSatisfy({ $0 > 0 }) else { continue }
+            guard a.range > 0, feeds[c].allSatisfy({ units[$0.k] > 0 }) else { continue }
             var scales: [Double] = [], offset = 0.0
-            for k in a.operands.indices {
+            for (k, ch) in feeds[c] {
                 var istd = 1.0, mean = 0.0
-                if let bn = bns[k] { istd = 1 / (Double(bn.variance[c]) + bn.eps).squareRoot(); mean = Double(bn.mean[c]) }
+                if let bn = bns[k] { istd = 1 / (Double(bn.variance[ch]) + bn.eps).squareRoot(); mean = Double(bn.mean[ch]) }
                 let f = istd * L / a.range
                 scales.append(units[k] * f)
                 offset += -mean * f
             }
-            let (m, s, b) = try AffineFold.derive(scales: scales, offset: offset, maxInputs: maxIn)
+            let (m, s, b) = try AffineFold.derive(scales: scales, offset: offset, maxInputs: feeds[c].map { maxIn[$0.k] })
             p.multiplier[c] = m[0]; p.shift[c] = s; p.offset[c] = b
             if m.count > 1 { second[c] = m[1] }
         }
         switch node.op {
         case .add: program.nodes[a.node].op = .add(AddParams(first: p, secondMultiplier: second))
+        case .concat: program.nodes[a.node].op = .concat(ConcatParams(quant: p))
         default: program.nodes[a.node].op = .activation(p)
         }
     }

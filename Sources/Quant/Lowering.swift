@@ -1,7 +1,8 @@
 // Lowering (Prepare): a trained layer graph -> the program skeleton freeze calibrates
 // (docs/DATAPATH.md section 14). One file per op kind: Lower+Quantizer (the fake-quant node
 // that ends an input quantizer, an activation, a residual addition or an rnn), Lower+Crossbar
-// (conv2d, linear), Lower+RNN, Lower+Pool (max-pool, global average pooling), Lower+Add; the
+// (conv2d, linear), Lower+RNN, Lower+Pool (max-pool, global average pooling), Lower+Add,
+// Lower+Concat, Lower+Upsample; the
 // structural nodes (batch norm, ReLU, flatten) are here. Every integer a node needs is computed
 // once calibration knows the scales (Freezer.freeze), through the functions of FixedPoint and
 // Kernels' reference.
@@ -26,8 +27,9 @@ struct AffineOperand: Equatable {
     var bn: Int?
 }
 
-/// A quantizer node whose integers wait for calibration: an activation (one operand) or a
-/// residual addition (two operands), `out = clamp(round((sum_k BN_k(x_k unit_k)) L / range), 0, L)`.
+/// A quantizer node whose integers wait for calibration: an activation (one operand), a
+/// residual addition (two operands), `out = clamp(round((sum_k BN_k(x_k unit_k)) L / range), 0, L)`,
+/// or a concatenation (each output channel from one operand's channel, the same rule with one term).
 struct PendingAffine {
     var node: Int
     var operands: [AffineOperand]
@@ -49,6 +51,8 @@ enum LoweredValue {
     case sums(AffineOperand)
     /// A residual addition waiting for its quantizer (through an optional ReLU).
     case pendingAdd([AffineOperand])
+    /// A channel concatenation waiting for its quantizer.
+    case pendingConcat([AffineOperand])
     /// An rnn node waiting for its output quantizer.
     case rnnPending(Freezer.PendingRNN, RNNParams, input: Int)
 
@@ -58,6 +62,7 @@ enum LoweredValue {
         case .codes: return "quantized codes"
         case .sums: return "sums"
         case .pendingAdd: return "an addition not yet quantized"
+        case .pendingConcat: return "a concatenation not yet quantized"
         case .rnnPending: return "an rnn not yet quantized"
         }
     }
@@ -99,7 +104,7 @@ struct Lowering {
         switch v {
         case .pixels(let t), .codes(let t, _): return t
         case .sums(let o): return o.tensor
-        case .pendingAdd, .rnnPending: return nil
+        case .pendingAdd, .pendingConcat, .rnnPending: return nil
         }
     }
 
@@ -118,7 +123,7 @@ struct Lowering {
         let op: OpSpec
         do { op = try spec.typed(index: gi) } catch { throw FreezeError("\(error)") }
         let inputs = ins.map { values[$0] }
-        if op != .add, inputs.count != 1 { throw fail(gi, "reads \(inputs.count) values; \(spec.op) reads one") }
+        if op != .add, op != .concat, inputs.count != 1 { throw fail(gi, "reads \(inputs.count) values; \(spec.op) reads one") }
         let v: LoweredValue
         switch op {
         case .fakeQuant: v = try lowerQuantizer(gi, inputs[0])
@@ -127,6 +132,8 @@ struct Lowering {
         case .maxPool(let k): v = try lowerMaxPool(gi, kernel: k, inputs[0])
         case .globalAvgPool: v = try lowerGlobalAvgPool(gi, inputs[0])
         case .add: v = try lowerAdd(gi, inputs)
+        case .concat: v = try lowerConcat(gi, inputs)
+        case .upsample(let f): v = try lowerUpsample(gi, factor: f, inputs[0])
         case .batchNorm: v = try lowerBatchNorm(gi, inputs[0])
         case .relu:
             // ReLU is the lower clamp of the next quantizer (unsigned codes)
@@ -140,8 +147,6 @@ struct Lowering {
             let d = tensors[t]
             let out = emit(.flatten, TensorDesc(shape: TensorShape(c: d.shape.count, h: 1, w: 1), kind: d.kind, bits: d.bits), inputs: [t])
             v = Self.moved(inputs[0], to: out)
-        case .concat, .upsample:
-            throw fail(gi, "op '\(spec.op)' has no integer lowering yet")
         }
         values.append(v)
     }
@@ -152,7 +157,7 @@ struct Lowering {
         case .pixels: return .pixels(tensor: t)
         case .codes(_, let u): return .codes(tensor: t, unit: u)
         case .sums(var o): o.tensor = t; return .sums(o)
-        case .pendingAdd, .rnnPending: return v
+        case .pendingAdd, .pendingConcat, .rnnPending: return v
         }
     }
 

@@ -32,6 +32,29 @@ func miniSpecs(bits: Int = 4) -> [LayerSpec] {
     ]
 }
 
+/// A U-Net-shaped classifier (14x14 after the input pool): an encoder level whose codes are the
+/// skip, a second level at 7x7, its codes upsampled x2 and concatenated with the skip, a decoder
+/// conv, then global average pooling and fc. `inputs` name the branches (value k + 1 = node k).
+func miniUNetSpecs(bits: Int = 4) -> [LayerSpec] {
+    func q() -> LayerSpec { spec("fakequant") { $0.bits = bits; $0.fixedRange = false } }
+    func conv(_ name: String, _ cin: Int, _ cout: Int) -> LayerSpec {
+        spec("conv2d") { $0.name = name; $0.inChannels = cin; $0.outChannels = cout; $0.kernelH = 3; $0.kernelW = 3; $0.stride = 1; $0.padding = 1 }
+    }
+    return [
+        spec("maxpool2d") { $0.kernel = 2 },                                         // 1
+        spec("fakequant") { $0.bits = bits; $0.fixedRange = true; $0.range = 1 },     // 2
+        conv("enc1", 1, 6), spec("batchnorm") { $0.eps = 1e-5 }, spec("relu"), q(),  // 3-6: the skip
+        spec("maxpool2d") { $0.kernel = 2 },                                         // 7
+        conv("enc2", 6, 8), spec("batchnorm") { $0.eps = 1e-5 }, spec("relu"), q(),  // 8-11
+        spec("upsample") { $0.factor = 2 },                                          // 12
+        spec("concat") { $0.inputs = [12, 6] },                                      // 13
+        q(),                                                                         // 14
+        conv("dec1", 14, 8), spec("batchnorm") { $0.eps = 1e-5 }, spec("relu"), q(), // 15-18
+        spec("globalavgpool"), q(),                                                  // 19-20
+        spec("linear") { $0.name = "fc"; $0.inFeatures = 8; $0.outFeatures = 10 },
+    ]
+}
+
 /// A target with small arrays (conv2's 54 rows split into 4 tiles of <= 16).
 func smallTarget(rows: Int = 16, cols: Int = 32, adcBits: Int = 14) -> TargetProfile {
     var t = TargetProfiles.rram40nmTaOx

@@ -333,6 +333,16 @@ final class FreezeTests: XCTestCase {
         s = FreezeTests.source
         s.graph[11] = spec("globalavgpool") { $0.inputs = [10] }
         XCTAssertThrowsError(try freeze(s)) { XCTAssertTrue("\($0)".contains("graph node 11 (globalavgpool)") && "\($0)".contains("reads quantized codes"), "\($0)") }
+        // upsampling reads codes; a concatenation ends at a quantizer and reads maps of one size
+        s = FreezeTests.source
+        s.graph[7] = spec("upsample") { $0.factor = 2 }
+        XCTAssertThrowsError(try freeze(s)) { XCTAssertTrue("\($0)".contains("graph node 7 (upsample)") && "\($0)".contains("reads quantized codes"), "\($0)") }
+        s = FreezeTests.source
+        s.graph[5] = spec("concat") { $0.inputs = [5, 5] }
+        XCTAssertThrowsError(try freeze(s)) { XCTAssertTrue("\($0)".contains("graph node 6 (conv2d conv2)") && "\($0)".contains("a concatenation not yet quantized"), "\($0)") }
+        s = FreezeTests.source
+        s.graph[9] = spec("concat") { $0.inputs = [9, 5] }
+        XCTAssertThrowsError(try freeze(s)) { XCTAssertTrue("\($0)".contains("graph node 9 (concat)") && "\($0)".contains("heights and widths differ"), "\($0)") }
         s = FreezeTests.source
         s.graph[4].inputs = [4]   // its predecessor, written explicitly: a chain
         XCTAssertNoThrow(try freeze(s))

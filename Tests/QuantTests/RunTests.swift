@@ -217,6 +217,48 @@ final class GraphFreezeTests: XCTestCase {
     }
 }
 
+extension GraphFreezeTests {
+    /// A U-Net-shaped classifier (skip, bilinear x2, concatenation of codes of two scales)
+    /// trained three short epochs and frozen: the upsampling stays exact (sums), the
+    /// concatenation requantizes both inputs to the next quantizer's scale, and the integer program
+    /// agrees with the training's float model and with the frozen float pipeline.
+    func testTrainedUNetShapeFreezesWithExactUpsamplingAndOneConcatScale() throws {
+        let px = syntheticPixels(count: 600, seed: 9)
+        let split = try DataSplit(count: px.count, sampleShape: [1, 28, 28], samples: px.pixels.map { Float($0) / 255 }, labels: px.labels!)
+        var cfg = TrainConfig(); cfg.epochs = 3; cfg.batch = 30; cfg.evalBatch = 100; cfg.seed = 5
+        let t = try Trainer(config: cfg, train: split, test: split, threads: 2, specs: miniUNetSpecs())
+        for _ in 0..<cfg.epochs { try t.trainEpoch() }
+        let dir = tempPath("unet-run")
+        try t.save(to: dir)
+        let run = try TrainedRun(dir: dir, maxBatch: 100, threads: 1)
+        let m = try Freezer.freeze(FreezeSource(run: run), target: TargetProfiles.rram40nmTaOx, calibration: px.prefix(100))
+        let p = m.program
+        try p.validate()
+        XCTAssertEqual(m.layers.map(\.name), ["enc1", "enc2", "dec1", "fc"])
+        let up = try XCTUnwrap(p.nodes.first { $0.op.kind == .upsampleBilinear })
+        XCTAssertEqual(p.tensors[up.output].kind, .sum, "the upsampled numerators stay exact until the concatenation's quantizer")
+        XCTAssertEqual(p.tensors[up.output].shape, TensorShape(c: 8, h: 14, w: 14))
+        let cat = try XCTUnwrap(p.nodes.first { $0.op.kind == .concat })
+        // the skip: the codes of enc1's activation, read by the pool of the next level as well
+        let skip = p.nodes[try XCTUnwrap(m.layers[0].activationNode)].output
+        XCTAssertEqual(cat.inputs, [up.output, skip])
+        XCTAssertEqual(p.nodes.filter { $0.inputs.contains(skip) }.count, 2, "the skip codes have two readers")
+        XCTAssertEqual(p.tensors[cat.output].shape, TensorShape(c: 14, h: 14, w: 14))
+        guard case .concat(let cp) = cat.op else { return XCTFail("not a concat") }
+        // both slices carry the one output scale: the upsampled slice's multipliers include 1/(Dy Dx)
+        XCTAssertEqual(cp.quant.multiplier.count, 14)
+        XCTAssertTrue(cp.quant.multiplier.contains { $0 != 0 }, "the concatenation's quantizer was calibrated")
+        // the decoder conv reads the concatenation
+        XCTAssertEqual(p.nodes[m.layers[2].node].inputs, [cat.output])
+
+        let (agree, trainingCorrect, intCorrect, pipelineAgree) = try agreement(run, p, syntheticPixels(count: 200, seed: 10))
+        XCTAssertGreaterThanOrEqual(Double(agree) / 200.0, 0.95, "integer vs the training's float model (\(agree) of 200)")
+        XCTAssertGreaterThanOrEqual(Double(pipelineAgree) / 200.0, 0.97, "integer vs the frozen float pipeline (\(pipelineAgree) of 200)")
+        XCTAssertLessThanOrEqual(abs(intCorrect - trainingCorrect), 6, "accuracy within 3 points (\(intCorrect) vs \(trainingCorrect) of 200)")
+        XCTAssertGreaterThan(trainingCorrect, 50, "the synthetic task is learnable (chance: 20 of 200)")
+    }
+}
+
 /// Over 200 synthetic images: how often the integer program's class equals the training's own
 /// float model's, both models' correct counts, and how often the frozen float pipeline's class
 /// equals the integer program's.
