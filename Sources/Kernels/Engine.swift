@@ -85,89 +85,47 @@ public final class CompiledProgram: @unchecked Sendable {
         codeArenaCount = Swift.max(nCode, 8)
         sumArenaCount = Swift.max(nSum, 8)
         var steps: [Step] = [], trace: [Step] = []
-        var patch = 8, tileTrace = 1, fused = 0
-        var readers = [Int](repeating: 0, count: program.tensors.count)
-        for n in program.nodes { for i in n.inputs { readers[i] += 1 } }
-        var skip = false
-        var permutedInput: [Int: CrossbarParams] = [:], permuted = 0
-        var readFrom: [Int: Int] = [:], elided = 0   // run steps: a crossbar reading an elided flatten's input
+        var patch = 8, tileTrace = 1
+        let rw = Rewrites(program, ranges: ranges)
         for (k, node) in program.nodes.enumerated() {
             let i = node.inputs[0], o = node.output
             let s = program.tensors[i].shape
+            // a node a run pass absorbed into the step before it
+            let absorbed = k > 0 && (rw.fusedCrossbars.contains(k - 1) || rw.fusedPools[k - 1] != nil)
             switch node.op {
             case .inputQuant(let p), .activation(let p):
                 let st = Step.affine(src: offs[i], srcCode: code[i], dst: offs[o], pixels: s.h * s.w, channels: s.c,
                                      plan: AffinePlan(p, inputRange: ranges[i], channels: s.c))
                 trace.append(st)
-                if !skip { steps.append(st) }
+                if !absorbed { steps.append(st) }
             case .maxPool(let p):
                 let st = Step.maxPool(src: offs[i], dst: offs[o], code: code[i], shape: s, params: p)
                 trace.append(st)
-                // fuse a 2x2 / stride 2 pool of sums with the activation that alone reads it
-                if !code[i], p.kh == 2, p.kw == 2, p.sh == 2, p.sw == 2, s.c % 8 == 0, readers[o] == 1, o != program.output,
-                   k + 1 < program.nodes.count, program.nodes[k + 1].inputs == [o], case .activation(let a) = program.nodes[k + 1].op {
-                    let ap = AffinePlan(a, inputRange: ranges[o], channels: s.c)
-                    if ap.thresholdRow == s.c {
-                        steps.append(.maxPoolAffine(src: offs[i], dst: offs[program.nodes[k + 1].output], shape: s, plan: ap))
-                        skip = true
-                        continue
-                    }
-                }
-                steps.append(st)
-            case .flatten:
-                let st = Step.flatten(src: offs[i], dst: offs[o], code: code[i], shape: s)
-                trace.append(st)
-                // a flatten of codes read only by a single-tile linear layer is not run: the layer
-                // reads the HWC tensor, its weight columns permuted to HWC order (one tile: the
-                // order of its rows does not change its sum)
-                if code[i], readers[o] == 1, o != program.output, k + 1 < program.nodes.count,
-                   program.nodes[k + 1].inputs == [o], case .crossbar(let q) = program.nodes[k + 1].op,
-                   q.tiles.count == 1, q.kernelH == 1, q.kernelW == 1, q.strideH == 1, q.strideW == 1,
-                   q.padH == 0, q.padW == 0, q.inChannels == s.count, permutedInput[k + 1] == nil {
-                    var q2 = q
-                    let hw = s.h * s.w, fan = q.fanIn
-                    for oc in 0..<q.outChannels {
-                        for c in 0..<s.c { for j in 0..<hw { q2.weights[oc * fan + j * s.c + c] = q.weights[oc * fan + c * hw + j] } }
-                    }
-                    permutedInput[k + 1] = q2
-                    readFrom[k + 1] = offs[i]
-                    elided += 1
+                if let ap = rw.fusedPools[k] {
+                    steps.append(.maxPoolAffine(src: offs[i], dst: offs[program.nodes[k + 1].output], shape: s, plan: ap))
                 } else {
                     steps.append(st)
                 }
+            case .flatten:
+                let st = Step.flatten(src: offs[i], dst: offs[o], code: code[i], shape: s)
+                trace.append(st)
+                if !rw.elidedFlattens.contains(k) { steps.append(st) }
             case .crossbar(let p0):
                 let plan = CrossbarPlan(p0, inShape: s, maxCode: ranges[i].magnitude)
                 patch = Swift.max(patch, plan.patchCount)
                 tileTrace = Swift.max(tileTrace, plan.tileCount * plan.outShape.count)
                 trace.append(.crossbar(src: offs[i], dst: offs[o], plan: plan, node: k))
-                // (run steps: the layer's input channels may be permuted, see below)
-                let p = permutedInput[k] ?? p0
-                // fuse with the next node if it is the only reader of this layer's sums
-                if k + 1 < program.nodes.count, case .activation(let a0) = program.nodes[k + 1].op,
-                   program.nodes[k + 1].inputs == [o], readers[o] == 1, o != program.output,
-                   CrossbarPlan.canFuse(p, a0, maxCode: ranges[i].hi) {
-                    var fp = p, a = a0
-                    var fusedPlan = CrossbarPlan(fp, inShape: s, fusing: a, maxCode: ranges[i].hi)
-                    // narrow: order the output channels by reachable levels, so that groups of
-                    // 16 compare fewer thresholds, when the only reader of the activation is a
-                    // crossbar layer, whose input channels are permuted the same way
-                    let ao = program.nodes[k + 1].output
-                    if fusedPlan.isNarrow, readers[ao] == 1, ao != program.output, k + 2 < program.nodes.count,
-                       program.nodes[k + 2].inputs == [ao], case .crossbar(let q) = program.nodes[k + 2].op,
-                       let order = Self.levelOrder(fusedPlan.channelLevels, reader: q) {
-                        (fp, a, permutedInput[k + 2]) = Self.permuteChannels(fp, a, q, order)
-                        fusedPlan = CrossbarPlan(fp, inShape: s, fusing: a, maxCode: ranges[i].hi)
-                        permuted += 1
-                    }
-                    patch = Swift.max(patch, fusedPlan.patchCount)
-                    steps.append(.crossbarActivation(src: readFrom[k] ?? offs[i], dst: offs[ao], plan: fusedPlan))
-                    fused += 1
-                    skip = true
-                    continue
+                let src = rw.readsTensor[k].map { offs[$0] } ?? offs[i]
+                if let fp = rw.fusedPlans[k] {
+                    patch = Swift.max(patch, fp.patchCount)
+                    steps.append(.crossbarActivation(src: src, dst: offs[program.nodes[k + 1].output], plan: fp))
+                } else {
+                    // (the run's weights differ from the trace's when a pass permuted them)
+                    guard case .crossbar(let p) = rw.ops[k] else { preconditionFailure("a pass changed node \(k)'s op") }
+                    let runPlan = p == p0 ? plan : CrossbarPlan(p, inShape: s, maxCode: ranges[i].magnitude)
+                    patch = Swift.max(patch, runPlan.patchCount)
+                    steps.append(.crossbar(src: src, dst: offs[o], plan: runPlan, node: k))
                 }
-                let runPlan = permutedInput[k] == nil ? plan : CrossbarPlan(p, inShape: s, maxCode: ranges[i].magnitude)
-                patch = Swift.max(patch, runPlan.patchCount)
-                steps.append(.crossbar(src: readFrom[k] ?? offs[i], dst: offs[o], plan: runPlan, node: k))
             case .rnn(let p):
                 let plan = RNNPlan(p, steps: s.w, maxCode: ranges[i].magnitude)
                 patch = Swift.max(patch, plan.patchCount)
@@ -194,11 +152,10 @@ public final class CompiledProgram: @unchecked Sendable {
             case .globalAvgPool(let p):
                 steps.append(.globalAvgPool(src: offs[i], srcCode: code[i], dst: offs[o], dstCode: code[o], shape: s, rounding: p.rounding)); trace.append(steps.last!)
             }
-            skip = false
         }
-        fusedCount = fused
-        permutedCount = permuted
-        elidedFlattenCount = elided
+        fusedCount = rw.fusedCrossbars.count
+        permutedCount = rw.permutedCount
+        elidedFlattenCount = rw.elidedFlattens.count
         traceSteps = trace
         self.steps = steps
         patchCount = patch
