@@ -7,14 +7,7 @@ import Training
 extension Lowering {
     mutating func lowerAdd(_ gi: Int, _ xs: [LoweredValue]) throws(FreezeError) -> LoweredValue {
         guard xs.count == 2 else { throw fail(gi, "an addition reads two values, got \(xs.count)") }
-        var ops: [AffineOperand] = []
-        for (j, x) in xs.enumerated() {
-            switch x {
-            case .sums(let o): ops.append(o)
-            case .codes(let t, let u): ops.append(AffineOperand(tensor: t, scale: .fixed(u), bn: nil))
-            default: throw fail(gi, "input \(j) is \(x.name); an addition reads sums or quantized codes")
-            }
-        }
+        let ops = try affineOperands(gi, xs, of: "an addition")
         guard tensors[ops[0].tensor].shape == tensors[ops[1].tensor].shape else {
             throw fail(gi, "inputs \(tensors[ops[0].tensor].shape) and \(tensors[ops[1].tensor].shape) differ in shape")
         }

@@ -10,14 +10,7 @@ extension Lowering {
         guard (2...Program.maxNodeInputs).contains(xs.count) else {
             throw fail(gi, "a concatenation reads 2...\(Program.maxNodeInputs) values, got \(xs.count)")
         }
-        var ops: [AffineOperand] = []
-        for (j, x) in xs.enumerated() {
-            switch x {
-            case .sums(let o): ops.append(o)
-            case .codes(let t, let u): ops.append(AffineOperand(tensor: t, scale: .fixed(u), bn: nil))
-            default: throw fail(gi, "input \(j) is \(x.name); a concatenation reads sums or quantized codes")
-            }
-        }
+        let ops = try affineOperands(gi, xs, of: "a concatenation")
         let s0 = tensors[ops[0].tensor].shape
         for (j, o) in ops.enumerated() where tensors[o.tensor].shape.h != s0.h || tensors[o.tensor].shape.w != s0.w {
             throw fail(gi, "input \(j) is \(tensors[o.tensor].shape), input 0 \(s0): the heights and widths differ")

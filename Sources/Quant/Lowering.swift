@@ -108,6 +108,20 @@ struct Lowering {
         }
     }
 
+    /// The operands of a multi-input requantization (an addition, a concatenation): each input
+    /// a weight layer's sums (with its pending batch norm) or quantized codes.
+    func affineOperands(_ gi: Int, _ xs: [LoweredValue], of what: String) throws(FreezeError) -> [AffineOperand] {
+        var ops: [AffineOperand] = []
+        for (j, x) in xs.enumerated() {
+            switch x {
+            case .sums(let o): ops.append(o)
+            case .codes(let t, let u): ops.append(AffineOperand(tensor: t, scale: .fixed(u), bn: nil))
+            default: throw fail(gi, "input \(j) is \(x.name); \(what) reads sums or quantized codes")
+            }
+        }
+        return ops
+    }
+
     func fail(_ gi: Int, _ m: String) -> FreezeError {
         let spec = src.graph[gi]
         return FreezeError("graph node \(gi) (\(spec.op)\(spec.name.map { " " + $0 } ?? "")): \(m)")
