@@ -56,8 +56,8 @@ du -sb golden
 if [ "${1:-}" != "--vectors-only" ]; then
     rnrun=$(mktemp -d)/golden-resnet-run
     $E prune --task fashion-mnist-resnet --mode software --epochs 2 --seed 1 --data "$F" --out "$rnrun"
-    # +-1 weight codes: signed constants exactly, every ADC exact (docs/QUANT.md)
-    $E freeze "$rnrun" --target rram-40nm-taox --weight-bits 2 --data "$F" --eval 2000 --out golden/fashion-mnist-resnet.rram
+    # (freeze's default for a software-TO residual net: +-1 weight codes, docs/QUANT.md)
+    $E freeze "$rnrun" --target rram-40nm-taox --data "$F" --eval 2000 --out golden/fashion-mnist-resnet.rram
 fi
 $E golden golden/fashion-mnist-resnet.rram --input "$F/t10k-images-idx3-ubyte.gz" --labels "$F/t10k-labels-idx1-ubyte.gz" \
     --count 2 --float-count 1 --compress --out golden/fashion-mnist-resnet --force

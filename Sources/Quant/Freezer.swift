@@ -11,6 +11,14 @@ import Training
 public struct FreezeOptions: Sendable, Equatable {
     /// Weight code width (2...8): codes in `-(2^(b-1) - 1)...2^(b-1) - 1`.
     public var weightBits = 8
+    /// The weight code width `edgecli freeze` and `pipeline` use when none is given: 2 (codes
+    /// +-1) for a software-TO residual net, whose signed-constant weights they represent exactly
+    /// and whose every ADC they keep exact (integer gains; agreement with the float pipeline
+    /// 100.00 % against 98.91 % with 8 bits, docs/experiments/2026-12-07-residual-net-weight-codes.md);
+    /// 8 otherwise (the CNN and CRNN golden models were frozen with 8).
+    public static func defaultWeightBits(task: String, mode: String) -> Int {
+        task == "fashion-mnist-resnet" && mode == "software" ? 2 : 8
+    }
     /// Percentile (0 < p <= 100) of |w_on| per layer that maps to the largest code.
     public var weightPercentile = 100.0
     /// Percentile (0 < p <= 100) of |acc| over the calibration set (all tiles of a layer) that

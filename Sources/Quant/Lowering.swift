@@ -1,9 +1,8 @@
 // Lowering (Prepare): a trained layer graph -> the program skeleton freeze calibrates
 // (docs/DATAPATH.md section 14). One file per op kind: Lower+Quantizer (the fake-quant node
-// that ends an input quantizer, an activation, a residual addition or an rnn), Lower+Crossbar
-// (conv2d, linear), Lower+RNN, Lower+Pool (max-pool, global average pooling), Lower+Add,
-// Lower+Concat, Lower+Upsample; the
-// structural nodes (batch norm, ReLU, flatten) are here. Every integer a node needs is computed
+// that ends an input quantizer, an activation, a residual addition, a concatenation or an rnn),
+// Lower+Crossbar (conv2d, linear), Lower+RNN, Lower+Pool (max-pool, global average pooling),
+// Lower+Add, Lower+Concat, Lower+Upsample; the structural nodes (batch norm, ReLU, flatten) are here. Every integer a node needs is computed
 // once calibration knows the scales (Freezer.freeze), through the functions of FixedPoint and
 // Kernels' reference.
 import Device

@@ -15,7 +15,8 @@ enum FreezeCommand {
                           [--weight-bits B] [--weight-percentile P] [--adc-percentile P] [--adc-bits N]
                           [--adc-gain integer|full-scale] [--threads T] [--explicit-weights] [--json]
       Freezes a trained run (edgecli prune --out RUN_DIR) into an integer program for target T
-      (name or profile path): weight codes (default 8-bit signed pair differences, LSB from
+      (name or profile path): weight codes (default 8-bit signed pair differences; 2-bit, codes
+      +-1, for a software-TO fashion-mnist-resnet run, whose weights they represent exactly; LSB from
       max |w_on|), one ADC gain per layer from N calibration images (default 512, the first
       training images; the ADC full scale maps to the P-th percentile of |accumulator|, default
       100 = max; --adc-gain integer, the default, rounds a gain >= 1 down to an integer so that
@@ -41,7 +42,8 @@ enum FreezeCommand {
         let evalN = try args.int("eval", default: 10000, range: 0...10000)
         let dataOption = try args.option("data")
         var o = FreezeOptions()
-        o.weightBits = try args.int("weight-bits", default: 8, range: 2...8)
+        // (0: the task's default, known once the run is read)
+        o.weightBits = try args.int("weight-bits", default: 0, range: 2...8)
         o.weightPercentile = try args.double("weight-percentile", default: 100)
         o.adcPercentile = try args.double("adc-percentile", default: 100)
         if let r = try args.option("adc-gain") {
@@ -64,6 +66,7 @@ enum FreezeCommand {
         let run: TrainedRun
         do { run = try TrainedRun(dir: runDir, maxBatch: 16, threads: 1) } catch { throw CLIError("freeze: \(runDir): \(error)") }
         let source = FreezeSource(run: run)
+        if o.weightBits == 0 { o.weightBits = FreezeOptions.defaultWeightBits(task: source.task, mode: source.mode) }
         let shape = TensorShape(c: source.inputShape[0], h: source.inputShape[1], w: source.inputShape[2])
         let files = try taskFiles(task: source.task, data: dataOption, command: "freeze")
         let (trainImages, testImages, testLabels) = (files.trainImages, files.testImages, files.testLabels)

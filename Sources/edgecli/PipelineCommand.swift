@@ -23,7 +23,6 @@ enum PipelineCommand {
       --eval N           test images for the accuracies freeze records (default all 10,000)
       --json             print the summary as JSON
     Stages write into DIR: run/ (training), model.rram, export/, golden/, summary.json.
-    A software-TO fashion-mnist-resnet is frozen with +-1 weight codes (freeze --weight-bits 2).
     An existing DIR/run with a finished run is reused; an unfinished one is resumed.
     """
 
@@ -91,10 +90,7 @@ enum PipelineCommand {
             try stage("prune", prune)
         }
         // 2-5. Freeze, export, golden vectors, verification.
-        // a software-TO residual net's signed-constant weights are exactly +-1 codes, which keep
-        // every ADC exact (docs/QUANT.md, "Layer graphs")
-        let weightArgs = task == "fashion-mnist-resnet" && mode == "software" ? ["--weight-bits", "2"] : []
-        try stage("freeze", [runDir, "--target", target, "--eval", String(eval), "--threads", String(threads), "--out", model] + weightArgs + dataArgs)
+        try stage("freeze", [runDir, "--target", target, "--eval", String(eval), "--threads", String(threads), "--out", model] + dataArgs)
         try stage("export", [model, "--out", exportDir, "--force"])
         try stage("golden", [model, "--input", testImages, "--labels", testLabels, "--count", String(goldenCount),
                              "--out", goldenDir, "--force"])

@@ -41,6 +41,12 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(try readFileBytes(model), try readFileBytes(model2), "freeze is deterministic (1 vs 2 threads)")
         let j = try JSONSerialization.jsonObject(with: Data(r2.out.utf8)) as! [String: Any]
         XCTAssertEqual((j["layers"] as! [[String: Any]]).compactMap { $0["clip_rate_calibration"] as? Double }.count, 4)
+        // no --weight-bits: the task's default, 8 bits for the CNN (2 only for a software-TO residual net)
+        XCTAssertEqual(j["weight_bits"] as? Int, 8)
+        XCTAssertEqual(FreezeOptions.defaultWeightBits(task: "fashion-mnist-resnet", mode: "software"), 2)
+        for (task, mode) in [("fashion-mnist-resnet", "hardware"), ("fashion-mnist", "software"), ("spoken-digit", "software")] {
+            XCTAssertEqual(FreezeOptions.defaultWeightBits(task: task, mode: mode), 8, "\(task) \(mode)")
+        }
         // a bad option is refused before anything is written
         let r3 = try runTool(["freeze", dir + "/run", "--target", "rram-40nm-taox", "--out", dir + "/m3.rrm", "--weight-bits", "9"])
         XCTAssertNotEqual(r3.status, 0); XCTAssertTrue(r3.err.contains("--weight-bits"), r3.err)
