@@ -79,11 +79,12 @@ public enum Architectures {
     /// quantizer -> stem conv 1->w 3x3 pad 1 - BN - ReLU - fq -> an identity block (conv-BN-ReLU-fq-
     /// conv-BN, + the block input's codes, ReLU, fq) -> a projection block to 2w channels at
     /// stride 2 (conv-BN-ReLU-fq-conv-BN, + a 1x1 stride-2 projection conv-BN of the block input,
-    /// ReLU, fq) -> global average pooling -> fq -> fc 2w->10, or with `hidden` h > 0 a layer
-    /// "hidden" 2w->h - ReLU - fq before fc h->10 (the logits are "fc" either way, so the hardware
-    /// defaults' hysteresis exemption holds). `inputs` name the branches (value 0 is the graph input, k + 1 node
-    /// k's output).
-    public static func fashionResNet(bits: Int = 4, width w: Int = 32, inputPool: Bool = true, hidden: Int = 0) -> [LayerSpec] {
+    /// ReLU, fq) -> with `stages` 3 a second projection block "b3" to 4w channels at stride 2 ->
+    /// global average pooling -> fq -> fc (features)->10, or with `hidden` h > 0 a layer
+    /// "hidden" (features)->h - ReLU - fq before fc h->10 (the logits are "fc" either way, so the
+    /// hardware defaults' hysteresis exemption holds). `inputs` name the branches (value 0 is the
+    /// graph input, k + 1 node k's output).
+    public static func fashionResNet(bits: Int = 4, width w: Int = 32, inputPool: Bool = true, hidden: Int = 0, stages: Int = 2) -> [LayerSpec] {
         var g: [LayerSpec] = []
         /// Appends a node; returns its output value.
         @discardableResult func node(_ op: String, inputs: [Int]? = nil, _ f: (inout LayerSpec) -> Void = { _ in }) -> Int {
@@ -106,20 +107,25 @@ public enum Architectures {
         let y1 = bn()
         node("add", inputs: [y1, x1]); node("relu")
         let x2 = q()
-        // projection block
-        conv("b2.conv1", w, 2 * w, stride: 2); _ = bn(); node("relu"); _ = q()
-        conv("b2.conv2", 2 * w, 2 * w)
-        let y2 = bn()
-        conv("b2.proj", w, 2 * w, k: 1, stride: 2, reads: x2)
-        let z2 = bn()
-        node("add", inputs: [y2, z2]); node("relu"); _ = q()
+        // projection blocks, each doubling the channels at stride 2
+        var x = x2, c = w
+        for stage in 2...stages {
+            let name = "b\(stage)"
+            conv(name + ".conv1", c, 2 * c, stride: 2); _ = bn(); node("relu"); _ = q()
+            conv(name + ".conv2", 2 * c, 2 * c)
+            let y = bn()
+            conv(name + ".proj", c, 2 * c, k: 1, stride: 2, reads: x)
+            let z = bn()
+            node("add", inputs: [y, z]); node("relu")
+            x = q(); c *= 2
+        }
         // the pooled features are quantized again: the fc crossbar reads DAC codes
         node("globalavgpool"); _ = q()
         if hidden > 0 {
-            node("linear") { $0.name = "hidden"; $0.inFeatures = 2 * w; $0.outFeatures = hidden }
+            node("linear") { $0.name = "hidden"; $0.inFeatures = c; $0.outFeatures = hidden }
             node("relu"); _ = q()
         }
-        node("linear") { $0.name = "fc"; $0.inFeatures = hidden > 0 ? hidden : 2 * w; $0.outFeatures = 10 }
+        node("linear") { $0.name = "fc"; $0.inFeatures = hidden > 0 ? hidden : c; $0.outFeatures = 10 }
         return g
     }
 
@@ -128,14 +134,20 @@ public enum Architectures {
 
     /// The graph of a task (fashion-mnist-resnet: `width` w, nil = 32; `inputPool` false = the
     /// stem reads the 28x28 image instead of its 2x2 max-pool; `hidden` the units of a hidden fc
-    /// layer, nil or 0 = none).
-    public static func graph(task: String, bits: Int, width: Int? = nil, inputPool: Bool? = nil, hidden: Int? = nil) throws -> [LayerSpec] {
+    /// layer, nil or 0 = none; `stages` the resolutions of blocks, nil = 2).
+    public static func graph(task: String, bits: Int, width: Int? = nil, inputPool: Bool? = nil, hidden: Int? = nil, stages: Int? = nil) throws -> [LayerSpec] {
         switch task {
         case "fashion-mnist": return fashionCNN(bits: bits)
         case "spoken-digit": return spokenDigitCRNN(bits: bits)
-        case "fashion-mnist-resnet": return fashionResNet(bits: bits, width: width ?? 32, inputPool: inputPool ?? true, hidden: hidden ?? 0)
+        case "fashion-mnist-resnet":
+            return fashionResNet(bits: bits, width: width ?? 32, inputPool: inputPool ?? true, hidden: hidden ?? 0, stages: stages ?? 2)
         default: throw TrainingError("unknown task '\(task)' (supported: \(tasks.joined(separator: ", ")))")
         }
+    }
+
+    /// The graph a run's configuration trains (its task, bits and architecture options).
+    public static func graph(of config: TrainConfig) throws -> [LayerSpec] {
+        try graph(task: config.task, bits: config.bits, width: config.width, inputPool: config.inputPool, hidden: config.hidden, stages: config.stages)
     }
 }
 

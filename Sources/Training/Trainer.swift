@@ -96,6 +96,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// fashion-mnist-resnet: the units of a hidden fc layer between the pooled features and the
     /// logits ("hidden" 2w->h, ReLU, fq, then fc h->10); nil or 0 = none (fc 2w->10).
     public var hidden: Int? = nil
+    /// fashion-mnist-resnet: 2 = blocks at two resolutions (identity, projection to 2w); 3 adds
+    /// a projection block to 4w at a third; nil = 2.
+    public var stages: Int? = nil
     public init() {}
 
     /// The defaults of a task (what `edgecli prune --task T` starts from; docs/TRAINING.md).
@@ -170,6 +173,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         if let hidden {
             guard task == "fashion-mnist-resnet" else { throw TrainingError("hidden applies to fashion-mnist-resnet only, not \(task)") }
             guard (0...1024).contains(hidden) else { throw TrainingError("hidden must be in 0...1024, got \(hidden)") }
+        }
+        if let stages {
+            guard task == "fashion-mnist-resnet" else { throw TrainingError("stages applies to fashion-mnist-resnet only, not \(task)") }
+            guard (2...3).contains(stages) else { throw TrainingError("stages must be 2 or 3, got \(stages)") }
         }
     }
 
@@ -270,7 +277,7 @@ public final class Trainer {
         for l in train.labels + test.labels where Int(l) >= classes { throw TrainingError("label \(l) outside 0..<\(classes)") }
         self.config = config; self.train = train; self.test = test; self.source = source; self.classes = classes
         pool = WorkPool(threads: threads)
-        net = try SupermaskNetwork(specs: specs ?? Architectures.graph(task: config.task, bits: config.bits, width: config.width, inputPool: config.inputPool, hidden: config.hidden), inputShape: train.sampleShape,
+        net = try SupermaskNetwork(specs: specs ?? Architectures.graph(of: config), inputShape: train.sampleShape,
                                    sparsity: config.sparsity, maxBatch: max(config.batch, config.evalBatch), pool: pool,
                                    rangeMomentum: Float(config.rangeMomentum), rangeMode: config.rangeMode)
         guard net.graph.outputSize == classes else { throw TrainingError("graph outputs \(net.graph.outputSize) values, expected \(classes) classes") }

@@ -32,6 +32,8 @@ enum PruneCommand {
       --no-input-pool     fashion-mnist-resnet: the stem reads the 28x28 image (no 2x2 max-pool first)
       --hidden N          fashion-mnist-resnet: a hidden fc layer of N units before the logits
                           (layer "hidden", ReLU, quantizer, then fc; default 0 = fc alone)
+      --stages N          fashion-mnist-resnet: 2 (default) or 3 = a projection block "b3" to 4W
+                          channels at a third resolution
       tuning: --optimizer sgd|adam --momentum X --weight-decay X --warmup EPOCHS --label-smoothing X --sparsity X
               --weight-init signed-constant|kaiming-normal --range-mode ema|batch --range-momentum X
               --no-read-noise (hardware: nominal reads instead of a noisy re-read per batch)
@@ -59,6 +61,7 @@ enum PruneCommand {
         let width = try args.option("width").map { try parseInt($0, "width", 4...256) }
         let noInputPool = args.flag("no-input-pool")
         let hidden = try args.option("hidden").map { try parseInt($0, "hidden", 0...1024) }
+        let stages = try args.option("stages").map { try parseInt($0, "stages", 2...3) }
         let wd = try args.option("weight-decay").map { try parseDouble($0, "weight-decay") }
         let warmup = try args.option("warmup").map { try parseDouble($0, "warmup") }
         let smoothing = try args.option("label-smoothing").map { try parseDouble($0, "label-smoothing") }
@@ -135,6 +138,7 @@ enum PruneCommand {
         if let width { cfg.width = width }
         if noInputPool { cfg.inputPool = false }
         if let hidden { cfg.hidden = hidden }
+        if let stages { cfg.stages = stages }
         if let wd { cfg.weightDecay = wd }
         if let warmup { cfg.warmupEpochs = warmup }
         if let smoothing { cfg.labelSmoothing = smoothing }
@@ -167,7 +171,7 @@ enum PruneCommand {
         let specs: [LayerSpec]
         do {
             try cfg.validate()
-            specs = try Architectures.graph(task: task, bits: cfg.bits, width: cfg.width, inputPool: cfg.inputPool, hidden: cfg.hidden)
+            specs = try Architectures.graph(of: cfg)
             try cfg.checkHysteresisExempt(maskedLayers: Architectures.layerShapes(specs).map(\.name))
         } catch { throw CLIError("prune: \(error)") }
 

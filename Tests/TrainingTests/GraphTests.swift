@@ -247,6 +247,19 @@ final class GraphTests: XCTestCase {
         XCTAssertEqual(headed.last?.inFeatures, 12)
         var h = TrainConfig.defaults(task: "fashion-mnist-resnet", mode: "hardware"); h.hidden = 12
         XCTAssertNoThrow(try h.checkHysteresisExempt(maskedLayers: hiddenNet.masked.map(\.name)))
+        // a third stage: b3 doubles the channels again at stride 2 (7x7 -> 4x4), and the head reads 4w
+        var three = TrainConfig.defaults(task: "fashion-mnist-resnet"); three.width = 4; three.hidden = 12; three.stages = 3
+        XCTAssertNoThrow(try three.validate())
+        let staged = try Architectures.graph(of: three)
+        let stagedNet = try SupermaskNetwork(specs: staged, inputShape: [1, 28, 28], sparsity: 0.5, maxBatch: 1, pool: pool)
+        XCTAssertEqual(stagedNet.weights.map(\.name), ["stem", "b1.conv1", "b1.conv2", "b2.conv1", "b2.conv2", "b2.proj",
+                                                       "b3.conv1", "b3.conv2", "b3.proj", "hidden", "fc"])
+        XCTAssertTrue(stagedNet.graph.shapes.contains([16, 4, 4]), "b3 at 4x4 with 4w channels: \(stagedNet.graph.shapes)")
+        XCTAssertEqual(staged.first { $0.name == "b3.proj" }.flatMap { $0.inputs }.map { staged[$0[0] - 1].op }, "fakequant",
+                       "the projection shortcut reads the previous block's codes")
+        XCTAssertEqual(staged.first { $0.name == "hidden" }?.inFeatures, 16)
+        XCTAssertEqual(try Architectures.graph(task: "fashion-mnist-resnet", bits: 4, width: 4, hidden: 12, stages: 2), headed)
+        XCTAssertNoThrow(try h.checkHysteresisExempt(maskedLayers: stagedNet.masked.map(\.name)))
         // the options belong to the residual task only
         var c = TrainConfig.defaults(task: "fashion-mnist"); c.width = 48
         XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("fashion-mnist-resnet only"), "\($0)") }
@@ -258,6 +271,10 @@ final class GraphTests: XCTestCase {
         XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("4...256"), "\($0)") }
         c = TrainConfig.defaults(task: "fashion-mnist-resnet"); c.hidden = 2000
         XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("0...1024"), "\($0)") }
+        c = TrainConfig.defaults(task: "fashion-mnist-resnet"); c.stages = 4
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("2 or 3"), "\($0)") }
+        c = TrainConfig.defaults(task: "spoken-digit"); c.stages = 3
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("fashion-mnist-resnet only"), "\($0)") }
     }
 }
 
