@@ -73,8 +73,12 @@ public func profileSteps(engine: Engine, pixels: [UInt8], runs: Int) -> [(name: 
         case let .maxPool(_, _, code, shape, _): names.append("maxPool \(shape.c)x\(shape.h)x\(shape.w)\(code ? "" : " sums")")
         case let .maxPoolAffine(_, _, shape, _): names.append("maxPool+act \(shape.c)x\(shape.h)x\(shape.w)")
         case let .flatten(_, _, _, shape): names.append("flatten \(shape.count)")
-        case let .crossbar(_, _, plan, _): names.append("crossbar \(plan.inShape.c)->\(plan.cout) \(plan.outShape.h)x\(plan.outShape.w), \(plan.tileCount) tiles")
-        case let .crossbarActivation(_, _, plan): names.append("crossbar+act \(plan.inShape.c)->\(plan.cout) \(plan.outShape.h)x\(plan.outShape.w)\(plan.isNarrow ? " narrow" : "")")
+        case let .crossbar(_, _, k, _):
+            let g = k.geometry
+            names.append("crossbar \(g.inShape.c)->\(g.cout) \(g.outShape.h)x\(g.outShape.w), \(g.tileCount) tiles, \(k.name)")
+        case let .crossbarActivation(_, _, k):
+            let g = k.geometry
+            names.append("crossbar+act \(g.inShape.c)->\(g.cout) \(g.outShape.h)x\(g.outShape.w), \(k.name)")
         case .rnn: names.append("rnn")
         case let .add(_, _, _, _, _, px, ch, _): names.append("add \(px)x\(ch)")
         case let .concat(parts, _, px, ch): names.append("concat \(parts.count) -> \(px)x\(ch)")

@@ -17,9 +17,9 @@ public final class CompiledProgram: @unchecked Sendable {
         /// A 2x2 / stride 2 max-pool of sums and the threshold-form activation reading it.
         case maxPoolAffine(src: Int, dst: Int, shape: TensorShape, plan: AffinePlan)
         case flatten(src: Int, dst: Int, code: Bool, shape: TensorShape)
-        case crossbar(src: Int, dst: Int, plan: CrossbarPlan, node: Int)
+        case crossbar(src: Int, dst: Int, kernel: any CrossbarSumsKernel, node: Int)
         /// A single-tile crossbar and the activation after it (`dst` is the activation output).
-        case crossbarActivation(src: Int, dst: Int, plan: CrossbarPlan)
+        case crossbarActivation(src: Int, dst: Int, kernel: any CrossbarActivationKernel)
         /// An rnn layer; `q` (code arena) and `s` (sum arena) are its scratch offsets.
         case rnn(src: Int, dst: Int, plan: RNNPlan, q: Int, s: Int, node: Int)
         /// A residual addition: inputs `a` and `b` (each in the code or the sum arena).
@@ -111,20 +111,20 @@ public final class CompiledProgram: @unchecked Sendable {
                 trace.append(st)
                 if !rw.elidedFlattens.contains(k) { steps.append(st) }
             case .crossbar(let p0):
-                let plan = CrossbarPlan(p0, inShape: s, maxCode: ranges[i].magnitude)
-                patch = Swift.max(patch, plan.patchCount)
-                tileTrace = Swift.max(tileTrace, plan.tileCount * plan.outShape.count)
-                trace.append(.crossbar(src: offs[i], dst: offs[o], plan: plan, node: k))
+                let kernel = Fast.crossbarKernel(p0, inShape: s, maxCode: ranges[i].magnitude)
+                patch = Swift.max(patch, kernel.scratchCount)
+                tileTrace = Swift.max(tileTrace, kernel.geometry.tileCount * kernel.geometry.outShape.count)
+                trace.append(.crossbar(src: offs[i], dst: offs[o], kernel: kernel, node: k))
                 let src = rw.readsTensor[k].map { offs[$0] } ?? offs[i]
-                if let fp = rw.fusedPlans[k] {
-                    patch = Swift.max(patch, fp.patchCount)
-                    steps.append(.crossbarActivation(src: src, dst: offs[program.nodes[k + 1].output], plan: fp))
+                if let fused = rw.fusedKernels[k] {
+                    patch = Swift.max(patch, fused.scratchCount)
+                    steps.append(.crossbarActivation(src: src, dst: offs[program.nodes[k + 1].output], kernel: fused))
                 } else {
                     // (the run's weights differ from the trace's when a pass permuted them)
                     guard case .crossbar(let p) = rw.ops[k] else { preconditionFailure("a pass changed node \(k)'s op") }
-                    let runPlan = p == p0 ? plan : CrossbarPlan(p, inShape: s, maxCode: ranges[i].magnitude)
-                    patch = Swift.max(patch, runPlan.patchCount)
-                    steps.append(.crossbar(src: src, dst: offs[o], plan: runPlan, node: k))
+                    let run = p == p0 ? kernel : Fast.crossbarKernel(p, inShape: s, maxCode: ranges[i].magnitude)
+                    patch = Swift.max(patch, run.scratchCount)
+                    steps.append(.crossbar(src: src, dst: offs[o], kernel: run, node: k))
                 }
             case .rnn(let p):
                 let plan = RNNPlan(p, steps: s.w, maxCode: ranges[i].magnitude)
@@ -284,12 +284,11 @@ extension CompiledProgram {
         case let .flatten(src, dst, code, shape):
             if code { Fast.hwcToCHW(src: codes + src, dst: codes + dst, shape: shape) }
             else { Fast.hwcToCHW(src: sums + src, dst: sums + dst, shape: shape) }
-        case let .crossbar(src, dst, plan, node):
-            Fast.crossbar(src: codes + src, dst: sums + dst, plan: plan, patch: ws.patch,
-                          tileOut: onCrossbar == nil ? nil : ws.tileTrace)
+        case let .crossbar(src, dst, kernel, node):
+            kernel.sums(src: codes + src, dst: sums + dst, scratch: ws.patch, tileOut: onCrossbar == nil ? nil : ws.tileTrace)
             if let onCrossbar { onCrossbar(node, ws.tileTrace) }
-        case let .crossbarActivation(src, dst, plan):
-            Fast.crossbarActivation(src: codes + src, dst: codes + dst, plan: plan, patch: ws.patch)
+        case let .crossbarActivation(src, dst, kernel):
+            kernel.activationCodes(src: codes + src, dst: codes + dst, scratch: ws.patch)
         case let .rnn(src, dst, plan, q, s, node):
             Fast.rnn(src: codes + src, dst: codes + dst, plan: plan, q: codes + q, s: sums + s, patch: ws.patch,
                      trace: onCrossbar == nil ? nil : ws.tileTrace)

@@ -9,9 +9,9 @@
 //    reads the flatten's HWC input with its weight columns permuted from CHW to HWC order (one
 //    tile: the order of its rows does not change its sum).
 // 2. `fuseCrossbarActivations`: a crossbar whose sums only the next node reads, an activation,
-//    runs as one step when `CrossbarPlan.canFuse` holds (one tile, the accumulator bound fits the
+//    runs as one step when `CrossbarGeometry.canFuse` holds (one tile, the accumulator bound fits the
 //    threshold form): the activation becomes threshold compares on the accumulator.
-// 3. `permuteNarrowChannels`: a fused crossbar with a narrow plan whose activation codes only
+// 3. `permuteNarrowChannels`: a fused crossbar on the narrow kernel whose activation codes only
 //    the next node reads, itself a crossbar, stores its output channels in level order
 //    (`CompiledProgram.levelOrder`, nil when nothing moves), so that groups of 16 channels
 //    compare fewer thresholds; the reader's input channels are permuted the same way, within its
@@ -26,9 +26,9 @@ extension CompiledProgram {
         /// Crossbar node -> the tensor it reads instead of its input (an elided flatten's input).
         var readsTensor: [Int: Int] = [:]
         var elidedFlattens: Set<Int> = []
-        /// Crossbar nodes run with the activation after them (pass 2), and their plans (pass 3).
+        /// Crossbar nodes run with the activation after them (pass 2), and their kernels (pass 3).
         var fusedCrossbars: Set<Int> = []
-        var fusedPlans: [Int: CrossbarPlan] = [:]
+        var fusedKernels: [Int: any CrossbarActivationKernel] = [:]
         var permutedCount = 0
         /// Max-pool nodes run with the activation after them, and that activation's plan.
         var fusedPools: [Int: AffinePlan] = [:]
@@ -71,7 +71,7 @@ extension CompiledProgram {
         mutating func fuseCrossbarActivations(_ p: Program, _ ranges: [ValueRange], _ readers: [Int]) {
             for (k, node) in p.nodes.enumerated() {
                 guard case .crossbar(let x) = ops[k], Self.nextIsSoleReader(p, k, readers: readers),
-                      case .activation(let a) = ops[k + 1], CrossbarPlan.canFuse(x, a, maxCode: ranges[node.inputs[0]].hi) else { continue }
+                      case .activation(let a) = ops[k + 1], CrossbarGeometry.canFuse(x, a, maxCode: ranges[node.inputs[0]].hi) else { continue }
                 fusedCrossbars.insert(k)
             }
         }
@@ -82,16 +82,16 @@ extension CompiledProgram {
             for k in fusedCrossbars.sorted() {
                 guard case .crossbar(var x) = ops[k], case .activation(var a) = ops[k + 1] else { continue }
                 let s = p.tensors[p.nodes[k].inputs[0]].shape, maxCode = ranges[p.nodes[k].inputs[0]].hi
-                var plan = CrossbarPlan(x, inShape: s, fusing: a, maxCode: maxCode)
-                if plan.isNarrow, Self.nextIsSoleReader(p, k + 1, readers: readers), case .crossbar(let q) = ops[k + 2],
-                   let order = CompiledProgram.levelOrder(plan.channelLevels, reader: q) {
+                var kernel = Fast.fusedCrossbarKernel(x, inShape: s, fusing: a, maxCode: maxCode)
+                if kernel is NarrowFusedKernel, Self.nextIsSoleReader(p, k + 1, readers: readers), case .crossbar(let q) = ops[k + 2],
+                   let order = CompiledProgram.levelOrder(kernel.geometry.channelLevels, reader: q) {
                     let (x2, a2, q2) = CompiledProgram.permuteChannels(x, a, q, order)
                     x = x2; a = a2
                     ops[k] = .crossbar(x); ops[k + 1] = .activation(a); ops[k + 2] = .crossbar(q2)
-                    plan = CrossbarPlan(x, inShape: s, fusing: a, maxCode: maxCode)
+                    kernel = Fast.fusedCrossbarKernel(x, inShape: s, fusing: a, maxCode: maxCode)
                     permutedCount += 1
                 }
-                fusedPlans[k] = plan
+                fusedKernels[k] = kernel
             }
         }
 

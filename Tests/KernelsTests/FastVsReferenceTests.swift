@@ -252,40 +252,48 @@ final class FastVsReferenceTests: XCTestCase {
             var expTiles: [[Int32]] = []
             let expected = Reference.crossbar(x, shape: s, p, tileADC: &expTiles)
             let os = p.outputShape(for: s)
-            // odd cases: the plan knows the real code range (longer Int16 chunks, as the engine does)
-            let plan = CrossbarPlan(p, inShape: s, maxCode: case_ % 2 == 1 ? Int64((1 << codeBits) - 1) : 255)
-            if (0..<plan.tileCount).contains(where: { plan.tilePairs[$0] > plan.chunkRows }) && plan.chunkRows > 1 { chunked += 1 }
-            if plan.groups > 1 { multiGroup += 1 }
+            // odd cases: the geometry knows the real code range (longer Int16 chunks, as the engine does)
+            let geo = CrossbarGeometry(p, inShape: s, maxCode: case_ % 2 == 1 ? Int64((1 << codeBits) - 1) : 255)
+            let pairs = Int16PairKernel(geo, p)
+            if (0..<geo.tileCount).contains(where: { pairs.tilePairs[$0] > pairs.chunkRows }) && pairs.chunkRows > 1 { chunked += 1 }
+            if geo.groups > 1 { multiGroup += 1 }
             // u8 x i8 kernel (host-tuned builds): eligible exactly when a pair of products fits Int16
-            let pairBound = 2 * Int(plan.maxCode) * plan.maxAbsWeight
-            XCTAssertEqual(plan.useU8, Fast.hasU8Kernel && pairBound <= Int(Int16.max), "u8 eligibility, case \(case_)")
-            if plan.useU8 {
+            let pairBound = 2 * Int(geo.maxCode) * geo.maxAbsWeight
+            let quads = U8QuadKernel(geo, p)
+            XCTAssertEqual(quads != nil, Fast.hasU8Kernel && pairBound <= Int(Int16.max), "u8 eligibility, case \(case_)")
+            XCTAssertEqual(Fast.crossbarKernel(p, inShape: s, maxCode: geo.maxCode).name, quads?.name ?? pairs.name, "the chosen kernel, case \(case_)")
+            if let quads {
                 u8Cases += 1
                 // several runs between flushes in some tile's schedule
-                if (0..<plan.tileCount).contains(where: { t in (0..<plan.groups).contains { g in
-                    plan.quadFlush[plan.quadFlushStart[t * plan.groups + g] + 1] != Int.max / 4 } }) { u8Chunked += 1 }
+                if (0..<geo.tileCount).contains(where: { t in (0..<geo.groups).contains { g in
+                    quads.flush[quads.flushStart[t * geo.groups + g] + 1] != U8QuadKernel.sentinel } }) { u8Chunked += 1 }
                 if p.inChannels % 4 != 0 || p.tiles.count > 1 { u8PartialQuad += 1 }
             }
-            XCTAssertTrue(!plan.vectorADC || Fast.hasVectorADC)
-            if plan.vectorADC { vectorADCCases += 1 }
+            XCTAssertTrue(!geo.vectorADC || Fast.hasVectorADC)
+            if geo.vectorADC { vectorADCCases += 1 }
             if os.h * os.w % 4 != 0 { partialBlock += 1 }
             if os.h * os.w >= 4 { fullBlock += 1 }
             let hwc = toHWC(x, s).map { Int16($0) }
-            var got = [Int32](repeating: 0, count: os.count)
-            var tileBuf = [Int32](repeating: 0, count: p.tiles.count * os.count)
-            let patch = AlignedPatch(plan.patchCount)
-            hwc.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
-                tileBuf.withUnsafeMutableBufferPointer { tb in
-                    Fast.crossbar(src: src.baseAddress!, dst: dst.baseAddress!, plan: plan, patch: patch.pointer, tileOut: tb.baseAddress!)
+            // every variant that applies, each against the reference
+            var variants: [any CrossbarSumsKernel] = [pairs]
+            if let quads { variants.append(quads) }
+            for kernel in variants {
+                var got = [Int32](repeating: 0, count: os.count)
+                var tileBuf = [Int32](repeating: 0, count: p.tiles.count * os.count)
+                let patch = AlignedPatch(kernel.scratchCount)
+                hwc.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
+                    tileBuf.withUnsafeMutableBufferPointer { tb in
+                        kernel.sums(src: src.baseAddress!, dst: dst.baseAddress!, scratch: patch.pointer, tileOut: tb.baseAddress!)
+                    }
+                } }
+                for (t, tile) in p.tiles.enumerated() {
+                    let gotTile = toCHW(Array(tileBuf[(t * os.count)..<((t + 1) * os.count)]), os)
+                    assertBitExact(expTiles[t], gotTile, stage: "crossbar case \(case_) \(kernel.name) tile \(t) ADC")
+                    let hi = Int32((1 << (tile.bits - 1)) - 1), lo = -hi - 1
+                    if kernel === pairs { for v in expTiles[t] { total += 1; if v == hi || v == lo { saturated += 1 } } }
                 }
-            } }
-            for (t, tile) in p.tiles.enumerated() {
-                let gotTile = toCHW(Array(tileBuf[(t * os.count)..<((t + 1) * os.count)]), os)
-                assertBitExact(expTiles[t], gotTile, stage: "crossbar case \(case_) tile \(t) ADC")
-                let hi = Int32((1 << (tile.bits - 1)) - 1), lo = -hi - 1
-                for v in expTiles[t] { total += 1; if v == hi || v == lo { saturated += 1 } }
+                assertBitExact(expected, toCHW(got, os), stage: "crossbar case \(case_) \(kernel.name) digital sum")
             }
-            assertBitExact(expected, toCHW(got, os), stage: "crossbar case \(case_) digital sum")
         }
         XCTAssertGreaterThan(saturated, total / 50, "ADC saturation exercised (\(saturated) of \(total))")
         // blocked kernel paths: several Int16 chunks per tile, several output groups, 4-pixel
@@ -360,20 +368,25 @@ final class FastVsReferenceTests: XCTestCase {
             let x = [Int32](repeating: Int32(code), count: fanIn)
             var t: [[Int32]] = []
             let expected = Reference.crossbar(x, shape: s, p, tileADC: &t)
-            let plan = CrossbarPlan(p, inShape: s, maxCode: maxCode)
-            XCTAssertEqual(plan.useU8, Fast.hasU8Kernel && maxCode <= 127)
-            var got = [Int32](repeating: 0, count: 3)
-            let patch = AlignedPatch(plan.patchCount)
-            x.map { Int16($0) }.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
-                Fast.crossbar(src: src.baseAddress!, dst: dst.baseAddress!, plan: plan, patch: patch.pointer, tileOut: nil)
-            } }
-            assertBitExact(expected, got, stage: "extreme code \(code) weight \(wt)")
+            let geo = CrossbarGeometry(p, inShape: s, maxCode: maxCode)
+            let quads = U8QuadKernel(geo, p)
+            XCTAssertEqual(quads != nil, Fast.hasU8Kernel && maxCode <= 127)
+            var variants: [any CrossbarSumsKernel] = [Int16PairKernel(geo, p)]
+            if let quads { variants.append(quads) }
+            for kernel in variants {
+                var got = [Int32](repeating: 0, count: 3)
+                let patch = AlignedPatch(kernel.scratchCount)
+                x.map { Int16($0) }.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
+                    kernel.sums(src: src.baseAddress!, dst: dst.baseAddress!, scratch: patch.pointer, tileOut: nil)
+                } }
+                assertBitExact(expected, got, stage: "extreme code \(code) weight \(wt), \(kernel.name)")
+            }
             // acc = 512 * code * wt, gain ~ 2^30 * ... saturates at 16 bits
             XCTAssertEqual(t[0][0], wt < 0 ? -32768 : 32767)
         }
     }
 
-    /// The narrow fused kernel for 64 outputs at a time (`narrowPad` a multiple of 64: 49 to 64
+    /// The narrow fused kernel for 64 outputs at a time (`pad` a multiple of 64: 49 to 64
     /// and 113 to 128 outputs, padding lanes, map tails of one pixel, padded windows) == the
     /// reference.
     func testFusedNarrow64() {
@@ -405,10 +418,9 @@ final class FastVsReferenceTests: XCTestCase {
             }
             let act = AffineQuantParams(multiplier: mul, shift: sh, offset: off, outBits: outBits, rounding: rng.rule())
             let maxCode = Int64((1 << codeBits) - 1)
-            guard CrossbarPlan.canFuse(p, act, maxCode: maxCode) else { continue }
-            let plan = CrossbarPlan(p, inShape: s, fusing: act, maxCode: maxCode)
-            guard plan.isNarrow else { continue }
-            XCTAssertEqual(plan.narrowPad % 64, 0)
+            guard CrossbarGeometry.canFuse(p, act, maxCode: maxCode),
+                  let narrow = NarrowFusedKernel(CrossbarGeometry(p, inShape: s, fusing: act, maxCode: maxCode), p) else { continue }
+            XCTAssertEqual(narrow.pad % 64, 0)
             cases += 1
             if cout % 16 != 0 { partialLanes += 1 }
             let os = p.outputShape(for: s)
@@ -417,10 +429,10 @@ final class FastVsReferenceTests: XCTestCase {
             let x = (0..<s.count).map { _ in Int32(rng.int(0...Int(maxCode))) }
             var tiles: [[Int32]] = []
             let expected = Reference.affineQuant(Reference.crossbar(x, shape: s, p, tileADC: &tiles), shape: os, act)
-            let patch = AlignedPatch(plan.patchCount)
+            let patch = AlignedPatch(narrow.scratchCount)
             var got = [Int16](repeating: -1, count: os.count)
             toHWC(x, s).map { Int16($0) }.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
-                Fast.crossbarActivation(src: src.baseAddress!, dst: dst.baseAddress!, plan: plan, patch: patch.pointer)
+                narrow.activationCodes(src: src.baseAddress!, dst: dst.baseAddress!, scratch: patch.pointer)
             } }
             assertBitExact(expected, toCHW(got.map { Int32($0) }, os), stage: "narrow 64 case \(case_)")
         }
@@ -449,29 +461,39 @@ final class FastVsReferenceTests: XCTestCase {
             }
             let act = AffineQuantParams(multiplier: mul, shift: sh, offset: off, outBits: outBits, rounding: rng.rule())
             let maxCode = Int64((1 << codeBits) - 1)
-            guard CrossbarPlan.canFuse(p, act, maxCode: maxCode) else { continue }
+            guard CrossbarGeometry.canFuse(p, act, maxCode: maxCode) else { continue }
             fusedCases += 1
             let x = (0..<s.count).map { _ in Int32(rng.int(0...((1 << codeBits) - 1))) }
             var tiles: [[Int32]] = []
             let os = p.outputShape(for: s)
             let expected = Reference.affineQuant(Reference.crossbar(x, shape: s, p, tileADC: &tiles), shape: os, act)
-            let plan = CrossbarPlan(p, inShape: s, fusing: act, maxCode: maxCode)
-            if plan.isNarrow {
+            let geo = CrossbarGeometry(p, inShape: s, fusing: act, maxCode: maxCode)
+            let narrow = NarrowFusedKernel(geo, p), quads = U8QuadKernel(geo, p)
+            if narrow != nil {
                 narrowCases += 1
                 // windows read in place (no padding involved) for at least one block
                 if os.h * os.w >= 1 && p.padH == 0 && p.padW == 0 { inPlace += 1 }
-            } else if plan.useU8 { u8Cases += 1 }
-            let patch = AlignedPatch(plan.patchCount)
-            var got = [Int16](repeating: -1, count: os.count)
-            toHWC(x, s).map { Int16($0) }.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
-                Fast.crossbarActivation(src: src.baseAddress!, dst: dst.baseAddress!, plan: plan, patch: patch.pointer)
-            } }
-            assertBitExact(expected, toCHW(got.map { Int32($0) }, os), stage: "fused crossbar+activation case \(case_)")
+            }
+            if quads != nil { u8Cases += 1 }
+            XCTAssertEqual(Fast.fusedCrossbarKernel(p, inShape: s, fusing: act, maxCode: maxCode).name,
+                           narrow?.name ?? quads?.name ?? Int16PairKernel(geo, p).name, "the chosen kernel, case \(case_)")
+            // every variant that applies, each against the reference
+            var variants: [any CrossbarActivationKernel] = [Int16PairKernel(geo, p)]
+            if let narrow { variants.append(narrow) }
+            if let quads { variants.append(quads) }
+            for kernel in variants {
+                let patch = AlignedPatch(kernel.scratchCount)
+                var got = [Int16](repeating: -1, count: os.count)
+                toHWC(x, s).map { Int16($0) }.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
+                    kernel.activationCodes(src: src.baseAddress!, dst: dst.baseAddress!, scratch: patch.pointer)
+                } }
+                assertBitExact(expected, toCHW(got.map { Int32($0) }, os), stage: "fused crossbar+activation case \(case_), \(kernel.name)")
+            }
             for v in expected { if v == 0 { zero += 1 } else if v == (1 << outBits) - 1 { top += 1 } else { mid += 1 } }
         }
         XCTAssertGreaterThan(fusedCases, 900)
         XCTAssertGreaterThan(narrowCases, 200, "narrow (Int16) variant exercised")
-        XCTAssertGreaterThan(fusedCases - narrowCases, 200, "wide variant exercised")
+        XCTAssertGreaterThan(fusedCases - narrowCases, 200, "layers too wide for the narrow kernel")
         XCTAssertGreaterThan(top, 500); XCTAssertGreaterThan(zero, 500); XCTAssertGreaterThan(mid, 500)
         XCTAssertGreaterThan(inPlace, 30, "narrow windows read in place")
         if Fast.hasU8Kernel { XCTAssertGreaterThan(u8Cases, 100, "wide fused u8 x i8 kernel exercised") }

@@ -1,15 +1,15 @@
 // Fast rnn layer (DATAPATH.md section 15) on HWC Int16 codes. The input `(I, 1, T)` stored HWC
 // is `T` contiguous vectors of `I` codes (step t at `t * I`), so each step's input-matrix read is
-// the blocked crossbar kernel on a 1x1 map straight from the tensor; the recurrent matrix reads
+// a crossbar kernel on a 1x1 map straight from the tensor; the recurrent matrix reads
 // the previous hidden codes from a scratch vector. The combiner, the hidden quantizer and the
 // fused average + output quantizer use the set-up rounding constants (FastRounding.swift).
 
 import FixedPoint
 
-/// Set-up of one rnn layer: the two crossbar plans and the combiner constants. Immutable.
+/// Set-up of one rnn layer: the two crossbar kernels and the combiner constants. Immutable.
 public final class RNNPlan: @unchecked Sendable {
-    public let inputPlan: CrossbarPlan
-    public let recurrentPlan: CrossbarPlan
+    public let inputKernel: any CrossbarSumsKernel
+    public let recurrentKernel: any CrossbarSumsKernel
     public let steps: Int, inputSize: Int, hiddenSize: Int
     public let inputTiles: Int, recurrentTiles: Int
     @usableFromInline let mx: Int64, mh: Int64
@@ -23,9 +23,9 @@ public final class RNNPlan: @unchecked Sendable {
         self.steps = steps
         inputSize = p.inputSize
         hiddenSize = p.hiddenSize
-        inputPlan = CrossbarPlan(p.input, inShape: TensorShape(c: p.inputSize, h: 1, w: 1), maxCode: maxCode)
+        inputKernel = Fast.crossbarKernel(p.input, inShape: TensorShape(c: p.inputSize, h: 1, w: 1), maxCode: maxCode)
         hiddenMax = (Int64(1) << Int64(p.hiddenBits)) - 1
-        recurrentPlan = CrossbarPlan(p.recurrent, inShape: TensorShape(c: p.hiddenSize, h: 1, w: 1), maxCode: hiddenMax)
+        recurrentKernel = Fast.crossbarKernel(p.recurrent, inShape: TensorShape(c: p.hiddenSize, h: 1, w: 1), maxCode: hiddenMax)
         inputTiles = p.input.tiles.count
         recurrentTiles = p.recurrent.tiles.count
         mx = Int64(p.inputMultiplier); mh = Int64(p.recurrentMultiplier)
@@ -38,14 +38,14 @@ public final class RNNPlan: @unchecked Sendable {
     public var codeScratch: Int { (hiddenSize + 7) / 8 * 8 }
     public var sumScratch: Int { 4 * ((hiddenSize + 7) / 8 * 8) }
     /// Patch scratch needed by the two crossbar kernels.
-    public var patchCount: Int { Swift.max(inputPlan.patchCount, recurrentPlan.patchCount) }
+    public var patchCount: Int { Swift.max(inputKernel.scratchCount, recurrentKernel.scratchCount) }
     /// Trace buffer elements: per step, the input tiles, the recurrent tiles, the hidden values.
     public var traceCount: Int { steps * (inputTiles + recurrentTiles + 1) * hiddenSize }
 }
 
 extension Fast {
     /// One rnn layer. `src`: HWC input codes `(I, 1, T)`; `dst`: the `Hd` output codes;
-    /// `q`: `plan.codeScratch` Int16; `s`: `plan.sumScratch` Int32; `patch`: as for `crossbar`;
+    /// `q`: `plan.codeScratch` Int16; `s`: `plan.sumScratch` Int32; `patch`: `patchCount` Int16 (the kernels' scratch);
     /// `trace` (optional): `plan.traceCount` Int32, the per-step sub-points
     /// `[t][input tiles, recurrent tiles, hidden][Hd]`.
     @inlinable
@@ -60,9 +60,8 @@ extension Fast {
         let mx = plan.mx, mh = plan.mh, k = plan.hidden, hMax = plan.hiddenMax
         for t in 0..<T {
             let tr = trace.map { $0 + t &* perStep &* hd }
-            Fast.crossbar(src: src + t &* plan.inputSize, dst: sx, plan: plan.inputPlan, patch: patch, tileOut: tr)
-            Fast.crossbar(src: UnsafePointer(q), dst: sh, plan: plan.recurrentPlan, patch: patch,
-                          tileOut: tr.map { $0 + plan.inputTiles &* hd })
+            plan.inputKernel.sums(src: src + t &* plan.inputSize, dst: sx, scratch: patch, tileOut: tr)
+            plan.recurrentKernel.sums(src: UnsafePointer(q), dst: sh, scratch: patch, tileOut: tr.map { $0 + plan.inputTiles &* hd })
             let hiddenOut = tr.map { $0 + (plan.inputTiles &+ plan.recurrentTiles) &* hd }
             if t < T - 1 {
                 for o in 0..<hd {
