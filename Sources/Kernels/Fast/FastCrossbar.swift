@@ -202,6 +202,35 @@ public final class CrossbarGeometry: @unchecked Sendable {
         (segments[5 * s], segments[5 * s + 1], segments[5 * s + 2], segments[5 * s + 3], segments[5 * s + 4])
     }
 
+    /// The block kernels' weight layout `[tile][group][step][16 outputs][n rows]`: each segment's
+    /// rows in steps of `n` (a last partial step padded with zero weights), 0 for outputs
+    /// `>= cout`. Returns per tile its steps and the element offset of its weights, and the
+    /// packed weights.
+    func packedSteps(rows n: Int, _ p: CrossbarParams) -> (steps: [Int], offsets: [Int], weights: [Int8]) {
+        var steps = [Int](repeating: 0, count: tileCount), offsets = steps
+        var count = 0
+        for t in 0..<tileCount {
+            for s in tileSegStart[t]..<tileSegStart[t + 1] { let sg = segment(s); steps[t] += (sg.cHi - sg.cLo + n - 1) / n }
+            offsets[t] = count; count += groups * steps[t] * 16 * n
+        }
+        var w = [Int8](repeating: 0, count: count)
+        for t in 0..<tileCount {
+            var step = 0
+            for s in tileSegStart[t]..<tileSegStart[t + 1] {
+                let sg = segment(s)
+                for c in sg.cLo..<sg.cHi {
+                    let r = (c * kh + sg.y) * kw + sg.x
+                    let j = step + (c - sg.cLo) / n, k = (c - sg.cLo) % n
+                    for o in 0..<cout {
+                        w[offsets[t] + ((o / 16) * steps[t] + j) * 16 * n + (o % 16) * n + k] = p.weights[o * fanIn + r]
+                    }
+                }
+                step += (sg.cHi - sg.cLo + n - 1) / n
+            }
+        }
+        return (steps, offsets, w)
+    }
+
     deinit {
         segments.deallocate(); segmentOffset.deallocate(); tileSegStart.deallocate()
         tileOffset.deallocate(); tileRows.deallocate(); tileRows8.deallocate()

@@ -29,10 +29,24 @@ public protocol BlockKernel: CrossbarSumsKernel, CrossbarActivationKernel {
     /// The layer input in this kernel's form (`src` itself, or a copy in `scratch` after the
     /// accumulators).
     func input(_ src: UnsafePointer<Int16>, _ scratch: UnsafeMutableRawPointer) -> UnsafePointer<Code>
-    /// Tile `t`, output group `g`, the `count` (1...4) output pixels at (oy[i], ox[i]): the
-    /// exact tile accumulators into `acc` (`[pixel][16]` Int32).
+    /// Tile `t`, output group `g`, 4 output pixels at (oy[i], ox[i]): the exact tile
+    /// accumulators into `acc` (`[pixel][16]` Int32).
+    func accumulate4(_ src: UnsafePointer<Code>, _ t: Int, _ g: Int, _ oy: SIMD4<Int>, _ ox: SIMD4<Int>, _ acc: UnsafeMutableRawPointer)
+    /// As `accumulate4` for one output pixel (`acc`: 16 Int32).
+    func accumulate1(_ src: UnsafePointer<Code>, _ t: Int, _ g: Int, _ oy: Int, _ ox: Int, _ acc: UnsafeMutableRawPointer)
+}
+
+extension BlockKernel {
+    /// The accumulators of `count` (1...4) output pixels at (oy[i], ox[i]) into `acc`.
+    @inlinable @inline(__always)
     func accumulate(_ src: UnsafePointer<Code>, _ t: Int, _ g: Int, _ oy: SIMD4<Int>, _ ox: SIMD4<Int>, _ count: Int,
-                    _ acc: UnsafeMutableRawPointer)
+                    _ acc: UnsafeMutableRawPointer) {
+        if count == 4 {
+            accumulate4(src, t, g, oy, ox, acc)
+        } else {
+            for i in 0..<count { accumulate1(src, t, g, oy[i], ox[i], acc + i &* 64) }
+        }
+    }
 }
 
 extension Fast {
@@ -166,33 +180,15 @@ public final class Int16PairKernel: BlockKernel, @unchecked Sendable {
         let prodBound = Int(geo.maxCode) * geo.maxAbsWeight      // bound of one product |a * w|
         // steps per Int16 chunk: each lane adds one product per step
         chunkRows = prodBound == 0 ? Int.max / 4 : Swift.max(1, Int(Int16.max) / prodBound)
-        let tiles = geo.tileCount, groups = geo.groups
-        tileWeightOffset = .allocate(capacity: tiles)
-        tilePairs = .allocate(capacity: tiles)
-        var count = 0
-        for t in 0..<tiles {
-            var steps = 0
-            for s in geo.tileSegStart[t]..<geo.tileSegStart[t + 1] { let sg = geo.segment(s); steps += (sg.cHi - sg.cLo + 1) / 2 }
-            tilePairs[t] = steps
-            tileWeightOffset[t] = count; count += groups * steps * 32
-        }
-        weights = .allocate(byteCount: Swift.max(count, 32) * 2, alignment: 32)
-        let w = weights.bindMemory(to: Int16.self, capacity: Swift.max(count, 32))
-        w.initialize(repeating: 0, count: Swift.max(count, 32))
-        for t in 0..<tiles {
-            var step = 0
-            for s in geo.tileSegStart[t]..<geo.tileSegStart[t + 1] {
-                let sg = geo.segment(s)
-                for c in sg.cLo..<sg.cHi {
-                    let r = (c * geo.kh + sg.y) * geo.kw + sg.x
-                    let j = step + (c - sg.cLo) / 2, half = (c - sg.cLo) % 2
-                    for o in 0..<geo.cout {
-                        w[tileWeightOffset[t] + ((o / 16) * tilePairs[t] + j) * 32 + (o % 16) * 2 + half] = Int16(p.weights[o * geo.fanIn + r])
-                    }
-                }
-                step += (sg.cHi - sg.cLo + 1) / 2
-            }
-        }
+        let packed = geo.packedSteps(rows: 2, p)
+        tileWeightOffset = .allocate(capacity: geo.tileCount)
+        tilePairs = .allocate(capacity: geo.tileCount)
+        for t in 0..<geo.tileCount { tileWeightOffset[t] = packed.offsets[t]; tilePairs[t] = packed.steps[t] }
+        let count = Swift.max(packed.weights.count, 32)
+        weights = .allocate(byteCount: count * 2, alignment: 32)
+        let w = weights.bindMemory(to: Int16.self, capacity: count)
+        w.initialize(repeating: 0, count: count)
+        for (i, v) in packed.weights.enumerated() { w[i] = Int16(v) }
     }
 
     deinit { tileWeightOffset.deallocate(); tilePairs.deallocate(); weights.deallocate() }
@@ -210,16 +206,6 @@ public final class Int16PairKernel: BlockKernel, @unchecked Sendable {
 
     @inlinable @inline(__always)
     public func input(_ src: UnsafePointer<Int16>, _ scratch: UnsafeMutableRawPointer) -> UnsafePointer<Int16> { src }
-
-    @inlinable @inline(__always)
-    public func accumulate(_ src: UnsafePointer<Int16>, _ t: Int, _ g: Int, _ oy: SIMD4<Int>, _ ox: SIMD4<Int>, _ count: Int,
-                           _ acc: UnsafeMutableRawPointer) {
-        if count == 4 {
-            accumulate4(src, t, g, oy, ox, acc)
-        } else {
-            for i in 0..<count { accumulate1(src, t, g, oy[i], ox[i], acc + i &* 64) }
-        }
-    }
 
     /// The input row of segment `sg` for output pixel (oy, ox) (the zero row outside the map).
     @inlinable @inline(__always)
@@ -245,8 +231,8 @@ public final class Int16PairKernel: BlockKernel, @unchecked Sendable {
     /// `acc` as `[pixel][16]` Int32 (zeroed first). Per step one row pair (or a segment's last odd row, as
     /// the pair (a, a) with weights (w, 0)) is multiplied with 8 outputs x 2 rows per vector.
     @inlinable @inline(__always)
-    func accumulate4(_ src: UnsafePointer<Int16>, _ t: Int, _ g: Int,
-                     _ oy: SIMD4<Int>, _ ox: SIMD4<Int>, _ acc: UnsafeMutableRawPointer) {
+    public func accumulate4(_ src: UnsafePointer<Int16>, _ t: Int, _ g: Int,
+                            _ oy: SIMD4<Int>, _ ox: SIMD4<Int>, _ acc: UnsafeMutableRawPointer) {
         let geo = geometry
         for k in 0..<8 { acc.storeBytes(of: SIMD8<Int32>(), toByteOffset: k &* 32, as: SIMD8<Int32>.self) }
         @inline(__always) func add(_ k: Int, _ v: SIMD16<Int16>) {
@@ -311,8 +297,8 @@ public final class Int16PairKernel: BlockKernel, @unchecked Sendable {
 
     /// As `accumulate4` for one output pixel (`acc`: 16 Int32).
     @inlinable @inline(__always)
-    func accumulate1(_ src: UnsafePointer<Int16>, _ t: Int, _ g: Int,
-                     _ oy: Int, _ ox: Int, _ acc: UnsafeMutableRawPointer) {
+    public func accumulate1(_ src: UnsafePointer<Int16>, _ t: Int, _ g: Int,
+                            _ oy: Int, _ ox: Int, _ acc: UnsafeMutableRawPointer) {
         let geo = geometry
         var c0 = SIMD8<Int32>(), d0 = SIMD8<Int32>()
         var s0 = SIMD16<Int16>(), u0 = SIMD16<Int16>()

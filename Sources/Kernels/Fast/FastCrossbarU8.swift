@@ -71,32 +71,15 @@ public final class U8QuadKernel: BlockKernel, @unchecked Sendable {
         geometry = geo
         let tiles = geo.tileCount, groups = geo.groups
         scratchCount = Swift.max(128, (U8QuadKernel.inputOffset + geo.inShape.count + geo.inShape.c + 8 + 1) / 2)
+        let packed = geo.packedSteps(rows: 4, p)
         tileQuads = .allocate(capacity: tiles)
         tileWeightOffset = .allocate(capacity: tiles)
-        var bytes = 0
-        for t in 0..<tiles {
-            var steps = 0
-            for s in geo.tileSegStart[t]..<geo.tileSegStart[t + 1] { let sg = geo.segment(s); steps += (sg.cHi - sg.cLo + 3) / 4 }
-            tileQuads[t] = steps
-            tileWeightOffset[t] = bytes; bytes += groups * steps * 64
-        }
-        weights = .allocate(byteCount: Swift.max(bytes, 64), alignment: 32)
-        let qw = weights.bindMemory(to: Int8.self, capacity: Swift.max(bytes, 64))
-        qw.initialize(repeating: 0, count: Swift.max(bytes, 64))
-        for t in 0..<tiles {
-            var step = 0
-            for s in geo.tileSegStart[t]..<geo.tileSegStart[t + 1] {
-                let sg = geo.segment(s)
-                for c in sg.cLo..<sg.cHi {
-                    let r = (c * geo.kh + sg.y) * geo.kw + sg.x
-                    let j = step + (c - sg.cLo) / 4, k = (c - sg.cLo) % 4
-                    for o in 0..<geo.cout {
-                        qw[tileWeightOffset[t] + ((o / 16) * tileQuads[t] + j) * 64 + (o % 16) * 4 + k] = p.weights[o * geo.fanIn + r]
-                    }
-                }
-                step += (sg.cHi - sg.cLo + 3) / 4
-            }
-        }
+        for t in 0..<tiles { tileWeightOffset[t] = packed.offsets[t]; tileQuads[t] = packed.steps[t] }
+        let bytes = Swift.max(packed.weights.count, 64)
+        weights = .allocate(byteCount: bytes, alignment: 32)
+        let qw = weights.bindMemory(to: Int8.self, capacity: bytes)
+        qw.initialize(repeating: 0, count: bytes)
+        for (i, v) in packed.weights.enumerated() { qw[i] = v }
         // greedy runs of quad steps per tile and group
         var runs: [Int] = [], runStart: [Int] = []
         let mc = Int(geo.maxCode)
@@ -177,16 +160,6 @@ public final class U8QuadKernel: BlockKernel, @unchecked Sendable {
         return UnsafePointer(d)
     }
 
-    @inlinable @inline(__always)
-    public func accumulate(_ src: UnsafePointer<UInt8>, _ t: Int, _ g: Int, _ oy: SIMD4<Int>, _ ox: SIMD4<Int>, _ count: Int,
-                           _ acc: UnsafeMutableRawPointer) {
-        if count == 4 {
-            accumulate4(src, t, g, oy, ox, acc)
-        } else {
-            for i in 0..<count { accumulate1(src, t, g, oy[i], ox[i], acc + i &* 64) }
-        }
-    }
-
     /// The u8 input row of segment `sg` for output pixel (oy, ox) (the zero tail outside the map).
     @inlinable @inline(__always)
     func row(_ src: UnsafePointer<UInt8>, _ sg: UnsafePointer<Int>, _ oy: Int, _ ox: Int) -> UnsafePointer<UInt8> {
@@ -214,8 +187,8 @@ public final class U8QuadKernel: BlockKernel, @unchecked Sendable {
     /// Tile `t`, output group `g`, 4 output pixels: exact tile accumulators into `acc`
     /// (`[pixel][16]` Int32).
     @inlinable @inline(__always)
-    func accumulate4(_ src: UnsafePointer<UInt8>, _ t: Int, _ g: Int,
-                     _ oy: SIMD4<Int>, _ ox: SIMD4<Int>, _ acc: UnsafeMutableRawPointer) {
+    public func accumulate4(_ src: UnsafePointer<UInt8>, _ t: Int, _ g: Int,
+                            _ oy: SIMD4<Int>, _ ox: SIMD4<Int>, _ acc: UnsafeMutableRawPointer) {
         let geo = geometry
         var c0 = SIMD8<Int32>(), d0 = c0, c1 = c0, d1 = c0, c2 = c0, d2 = c0, c3 = c0, d3 = c0
         var s0 = SIMD16<Int16>(), u0 = s0, s1 = s0, u1 = s0, s2 = s0, u2 = s0, s3 = s0, u3 = s0
@@ -290,8 +263,8 @@ public final class U8QuadKernel: BlockKernel, @unchecked Sendable {
 
     /// As `accumulate4` for one output pixel (`acc`: 16 Int32).
     @inlinable @inline(__always)
-    func accumulate1(_ src: UnsafePointer<UInt8>, _ t: Int, _ g: Int,
-                     _ oy: Int, _ ox: Int, _ acc: UnsafeMutableRawPointer) {
+    public func accumulate1(_ src: UnsafePointer<UInt8>, _ t: Int, _ g: Int,
+                            _ oy: Int, _ ox: Int, _ acc: UnsafeMutableRawPointer) {
         let geo = geometry
         var c0 = SIMD8<Int32>(), d0 = c0
         var s0 = SIMD16<Int16>(), u0 = s0, s1 = s0, u1 = s0   // two independent chains
@@ -339,8 +312,11 @@ public final class U8QuadKernel: BlockKernel, @unchecked Sendable {
     public func input(_ src: UnsafePointer<Int16>, _ scratch: UnsafeMutableRawPointer) -> UnsafePointer<UInt8> {
         preconditionFailure("this build has no u8 x i8 kernel")
     }
-    public func accumulate(_ src: UnsafePointer<UInt8>, _ t: Int, _ g: Int, _ oy: SIMD4<Int>, _ ox: SIMD4<Int>, _ count: Int,
-                           _ acc: UnsafeMutableRawPointer) {
+    public func accumulate4(_ src: UnsafePointer<UInt8>, _ t: Int, _ g: Int, _ oy: SIMD4<Int>, _ ox: SIMD4<Int>,
+                            _ acc: UnsafeMutableRawPointer) {
+        preconditionFailure("this build has no u8 x i8 kernel")
+    }
+    public func accumulate1(_ src: UnsafePointer<UInt8>, _ t: Int, _ g: Int, _ oy: Int, _ ox: Int, _ acc: UnsafeMutableRawPointer) {
         preconditionFailure("this build has no u8 x i8 kernel")
     }
     #endif
