@@ -152,11 +152,30 @@ public struct Xoshiro256StarStar: RandomNumberGenerator, Sendable {
 public enum CounterRandom {
     @inlinable @inline(__always)
     public static func bits(seed: UInt64, stream: UInt64, index: UInt64, lane: UInt64 = 0) -> UInt64 {
-        var h = mix64(seed &+ 0x9E37_79B9_7F4A_7C15)
-        h = mix64(h ^ (stream &* 0xD6E8_FEB8_6659_FD93) ^ 0x5851_F42D_4C95_7F2D)
-        h = mix64(h ^ (index &* 0xA076_1D64_78BD_642F) ^ 0x1405_7B7E_F767_814F)
-        h = mix64(h ^ (lane &* 0xE703_7ED1_A0B4_28DB) ^ 0x2545_F491_4F6C_DD1D)
-        return h
+        bits(key(key(seed: seed, stream: stream), index: index), lane: lane)
+    }
+
+    /// `bits` absorbs its words one at a time, so the state after a prefix of them is a key that
+    /// draws sharing that prefix reuse (e.g. every cell of one array read): `key(seed:stream:)`,
+    /// then `key(_:index:)`, then `bits(_:lane:)` give `bits(seed:stream:index:lane:)` exactly.
+    @inlinable @inline(__always)
+    public static func key(seed: UInt64, stream: UInt64) -> UInt64 {
+        mix64(mix64(seed &+ 0x9E37_79B9_7F4A_7C15) ^ (stream &* 0xD6E8_FEB8_6659_FD93) ^ 0x5851_F42D_4C95_7F2D)
+    }
+
+    @inlinable @inline(__always)
+    public static func key(_ streamKey: UInt64, index: UInt64) -> UInt64 {
+        mix64(streamKey ^ (index &* 0xA076_1D64_78BD_642F) ^ 0x1405_7B7E_F767_814F)
+    }
+
+    @inlinable @inline(__always)
+    public static func bits(_ indexKey: UInt64, lane: UInt64) -> UInt64 {
+        mix64(indexKey ^ (lane &* 0xE703_7ED1_A0B4_28DB) ^ 0x2545_F491_4F6C_DD1D)
+    }
+
+    /// `normal(seed:stream:index:lane:)` from the key of (seed, stream, index).
+    @inlinable public static func normal(_ indexKey: UInt64, lane: UInt64 = 0) -> Double {
+        standardNormal(bits(indexKey, lane: 2 &* lane), bits(indexKey, lane: 2 &* lane &+ 1))
     }
 
     /// Uniform Double in [0, 1).
@@ -166,8 +185,7 @@ public enum CounterRandom {
 
     /// Standard normal from lanes 2*lane and 2*lane+1.
     @inlinable public static func normal(seed: UInt64, stream: UInt64, index: UInt64, lane: UInt64 = 0) -> Double {
-        standardNormal(bits(seed: seed, stream: stream, index: index, lane: 2 &* lane),
-                       bits(seed: seed, stream: stream, index: index, lane: 2 &* lane &+ 1))
+        normal(key(key(seed: seed, stream: stream), index: index), lane: lane)
     }
 
     /// A stream number from a purpose tag and up to three coordinates (e.g. array, kind, read).

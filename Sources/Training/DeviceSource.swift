@@ -62,10 +62,12 @@ public struct DeviceWeightSource: DifferentialWeightSource {
                 let base = 4 * i + (state == .formed ? 0 : 2)
                 let stream = CounterRandom.stream(DeviceStream.read, UInt64(truncatingIfNeeded: c.array), UInt64(state.rawValue),
                                                   UInt64(truncatingIfNeeded: read))
+                let streamKey = CounterRandom.key(seed: f.seed, stream: stream)
                 func noisy(_ g0: Double, _ col: Int) -> Double {
                     let idx = UInt64(truncatingIfNeeded: c.row) &* UInt64(truncatingIfNeeded: f.cols) &+ UInt64(truncatingIfNeeded: col)
-                    let z1 = CounterRandom.normal(seed: f.seed, stream: stream, index: idx, lane: 0)
-                    let z2 = CounterRandom.normal(seed: f.seed, stream: stream, index: idx, lane: 1)
+                    let key = CounterRandom.key(streamKey, index: idx)
+                    let z1 = CounterRandom.normal(key, lane: 0)
+                    let z2 = CounterRandom.normal(key, lane: 1)
                     let r = g0 * (1 + f.rel * z1) + f.abs * z2
                     return r < 0 ? 0 : r
                 }

@@ -74,6 +74,36 @@ final class RandomnessTests: XCTestCase {
         XCTAssertNotEqual(CounterRandom.stream(1, 2, 3), CounterRandom.stream(1, 3, 2))
     }
 
+    /// `bits` is the documented chain of mixes (docs/DEVICE.md, "The draws, exactly"), and the
+    /// prefix keys reproduce it and `normal`.
+    func testCounterBitsAreTheDocumentedMixesAndKeysReuseTheirPrefix() {
+        func mix(_ z0: UInt64) -> UInt64 {
+            var z = z0
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        func oracle(_ seed: UInt64, _ stream: UInt64, _ index: UInt64, _ lane: UInt64) -> UInt64 {
+            var h = mix(seed &+ 0x9E37_79B9_7F4A_7C15)
+            h = mix(h ^ (stream &* 0xD6E8_FEB8_6659_FD93) ^ 0x5851_F42D_4C95_7F2D)
+            h = mix(h ^ (index &* 0xA076_1D64_78BD_642F) ^ 0x1405_7B7E_F767_814F)
+            return mix(h ^ (lane &* 0xE703_7ED1_A0B4_28DB) ^ 0x2545_F491_4F6C_DD1D)
+        }
+        var r = Xoshiro256StarStar(seed: 12)
+        for i in 0..<2000 {
+            let seed = r.next(), stream = CounterRandom.stream(r.next(), r.next()), index = i < 1000 ? UInt64(i) : r.next()
+            let lane = UInt64(i % 4)
+            let k = CounterRandom.key(CounterRandom.key(seed: seed, stream: stream), index: index)
+            XCTAssertEqual(CounterRandom.bits(seed: seed, stream: stream, index: index, lane: lane), oracle(seed, stream, index, lane), "draw \(i)")
+            XCTAssertEqual(CounterRandom.bits(k, lane: lane), oracle(seed, stream, index, lane), "draw \(i) from its key")
+            let z = (-2.0 * log(unitDoubleOpenZero(oracle(seed, stream, index, 2 * lane)))).squareRoot()
+                * cos(2.0 * Double.pi * unitDouble(oracle(seed, stream, index, 2 * lane + 1)))
+            XCTAssertEqual(CounterRandom.normal(seed: seed, stream: stream, index: index, lane: lane).bitPattern, z.bitPattern, "normal \(i)")
+            XCTAssertEqual(CounterRandom.normal(k, lane: lane).bitPattern, z.bitPattern, "normal \(i) from its key")
+        }
+        XCTAssertEqual(CounterRandom.stream(1, 2, 3), mix(mix(mix(mix(1 ^ 0x3C6E_F372_FE94_F82B) ^ 2) ^ 3) ^ 0))
+    }
+
     func testCounterNormalMoments() {
         var m = 0.0, v = 0.0
         let n = 100_000
