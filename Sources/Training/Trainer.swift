@@ -99,6 +99,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// fashion-mnist-resnet: 2 = blocks at two resolutions (identity, projection to 2w); 3 adds
     /// a projection block to 4w at a third; nil = 2.
     public var stages: Int? = nil
+    /// Image tasks: each training image is mirrored left-right with probability 1/2, drawn per
+    /// epoch and batch position (`Trainer.flips`); nil = false.
+    public var horizontalFlip: Bool? = nil
     public init() {}
 
     /// The defaults of a task (what `edgecli prune --task T` starts from; docs/TRAINING.md).
@@ -129,6 +132,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             // (the residual net's first and last weight layers are its stem and fc)
             if mode == "hardware" { c.limitStart = 0.8; c.lr = 0.2; c.hysteresisExempt = task == "fashion-mnist" ? ["conv1", "fc2"] : ["stem", "fc"] }
         }
+
         if task == "spoken-digit" {
             c.bits = 3
             c.epochs = 20
@@ -173,6 +177,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         if let hidden {
             guard task == "fashion-mnist-resnet" else { throw TrainingError("hidden applies to fashion-mnist-resnet only, not \(task)") }
             guard (0...1024).contains(hidden) else { throw TrainingError("hidden must be in 0...1024, got \(hidden)") }
+        }
+        if horizontalFlip == true, task == "spoken-digit" {
+            throw TrainingError("horizontal flips apply to the image tasks only, not \(task) (its width is time)")
         }
         if let stages {
             guard task == "fashion-mnist-resnet" else { throw TrainingError("stages applies to fashion-mnist-resnet only, not \(task)") }
@@ -335,6 +342,14 @@ public final class Trainer {
 
     /// Trains one epoch, evaluates on the test split and appends the record.
     @discardableResult
+    /// Which training positions of an epoch are mirrored (`horizontalFlip`): position `j` (batch
+    /// `j / batch`, slot `j % batch`) iff bit 63 of draw `j` of
+    /// `Xoshiro256StarStar(seed: seed, stream: 0x464C_4950_0000 + epoch)` is 1.
+    public static func flips(seed: UInt64, epoch: Int, count: Int) -> [Bool] {
+        var r = Xoshiro256StarStar(seed: seed, stream: 0x464C_4950_0000 &+ UInt64(epoch))
+        return (0..<count).map { _ in r.next() >> 63 == 1 }
+    }
+
     public func trainEpoch(progress: ((Progress) -> Void)? = nil) throws -> EpochRecord {
         guard epochsDone < config.epochs else { throw TrainingError("all \(config.epochs) epochs are done") }
         let epoch = epochsDone + 1
@@ -355,10 +370,18 @@ public final class Trainer {
         try train.samples.withUnsafeBufferPointer { samples in
             try train.labels.withUnsafeBufferPointer { labels in
                 let input = net.graph.input
+                let flips = config.horizontalFlip == true ? Trainer.flips(seed: config.seed, epoch: epoch, count: nb * B) : []
+                let width = train.sampleShape.last ?? 1
                 for b in 0..<nb {
                     for i in 0..<B {
                         let k = perm[b * B + i]
-                        (input + i * isz).update(from: samples.baseAddress! + k * isz, count: isz)
+                        let src = samples.baseAddress! + k * isz, dst = input + i * isz
+                        if flips.isEmpty || !flips[b * B + i] {
+                            dst.update(from: src, count: isz)
+                        } else {
+                            // every row (of every channel) reversed
+                            for r in stride(from: 0, to: isz, by: width) { for x in 0..<width { dst[r + x] = src[r + width - 1 - x] } }
+                        }
                         labelBuf[i] = labels[k]
                     }
                     let masked = net.masked

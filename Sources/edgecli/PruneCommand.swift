@@ -34,6 +34,7 @@ enum PruneCommand {
                           (layer "hidden", ReLU, quantizer, then fc; default 0 = fc alone)
       --stages N          fashion-mnist-resnet: 2 (default) or 3 = a projection block "b3" to 4W
                           channels at a third resolution
+      --flip              image tasks: mirror each training image left-right with probability 1/2
       tuning: --optimizer sgd|adam --momentum X --weight-decay X --warmup EPOCHS --label-smoothing X --sparsity X
               --weight-init signed-constant|kaiming-normal --range-mode ema|batch --range-momentum X
               --no-read-noise (hardware: nominal reads instead of a noisy re-read per batch)
@@ -65,6 +66,7 @@ enum PruneCommand {
         let wd = try args.option("weight-decay").map { try parseDouble($0, "weight-decay") }
         let warmup = try args.option("warmup").map { try parseDouble($0, "warmup") }
         let smoothing = try args.option("label-smoothing").map { try parseDouble($0, "label-smoothing") }
+        let flip = args.flag("flip")
         let sparsity = try args.option("sparsity").map { try parseDouble($0, "sparsity") }
         let weightInit = try args.option("weight-init")
         let rangeMode = try args.option("range-mode").map { s -> RangeMode in
@@ -142,6 +144,7 @@ enum PruneCommand {
         if let wd { cfg.weightDecay = wd }
         if let warmup { cfg.warmupEpochs = warmup }
         if let smoothing { cfg.labelSmoothing = smoothing }
+        if flip { cfg.horizontalFlip = true }
         if let sparsity { cfg.sparsity = sparsity }
         if let weightInit { cfg.weightInit = weightInit }
         if let rangeMode { cfg.rangeMode = rangeMode }

@@ -213,6 +213,38 @@ final class GraphTests: XCTestCase {
         XCTAssertNotEqual(t.net.masked.map { $0.mask.array }, before, "training flipped masks")
     }
 
+    /// `--flip` mirrors training images only: on left-right symmetric images training is
+    /// bit-identical to training without it, on others it is not; the draws are the documented
+    /// stream, about half of them flips.
+    func testHorizontalFlipsMirrorTheTrainingImages() throws {
+        let f = Trainer.flips(seed: 3, epoch: 2, count: 10_000)
+        XCTAssertEqual(f, Trainer.flips(seed: 3, epoch: 2, count: 10_000))
+        XCTAssertNotEqual(f, Trainer.flips(seed: 3, epoch: 3, count: 10_000))
+        var r = Xoshiro256StarStar(seed: 3, stream: 0x464C_4950_0000 + 2)
+        XCTAssertEqual(f, (0..<10_000).map { _ in r.next() >> 63 == 1 })
+        XCTAssertEqual(Double(f.filter { $0 }.count), 5000, accuracy: 200)
+        func run(symmetric: Bool, flip: Bool) throws -> [[UInt8]] {
+            var rng = Xoshiro256StarStar(seed: 8)
+            let n = 24
+            var px = [Float](repeating: 0, count: n * 784)
+            for i in 0..<n { for y in 0..<28 { for x in 0..<28 {
+                let v = Float(rng.uniform(0, 1))
+                px[i * 784 + y * 28 + x] = v
+                if symmetric, x >= 14 { px[i * 784 + y * 28 + x] = px[i * 784 + y * 28 + 27 - x] }
+            } } }
+            let split = try DataSplit(count: n, sampleShape: [1, 28, 28], samples: px, labels: (0..<n).map { UInt8($0 % 10) })
+            var cfg = TrainConfig.defaults(task: "fashion-mnist"); cfg.epochs = 2; cfg.batch = 6; cfg.evalBatch = 6
+            cfg.horizontalFlip = flip ? true : nil
+            let t = try Trainer(config: cfg, train: split, test: split, threads: 1, specs: tinySpecs())
+            for _ in 0..<2 { _ = try t.trainEpoch() }
+            return t.net.masked.map { $0.mask.array }
+        }
+        XCTAssertEqual(try run(symmetric: true, flip: true), try run(symmetric: true, flip: false), "a mirrored symmetric image is the image")
+        XCTAssertNotEqual(try run(symmetric: false, flip: true), try run(symmetric: false, flip: false), "flips change what is trained")
+        var c = TrainConfig.defaults(task: "spoken-digit"); c.horizontalFlip = true
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("image tasks only"), "\($0)") }
+    }
+
     func testTypedOpSpecsNameTheNodeAndTheField() throws {
         var conv = LayerSpec(op: "conv2d"); conv.inChannels = 1; conv.outChannels = 4; conv.kernelH = 3; conv.kernelW = 3; conv.stride = 2
         XCTAssertEqual(try conv.typed(index: 3), .conv2d(name: "conv3", inChannels: 1, outChannels: 4, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padding: 0))
