@@ -28,13 +28,14 @@ enum PruneCommand {
                           plus --no-hysteresis): the summary adds both runs' flips and accuracies,
                           the fraction of flips saved and the accuracy cost of hysteresis
       --json              print the final summary as JSON
-      --width W           fashion-mnist-resnet: stem channels W, projection block 2W (default 32)
+      --width W           fashion-mnist-resnet: stem channels W, projection blocks 2W, 4W (default 64)
       --no-input-pool     fashion-mnist-resnet: the stem reads the 28x28 image (no 2x2 max-pool first)
       --hidden N          fashion-mnist-resnet: a hidden fc layer of N units before the logits
-                          (layer "hidden", ReLU, quantizer, then fc; default 0 = fc alone)
-      --stages N          fashion-mnist-resnet: 2 (default) or 3 = a projection block "b3" to 4W
-                          channels at a third resolution
-      --flip              image tasks: mirror each training image left-right with probability 1/2
+                          (layer "hidden", ReLU, quantizer, then fc; default 256; 0 = fc alone)
+      --stages N          fashion-mnist-resnet: 3 (default) = a projection block "b3" to 4W
+                          channels at a third resolution; 2 = without it
+      --flip | --no-flip  image tasks: mirror each training image left-right with probability 1/2
+                          (fashion-mnist-resnet default: on)
       tuning: --optimizer sgd|adam --momentum X --weight-decay X --warmup EPOCHS --label-smoothing X --sparsity X
               --weight-init signed-constant|kaiming-normal --range-mode ema|batch --range-momentum X
               --no-read-noise (hardware: nominal reads instead of a noisy re-read per batch)
@@ -66,7 +67,8 @@ enum PruneCommand {
         let wd = try args.option("weight-decay").map { try parseDouble($0, "weight-decay") }
         let warmup = try args.option("warmup").map { try parseDouble($0, "warmup") }
         let smoothing = try args.option("label-smoothing").map { try parseDouble($0, "label-smoothing") }
-        let flip = args.flag("flip")
+        let flip = args.flag("flip"), noFlip = args.flag("no-flip")
+        if flip && noFlip { throw CLIError("prune: --flip and --no-flip contradict each other") }
         let sparsity = try args.option("sparsity").map { try parseDouble($0, "sparsity") }
         let weightInit = try args.option("weight-init")
         let rangeMode = try args.option("range-mode").map { s -> RangeMode in
@@ -145,6 +147,7 @@ enum PruneCommand {
         if let warmup { cfg.warmupEpochs = warmup }
         if let smoothing { cfg.labelSmoothing = smoothing }
         if flip { cfg.horizontalFlip = true }
+        if noFlip { cfg.horizontalFlip = false }
         if let sparsity { cfg.sparsity = sparsity }
         if let weightInit { cfg.weightInit = weightInit }
         if let rangeMode { cfg.rangeMode = rangeMode }

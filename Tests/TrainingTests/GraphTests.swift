@@ -292,6 +292,15 @@ final class GraphTests: XCTestCase {
         XCTAssertEqual(staged.first { $0.name == "hidden" }?.inFeatures, 16)
         XCTAssertEqual(try Architectures.graph(task: "fashion-mnist-resnet", bits: 4, width: 4, hidden: 12, stages: 2), headed)
         XCTAssertNoThrow(try h.checkHysteresisExempt(maskedLayers: stagedNet.masked.map(\.name)))
+        // the task's defaults: width 64, a hidden head of 256, three stages, flips
+        let dflt = TrainConfig.defaults(task: "fashion-mnist-resnet")
+        XCTAssertEqual(dflt.horizontalFlip, true)
+        let d = try Architectures.graph(of: dflt)
+        XCTAssertEqual(d.first { $0.name == "stem" }?.outChannels, 64)
+        XCTAssertEqual(d.first { $0.name == "b3.conv2" }?.outChannels, 256)
+        XCTAssertEqual(d.first { $0.name == "hidden" }.map { [$0.inFeatures, $0.outFeatures] }, [256, 256])
+        XCTAssertEqual(Architectures.layerShapes(d).reduce(0) { $0 + $1.fanIn * $1.fanOut }, 1_289_280)
+        XCTAssertNil(TrainConfig.defaults(task: "fashion-mnist").horizontalFlip)
         // the options belong to the residual task only
         var c = TrainConfig.defaults(task: "fashion-mnist"); c.width = 48
         XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("fashion-mnist-resnet only"), "\($0)") }
