@@ -93,8 +93,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var width: Int? = nil
     /// fashion-mnist-resnet: false = no 2x2 max-pool of the input (28x28 maps); nil = true.
     public var inputPool: Bool? = nil
-    /// fashion-mnist-resnet: the units of a hidden fc layer between the pooled features and the
-    /// logits ("hidden" 2w->h, ReLU, fq, then fc h->10); nil or 0 = none (fc 2w->10).
+    /// fashion-mnist-resnet: the units of a hidden fc layer between the pooled features (2w, or 4w
+    /// with three stages) and the logits ("hidden" features->h, ReLU, fq, then fc h->10); nil or 0
+    /// = none (fc features->10).
     public var hidden: Int? = nil
     /// fashion-mnist-resnet: 2 = blocks at two resolutions (identity, projection to 2w); 3 adds
     /// a projection block to 4w at a third; nil = 2.
@@ -138,7 +139,6 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             // at >= 89.5 % after 16 epochs (docs/experiments/2026-12-07-residual-net-flips.md)
             c.width = 64; c.hidden = 256; c.stages = 3; c.horizontalFlip = true
         }
-
         if task == "spoken-digit" {
             c.bits = 3
             c.epochs = 20
@@ -346,8 +346,6 @@ public final class Trainer {
         return config.lr * 0.5 * (1 + cos(Double.pi * min(p, 1)))
     }
 
-    /// Trains one epoch, evaluates on the test split and appends the record.
-    @discardableResult
     /// Which training positions of an epoch are mirrored (`horizontalFlip`): position `j` (batch
     /// `j / batch`, slot `j % batch`) iff bit 63 of draw `j` of
     /// `Xoshiro256StarStar(seed: seed, stream: 0x464C_4950_0000 + epoch)` is 1.
@@ -356,6 +354,8 @@ public final class Trainer {
         return (0..<count).map { _ in r.next() >> 63 == 1 }
     }
 
+    /// Trains one epoch, evaluates on the test split and appends the record.
+    @discardableResult
     public func trainEpoch(progress: ((Progress) -> Void)? = nil) throws -> EpochRecord {
         guard epochsDone < config.epochs else { throw TrainingError("all \(config.epochs) epochs are done") }
         let epoch = epochsDone + 1

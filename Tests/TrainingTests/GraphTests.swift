@@ -236,7 +236,7 @@ final class GraphTests: XCTestCase {
             var cfg = TrainConfig.defaults(task: "fashion-mnist"); cfg.epochs = 2; cfg.batch = 6; cfg.evalBatch = 6
             cfg.horizontalFlip = flip ? true : nil
             let t = try Trainer(config: cfg, train: split, test: split, threads: 1, specs: tinySpecs())
-            for _ in 0..<2 { _ = try t.trainEpoch() }
+            for _ in 0..<2 { try t.trainEpoch() }
             return t.net.masked.map { $0.mask.array }
         }
         XCTAssertEqual(try run(symmetric: true, flip: true), try run(symmetric: true, flip: false), "a mirrored symmetric image is the image")
