@@ -53,10 +53,13 @@ let package = Package(
         // Layer 5: FPGA/firmware/chip images, golden vectors and verification.
         .target(name: "Export", dependencies: ["FixedPoint", "Kernels", "ModelFile", "DataIO"]),
         .target(name: "Verify", dependencies: ["Kernels", "ModelFile", "DataIO"]),
+        // Image segmentation (DRIVE retinal vessels): the data set, the paper's preprocessing
+        // (CLAHE included), patch sampling and the pixel metrics (ROC-AUC, PR-AUC).
+        .target(name: "Segmentation", dependencies: ["DataIO", "Randomness"], swiftSettings: speed),
         // The command line.
         .executableTarget(name: "edgecli",
                           dependencies: ["FixedPoint", "Randomness", "DataIO", "Device", "Training",
-                                         "Kernels", "Quant", "ModelFile", "Export", "Verify"],
+                                         "Kernels", "Quant", "ModelFile", "Export", "Verify", "Segmentation"],
                           swiftSettings: speed),
 
         .testTarget(name: "FixedPointTests", dependencies: ["FixedPoint", "Randomness"]),
@@ -70,5 +73,6 @@ let package = Package(
         .testTarget(name: "ModelFileTests", dependencies: ["ModelFile", "Kernels", "Randomness", "DataIO", "Device"]),
         .testTarget(name: "ExportTests", dependencies: ["Export", "ModelFile", "Kernels", "FixedPoint", "Randomness", "Device", "DataIO"]),
         .testTarget(name: "VerifyTests", dependencies: ["Verify", "Kernels", "ModelFile", "Randomness", "DataIO"]),
+        .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "DataIO", "Randomness"]),
     ] + avx2Targets
 )
