@@ -88,7 +88,7 @@ public struct DataIOError: Error, CustomStringConvertible, Equatable, Sendable {
 
 /// Product of non-negative dimensions, nil on overflow or a negative dimension.
 @inline(__always)
-func checkedProduct(_ dims: [Int], times itemSize: Int = 1) -> Int? {
+public func checkedProduct(_ dims: [Int], times itemSize: Int = 1) -> Int? {
     var p = itemSize
     for d in dims {
         if d < 0 { return nil }

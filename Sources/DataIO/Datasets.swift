@@ -171,7 +171,7 @@ public func byteHistogram(_ bytes: [UInt8]) -> [Int] {
 }
 
 extension IDXArray.Element {
-    var typeName: String {
+    public var typeName: String {
         switch self {
         case .uint8: return "uint8"
         case .int8: return "int8"
