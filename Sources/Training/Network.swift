@@ -129,8 +129,53 @@ public enum Architectures {
         return g
     }
 
+    /// The paper's DRIVE U-Net (input [1, H, W] preprocessed grey levels in [0, 1], H and W
+    /// multiples of 2^depth): `depth` levels of double 3x3 convolutions (pad 1, no bias), each
+    /// conv - BN - ReLU - fake-quant, with `base * 2^i` channels at level i (32-64-128-256), a
+    /// 2x2 max-pool between levels, a bottom level at 1/2^depth keeping the last level's channels
+    /// (256); then `depth` decoder levels, each a bilinear x2 upsampling (align_corners) of the
+    /// codes below, concatenated with the skip codes of the encoder level at that resolution,
+    /// quantized, and a double conv from the concatenation's channels c to c/2 and then to the
+    /// next skip's channels (512->256->128, 256->128->64, 128->64->32, 64->32->32); a 1x1 head
+    /// "head" 32->2 writes the per-pixel class logits [2, H, W]. Every conv reads `bits`-bit codes.
+    public static func driveUNet(bits: Int = 6, base: Int = 32, depth: Int = 4) -> [LayerSpec] {
+        var g: [LayerSpec] = []
+        @discardableResult func node(_ op: String, inputs: [Int]? = nil, _ f: (inout LayerSpec) -> Void = { _ in }) -> Int {
+            var x = LayerSpec(op: op); x.inputs = inputs; f(&x); g.append(x); return g.count
+        }
+        func q(fixed: Double? = nil) -> Int { node("fakequant") { $0.bits = bits; $0.fixedRange = fixed != nil; $0.range = fixed ?? 0 } }
+        /// conv 3x3 pad 1 - BN - ReLU - fq, twice; returns the codes' value.
+        func double(_ name: String, _ cin: Int, _ mid: Int, _ cout: Int) -> Int {
+            for (k, (i, o)) in [(cin, mid), (mid, cout)].enumerated() {
+                node("conv2d") { $0.name = name + ".conv\(k + 1)"; $0.inChannels = i; $0.outChannels = o; $0.kernelH = 3; $0.kernelW = 3; $0.stride = 1; $0.padding = 1 }
+                node("batchnorm") { $0.eps = 1e-5; $0.momentum = 0.1 }
+                node("relu")
+                _ = q()
+            }
+            return g.count
+        }
+        _ = q(fixed: 1.0)
+        var skips: [Int] = [], channels: [Int] = [], cin = 1
+        for level in 0..<depth {
+            if level > 0 { node("maxpool2d") { $0.kernel = 2 } }
+            let c = base << level
+            skips.append(double("enc\(level + 1)", cin, c, c)); channels.append(c); cin = c
+        }
+        node("maxpool2d") { $0.kernel = 2 }
+        var below = double("bottom", cin, cin, cin), c = cin
+        for level in stride(from: depth - 1, through: 0, by: -1) {
+            let up = node("upsample", inputs: [below]) { $0.factor = 2 }
+            node("concat", inputs: [up, skips[level]])
+            _ = q()
+            let cat = c + channels[level], out = level > 0 ? channels[level - 1] : base
+            below = double("dec\(level + 1)", cat, cat / 2, out); c = out
+        }
+        node("conv2d") { $0.name = "head"; $0.inChannels = c; $0.outChannels = 2; $0.kernelH = 1; $0.kernelW = 1; $0.stride = 1; $0.padding = 0 }
+        return g
+    }
+
     /// Tasks `edgecli prune` knows.
-    public static let tasks = ["fashion-mnist", "spoken-digit", "fashion-mnist-resnet"]
+    public static let tasks = ["fashion-mnist", "spoken-digit", "fashion-mnist-resnet", "drive"]
 
     /// The graph of a task (fashion-mnist-resnet: `width` w, nil = 32; `inputPool` false = the
     /// stem reads the 28x28 image instead of its 2x2 max-pool; `hidden` the units of a hidden fc
@@ -141,6 +186,7 @@ public enum Architectures {
         case "spoken-digit": return spokenDigitCRNN(bits: bits)
         case "fashion-mnist-resnet":
             return fashionResNet(bits: bits, width: width ?? 32, inputPool: inputPool ?? true, hidden: hidden ?? 0, stages: stages ?? 2)
+        case "drive": return driveUNet(bits: bits, base: width ?? 32)
         default: throw TrainingError("unknown task '\(task)' (supported: \(tasks.joined(separator: ", ")))")
         }
     }

@@ -7,27 +7,40 @@ import Glibc
 import Darwin
 #endif
 
-/// A labelled data split held in memory (NCHW samples, one label per sample).
+/// A labelled data split held in memory (NCHW samples; one label per sample for a classifier,
+/// one per pixel of the sample for a per-pixel task).
 public struct DataSplit: Sendable {
     public let count: Int
     public let sampleShape: [Int]
     public let samples: [Float]
+    /// `count * labelsPerSample` labels, sample-major (per-pixel: row-major within a sample).
     public let labels: [UInt8]
+    /// 1 (a classifier) or the pixels of a sample's label map (`H * W` of `sampleShape`).
+    public let labelsPerSample: Int
 
-    public init(count: Int, sampleShape: [Int], samples: [Float], labels: [UInt8]) throws {
+    public init(count: Int, sampleShape: [Int], samples: [Float], labels: [UInt8], labelsPerSample: Int = 1) throws {
         let per = sampleShape.reduce(1, *)
-        guard count >= 0, samples.count == count * per, labels.count == count else {
-            throw TrainingError("data split: \(samples.count) values and \(labels.count) labels do not match \(count) samples of shape \(sampleShape)")
+        guard count >= 0, labelsPerSample >= 1, samples.count == count * per, labels.count == count * labelsPerSample else {
+            throw TrainingError("data split: \(samples.count) values and \(labels.count) labels do not match \(count) samples of shape \(sampleShape) with \(labelsPerSample) label(s) each")
+        }
+        if labelsPerSample > 1 {
+            guard sampleShape.count == 3, labelsPerSample == sampleShape[1] * sampleShape[2] else {
+                throw TrainingError("data split: \(labelsPerSample) labels per sample, but per-pixel labels need one per pixel of \(sampleShape)")
+            }
         }
         for v in samples where !v.isFinite { throw TrainingError("data split: non-finite sample value") }
-        self.count = count; self.sampleShape = sampleShape; self.samples = samples; self.labels = labels
+        self.count = count; self.sampleShape = sampleShape; self.samples = samples; self.labels = labels; self.labelsPerSample = labelsPerSample
     }
 
     /// The first `n` samples (n clamped to count).
     public func prefix(_ n: Int) -> DataSplit {
         let k = max(0, min(n, count)), per = sampleShape.reduce(1, *)
-        return try! DataSplit(count: k, sampleShape: sampleShape, samples: Array(samples[0..<(k * per)]), labels: Array(labels[0..<k]))
+        return try! DataSplit(count: k, sampleShape: sampleShape, samples: Array(samples[0..<(k * per)]),
+                              labels: Array(labels[0..<(k * labelsPerSample)]), labelsPerSample: labelsPerSample)
     }
+
+    /// True when every sample has a label per pixel.
+    public var perPixel: Bool { labelsPerSample > 1 }
 }
 
 /// Everything that determines a run (saved in the checkpoint; see docs/TRAINING.md).
@@ -103,6 +116,16 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// Image tasks: each training image is mirrored left-right with probability 1/2, drawn per
     /// epoch and batch position (`Trainer.flips`); nil = false.
     public var horizontalFlip: Bool? = nil
+    /// Square image tasks: the network reads a random `crop` x `crop` window of each training
+    /// sample (offsets `Trainer.augmentation`); test samples must already be `crop` x `crop`;
+    /// nil = the whole sample.
+    public var crop: Int? = nil
+    /// Square image tasks: each training sample is mirrored top-bottom with probability 1/2
+    /// (`Trainer.augmentation`); nil = false.
+    public var verticalFlip: Bool? = nil
+    /// Square image tasks: each training sample is turned by k quarter turns, k uniform in 0...3
+    /// (`Trainer.augmentation`); nil = false.
+    public var rotate90: Bool? = nil
     public init() {}
 
     /// The defaults of a task (what `edgecli prune --task T` starts from; docs/TRAINING.md).
@@ -138,6 +161,20 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             // width 64, a hidden head of 256, a third stage and horizontal flips: the first net
             // at >= 89.5 % after 16 epochs (docs/experiments/2026-12-07-residual-net-flips.md)
             c.width = 64; c.hidden = 256; c.stages = 3; c.horizontalFlip = true
+        }
+        if task == "drive" {
+            // the paper's DRIVE U-Net: 6-bit activations, batch 64 of 48x48 crops of 64x64
+            // patches with flips and quarter turns; software TO with Adam lr 1e-4, weight decay
+            // 5e-4, cosine, 60 epochs; hardware TO with SGD lr 0.1, momentum 0.9 and a constant
+            // hysteresis limit 0.001 (docs/SEGMENTATION.md)
+            c.bits = 6; c.batch = 64; c.evalBatch = 64; c.epochs = 60
+            c.crop = 48; c.horizontalFlip = true; c.verticalFlip = true; c.rotate90 = true
+            c.weightDecay = 5e-4
+            if mode == "hardware" {
+                c.lr = 0.1; c.momentum = 0.9; c.limitStart = 0.001; c.limitEnd = 0.001
+            } else {
+                c.optimizer = "adam"; c.lr = 1e-4
+            }
         }
         if task == "spoken-digit" {
             c.bits = 3
@@ -176,7 +213,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         guard evalBatch >= 1 else { throw TrainingError("eval batch must be >= 1") }
         guard ["sgd", "adam"].contains(effectiveOptimizer) else { throw TrainingError("optimizer must be sgd or adam, got '\(effectiveOptimizer)'") }
         if let width {
-            guard task == "fashion-mnist-resnet" else { throw TrainingError("width applies to fashion-mnist-resnet only, not \(task)") }
+            guard task == "fashion-mnist-resnet" || task == "drive" else { throw TrainingError("width applies to fashion-mnist-resnet and drive only, not \(task)") }
             guard (4...256).contains(width) else { throw TrainingError("width must be in 4...256, got \(width)") }
         }
         if inputPool != nil, task != "fashion-mnist-resnet" { throw TrainingError("the input pool option applies to fashion-mnist-resnet only, not \(task)") }
@@ -184,6 +221,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             guard task == "fashion-mnist-resnet" else { throw TrainingError("hidden applies to fashion-mnist-resnet only, not \(task)") }
             guard (0...1024).contains(hidden) else { throw TrainingError("hidden must be in 0...1024, got \(hidden)") }
         }
+        if task == "spoken-digit", crop != nil || verticalFlip == true || rotate90 == true {
+            throw TrainingError("crops, vertical flips and quarter turns apply to the image tasks only, not \(task)")
+        }
+        if let crop, crop < 1 { throw TrainingError("crop must be >= 1, got \(crop)") }
         if horizontalFlip == true, task == "spoken-digit" {
             throw TrainingError("horizontal flips apply to the image tasks only, not \(task) (its width is time)")
         }
@@ -279,21 +320,36 @@ public final class Trainer {
     public internal(set) var bestAccuracy = -1.0
     public internal(set) var history: [EpochRecord] = []
     let labelBuf: UnsafeMutablePointer<UInt8>
-    let evalLogits: FloatBuffer
+    /// Output pixels per sample: 1 for a classifier, H * W of the logit map for a per-pixel task.
+    public let pixels: Int
 
     /// A fresh run: weights (software from the seed, hardware from `source`), scores, masks.
     public init(config: TrainConfig, train: DataSplit, test: DataSplit, source: DifferentialWeightSource? = nil,
                 threads: Int, specs: [LayerSpec]? = nil, classes: Int = 10) throws {
         try config.validate()
         guard train.count >= config.batch else { throw TrainingError("training set has \(train.count) samples, fewer than one batch of \(config.batch)") }
-        guard train.sampleShape == test.sampleShape else { throw TrainingError("train and test samples differ in shape") }
+        let inputShape = try Self.inputShape(config: config, sample: train.sampleShape)
+        guard test.sampleShape == inputShape else {
+            throw TrainingError("test samples are \(test.sampleShape), the network reads \(inputShape)" + (config.crop != nil ? " (the training crop)" : ""))
+        }
+        guard train.perPixel == test.perPixel else { throw TrainingError("train and test splits differ in their labels (per pixel or per sample)") }
+        if train.perPixel, config.labelSmoothing > 0 { throw TrainingError("label smoothing applies to classifiers only") }
         for l in train.labels + test.labels where Int(l) >= classes { throw TrainingError("label \(l) outside 0..<\(classes)") }
         self.config = config; self.train = train; self.test = test; self.source = source; self.classes = classes
         pool = WorkPool(threads: threads)
-        net = try SupermaskNetwork(specs: specs ?? Architectures.graph(of: config), inputShape: train.sampleShape,
+        net = try SupermaskNetwork(specs: specs ?? Architectures.graph(of: config), inputShape: inputShape,
                                    sparsity: config.sparsity, maxBatch: max(config.batch, config.evalBatch), pool: pool,
                                    rangeMomentum: Float(config.rangeMomentum), rangeMode: config.rangeMode)
-        guard net.graph.outputSize == classes else { throw TrainingError("graph outputs \(net.graph.outputSize) values, expected \(classes) classes") }
+        let out = net.graph.shapes.last!
+        if train.perPixel {
+            guard out == [classes, inputShape[1], inputShape[2]] else {
+                throw TrainingError("graph outputs \(out), expected a logit map \([classes, inputShape[1], inputShape[2]]) (\(classes) classes per input pixel)")
+            }
+            pixels = inputShape[1] * inputShape[2]
+        } else {
+            guard net.graph.outputSize == classes else { throw TrainingError("graph outputs \(net.graph.outputSize) values, expected \(classes) classes") }
+            pixels = 1
+        }
         if config.mode == "hardware" {
             guard let source else { throw TrainingError("hardware mode needs a weight source (--target)") }
             try net.initHardwareWeights(source: source, norm: config.effectiveWeightNorm)
@@ -309,8 +365,7 @@ public final class Trainer {
         for m in net.masked { m.setScoreGradient(config.effectiveScoreGradient) }
         if config.effectiveOptimizer == "adam" { for m in net.masked { m.useAdam() } }
         try config.checkHysteresisExempt(maskedLayers: net.masked.map(\.name))
-        labelBuf = .allocate(capacity: net.graph.maxBatch)
-        evalLogits = FloatBuffer(count: net.graph.maxBatch * classes)
+        labelBuf = .allocate(capacity: net.graph.maxBatch * pixels)
     }
     deinit { labelBuf.deallocate() }
 
@@ -354,6 +409,87 @@ public final class Trainer {
         return (0..<count).map { _ in r.next() >> 63 == 1 }
     }
 
+    /// The network's input shape for samples of `sample` shape: the sample's, or
+    /// `[C, crop, crop]` with `config.crop`. Vertical flips, quarter turns and crops need
+    /// `[C, H, W]` samples; quarter turns a square input.
+    public static func inputShape(config: TrainConfig, sample: [Int]) throws -> [Int] {
+        let geometric = config.crop != nil || config.verticalFlip == true || config.rotate90 == true
+        guard geometric else { return sample }
+        guard sample.count == 3 else { throw TrainingError("crops, vertical flips and quarter turns need [C, H, W] samples, got \(sample)") }
+        var shape = sample
+        if let c = config.crop {
+            guard c >= 1, c <= sample[1], c <= sample[2] else { throw TrainingError("crop \(c) does not fit samples of \(sample[1]) x \(sample[2])") }
+            shape = [sample[0], c, c]
+        }
+        if config.rotate90 == true, shape[1] != shape[2] { throw TrainingError("quarter turns need a square input, got \(shape[1]) x \(shape[2])") }
+        return shape
+    }
+
+    /// The geometric transform of one training position: the network reads the window at
+    /// (`top`, `left`) of the sample, mirrored left-right, then top-bottom, then turned
+    /// `quarterTurns` times counter-clockwise (numpy's `rot90`); the same transform moves a
+    /// per-pixel label map.
+    public struct Augmentation: Equatable, Sendable {
+        public var top = 0, left = 0
+        public var horizontal = false, vertical = false
+        public var quarterTurns = 0
+        public init(top: Int = 0, left: Int = 0, horizontal: Bool = false, vertical: Bool = false, quarterTurns: Int = 0) {
+            self.top = top; self.left = left; self.horizontal = horizontal; self.vertical = vertical; self.quarterTurns = quarterTurns
+        }
+        public var isIdentity: Bool { self == Augmentation() }
+    }
+
+    /// The transforms of the `count` training positions of `epoch` (position `j` = batch `j /
+    /// batch`, slot `j % batch`) for samples of `height` x `width`. The left-right mirror is
+    /// `flips(seed:epoch:count:)[j]`; the others come from the counter-based key
+    /// `k = CounterRandom.key(CounterRandom.key(seed: seed, stream: 0x4155_474D_0000 + epoch), index: j)`:
+    /// `top = bits(k, lane: 0) % (height - crop + 1)`, `left = bits(k, lane: 1) % (width - crop + 1)`
+    /// (0 without a crop), top-bottom mirror iff bit 63 of `bits(k, lane: 2)`, quarter turns
+    /// `bits(k, lane: 3) >> 62`. Each option off leaves its field at the identity.
+    public static func augmentation(config: TrainConfig, height: Int, width: Int, epoch: Int, count: Int) -> [Augmentation] {
+        let h = config.horizontalFlip == true ? flips(seed: config.seed, epoch: epoch, count: count) : []
+        let crop = config.crop, v = config.verticalFlip == true, r = config.rotate90 == true
+        let streamKey = CounterRandom.key(seed: config.seed, stream: 0x4155_474D_0000 &+ UInt64(epoch))
+        return (0..<count).map { j in
+            var a = Augmentation()
+            a.horizontal = h.isEmpty ? false : h[j]
+            guard crop != nil || v || r else { return a }
+            let k = CounterRandom.key(streamKey, index: UInt64(j))
+            if let c = crop {
+                a.top = Int(CounterRandom.bits(k, lane: 0) % UInt64(height - c + 1))
+                a.left = Int(CounterRandom.bits(k, lane: 1) % UInt64(width - c + 1))
+            }
+            if v { a.vertical = CounterRandom.bits(k, lane: 2) >> 63 == 1 }
+            if r { a.quarterTurns = Int(CounterRandom.bits(k, lane: 3) >> 62) }
+            return a
+        }
+    }
+
+    /// Writes the `oh` x `ow` view `a` of each of `channels` planes of `height` x `width` values
+    /// at `src` into `dst` (quarter turns need `oh == ow`).
+    @inlinable
+    public static func apply<T>(_ a: Augmentation, _ src: UnsafePointer<T>, channels: Int, height: Int, width: Int,
+                                outHeight oh: Int, outWidth ow: Int, into dst: UnsafeMutablePointer<T>) {
+        for c in 0..<channels {
+            let s = src + c * height * width, d = dst + c * oh * ow
+            for i in 0..<oh {
+                for j in 0..<ow {
+                    // the output pixel's place before the turn, then before each mirror
+                    var (y, x) = (i, j)
+                    switch a.quarterTurns {
+                    case 1: (y, x) = (j, ow - 1 - i)
+                    case 2: (y, x) = (oh - 1 - i, ow - 1 - j)
+                    case 3: (y, x) = (oh - 1 - j, i)
+                    default: break
+                    }
+                    if a.vertical { y = oh - 1 - y }
+                    if a.horizontal { x = ow - 1 - x }
+                    d[i * ow + j] = s[(y + a.top) * width + x + a.left]
+                }
+            }
+        }
+    }
+
     /// Trains one epoch, evaluates on the test split and appends the record.
     @discardableResult
     public func trainEpoch(progress: ((Progress) -> Void)? = nil) throws -> EpochRecord {
@@ -376,27 +512,38 @@ public final class Trainer {
         try train.samples.withUnsafeBufferPointer { samples in
             try train.labels.withUnsafeBufferPointer { labels in
                 let input = net.graph.input
-                let flips = config.horizontalFlip == true ? Trainer.flips(seed: config.seed, epoch: epoch, count: nb * B) : []
-                let width = train.sampleShape.last ?? 1
+                let shape = train.sampleShape, netShape = net.graph.shapes[0]
+                let (sh, sw) = shape.count == 3 ? (shape[1], shape[2]) : (1, shape.last ?? 1)
+                let (oh, ow) = netShape.count == 3 ? (netShape[1], netShape[2]) : (1, netShape.last ?? 1)
+                let views = Trainer.augmentation(config: config, height: sh, width: sw, epoch: epoch, count: nb * B)
+                let ssz = train.sampleShape.reduce(1, *), lps = train.labelsPerSample, channels = isz / (oh * ow)
                 for b in 0..<nb {
                     for i in 0..<B {
-                        let k = perm[b * B + i]
-                        let src = samples.baseAddress! + k * isz, dst = input + i * isz
-                        if flips.isEmpty || !flips[b * B + i] {
+                        let k = perm[b * B + i], view = views[b * B + i]
+                        let src = samples.baseAddress! + k * ssz, dst = input + i * isz
+                        if view.isIdentity && ssz == isz {
                             dst.update(from: src, count: isz)
+                            (labelBuf + i * lps).update(from: labels.baseAddress! + k * lps, count: lps)
                         } else {
-                            // every row (of every channel) reversed
-                            for r in stride(from: 0, to: isz, by: width) { for x in 0..<width { dst[r + x] = src[r + width - 1 - x] } }
+                            Trainer.apply(view, src, channels: channels, height: sh, width: sw, outHeight: oh, outWidth: ow, into: dst)
+                            if train.perPixel {
+                                Trainer.apply(view, labels.baseAddress! + k * lps, channels: 1, height: sh, width: sw,
+                                              outHeight: oh, outWidth: ow, into: labelBuf + i * pixels)
+                            } else {
+                                labelBuf[i] = labels[k]
+                            }
                         }
-                        labelBuf[i] = labels[k]
                     }
                     let masked = net.masked
                     let limit = perBatchLimit ? Float(self.limit(step: globalBatch)) : limit
                     pool.run(masked.count) { j, _ in masked[j].updateMask(limit: exempt[j] ? 0 : limit, reference: ref) }
                     net.applyMasks(source: noisy ? source : nil, read: noisy ? globalBatch : nil)
                     net.graph.forward(batch: B, training: true)
-                    let (l, c) = softmaxCrossEntropy(logits: net.graph.output, labels: labelBuf, batch: B, classes: classes,
-                                                     smoothing: smooth, grad: net.graph.outputGrad)
+                    let (l, c) = train.perPixel
+                        ? { let r = pixelSoftmaxCrossEntropy(logits: net.graph.output, labels: labelBuf, weights: nil, batch: B, classes: classes,
+                                                             pixels: pixels, grad: net.graph.outputGrad); return (r.loss, r.correct) }()
+                        : softmaxCrossEntropy(logits: net.graph.output, labels: labelBuf, batch: B, classes: classes,
+                                              smoothing: smooth, grad: net.graph.outputGrad)
                     guard l.isFinite else {
                         throw TrainingError("non-finite loss at epoch \(epoch), batch \(b + 1) (learning rate \(config.lr) too high?)")
                     }
@@ -411,7 +558,7 @@ public final class Trainer {
                         else { masked[j].sgdStep(lr: Float(lr), momentum: mom, weightDecay: wd) }
                     }
                     globalBatch += 1
-                    lossSum += l; correct += c; seen += B
+                    lossSum += l; correct += c; seen += B * pixels
                     if let progress {
                         progress(Progress(epoch: epoch, epochs: config.epochs, batch: b + 1, batches: nb,
                                           loss: lossSum / Double(seen), accuracy: Double(correct) / Double(seen), elapsed: nowSeconds() - t0))
@@ -450,11 +597,12 @@ public final class Trainer {
         return rec
     }
 
-    /// (accuracy, mean loss) in evaluation mode with the current masks (nominal weights).
+    /// (accuracy, mean loss) in evaluation mode with the current masks (nominal weights); per
+    /// pixel for a per-pixel task.
     public func evaluate(_ split: DataSplit) -> (accuracy: Double, loss: Double) {
         guard split.count > 0 else { return (0, 0) }
         var correct = 0, loss = 0.0
-        let isz = net.graph.inputSize, mb = min(net.graph.maxBatch, config.evalBatch)
+        let isz = net.graph.inputSize, mb = min(net.graph.maxBatch, config.evalBatch), lps = split.labelsPerSample
         split.samples.withUnsafeBufferPointer { s in
             split.labels.withUnsafeBufferPointer { l in
                 var i = 0
@@ -462,12 +610,19 @@ public final class Trainer {
                     let b = min(mb, split.count - i)
                     net.graph.input.update(from: s.baseAddress! + i * isz, count: b * isz)
                     net.graph.forward(batch: b, training: false)
-                    let r = softmaxCrossEntropy(logits: net.graph.output, labels: l.baseAddress! + i, batch: b, classes: classes, grad: nil)
-                    correct += r.correct; loss += r.loss
+                    if split.perPixel {
+                        let r = pixelSoftmaxCrossEntropy(logits: net.graph.output, labels: l.baseAddress! + i * lps, weights: nil,
+                                                         batch: b, classes: classes, pixels: lps, grad: nil)
+                        correct += r.correct; loss += r.loss
+                    } else {
+                        let r = softmaxCrossEntropy(logits: net.graph.output, labels: l.baseAddress! + i, batch: b, classes: classes, grad: nil)
+                        correct += r.correct; loss += r.loss
+                    }
                     i += b
                 }
             }
         }
-        return (Double(correct) / Double(split.count), loss / Double(split.count))
+        let n = Double(split.count * lps)
+        return (Double(correct) / n, loss / n)
     }
 }

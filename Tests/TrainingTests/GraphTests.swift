@@ -303,7 +303,7 @@ final class GraphTests: XCTestCase {
         XCTAssertNil(TrainConfig.defaults(task: "fashion-mnist").horizontalFlip)
         // the options belong to the residual task only
         var c = TrainConfig.defaults(task: "fashion-mnist"); c.width = 48
-        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("fashion-mnist-resnet only"), "\($0)") }
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("fashion-mnist-resnet and drive only"), "\($0)") }
         c = TrainConfig.defaults(task: "spoken-digit"); c.inputPool = false
         XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("fashion-mnist-resnet only"), "\($0)") }
         c = TrainConfig.defaults(task: "fashion-mnist"); c.hidden = 64
