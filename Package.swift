@@ -64,7 +64,7 @@ let package = Package(
 
         .testTarget(name: "FixedPointTests", dependencies: ["FixedPoint", "Randomness"]),
         .testTarget(name: "RandomnessTests", dependencies: ["Randomness"]),
-        .testTarget(name: "DataIOTests", dependencies: ["DataIO", "Randomness"]),
+        .testTarget(name: "DataIOTests", dependencies: ["DataIO", "Randomness", "CZlib"]),
         .testTarget(name: "DeviceTests", dependencies: ["Device", "Randomness", "DataIO"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Randomness", "DataIO", "Device", "FloatKernels"] + avx2Kernels,
                     swiftSettings: avx2Define),
