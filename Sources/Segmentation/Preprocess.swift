@@ -30,8 +30,9 @@ public struct Preprocess: Sendable, Equatable {
     /// Grayscale `0.299 R + 0.587 G + 0.114 B` in float64, summed left to right as numpy's
     /// `r*0.299 + g*0.587 + b*0.114` does. `rgb` is interleaved, row-major (`height x width x 3`).
     public static func grayscale(rgb: [UInt8], width: Int, height: Int) throws -> [Double] {
-        guard width >= 0, height >= 0, width.multipliedReportingOverflow(by: height).overflow == false,
-              rgb.count == width * height * 3 else {
+        let pixels = width.multipliedReportingOverflow(by: height)
+        let bytes = pixels.partialValue.multipliedReportingOverflow(by: 3)
+        guard width >= 0, height >= 0, !pixels.overflow, !bytes.overflow, rgb.count == bytes.partialValue else {
             throw SegmentationError(problem: "grayscale: \(rgb.count) bytes for a \(width) x \(height) RGB image (needs width * height * 3)")
         }
         var out = [Double](repeating: 0, count: width * height)

@@ -291,5 +291,8 @@ final class CLAHETests: XCTestCase {
         for _ in 0..<5 { _ = try CLAHE().apply(img) }
         let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 5e6
         print("CLAHE 565x584: \(ms) ms per image (this build)")
+        // Debug builds take tens of milliseconds, optimized ones a few; a second means a
+        // per-pixel allocation or a quadratic loop crept in.
+        XCTAssertLessThan(ms, 1000, "CLAHE on a DRIVE-size image")
     }
 }
