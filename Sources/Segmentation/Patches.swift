@@ -108,3 +108,26 @@ public enum Patches {
         return (shuffled.slice(0 ..< set.count - validation), shuffled.slice(set.count - validation ..< set.count))
     }
 }
+
+extension Patches {
+    /// The paper's training data from a DRIVE split: every image through `preprocess`, `total`
+    /// random `size` x `size` patches (`random`, seed `seed`), shuffled and split with
+    /// `validation` patches held out (`split`), the validation patches cut to their centred
+    /// `validationCrop` x `validationCrop` window (the size the network trains on).
+    public static func drive(_ set: DriveSet, preprocess: Preprocess = Preprocess(), size: Int = 64, total: Int = 5000,
+                             validation: Int = 500, validationCrop: Int = 48, seed: UInt64) throws -> (train: PatchSet, validation: PatchSet) {
+        guard size >= 1, size <= set.height, size <= set.width else {
+            throw SegmentationError("patches of \(size) x \(size) do not fit images of \(set.height) x \(set.width)")
+        }
+        guard total >= 1, (0..<total).contains(validation) else { throw SegmentationError("\(validation) validation patches of \(total): need 0 <= validation < total") }
+        guard (1...size).contains(validationCrop) else { throw SegmentationError("validation crop \(validationCrop) outside 1...\(size)") }
+        var values = [Float](); values.reserveCapacity(set.count * set.pixels)
+        for i in 0..<set.count { values += try preprocess.apply(rgb: Array(set.image(i)), width: set.width, height: set.height) }
+        guard let all = random(values: values, labels: set.vessels, fov: set.fov, images: set.count, height: set.height, width: set.width,
+                               size: size, total: total, seed: seed) else {
+            throw SegmentationError("an image has no field-of-view pixel at least \(size / 2) pixels from its border: no patch can be centred in it")
+        }
+        let (tr, va) = split(all, validation: validation, seed: seed)
+        return (tr, va.centreCrop(validationCrop))
+    }
+}

@@ -126,6 +126,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// Square image tasks: each training sample is turned by k quarter turns, k uniform in 0...3
     /// (`Trainer.augmentation`); nil = false.
     public var rotate90: Bool? = nil
+    /// drive: the training patches drawn from the training images (the last tenth of them,
+    /// after a seeded shuffle, validate); nil = 5000.
+    public var patches: Int? = nil
     public init() {}
 
     /// The defaults of a task (what `edgecli prune --task T` starts from; docs/TRAINING.md).
@@ -225,6 +228,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             throw TrainingError("crops, vertical flips and quarter turns apply to the image tasks only, not \(task)")
         }
         if let crop, crop < 1 { throw TrainingError("crop must be >= 1, got \(crop)") }
+        if let patches {
+            guard task == "drive" else { throw TrainingError("patches applies to drive only, not \(task)") }
+            guard (10...1_000_000).contains(patches) else { throw TrainingError("patches must be in 10...1000000, got \(patches)") }
+        }
         if horizontalFlip == true, task == "spoken-digit" {
             throw TrainingError("horizontal flips apply to the image tasks only, not \(task) (its width is time)")
         }

@@ -7,11 +7,13 @@ import Training
 
 enum BenchCommand {
     static let usage = """
-    usage: edgecli bench train [--task fashion-mnist|fashion-mnist-resnet] [--epochs N] [--threads T] [--batch B]
+    usage: edgecli bench train [--task fashion-mnist|fashion-mnist-resnet|drive] [--epochs N] [--threads T] [--batch B]
                                [--limit-train N] [--data DIR] [--json]
       Trains the paper's Fashion-MNIST CNN (or, --task fashion-mnist-resnet, the residual net;
-      software TO, the task's default settings) and reports seconds per epoch and per batch (training only; evaluation is timed separately). Without the data set
-      (apt-get install dataset-fashion-mnist) it times 60000 synthetic images of the same shape.
+      --task drive, the DRIVE U-Net on its 4500 training patches; software TO, the task's default
+      settings) and reports seconds per epoch and per batch (training only; evaluation is timed
+      separately). Without the data set (apt-get install dataset-fashion-mnist; shared/data/drive)
+      it times synthetic samples of the same shape and count.
     """
 
     static let command = Command(name: "bench", summary: "speed benchmarks (bench train, bench infer)", usage: usage + "\n" + BenchInferCommand.usage) { args in
@@ -25,37 +27,51 @@ enum BenchCommand {
 
     static func benchTrain(_ args: inout Args) throws -> Int32 {
         let task = try args.option("task") ?? "fashion-mnist"
-        guard task == "fashion-mnist" || task == "fashion-mnist-resnet" else {
-            throw CLIError("bench: --task must be fashion-mnist or fashion-mnist-resnet, got '\(task)'")
+        guard ["fashion-mnist", "fashion-mnist-resnet", "drive"].contains(task) else {
+            throw CLIError("bench: --task must be fashion-mnist, fashion-mnist-resnet or drive, got '\(task)'")
         }
         let epochs = try args.int("epochs", default: 1, range: 1...100)
         let threads = try args.int("threads", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...64)
-        let batch = try args.int("batch", default: 60, range: 1...4096)
+        let batch = try args.int("batch", default: TrainConfig.defaults(task: task).batch, range: 1...4096)
         let limit = try args.option("limit-train").map { s -> Int in
             guard let v = Int(s), v >= batch else { throw CLIError("bench: --limit-train must be an integer >= the batch size, got '\(s)'") }
             return v
         }
-        let dir = try args.option("data") ?? Datasets.fashionMNISTDefaultDir
+        let dataOption = try args.option("data")
         let json = args.flag("json")
         try args.finish()
         var train: DataSplit, test: DataSplit
-        var dataNote = "fashion-mnist"
-        do {
-            (train, test) = try PruneCommand.loadFashion(dir: dir, limitTrain: limit)
-        } catch {
-            dataNote = "synthetic (\(error))"
-            let n = limit ?? 60000
-            var rng = Xoshiro256StarStar(seed: 1, stream: 77)
-            var x = [Float](repeating: 0, count: n * 784), y = [UInt8](repeating: 0, count: n)
-            for i in 0..<x.count { x[i] = rng.uniformFloat() }
-            for i in 0..<n { y[i] = UInt8(rng.int(below: 10)) }
-            train = try DataSplit(count: n, sampleShape: [1, 28, 28], samples: x, labels: y)
-            test = train.prefix(10000)
-        }
+        var dataNote = task == "drive" ? "drive" : "fashion-mnist"
         // the plain CNN keeps TrainConfig()'s settings (what the figures in docs/TRAINING.md timed)
         var cfg = task == "fashion-mnist" ? TrainConfig() : TrainConfig.defaults(task: task)
-        cfg.epochs = epochs; cfg.batch = batch
-        let trainer = try Trainer(config: cfg, train: train, test: test, threads: threads)
+        cfg.epochs = epochs; cfg.batch = batch; cfg.limitTrain = limit
+        if task == "drive" {
+            do {
+                (train, test) = try DriveData.splits(dir: try DriveData.dir(dataOption, command: "bench"), config: cfg)
+            } catch {
+                dataNote = "synthetic (\(error))"
+                let total = cfg.patches ?? 5000, n = min(limit ?? total, total - total / 10), crop = cfg.crop ?? 48
+                var rng = Xoshiro256StarStar(seed: 1, stream: 78)
+                let x = (0..<(n * 64 * 64)).map { _ in rng.uniformFloat() }
+                train = try DataSplit(count: n, sampleShape: [1, 64, 64], samples: x, labels: x.map { $0 > 0.9 ? 1 : 0 }, labelsPerSample: 64 * 64)
+                let v = (0..<(total / 10 * crop * crop)).map { _ in rng.uniformFloat() }
+                test = try DataSplit(count: total / 10, sampleShape: [1, crop, crop], samples: v, labels: v.map { $0 > 0.9 ? 1 : 0 }, labelsPerSample: crop * crop)
+            }
+        } else {
+            do {
+                (train, test) = try PruneCommand.loadFashion(dir: dataOption ?? Datasets.fashionMNISTDefaultDir, limitTrain: limit)
+            } catch {
+                dataNote = "synthetic (\(error))"
+                let n = limit ?? 60000
+                var rng = Xoshiro256StarStar(seed: 1, stream: 77)
+                var x = [Float](repeating: 0, count: n * 784), y = [UInt8](repeating: 0, count: n)
+                for i in 0..<x.count { x[i] = rng.uniformFloat() }
+                for i in 0..<n { y[i] = UInt8(rng.int(below: 10)) }
+                train = try DataSplit(count: n, sampleShape: [1, 28, 28], samples: x, labels: y)
+                test = train.prefix(10000)
+            }
+        }
+        let trainer = try Trainer(config: cfg, train: train, test: test, threads: threads, classes: task == "drive" ? 2 : 10)
         var perEpoch: [Double] = [], evalSeconds: [Double] = []
         for _ in 0..<epochs {
             let t0 = Date()

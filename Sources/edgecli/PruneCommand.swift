@@ -6,9 +6,10 @@ import Training
 
 enum PruneCommand {
     static let usage = """
-    usage: edgecli prune --task fashion-mnist|spoken-digit|fashion-mnist-resnet --mode software|hardware --out DIR [options]
-      --task T            fashion-mnist (the paper's CNN, default), spoken-digit (the paper's CRNN) or
-                          fashion-mnist-resnet (a residual CNN on the Fashion-MNIST data)
+    usage: edgecli prune --task fashion-mnist|spoken-digit|fashion-mnist-resnet|drive --mode software|hardware --out DIR [options]
+      --task T            fashion-mnist (the paper's CNN, default), spoken-digit (the paper's CRNN),
+                          fashion-mnist-resnet (a residual CNN on the Fashion-MNIST data) or drive
+                          (the paper's retinal-vessel U-Net; docs/SEGMENTATION.md)
       --target T          device profile for hardware mode (default: the default RRAM profile)
       --readouts P        hardware mode: measured readouts (P as in `edgecli device fit`) instead of the model
       --epochs N          epochs (default 16; spoken-digit 20)   --seed S   seed (default 1)
@@ -19,8 +20,8 @@ enum PruneCommand {
       --hysteresis-exempt L[,L...]|none   plain top-k masks in these layers only (fashion-mnist
                           hardware default: conv1,fc2); none = hysteresis in every layer
       --data DIR          data directory (fashion-mnist: default /usr/share/datasets/fashion-mnist;
-                          spoken-digit: default shared/data/spoken-digit found next to the package,
-                          e.g. ../shared/data/spoken-digit, or $RRAM_EDGE_DATA/spoken-digit)
+                          spoken-digit, drive: default shared/data/spoken-digit or shared/data/drive
+                          found next to the package, e.g. ../shared/data/drive, or under $RRAM_EDGE_DATA)
       --limit-train N     use the first N training samples
       (the defaults of every option per task: docs/TRAINING.md)
       --resume            continue the run in --out from its last checkpoint (bit-identical)
@@ -28,14 +29,17 @@ enum PruneCommand {
                           plus --no-hysteresis): the summary adds both runs' flips and accuracies,
                           the fraction of flips saved and the accuracy cost of hysteresis
       --json              print the final summary as JSON
-      --width W           fashion-mnist-resnet: stem channels W, projection blocks 2W, 4W (default 64)
+      --width W           fashion-mnist-resnet: stem channels W, projection blocks 2W, 4W (default 64);
+                          drive: the U-Net's first level W channels (default 32; levels W..8W)
       --no-input-pool     fashion-mnist-resnet: the stem reads the 28x28 image (no 2x2 max-pool first)
       --hidden N          fashion-mnist-resnet: a hidden fc layer of N units before the logits
                           (layer "hidden", ReLU, quantizer, then fc; default 256; 0 = fc alone)
       --stages N          fashion-mnist-resnet: 3 (default) = a projection block "b3" to 4W
                           channels at a third resolution; 2 = without it
       --flip | --no-flip  image tasks: mirror each training image left-right with probability 1/2
-                          (fashion-mnist-resnet default: on)
+                          (fashion-mnist-resnet and drive default: on)
+      --patches N         drive: random 64x64 training patches (default 5000, a tenth held out to
+                          validate; the network trains on random 48x48 crops, flipped and turned)
       tuning: --optimizer sgd|adam --momentum X --weight-decay X --warmup EPOCHS --label-smoothing X --sparsity X
               --weight-init signed-constant|kaiming-normal --range-mode ema|batch --range-momentum X
               --no-read-noise (hardware: nominal reads instead of a noisy re-read per batch)
@@ -64,6 +68,7 @@ enum PruneCommand {
         let noInputPool = args.flag("no-input-pool")
         let hidden = try args.option("hidden").map { try parseInt($0, "hidden", 0...1024) }
         let stages = try args.option("stages").map { try parseInt($0, "stages", 2...3) }
+        let patches = try args.option("patches").map { try parseInt($0, "patches", 10...1_000_000) }
         let wd = try args.option("weight-decay").map { try parseDouble($0, "weight-decay") }
         let warmup = try args.option("warmup").map { try parseDouble($0, "warmup") }
         let smoothing = try args.option("label-smoothing").map { try parseDouble($0, "label-smoothing") }
@@ -143,6 +148,7 @@ enum PruneCommand {
         if noInputPool { cfg.inputPool = false }
         if let hidden { cfg.hidden = hidden }
         if let stages { cfg.stages = stages }
+        if let patches { cfg.patches = patches }
         if let wd { cfg.weightDecay = wd }
         if let warmup { cfg.warmupEpochs = warmup }
         if let smoothing { cfg.labelSmoothing = smoothing }
@@ -190,9 +196,12 @@ enum PruneCommand {
             } catch { throw CLIError("prune: --compare-hysteresis \(dir): \(error)") }
         }
 
-        let (train, test) = task == "spoken-digit"
-            ? try loadSpokenDigit(dir: try dataOption ?? defaultSpokenDigitDir(), limitTrain: cfg.limitTrain)
-            : try loadFashion(dir: dataOption ?? Datasets.fashionMNISTDefaultDir, limitTrain: cfg.limitTrain)
+        let (train, test): (DataSplit, DataSplit)
+        switch task {
+        case "spoken-digit": (train, test) = try loadSpokenDigit(dir: try dataOption ?? defaultSpokenDigitDir(), limitTrain: cfg.limitTrain)
+        case "drive": (train, test) = try DriveData.splits(dir: try DriveData.dir(dataOption, command: "prune"), config: cfg)
+        default: (train, test) = try loadFashion(dir: dataOption ?? Datasets.fashionMNISTDefaultDir, limitTrain: cfg.limitTrain)
+        }
         var source: DifferentialWeightSource? = nil
         if cfg.mode == "hardware" {
             let shapes = Architectures.layerShapes(specs)
@@ -202,7 +211,8 @@ enum PruneCommand {
                 source = try DeviceWeightSource(target: cfg.target!, seed: cfg.seed, layers: shapes, threads: threads)
             }
         }
-        let trainer = try Trainer(config: cfg, train: train, test: test, source: source, threads: threads, specs: specs)
+        let trainer = try Trainer(config: cfg, train: train, test: test, source: source, threads: threads, specs: specs,
+                                  classes: task == "drive" ? 2 : 10)
         if let checkpoint { try trainer.restore(checkpoint) }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         if !json || stderrIsTerminal {

@@ -1,0 +1,68 @@
+import Foundation
+import XCTest
+import DataIO
+import Training
+
+/// `edgecli prune --task drive` through the built binary on a synthetic data folder in the
+/// DRIVE layout: it trains, and bad data is refused by file name before anything is written.
+final class DriveCommandTests: XCTestCase {
+    /// Writes `n` synthetic DRIVE-sized images (a dark disc with bright "vessel" rows) into `dir`.
+    func writeDrive(_ dir: String, n: Int = 2, height: Int = 584, width: Int = 565, vesselValue: UInt8 = 255, fov: Bool = true) throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let px = height * width
+        var rgb = [UInt8](repeating: 0, count: n * px * 3), ves = [UInt8](repeating: 0, count: n * px), f = ves
+        for i in 0..<n { for y in 0..<height { for x in 0..<width {
+            let k = i * px + y * width + x
+            let dy = Double(y - height / 2), dx = Double(x - width / 2)
+            let inside = dy * dy + dx * dx < 250.0 * 250.0
+            let vessel = inside && (y + 3 * i) % 17 < 2
+            f[k] = inside ? 255 : 0
+            ves[k] = vessel ? vesselValue : 0
+            let g: UInt8 = inside ? (vessel ? 40 : 150 + UInt8((x + y) % 40)) : 0
+            rgb[3 * k] = g; rgb[3 * k + 1] = g / 2; rgb[3 * k + 2] = g / 4
+        } } }
+        let p = dir + "/train"
+        try IDX.write(try IDXArray(shape: [n, height, width, 3], element: .uint8(rgb)), to: p + "-images-idx4-ubyte.gz", gzip: true)
+        try IDX.write(try IDXArray(shape: [n, height, width], element: .uint8(ves)), to: p + "-vessels-idx3-ubyte.gz", gzip: true)
+        if fov { try IDX.write(try IDXArray(shape: [n, height, width], element: .uint8(f)), to: p + "-fov-idx3-ubyte.gz", gzip: true) }
+    }
+
+    func prune(_ data: String, out: String) throws -> (status: Int32, out: String, err: String) {
+        try runTool(["prune", "--task", "drive", "--mode", "software", "--data", data, "--out", out, "--epochs", "1",
+                     "--patches", "20", "--batch", "6", "--width", "4", "--threads", "2"])
+    }
+
+    func testPruneTrainsTheUNetOnPatches() throws {
+        guard FileManager.default.isExecutableFile(atPath: edgecli) else { throw XCTSkip("no binary at \(edgecli)") }
+        let dir = tempPath("drive-cli")
+        try? FileManager.default.removeItem(atPath: dir)
+        try writeDrive(dir + "/data")
+        let r = try prune(dir + "/data", out: dir + "/run")
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.err.contains("18 training / 2 test samples"), r.err)
+        let ck = try Checkpoint.read(dir: dir + "/run")
+        XCTAssertEqual(ck.meta.config.task, "drive")
+        XCTAssertEqual(ck.meta.config.patches, 20)
+        XCTAssertEqual(ck.meta.history.count, 1)
+        XCTAssertEqual(ck.meta.graph.last?.outChannels, 2, "the head writes two class maps")
+    }
+
+    func testBadDataIsRefusedByFileAndNothingIsWritten() throws {
+        guard FileManager.default.isExecutableFile(atPath: edgecli) else { throw XCTSkip("no binary at \(edgecli)") }
+        let root = tempPath("drive-bad")
+        try? FileManager.default.removeItem(atPath: root)
+        let cases: [(String, (String) throws -> Void, String, String)] = [
+            ("wrong size", { try self.writeDrive($0, n: 1, height: 580) }, "train-images-idx4-ubyte.gz", "580 x 565"),
+            ("vessel value", { try self.writeDrive($0, n: 1, vesselValue: 128) }, "train-vessels-idx3-ubyte.gz", "value 128 at image 0"),
+            ("no fov", { try self.writeDrive($0, n: 1, fov: false) }, "train-fov-idx3-ubyte.gz", "file not found"),
+        ]
+        for (name, write, file, mentions) in cases {
+            let data = root + "/" + name.replacingOccurrences(of: " ", with: "-"), out = data + "-run"
+            try write(data)
+            let r = try prune(data, out: out)
+            XCTAssertEqual(r.status, 1, "\(name): \(r.err)")
+            XCTAssertTrue(r.err.contains(data + "/" + file) && r.err.contains(mentions), "\(name): the error names \(file) and says '\(mentions)': \(r.err)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out), "\(name): no run directory")
+        }
+    }
+}
