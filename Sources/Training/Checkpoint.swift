@@ -282,11 +282,13 @@ public final class TrainedRun {
     public let meta: RunMeta
     public let network: SupermaskNetwork
 
-    /// Loads `dir/checkpoint.bin`; the network evaluates up to `maxBatch` samples per forward pass.
-    public init(dir: String, maxBatch: Int = 250, threads: Int = 1) throws {
+    /// Loads `dir/checkpoint.bin`; the network evaluates up to `maxBatch` samples per forward
+    /// pass, of the run's input shape or of `inputShape` (a fully convolutional net, such as
+    /// the DRIVE U-Net trained on patches, reads whole images with the same weights).
+    public init(dir: String, maxBatch: Int = 250, threads: Int = 1, inputShape: [Int]? = nil) throws {
         let ck = try Checkpoint.read(dir: dir)
         meta = ck.meta
-        network = try SupermaskNetwork(specs: ck.meta.graph, inputShape: ck.meta.inputShape, sparsity: ck.meta.config.sparsity,
+        network = try SupermaskNetwork(specs: ck.meta.graph, inputShape: inputShape ?? ck.meta.inputShape, sparsity: ck.meta.config.sparsity,
                                        maxBatch: maxBatch, pool: WorkPool(threads: threads))
         try network.restoreState(from: ck, layers: ck.meta.layers)
     }

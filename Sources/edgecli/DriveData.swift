@@ -1,6 +1,7 @@
 // The DRIVE task's training data for `prune` and `bench train`: the paper's preprocessing,
 // random patches centred in the field of view and the held-out validation patches, as
 // per-pixel training splits.
+import Foundation
 import DataIO
 import Segmentation
 import Training
@@ -26,5 +27,82 @@ enum DriveData {
         let validation = try DataSplit(count: va.count, sampleShape: [1, va.size, va.size], samples: va.values, labels: va.labels, labelsPerSample: va.size * va.size)
         if let n = config.limitTrain { train = train.prefix(n) }
         return (train, validation)
+    }
+}
+
+extension DriveData {
+    /// The side multiple the U-Net's `depth` 2x2 pools need (16 for the paper's four).
+    static let sideMultiple = 16
+
+    /// The vessel probability of every pixel of every image of `set` from the float network of
+    /// the run in `runDir`, read whole: each preprocessed image zero-padded at the bottom and
+    /// right to multiples of 16 (584 x 565 -> 592 x 576), one forward pass, the softmax
+    /// probability of class 1 `1 / (1 + exp(z0 - z1))` cropped back; `body(i, probabilities)`
+    /// receives image `i`'s `height * width` values.
+    static func probabilities(runDir: String, set: DriveSet, threads: Int, preprocess: Preprocess = Preprocess(),
+                              _ body: (Int, [Float]) throws -> Void) throws {
+        let m = sideMultiple
+        let ph = (set.height + m - 1) / m * m, pw = (set.width + m - 1) / m * m
+        let run = try TrainedRun(dir: runDir, maxBatch: 1, threads: threads, inputShape: [1, ph, pw])
+        guard run.network.graph.shapes.last! == [2, ph, pw] else {
+            throw CLIError("\(runDir): the network does not write a 2-class map of its input (\(run.network.graph.shapes.last!))")
+        }
+        var padded = [Float](repeating: 0, count: ph * pw)
+        for i in 0..<set.count {
+            let x = try preprocess.apply(rgb: Array(set.image(i)), width: set.width, height: set.height)
+            for y in 0..<set.height { for c in 0..<set.width { padded[y * pw + c] = x[y * set.width + c] } }
+            let z = try run.forward(padded, count: 1)
+            var p = [Float](repeating: 0, count: set.pixels)
+            for y in 0..<set.height {
+                for c in 0..<set.width {
+                    let k = y * pw + c
+                    p[y * set.width + c] = Float(1 / (1 + exp(Double(z[k]) - Double(z[ph * pw + k]))))
+                }
+            }
+            try body(i, p)
+        }
+    }
+
+    /// The standard protocol's figures as JSON fields: pixels, positives, ROC-AUC, average
+    /// precision, the trapezoid PR-AUC, and accuracy, sensitivity, specificity, precision and
+    /// F1 at the threshold 0.5.
+    static func report(_ s: PixelScores) -> [String: Any] {
+        let c = s.curveMetrics(), t = s.thresholdMetrics(at: 0.5)
+        func v(_ x: Double?) -> Any { x.map { $0 as Any } ?? NSNull() }
+        return [
+            "pixels": s.count, "positives": s.positives, "roc_auc": v(c.rocAUC), "average_precision": v(c.averagePrecision),
+            "pr_auc_trapezoid": v(c.prAUCTrapezoid), "accuracy": v(t.accuracy), "sensitivity": v(t.sensitivity),
+            "specificity": v(t.specificity), "precision": v(t.precision), "f1": v(t.f1),
+        ]
+    }
+
+    /// The run's figures on the test images inside the field of view (the standard protocol)
+    /// and on every pixel of the validation patches (the paper's), as `prune` reports them.
+    static func evaluate(runDir: String, dataDir: String, validation: DataSplit, trainer: Trainer, threads: Int) throws -> [String: Any] {
+        var out: [String: Any] = [:]
+        // validation patches: all their pixels, no FOV
+        var vs = PixelScores()
+        let net = trainer.net, n = validation.labelsPerSample
+        var logits = [Float](repeating: 0, count: validation.count * 2 * n)
+        validation.samples.withUnsafeBufferPointer { s in
+            logits.withUnsafeMutableBufferPointer { o in net.evaluate(samples: s.baseAddress!, count: validation.count, into: o.baseAddress!) }
+        }
+        for i in 0..<validation.count {
+            let z = i * 2 * n
+            let p = (0..<n).map { k in Float(1 / (1 + exp(Double(logits[z + k]) - Double(logits[z + n + k])))) }
+            try vs.append(scores: p, labels: Array(validation.labels[(i * n) ..< ((i + 1) * n)]))
+        }
+        out["validation_patches"] = report(vs)
+        let paths = DriveSet.paths(dir: dataDir, split: .test)
+        if FileManager.default.fileExists(atPath: paths.images) {
+            let test = try DriveSet.load(dir: dataDir, split: .test)
+            var ts = PixelScores()
+            try probabilities(runDir: runDir, set: test, threads: threads) { i, p in
+                try ts.append(scores: p, labels: Array(test.vessels(i)), mask: Array(test.fov(i)))
+            }
+            out["test_images_fov"] = report(ts)
+            out["test_images"] = test.count
+        }
+        return out
     }
 }

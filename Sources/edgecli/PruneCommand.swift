@@ -265,6 +265,18 @@ enum PruneCommand {
             ] as [String: Any]
         }
         summary["score_gradient"] = cfg.effectiveScoreGradient.rawValue
+        if task == "drive" {
+            let figures = try DriveData.evaluate(runDir: out, dataDir: try DriveData.dir(dataOption, command: "prune"), validation: test,
+                                                 trainer: trainer, threads: threads)
+            summary["segmentation"] = figures
+            if !json {
+                for (key, what) in [("test_images_fov", "test images, inside the FOV"), ("validation_patches", "validation patches, every pixel")] {
+                    guard let r = figures[key] as? [String: Any] else { continue }
+                    func f(_ k: String) -> String { (r[k] as? Double).map { String(format: "%.4f", $0) } ?? "-" }
+                    print("prune: \(what): ROC-AUC \(f("roc_auc")), average precision \(f("average_precision")), PR-AUC (trapezoid) \(f("pr_auc_trapezoid")), F1 \(f("f1")), sensitivity \(f("sensitivity")), specificity \(f("specificity")), accuracy \(f("accuracy")) at 0.5")
+                }
+            }
+        }
         let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted])
         try RunFiles.writeAtomically(data, to: (out as NSString).appendingPathComponent(RunFiles.summary))
         if json { try printJSON(summary) } else {

@@ -6,8 +6,12 @@ import Training
 /// `edgecli prune --task drive` through the built binary on a synthetic data folder in the
 /// DRIVE layout: it trains, and bad data is refused by file name before anything is written.
 final class DriveCommandTests: XCTestCase {
+    /// FOV pixels of the last split written (all its images).
+    var fovPixels = 0
+
     /// Writes `n` synthetic DRIVE-sized images (a dark disc with bright "vessel" rows) into `dir`.
-    func writeDrive(_ dir: String, n: Int = 2, height: Int = 584, width: Int = 565, vesselValue: UInt8 = 255, fov: Bool = true) throws {
+    func writeDrive(_ dir: String, n: Int = 2, height: Int = 584, width: Int = 565, vesselValue: UInt8 = 255, fov: Bool = true,
+                    splits: [String] = ["train"]) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let px = height * width
         var rgb = [UInt8](repeating: 0, count: n * px * 3), ves = [UInt8](repeating: 0, count: n * px), f = ves
@@ -21,10 +25,13 @@ final class DriveCommandTests: XCTestCase {
             let g: UInt8 = inside ? (vessel ? 40 : 150 + UInt8((x + y) % 40)) : 0
             rgb[3 * k] = g; rgb[3 * k + 1] = g / 2; rgb[3 * k + 2] = g / 4
         } } }
-        let p = dir + "/train"
-        try IDX.write(try IDXArray(shape: [n, height, width, 3], element: .uint8(rgb)), to: p + "-images-idx4-ubyte.gz", gzip: true)
-        try IDX.write(try IDXArray(shape: [n, height, width], element: .uint8(ves)), to: p + "-vessels-idx3-ubyte.gz", gzip: true)
-        if fov { try IDX.write(try IDXArray(shape: [n, height, width], element: .uint8(f)), to: p + "-fov-idx3-ubyte.gz", gzip: true) }
+        for split in splits {
+            let p = dir + "/" + split
+            try IDX.write(try IDXArray(shape: [n, height, width, 3], element: .uint8(rgb)), to: p + "-images-idx4-ubyte.gz", gzip: true)
+            try IDX.write(try IDXArray(shape: [n, height, width], element: .uint8(ves)), to: p + "-vessels-idx3-ubyte.gz", gzip: true)
+            if fov { try IDX.write(try IDXArray(shape: [n, height, width], element: .uint8(f)), to: p + "-fov-idx3-ubyte.gz", gzip: true) }
+        }
+        fovPixels = f.reduce(0) { $0 + ($1 == 0 ? 0 : 1) }
     }
 
     func prune(_ data: String, out: String) throws -> (status: Int32, out: String, err: String) {
@@ -36,7 +43,7 @@ final class DriveCommandTests: XCTestCase {
         guard FileManager.default.isExecutableFile(atPath: edgecli) else { throw XCTSkip("no binary at \(edgecli)") }
         let dir = tempPath("drive-cli")
         try? FileManager.default.removeItem(atPath: dir)
-        try writeDrive(dir + "/data")
+        try writeDrive(dir + "/data", splits: ["train", "test"])
         let r = try prune(dir + "/data", out: dir + "/run")
         XCTAssertEqual(r.status, 0, r.err)
         XCTAssertTrue(r.err.contains("18 training / 2 test samples"), r.err)
@@ -45,6 +52,16 @@ final class DriveCommandTests: XCTestCase {
         XCTAssertEqual(ck.meta.config.patches, 20)
         XCTAssertEqual(ck.meta.history.count, 1)
         XCTAssertEqual(ck.meta.graph.last?.outChannels, 2, "the head writes two class maps")
+        // the figures of the test images (whole, inside the FOV) and of the validation patches
+        XCTAssertTrue(r.out.contains("prune: test images, inside the FOV: ROC-AUC "), r.out)
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/run/summary.json"))) as! [String: Any]
+        let seg = try XCTUnwrap(summary["segmentation"] as? [String: Any])
+        let test = try XCTUnwrap(seg["test_images_fov"] as? [String: Any])
+        XCTAssertEqual(test["pixels"] as? Int, fovPixels, "every FOV pixel of the test images counts, no other")
+        let auc = try XCTUnwrap(test["roc_auc"] as? Double)
+        XCTAssertTrue((0...1).contains(auc), "\(auc)")
+        let val = try XCTUnwrap(seg["validation_patches"] as? [String: Any])
+        XCTAssertEqual(val["pixels"] as? Int, 2 * 48 * 48, "two validation patches, every pixel")
     }
 
     func testBadDataIsRefusedByFileAndNothingIsWritten() throws {
