@@ -26,7 +26,7 @@ Setup (once, outside the project):
     /tmp/torchref/bin/pip install numpy onnx onnxruntime sympy
   (where that index is out of reach, a local CPU wheel works too: pip install /path/torch-*+cpu-*.whl)
 Run:
-    /tmp/torchref/bin/python scripts/drive_unet_torch.py check
+    /tmp/torchref/bin/python scripts/drive_unet_torch.py check        (or --check)
     /tmp/torchref/bin/python scripts/drive_unet_torch.py train --epochs 1 --threads 2 [--batches 10] [--data DIR | --synthetic]
     /tmp/torchref/bin/python scripts/drive_unet_torch.py onnx --threads 1,2 --runs 20 [--load CKPT] [--out DIR]
 Prints JSON lines: per epoch {"epoch", "train_s", "batches", "ms_per_batch", ...}; per ORT figure
@@ -153,7 +153,8 @@ class MaskedConv(nn.Module):
         shape = (cout, cin, k, k)
         fan_in = cin * k * k
         std = math.sqrt(2.0) / math.sqrt(fan_in * (1 - sparsity))
-        self.register_buffer("weight", torch.sign(torch.randn(shape)) * std)
+        # random signs (torch.sign of a normal draw would leave the rare exact 0.0 at 0)
+        self.register_buffer("weight", torch.where(torch.randn(shape) < 0, -std, std))
         self.scores = nn.Parameter(torch.empty(shape))
         nn.init.kaiming_uniform_(self.scores, a=math.sqrt(5))
         self.sparsity, self.pad = sparsity, k // 2
@@ -205,7 +206,15 @@ class UNet(nn.Module):
         return self.head(x)
 
     def convs(self):
-        return [(n, m) for n, m in self.named_modules() if isinstance(m, MaskedConv)]
+        """(name, conv) in graph order, named as the Swift graph names them (enc1.conv1 ... dec1.conv2, head)."""
+        def swift(n):
+            p = n.split(".")
+            if p[0] == "head":
+                return "head"
+            level = {"enc": lambda i: f"enc{i + 1}", "dec": lambda i: f"dec{len(self.dec) - i}"}
+            stem = level[p[0]](int(p[1])) if p[0] in level else p[0]
+            return f"{stem}.conv{p[-1][1]}"
+        return [(swift(n), m) for n, m in self.named_modules() if isinstance(m, MaskedConv)]
 
 
 # ---------------------------------------------------------------------------------------- check
@@ -217,7 +226,8 @@ def check(a):
     for name, m in net.convs():
         co, ci, kh, kw = m.weight.shape
         n = m.weight.numel()
-        k = int(m.effective().ne(0).sum())
+        k = int(TopK.apply(m.scores.abs(), m.sparsity).sum())
+        assert int(m.effective().ne(0).sum()) == k
         total += n; kept += k
         print(json.dumps({"layer": name, "in": ci, "out": co, "kernel": kh, "weights": n, "kept": k}))
         assert k == n - int(0.5 * n)
@@ -292,7 +302,7 @@ def step(net, opt, sched, x, y, idx_, crop, gen):
     loss.backward()
     opt.step()
     sched.step()
-    return float(loss)
+    return loss.item()
 
 
 # ------------------------------------------------------------------------------- float graph
@@ -433,7 +443,7 @@ def ort_bench(a):
             self.it = iter([{"x": x[i:i + 1]} for i in range(len(x))])
 
         def get_next(self):
-            return next(self.it)
+            return next(self.it, None)
 
     pre = os.path.join(a.out, "drive_unet_fp32_pre.onnx")
     quant_pre_process(f32, pre)
@@ -489,7 +499,7 @@ def main():
     o.add_argument("--runs", type=int, default=20)
     o.add_argument("--warmup", type=int, default=3)
     o.add_argument("--calib", type=int, default=4, help="calibration images")
-    o.add_argument("--format", default="qoperator", help="qdq, qoperator, or both as qdq,qoperator")
+    o.add_argument("--format", default="qdq", help="qdq (the faster here), qoperator, or both as qdq,qoperator")
     o.add_argument("--load", help="a state_dict from train --save (default: a fresh net)")
     o.add_argument("--data", default=DRIVE)
     o.add_argument("--out", default="/tmp/drive-unet-onnx")
