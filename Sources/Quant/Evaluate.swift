@@ -181,11 +181,15 @@ extension Freezer {
     /// The model file: program + task, target (name, SHA-256 of its canonical JSON), provenance,
     /// programming counts (mask flips per layer; cells to reset = 2 x pruned pairs), placement,
     /// packed masks, and the freeze report under `freeze.*` keys.
+    /// A per-pixel program's `pixelEvaluation` gives the accuracies (per counted pixel, of the
+    /// argmax decision) and `freeze.pixel_*` keys.
     public static func bundle(_ model: FrozenModel, source: FreezeSource, target: TargetProfile, evaluation: FreezeEvaluation?,
-                              options: FreezeOptions, toolVersion: String) -> ModelBundle {
+                              pixelEvaluation: PixelEvaluation? = nil, options: FreezeOptions, toolVersion: String) -> ModelBundle {
         let hash = SHA256.hex(SHA256.hash(TargetProfiles.canonicalJSON(target)))
+        let floatAccuracy = evaluation?.floatAccuracy ?? pixelEvaluation?.floatAtHalf.accuracy ?? .nan
+        let integerAccuracy = evaluation?.integerAccuracy ?? pixelEvaluation?.integerAtHalf.accuracy ?? .nan
         let prov = Provenance(seed: source.seed, epochs: source.epochs, dataset: source.task,
-                              floatAccuracy: evaluation?.floatAccuracy ?? .nan, integerAccuracy: evaluation?.integerAccuracy ?? .nan,
+                              floatAccuracy: floatAccuracy, integerAccuracy: integerAccuracy,
                               toolVersion: toolVersion, created: nil)
         let byName = Dictionary(source.weightLayers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let flips = model.layers.map { byName[$0.name]?.flipsTotal ?? 0 }
@@ -218,6 +222,15 @@ extension Freezer {
             extra["freeze.argmax_agreement"] = .f64(evaluation.agreement)
             extra["freeze.adc_full_scale_rate_eval"] = .array(evaluation.fullScaleRates.map { .f64($0) })
             extra["freeze.traced_images"] = .u64(UInt64(evaluation.tracedImages))
+        }
+        if let e = pixelEvaluation {
+            extra["freeze.eval_images"] = .u64(UInt64(e.images))
+            extra["freeze.pixel_count"] = .u64(UInt64(e.pixels))
+            extra["freeze.pixel_agreement"] = .f64(e.agreement)
+            for (key, v) in [("integer_roc_auc", e.integer.rocAUC), ("float_roc_auc", e.float.rocAUC),
+                             ("integer_average_precision", e.integer.averagePrecision), ("float_average_precision", e.float.averagePrecision)] {
+                if let v { extra["freeze.pixel_" + key] = .f64(v) }
+            }
         }
         if let t = source.trainingTestAccuracy { extra["provenance.training_test_accuracy"] = .f64(t) }
         let gens = options.explicitWeights ? [] : weightGenerators(model, source: source)

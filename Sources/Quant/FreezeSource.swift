@@ -95,7 +95,8 @@ public struct FreezeSource: Sendable {
             SourceWeightLayer(name: w.name, graphIndex: w.graphIndex, fanOut: w.shape[0], fanIn: w.shape[1], wOn: w.wOn, wOff: w.wOff,
                               mask: w.mask, scale: metas[w.name]?.scale ?? 1, flipsTotal: metas[w.name]?.flipsTotal ?? 0)
         }
-        self.init(task: m.task, mode: m.mode, runTarget: m.target, seed: m.seed, epochs: m.epochsDone, inputShape: m.inputShape,
+        // the shape the run's network was loaded at (a fully convolutional run reads any size)
+        self.init(task: m.task, mode: m.mode, runTarget: m.target, seed: m.seed, epochs: m.epochsDone, inputShape: run.network.inputShape,
                   classes: m.classes, inputScale: m.inputNormalization.scale, inputOffset: m.inputNormalization.offset,
                   graph: g, weightLayers: layers, batchNorms: bns, quantizers: qs, trainingTestAccuracy: m.testAccuracy)
         featureInput = m.task == "spoken-digit"   // InputNormalization.of(task:) == .features

@@ -196,8 +196,11 @@ struct Lowering {
         }
         guard inputBits > 0, !crossbars.isEmpty else { throw FreezeError("the graph has no input quantizer or no weight layer") }
         guard o.tensor == tensors.count - 1 else { throw FreezeError("the graph's output is not its last node's") }
-        guard tensors[o.tensor].shape.count == src.classes else {
-            throw FreezeError("the last layer has \(tensors[o.tensor].shape.count) outputs, the run has \(src.classes) classes")
+        // a classifier's logits, or a per-pixel head's logit map of the input's size
+        let os = tensors[o.tensor].shape
+        let perPixel = os.h * os.w > 1 && os.c == src.classes && os.h == src.inputShape[1] && os.w == src.inputShape[2]
+        guard os.count == src.classes || perPixel else {
+            throw FreezeError("the last layer has \(os.count) outputs (\(os)), the run has \(src.classes) classes (one per image, or one map per class of the input's \(src.inputShape[1]) x \(src.inputShape[2]))")
         }
         var layers = layers
         // the activation that reads each crossbar (directly or through a max-pool)

@@ -285,8 +285,12 @@ public final class TrainedRun {
     /// Loads `dir/checkpoint.bin`; the network evaluates up to `maxBatch` samples per forward
     /// pass, of the run's input shape or of `inputShape` (a fully convolutional net, such as
     /// the DRIVE U-Net trained on patches, reads whole images with the same weights).
-    public init(dir: String, maxBatch: Int = 250, threads: Int = 1, inputShape: [Int]? = nil) throws {
-        let ck = try Checkpoint.read(dir: dir)
+    public convenience init(dir: String, maxBatch: Int = 250, threads: Int = 1, inputShape: [Int]? = nil) throws {
+        try self.init(try Checkpoint.read(dir: dir), maxBatch: maxBatch, threads: threads, inputShape: inputShape)
+    }
+
+    /// The network of a checkpoint already read.
+    public init(_ ck: Checkpoint, maxBatch: Int = 250, threads: Int = 1, inputShape: [Int]? = nil) throws {
         meta = ck.meta
         network = try SupermaskNetwork(specs: ck.meta.graph, inputShape: inputShape ?? ck.meta.inputShape, sparsity: ck.meta.config.sparsity,
                                        maxBatch: maxBatch, pool: WorkPool(threads: threads))

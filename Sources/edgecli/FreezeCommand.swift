@@ -38,7 +38,10 @@ enum FreezeCommand {
         let runDir = try args.requiredPositional("RUN_DIR")
         let targetName = try args.required("target")
         let out = try args.required("out")
-        let calib = try args.int("calib", default: 512, range: 1...60000)
+        let calibOption = try args.option("calib").map { v -> Int in
+            guard let n = Int(v), (1...60000).contains(n) else { throw CLIError("freeze: --calib must be an integer in 1...60000, got '\(v)'") }
+            return n
+        }
         let evalN = try args.int("eval", default: 10000, range: 0...10000)
         let dataOption = try args.option("data")
         var o = FreezeOptions()
@@ -63,8 +66,14 @@ enum FreezeCommand {
         try checkOutputPath(out, command: "freeze")
 
         let target = try TargetProfiles.resolve(targetName)
+        let checkpoint: Checkpoint
+        do { checkpoint = try Checkpoint.read(dir: runDir) } catch { throw CLIError("freeze: \(runDir): \(error)") }
+        if checkpoint.meta.task == "drive" {
+            return try freezeDrive(checkpoint, runDir: runDir, target: target, out: out, calib: calibOption ?? 4, evalN: evalN, data: dataOption, options: o, json: json)
+        }
+        let calib = calibOption ?? 512
         let run: TrainedRun
-        do { run = try TrainedRun(dir: runDir, maxBatch: 16, threads: 1) } catch { throw CLIError("freeze: \(runDir): \(error)") }
+        do { run = try TrainedRun(checkpoint, maxBatch: 16, threads: 1) } catch { throw CLIError("freeze: \(runDir): \(error)") }
         let source = FreezeSource(run: run)
         if o.weightBits == 0 { o.weightBits = FreezeOptions.defaultWeightBits(task: source.task, mode: source.mode) }
         let shape = TensorShape(c: source.inputShape[0], h: source.inputShape[1], w: source.inputShape[2])
