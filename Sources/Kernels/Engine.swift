@@ -50,12 +50,19 @@ public final class CompiledProgram: @unchecked Sendable {
     public let permutedCount: Int
     /// Number of flatten steps not run (their linear reader takes HWC-ordered weight columns).
     public let elidedFlattenCount: Int
-    /// Element offset of every tensor in its arena (`isCode`: the Int16 code arena, else the
-    /// Int32 sum arena).
+    /// Element offset of every tensor in its arena during a run (`isCode`: the Int16 code
+    /// arena, else the Int32 sum arena), the arenas shared by lifetime (EngineMemory.swift);
+    /// -1 for a tensor the run does not materialise (inside a fused step).
     public let offsets: [Int]
     public let isCode: [Bool]
     public let codeArenaCount: Int
     public let sumArenaCount: Int
+    /// How the run's layout was made (lifetimes and packed offsets of the tracing slots).
+    let memoryPlan: MemoryPlan
+    /// The tracing layout: one slot per tensor, every tensor kept to the end of the run.
+    public let traceOffsets: [Int]
+    public let traceCodeArenaCount: Int
+    public let traceSumArenaCount: Int
     public let patchCount: Int
     /// Elements of the largest per-layer tile-ADC trace buffer.
     public let tileTraceCount: Int
@@ -71,7 +78,6 @@ public final class CompiledProgram: @unchecked Sendable {
             let n = (t.shape.count + 7) / 8 * 8
             if t.kind == .code { offs.append(nCode); nCode += n; code.append(true) } else { offs.append(nSum); nSum += n; code.append(false) }
         }
-        offsets = offs
         isCode = code
         // scratch of rnn layers, after the tensors
         var rnnScratch: [Int: (q: Int, s: Int)] = [:]
@@ -82,8 +88,9 @@ public final class CompiledProgram: @unchecked Sendable {
                 nCode += plan.codeScratch; nSum += plan.sumScratch
             }
         }
-        codeArenaCount = Swift.max(nCode, 8)
-        sumArenaCount = Swift.max(nSum, 8)
+        traceCodeArenaCount = Swift.max(nCode, 8)
+        traceSumArenaCount = Swift.max(nSum, 8)
+        traceOffsets = offs
         var steps: [Step] = [], trace: [Step] = []
         var patch = 8, tileTrace = 1
         let rw = Rewrites(program, ranges: ranges)
@@ -157,7 +164,22 @@ public final class CompiledProgram: @unchecked Sendable {
         permutedCount = rw.permutedCount
         elidedFlattenCount = rw.elidedFlattens.count
         traceSteps = trace
-        self.steps = steps
+        // the run's layout: every slot of the tracing layout, packed by lifetime
+        var slots = program.tensors.indices.map { MemorySlot(code: code[$0], offset: offs[$0], size: (program.tensors[$0].shape.count + 7) / 8 * 8) }
+        for (k, sc) in rnnScratch.sorted(by: { $0.key < $1.key }) {
+            guard case .rnn(let p) = program.nodes[k].op else { continue }
+            let plan = RNNPlan(p, steps: 1, maxCode: 1)
+            slots.append(MemorySlot(code: true, offset: sc.q, size: plan.codeScratch))
+            slots.append(MemorySlot(code: false, offset: sc.s, size: plan.sumScratch))
+        }
+        let plan = MemoryPlan(steps: steps, slots: slots, input: slots[program.input], output: slots[program.output])
+        memoryPlan = plan
+        var bySlot: [Int: MemorySlot] = [:]
+        for s in slots { bySlot[s.offset &* 2 &+ (s.code ? 1 : 0)] = s }
+        self.steps = steps.map { $0.remapped { c, o in plan.offsets[bySlot[o &* 2 &+ (c ? 1 : 0)]!]! } }
+        offsets = program.tensors.indices.map { plan.offsets[slots[$0]] ?? -1 }
+        codeArenaCount = Swift.max(plan.codeCount, 8)
+        sumArenaCount = Swift.max(plan.sumCount, 8)
         patchCount = patch
         tileTraceCount = tileTrace
         inputCount = program.tensors[program.input].shape.count
@@ -217,14 +239,20 @@ public final class Workspace {
     let raws: [UnsafeMutableRawPointer]
     @usableFromInline let tileTrace: UnsafeMutablePointer<Int32>
 
-    public init(for c: CompiledProgram) {
-        let r0 = UnsafeMutableRawPointer.allocate(byteCount: c.codeArenaCount * 2, alignment: 16)
-        let r1 = UnsafeMutableRawPointer.allocate(byteCount: c.sumArenaCount * 4, alignment: 16)
+    /// True for a tracing workspace (one slot per tensor, `CompiledProgram.traceOffsets`).
+    public let tracing: Bool
+
+    /// A workspace for runs, or with `tracing` for `Engine.trace` (larger: every tensor kept).
+    public init(for c: CompiledProgram, tracing: Bool = false) {
+        self.tracing = tracing
+        let nCode = tracing ? c.traceCodeArenaCount : c.codeArenaCount, nSum = tracing ? c.traceSumArenaCount : c.sumArenaCount
+        let r0 = UnsafeMutableRawPointer.allocate(byteCount: nCode * 2, alignment: 16)
+        let r1 = UnsafeMutableRawPointer.allocate(byteCount: nSum * 4, alignment: 16)
         let r2 = UnsafeMutableRawPointer.allocate(byteCount: c.patchCount * 2, alignment: 16)
         let r3 = UnsafeMutableRawPointer.allocate(byteCount: c.tileTraceCount * 4, alignment: 16)
         raws = [r0, r1, r2, r3]
-        codes = r0.bindMemory(to: Int16.self, capacity: c.codeArenaCount); codes.initialize(repeating: 0, count: c.codeArenaCount)
-        sums = r1.bindMemory(to: Int32.self, capacity: c.sumArenaCount); sums.initialize(repeating: 0, count: c.sumArenaCount)
+        codes = r0.bindMemory(to: Int16.self, capacity: nCode); codes.initialize(repeating: 0, count: nCode)
+        sums = r1.bindMemory(to: Int32.self, capacity: nSum); sums.initialize(repeating: 0, count: nSum)
         patch = r2.bindMemory(to: Int16.self, capacity: c.patchCount); patch.initialize(repeating: 0, count: c.patchCount)
         tileTrace = r3.bindMemory(to: Int32.self, capacity: c.tileTraceCount); tileTrace.initialize(repeating: 0, count: c.tileTraceCount)
     }
@@ -233,25 +261,28 @@ public final class Workspace {
 
 extension CompiledProgram {
     /// Runs one image. `pixels`: `inputCount` bytes in (C,H,W) order; `logits`: `outputCount`
-    /// Int32 in (C,H,W) order. `onCrossbar` (tracing only) is called after each crossbar layer
-    /// with the node index and the tile ADC buffer `[tile][pixel][cout]`; when tracing, no layers
-    /// are fused, so every tensor of the program is materialised.
+    /// Int32 in (C,H,W) order. On a tracing workspace (`Workspace(for:tracing: true)`) no layers
+    /// are fused and every tensor of the program stays at its `traceOffsets` slot, and
+    /// `onCrossbar` is called after each crossbar layer with the node index and the tile ADC
+    /// buffer `[tile][pixel][cout]`.
     @inlinable
     public func run(pixels: UnsafePointer<UInt8>, logits: UnsafeMutablePointer<Int32>, workspace ws: Workspace,
                     onCrossbar: ((Int, UnsafePointer<Int32>) -> Void)? = nil) {
+        precondition(onCrossbar == nil || ws.tracing, "a traced run needs a tracing workspace")
         let codes = ws.codes, sums = ws.sums
+        let offs = ws.tracing ? traceOffsets : offsets
         loadPixels(pixels, ws)
-        for step in onCrossbar == nil ? steps : traceSteps { execute(step, ws, onCrossbar) }
+        for step in ws.tracing ? traceSteps : steps { execute(step, ws, onCrossbar) }
         let os = program.tensors[program.output].shape
-        if isCode[program.output] { Fast.hwcToCHW(src: codes + offsets[program.output], dst: logits, shape: os) }
-        else { Fast.hwcToCHW(src: sums + offsets[program.output], dst: logits, shape: os) }
+        if isCode[program.output] { Fast.hwcToCHW(src: codes + offs[program.output], dst: logits, shape: os) }
+        else { Fast.hwcToCHW(src: sums + offs[program.output], dst: logits, shape: os) }
     }
 
     /// Pixels (C,H,W) -> the HWC input tensor (Int16 codes).
     @inlinable @inline(__always)
     func loadPixels(_ pixels: UnsafePointer<UInt8>, _ ws: Workspace) {
         let ins = program.tensors[program.input].shape
-        let inBase = ws.codes + offsets[program.input]
+        let inBase = ws.codes + (ws.tracing ? traceOffsets : offsets)[program.input]
         let hw = ins.h &* ins.w
         if ins.c == 1 {
             // one channel: a plain widening copy (vectorised)
@@ -411,7 +442,7 @@ public final class Engine {
         precondition(pixels.count == inputCount, "pixel count")
         var tiles = [[[Int32]]](repeating: [], count: p.nodes.count)
         var logits = [Int32](repeating: 0, count: outputCount)
-        let ws = workspaces[0]
+        let ws = Workspace(for: compiled, tracing: true)
         pixels.withUnsafeBufferPointer { px in
             logits.withUnsafeMutableBufferPointer { lg in
                 compiled.run(pixels: px.baseAddress!, logits: lg.baseAddress!, workspace: ws) { node, buf in
@@ -439,8 +470,8 @@ public final class Engine {
         for (i, t) in p.tensors.enumerated() {
             var chw = [Int32](repeating: 0, count: t.shape.count)
             chw.withUnsafeMutableBufferPointer { d in
-                if compiled.isCode[i] { Fast.hwcToCHW(src: ws.codes + compiled.offsets[i], dst: d.baseAddress!, shape: t.shape) }
-                else { Fast.hwcToCHW(src: ws.sums + compiled.offsets[i], dst: d.baseAddress!, shape: t.shape) }
+                if compiled.isCode[i] { Fast.hwcToCHW(src: ws.codes + compiled.traceOffsets[i], dst: d.baseAddress!, shape: t.shape) }
+                else { Fast.hwcToCHW(src: ws.sums + compiled.traceOffsets[i], dst: d.baseAddress!, shape: t.shape) }
             }
             tensors.append(chw)
         }
