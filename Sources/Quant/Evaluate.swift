@@ -223,6 +223,11 @@ extension Freezer {
             extra["freeze.adc_full_scale_rate_eval"] = .array(evaluation.fullScaleRates.map { .f64($0) })
             extra["freeze.traced_images"] = .u64(UInt64(evaluation.tracedImages))
         }
+        if pixelEvaluation != nil || source.task == "drive", let head = model.layers.last {
+            // the real value of one unit of the output's digital sums: a per-pixel program's
+            // probabilities are sigmoid(unit * (z1 - z0))
+            extra["freeze.output_unit"] = .f64(head.sumUnit)
+        }
         if let e = pixelEvaluation {
             extra["freeze.eval_images"] = .u64(UInt64(e.images))
             extra["freeze.pixel_count"] = .u64(UInt64(e.pixels))

@@ -6,21 +6,42 @@ import DataIO
 import Kernels
 import ModelFile
 import Quant
+import Segmentation
 
 enum RunCommand {
     static let usage = """
     usage: edgecli run MODEL --input IMAGES.idx[.gz] [--labels LABELS.idx[.gz]] [--out LOGITS.npy]
                        [--float] [--threads T] [--batch B] [--json]
+           edgecli run DRIVE_MODEL --drive [--data DIR] [--split test|train] [--out-dir DIR] [--json]
       Runs the integer program of MODEL on the images (IDX: uint8 pixels N x H x W or N x C x H x W,
       or float32/float64 intensities in [0, 1]; for a feature model (spoken digit) float32 features in
       [0, 1], encoded to the model's DAC codes, or uint8 codes). --labels: accuracy. --out: the logits as an int32
       NPY array [N, classes] (written only after every image was processed). --float: also the
       float pipeline of the frozen graph (accuracy, argmax agreement). Batches of B (default 256)
       images are read, run and dropped: memory does not grow with the set.
+      --drive: a DRIVE model on the images of a DRIVE split (--data, default shared/data/drive;
+      --split, default test), one whole image at a time: the figures inside the field of view
+      (ROC-AUC, average precision, PR-AUC by the trapezoid, F1, sensitivity, specificity,
+      accuracy at 0.5) and, with --out-dir, NN-probability.png and NN-vessels.png per image
+      (8-bit grey: round(255 p); 255 where the program's argmax is vessel) and metrics.json,
+      the directory written whole or not at all.
     """
 
     static let command = Command(name: "run", summary: "run a model file on images (logits, accuracy)", usage: usage) { args in
         let modelPath = try args.requiredPositional("MODEL path")
+        if args.flag("drive") {
+            let data = try args.option("data")
+            let split = try args.option("split").map { s -> DriveSet.Split in
+                guard let v = DriveSet.Split(rawValue: s) else { throw CLIError("run: --split must be test or train, got '\(s)'") }
+                return v
+            } ?? .test
+            let outDir = try args.option("out-dir")
+            let json = args.flag("json")
+            try args.finish()
+            let bundle = try ModelBundle.read(path: modelPath)
+            return try runDrive(bundle, modelPath: modelPath, dataDir: try DriveData.dir(data, command: "run"), split: split, outDir: outDir,
+                                threads: 1, json: json)
+        }
         let input = try args.required("input")
         let labelsPath = try args.option("labels")
         let out = try args.option("out")

@@ -2,6 +2,9 @@ import Foundation
 import XCTest
 import DataIO
 import Training
+import Kernels
+import Segmentation
+@testable import Quant
 
 /// `edgecli prune --task drive` through the built binary on a synthetic data folder in the
 /// DRIVE layout: it trains, and bad data is refused by file name before anything is written.
@@ -81,5 +84,55 @@ final class DriveCommandTests: XCTestCase {
             XCTAssertTrue(r.err.contains(data + "/" + file) && r.err.contains(mentions), "\(name): the error names \(file) and says '\(mentions)': \(r.err)")
             XCTAssertFalse(FileManager.default.fileExists(atPath: out), "\(name): no run directory")
         }
+    }
+}
+
+extension DriveCommandTests {
+    /// A narrow U-Net trained in-process, frozen at the DRIVE size, run by `edgecli run --drive`:
+    /// the maps are PNG files of the image's size, the vessel map is the program's argmax, and
+    /// the figures count the FOV pixels.
+    func testRunWritesTheMapsAndTheFigures() throws {
+        guard FileManager.default.isExecutableFile(atPath: edgecli) else { throw XCTSkip("no binary at \(edgecli)") }
+        let dir = tempPath("drive-run")
+        try? FileManager.default.removeItem(atPath: dir)
+        try writeDrive(dir + "/data", n: 1, splits: ["train", "test"])
+        // train on a few 24x24 patches of the synthetic image (crop 16)
+        let set = try DriveSet.load(dir: dir + "/data", split: .train)
+        let (tr, va) = try Patches.drive(set, size: 24, total: 20, validation: 4, validationCrop: 16, seed: 1)
+        var cfg = TrainConfig.defaults(task: "drive")
+        cfg.epochs = 1; cfg.batch = 8; cfg.evalBatch = 8; cfg.crop = 16
+        let t = try Trainer(config: cfg, train: try DataSplit(count: tr.count, sampleShape: [1, 24, 24], samples: tr.values, labels: tr.labels, labelsPerSample: 576),
+                            test: try DataSplit(count: va.count, sampleShape: [1, 16, 16], samples: va.values, labels: va.labels, labelsPerSample: 256),
+                            threads: 2, specs: Architectures.driveUNet(base: 2, depth: 2), classes: 2)
+        try t.trainEpoch()
+        try t.save(to: dir + "/run")
+        let run = try TrainedRun(try Checkpoint.read(dir: dir + "/run"), maxBatch: 1, threads: 1, inputShape: [1, 584, 568])
+        let source = FreezeSource(run: run)
+        let bytes = try Preprocess().bytes(rgb: Array(set.image(0)), width: 565, height: 584).pixels
+        var padded = [UInt8](repeating: 0, count: 584 * 568)
+        for y in 0..<584 { for x in 0..<565 { padded[y * 568 + x] = bytes[y * 565 + x] } }
+        let model = try Freezer.freeze(source, target: smallTarget(), calibration: PixelSet(count: 1, shape: TensorShape(c: 1, h: 584, w: 568), pixels: padded),
+                                       options: FreezeOptions())
+        try Freezer.bundle(model, source: source, target: smallTarget(), evaluation: nil, options: FreezeOptions(), toolVersion: "test").write(to: dir + "/m.rram")
+        let r = try runTool(["run", dir + "/m.rram", "--drive", "--data", dir + "/data", "--out-dir", dir + "/maps", "--json"])
+        XCTAssertEqual(r.status, 0, r.err)
+        let j = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as! [String: Any]
+        XCTAssertEqual(j["pixels"] as? Int, fovPixels)
+        XCTAssertNotNil(j["roc_auc"] as? Double)
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/maps").sorted()
+        XCTAssertEqual(files, ["01-probability.png", "01-vessels.png", "metrics.json"])
+        // the vessel map is the engine's per-pixel argmax over the image (PNG rows: filter byte + 565 pixels)
+        let png = try readFileBytes(dir + "/maps/01-vessels.png")
+        XCTAssertEqual(Array(png[16..<24]), [0, 0, 2, 0x35, 0, 0, 2, 0x48], "IHDR: 565 x 584")
+        let engine = try Engine(program: model.program, threads: 1)
+        let (_, pred) = engine.inferBatch(padded, count: 1)
+        var vessels = [UInt8]()
+        for y in 0..<584 { for x in 0..<565 { vessels.append(pred[y * 568 + x] == 1 ? 255 : 0) } }
+        XCTAssertEqual(try PNG.encodeGray8(width: 565, height: 584, pixels: vessels), png, "the vessel map is the argmax, encoded")
+        // a classifier model is refused by name, and nothing is written
+        let r2 = try runTool(["run", dir + "/m.rram", "--drive", "--data", dir + "/nowhere", "--out-dir", dir + "/maps2"])
+        XCTAssertEqual(r2.status, 1)
+        XCTAssertTrue(r2.err.contains(dir + "/nowhere/test-images-idx4-ubyte.gz"), r2.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/maps2"))
     }
 }
