@@ -41,8 +41,7 @@ extension DriveData {
     /// receives image `i`'s `height * width` values.
     static func probabilities(runDir: String, set: DriveSet, threads: Int, preprocess: Preprocess = Preprocess(),
                               _ body: (Int, [Float]) throws -> Void) throws {
-        let m = sideMultiple
-        let ph = (set.height + m - 1) / m * m, pw = (set.width + m - 1) / m * m
+        let ph = padded(set.height), pw = padded(set.width)
         let run = try TrainedRun(dir: runDir, maxBatch: 1, threads: threads, inputShape: [1, ph, pw])
         guard run.network.graph.shapes.last! == [2, ph, pw] else {
             throw CLIError("\(runDir): the network does not write a 2-class map of its input (\(run.network.graph.shapes.last!))")
@@ -56,24 +55,33 @@ extension DriveData {
             for y in 0..<set.height {
                 for c in 0..<set.width {
                     let k = y * pw + c
-                    p[y * set.width + c] = Float(1 / (1 + exp(Double(z[k]) - Double(z[ph * pw + k]))))
+                    p[y * set.width + c] = vesselProbability(Double(z[k]), Double(z[ph * pw + k]))
                 }
             }
             try body(i, p)
         }
     }
 
-    /// The standard protocol's figures as JSON fields: pixels, positives, ROC-AUC, average
-    /// precision, the trapezoid PR-AUC, and accuracy, sensitivity, specificity, precision and
-    /// F1 at the threshold 0.5.
-    static func report(_ s: PixelScores) -> [String: Any] {
+    /// The side padded up to a multiple of `sideMultiple` (584 -> 592, 565 -> 576).
+    static func padded(_ side: Int) -> Int { (side + sideMultiple - 1) / sideMultiple * sideMultiple }
+
+    /// The softmax probability of class 1 from the two logits: `1 / (1 + exp(z0 - z1))`.
+    static func vesselProbability(_ z0: Double, _ z1: Double) -> Float { Float(1 / (1 + exp(z0 - z1))) }
+
+    /// The standard protocol's figures: ROC-AUC, average precision, the trapezoid PR-AUC, and
+    /// accuracy, sensitivity, specificity, precision and F1 at the threshold 0.5 (nil: undefined).
+    static func figures(_ s: PixelScores) -> [(key: String, value: Double?)] {
         let c = s.curveMetrics(), t = s.thresholdMetrics(at: 0.5)
-        func v(_ x: Double?) -> Any { x.map { $0 as Any } ?? NSNull() }
-        return [
-            "pixels": s.count, "positives": s.positives, "roc_auc": v(c.rocAUC), "average_precision": v(c.averagePrecision),
-            "pr_auc_trapezoid": v(c.prAUCTrapezoid), "accuracy": v(t.accuracy), "sensitivity": v(t.sensitivity),
-            "specificity": v(t.specificity), "precision": v(t.precision), "f1": v(t.f1),
-        ]
+        return [("roc_auc", c.rocAUC), ("average_precision", c.averagePrecision), ("pr_auc_trapezoid", c.prAUCTrapezoid),
+                ("accuracy", t.accuracy), ("sensitivity", t.sensitivity), ("specificity", t.specificity),
+                ("precision", t.precision), ("f1", t.f1)]
+    }
+
+    /// `figures` as JSON fields (null when undefined), with the pixels and positives counted.
+    static func report(_ s: PixelScores) -> [String: Any] {
+        var r: [String: Any] = ["pixels": s.count, "positives": s.positives]
+        for f in figures(s) { r[f.key] = f.value.map { $0 as Any } ?? NSNull() }
+        return r
     }
 
     /// The run's figures on the test images inside the field of view (the standard protocol)
@@ -89,7 +97,7 @@ extension DriveData {
         }
         for i in 0..<validation.count {
             let z = i * 2 * n
-            let p = (0..<n).map { k in Float(1 / (1 + exp(Double(logits[z + k]) - Double(logits[z + n + k])))) }
+            let p = (0..<n).map { k in vesselProbability(Double(logits[z + k]), Double(logits[z + n + k])) }
             try vs.append(scores: p, labels: Array(validation.labels[(i * n) ..< ((i + 1) * n)]))
         }
         out["validation_patches"] = report(vs)

@@ -26,8 +26,7 @@ extension FreezeCommand {
         var o = options
         let dir = try DriveData.dir(data, command: "freeze")
         let train = try DriveSet.load(dir: dir, split: .train)
-        let m = DriveData.sideMultiple
-        let ph = (train.height + m - 1) / m * m, pw = (train.width + m - 1) / m * m
+        let ph = DriveData.padded(train.height), pw = DriveData.padded(train.width)
         let run: TrainedRun
         do { run = try TrainedRun(checkpoint, maxBatch: 1, threads: 1, inputShape: [1, ph, pw]) } catch { throw CLIError("freeze: \(runDir): \(error)") }
         let source = FreezeSource(run: run)

@@ -40,7 +40,7 @@ enum RunCommand {
             try args.finish()
             let bundle = try ModelBundle.read(path: modelPath)
             return try runDrive(bundle, modelPath: modelPath, dataDir: try DriveData.dir(data, command: "run"), split: split, outDir: outDir,
-                                threads: 1, json: json)
+                                json: json)
         }
         let input = try args.required("input")
         let labelsPath = try args.option("labels")

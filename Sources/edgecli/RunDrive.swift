@@ -9,7 +9,7 @@ import Segmentation
 
 extension RunCommand {
     static func runDrive(_ bundle: ModelBundle, modelPath: String, dataDir: String, split: DriveSet.Split, outDir: String?,
-                         threads: Int, json: Bool) throws -> Int32 {
+                         json: Bool) throws -> Int32 {
         guard bundle.metadata.task == "drive" else {
             throw CLIError("run: \(modelPath) is a \(bundle.metadata.task) model; --drive runs DRIVE models (edgecli freeze of a --task drive run)")
         }
@@ -49,7 +49,7 @@ extension RunCommand {
                 for x in 0..<set.width {
                     let k = y * os.w + x, j = y * set.width + x
                     let d = Int64(logits[plane + k]) - Int64(logits[k])
-                    p[j] = Float(1 / (1 + exp(-unit * Double(d))))
+                    p[j] = DriveData.vesselProbability(0, unit * Double(d))
                     prob8[j] = UInt8((p[j] * 255).rounded())
                     vessel[j] = d > 0 ? 255 : 0   // the program's argmax (a tie is background)
                 }
@@ -62,25 +62,22 @@ extension RunCommand {
             }
         }
         let secs = Date().timeIntervalSince(t0)
-        let c = scores.curveMetrics(), t = scores.thresholdMetrics(at: 0.5)
+        let figures = DriveData.figures(scores)
+        let value = Dictionary(uniqueKeysWithValues: figures.map { ($0.key, $0.value) })
+        var r: [String: Any] = ["model": modelPath, "split": split.rawValue, "images": set.count, "pixels": scores.count]
+        for f in figures { if let v = f.value { r[f.key] = v } }
         if let outDir {
-            var r: [String: Any] = ["model": modelPath, "images": set.count, "pixels": scores.count]
-            for (k, v) in [("roc_auc", c.rocAUC), ("average_precision", c.averagePrecision), ("pr_auc_trapezoid", c.prAUCTrapezoid),
-                           ("accuracy", t.accuracy), ("sensitivity", t.sensitivity), ("specificity", t.specificity), ("f1", t.f1)] { if let v { r[k] = v } }
             files.append(("metrics.json", Array((flatJSON(r) + "\n").utf8)))
             do { try AtomicDirectory.write(files, to: outDir, kind: kind, replace: true) }
             catch { throw CLIError("run: \(error)") }
         }
-        func f(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "-" }
-        var r: [String: Any] = ["model": modelPath, "split": split.rawValue, "images": set.count, "pixels": scores.count, "seconds": secs,
-                                "seconds_per_image": secs / Double(max(set.count, 1))]
-        for (k, v) in [("roc_auc", c.rocAUC), ("average_precision", c.averagePrecision), ("pr_auc_trapezoid", c.prAUCTrapezoid),
-                       ("accuracy", t.accuracy), ("sensitivity", t.sensitivity), ("specificity", t.specificity), ("f1", t.f1)] { if let v { r[k] = v } }
+        func f(_ k: String) -> String { value[k]!.map { String(format: "%.4f", $0) } ?? "-" }
+        r["seconds"] = secs; r["seconds_per_image"] = secs / Double(max(set.count, 1))
         if let outDir { r["out_dir"] = outDir }
         if json { print(flatJSON(r)) } else {
             print(String(format: "%d images in %.2f s (%.2f s per image); inside the FOV (%d pixels): ", set.count, secs, secs / Double(max(set.count, 1)), scores.count)
-                  + "ROC-AUC \(f(c.rocAUC)), average precision \(f(c.averagePrecision)), PR-AUC (trapezoid) \(f(c.prAUCTrapezoid)), "
-                  + "at 0.5: F1 \(f(t.f1)), sensitivity \(f(t.sensitivity)), specificity \(f(t.specificity)), accuracy \(f(t.accuracy))"
+                  + "ROC-AUC \(f("roc_auc")), average precision \(f("average_precision")), PR-AUC (trapezoid) \(f("pr_auc_trapezoid")), "
+                  + "at 0.5: F1 \(f("f1")), sensitivity \(f("sensitivity")), specificity \(f("specificity")), accuracy \(f("accuracy"))"
                   + (outDir.map { "; maps -> \($0)" } ?? ""))
         }
         return 0
