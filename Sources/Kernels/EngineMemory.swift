@@ -77,21 +77,35 @@ struct MemoryPlan {
         }
         touch(output.code, output.offset, steps.count)
         for (s, f) in first { lifetimes[s] = (f, last[s]!) }
-        // first-fit by birth (ties: the larger first), per arena
-        let live = first.keys.sorted {
-            (first[$0]!, -$0.size, $0.offset, $0.code ? 1 : 0) < (first[$1]!, -$1.size, $1.offset, $1.code ? 1 : 0)
-        }
-        var placed: [(slot: MemorySlot, at: Int)] = []
-        for s in live {
-            let (b, e) = (first[s]!, last[s]!)
-            let busy = placed.filter { $0.slot.code == s.code && first[$0.slot]! <= e && b <= last[$0.slot]! }
-                .map { (lo: $0.at, hi: $0.at + $0.slot.size) }.sorted { $0.lo < $1.lo }
-            var at = 0
-            for r in busy where r.lo < at + s.size { at = Swift.max(at, r.hi) }
-            placed.append((s, at))
-            offsets[s] = at
-            if s.code { codeCount = Swift.max(codeCount, at + s.size) } else { sumCount = Swift.max(sumCount, at + s.size) }
+        for code in [true, false] {
+            let inArena = first.keys.filter { $0.code == code }.sorted { $0.offset < $1.offset }
+            let packed = LifetimePacking.firstFit(sizes: inArena.map(\.size), lifetimes: inArena.map { (first[$0]!, last[$0]!) })
+            for (s, at) in zip(inArena, packed.offsets) { offsets[s] = at }
+            if code { codeCount = packed.count } else { sumCount = packed.count }
         }
     }
 
+}
+
+/// Packs buffers that live over step ranges into one arena: two buffers share bytes only if
+/// their lifetimes (first and last step, both included) do not overlap. First-fit in order of
+/// birth (ties: the larger first, then the lower index), each at the lowest offset that clears
+/// every placed buffer alive at the same time.
+public enum LifetimePacking {
+    public static func firstFit(sizes: [Int], lifetimes: [(first: Int, last: Int)]) -> (offsets: [Int], count: Int) {
+        precondition(sizes.count == lifetimes.count, "one lifetime per buffer")
+        let order = sizes.indices.sorted { (lifetimes[$0].first, -sizes[$0], $0) < (lifetimes[$1].first, -sizes[$1], $1) }
+        var offsets = [Int](repeating: 0, count: sizes.count), placed: [Int] = [], count = 0
+        for i in order {
+            let (b, e) = lifetimes[i]
+            let busy = placed.filter { lifetimes[$0].first <= e && b <= lifetimes[$0].last }
+                .map { (lo: offsets[$0], hi: offsets[$0] + sizes[$0]) }.sorted { $0.lo < $1.lo }
+            var at = 0
+            for r in busy where r.lo < at + sizes[i] { at = Swift.max(at, r.hi) }
+            offsets[i] = at
+            placed.append(i)
+            count = Swift.max(count, at + sizes[i])
+        }
+        return (offsets, count)
+    }
 }

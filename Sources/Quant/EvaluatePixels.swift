@@ -37,31 +37,48 @@ extension Freezer {
             throw FreezeError("\(images.count) images, \(labels.count) label maps and \(masks.count) masks")
         }
         let engine = try Engine(program: program, threads: threads)
-        let plane = os.h * os.w
-        var si = PixelScores(), sf = PixelScores()
-        var agree = 0, counted = 0
         for i in images.indices {
             guard images[i].count == engine.inputCount, labels[i].count == height * width, masks[i].count == height * width else {
                 throw FreezeError("image \(i): \(images[i].count) input bytes (the program reads \(engine.inputCount)), \(labels[i].count) labels, \(masks[i].count) mask values (expected \(height * width))")
             }
-            let z = engine.inferBatch(images[i], count: 1).logits
-            let f = FloatPipeline.logits(program, pixels: images[i])
-            var a = [Float](repeating: 0, count: height * width), b = a
-            for y in 0..<height {
-                for x in 0..<width {
-                    let k = y * os.w + x, j = y * width + x
-                    a[j] = Float(Int64(z[plane + k]) - Int64(z[k]))
-                    b[j] = f[plane + k] - f[k]
-                    if masks[i][j] != 0 {
-                        counted += 1
-                        if (a[j] > 0) == (b[j] > 0) { agree += 1 }
-                    }
+        }
+        let fe = FloatEvaluator(program)
+        let lanes = max(1, min(engine.threads, images.count))
+        let arenas = (0..<lanes).map { _ in UncheckedMutablePointer(UnsafeMutablePointer<Float>.allocate(capacity: fe.arenaCount)) }
+        defer { for a in arenas { a.p.deallocate() } }
+        let plane = os.h * os.w
+        var si = PixelScores(), sf = PixelScores()
+        var agree = 0, counted = 0
+        // `lanes` images at a time: the integer program on the batch, the float pipeline one image per lane
+        for g in stride(from: 0, to: images.count, by: lanes) {
+            let group = Array(g..<min(g + lanes, images.count))
+            let z = engine.inferBatch(group.flatMap { images[$0] }, count: group.count).logits
+            var fl = [[Float]](repeating: [], count: group.count)
+            fl.withUnsafeMutableBufferPointer { fb in
+                let out = UncheckedMutablePointer(fb.baseAddress!)
+                KernelsParallel.forEach(group.count) { j in
+                    out.p[j] = images[group[j]].withUnsafeBufferPointer { Array(fe.logits(pixels: $0.baseAddress!, arena: arenas[j].p)) }
                 }
             }
-            do {
-                try si.append(scores: a, labels: labels[i], mask: masks[i])
-                try sf.append(scores: b, labels: labels[i], mask: masks[i])
-            } catch { throw FreezeError("image \(i): \(error)") }
+            for (j, i) in group.enumerated() {
+                let zi = (j * 2 * plane), f = fl[j]
+                var a = [Float](repeating: 0, count: height * width), b = a
+                for y in 0..<height {
+                    for x in 0..<width {
+                        let k = y * os.w + x, q = y * width + x
+                        a[q] = Float(Int64(z[zi + plane + k]) - Int64(z[zi + k]))
+                        b[q] = f[plane + k] - f[k]
+                        if masks[i][q] != 0 {
+                            counted += 1
+                            if (a[q] > 0) == (b[q] > 0) { agree += 1 }
+                        }
+                    }
+                }
+                do {
+                    try si.append(scores: a, labels: labels[i], mask: masks[i])
+                    try sf.append(scores: b, labels: labels[i], mask: masks[i])
+                } catch { throw FreezeError("image \(i): \(error)") }
+            }
         }
         // (score >= t counts as positive: integer differences > 0 are those >= 1, float ones > 0
         // those >= the least positive float)

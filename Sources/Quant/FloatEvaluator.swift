@@ -22,9 +22,21 @@ public final class FloatEvaluator: @unchecked Sendable {
 
     public init(_ program: Program) {
         self.program = program
-        var offs: [Int] = [], t = 0
-        for d in program.tensors { offs.append(t); t += d.shape.count }
-        offsets = offs; total = t
+        // tensors share the arena by lifetime: from the node that writes one (the input: before
+        // node 0) to the last node that reads it (the output: to the end), both included
+        var life = [(first: Int, last: Int)](repeating: (Int.max, -1), count: program.tensors.count)
+        life[program.input] = (-1, -1)
+        for (k, n) in program.nodes.enumerated() {
+            life[n.output].first = Swift.min(life[n.output].first, k); life[n.output].last = Swift.max(life[n.output].last, k)
+            for i in n.inputs { life[i].last = Swift.max(life[i].last, k) }
+        }
+        life[program.output].last = program.nodes.count
+        let used = program.tensors.indices.filter { life[$0].first != Int.max }
+        let packed = LifetimePacking.firstFit(sizes: used.map { program.tensors[$0].shape.count }, lifetimes: used.map { life[$0] })
+        var offs = [Int](repeating: 0, count: program.tensors.count)
+        for (i, o) in zip(used, packed.offsets) { offs[i] = o }
+        offsets = offs; total = packed.count
+        var maxPlane = 0
         var steps: [Step] = []
         for n in program.nodes {
             let i = n.inputs[0], o = n.output, s = program.tensors[i].shape
@@ -40,6 +52,7 @@ public final class FloatEvaluator: @unchecked Sendable {
             case .flatten: steps.append(.copy(src: offs[i], dst: offs[o], count: s.count))
             case .crossbar(let p):
                 let rc = (0..<p.fanIn).map { r in (c: r / (p.kernelH * p.kernelW), y: (r / p.kernelW) % p.kernelH, x: r % p.kernelW) }
+                maxPlane = Swift.max(maxPlane, program.tensors[o].shape.h * program.tensors[o].shape.w)
                 steps.append(.crossbar(src: offs[i], dst: offs[o], shape: s, p: p, weights: p.weights.map { Float($0) },
                                        gains: p.tiles.map { Float($0.realGain) }, rc: rc))
             case .rnn(let p):
@@ -49,10 +62,13 @@ public final class FloatEvaluator: @unchecked Sendable {
             }
         }
         self.steps = steps
+        self.plane = maxPlane
     }
+    /// The largest output plane (h * w) of a crossbar: its tile accumulators sit after the tensors.
+    let plane: Int
 
     /// Logits (Float32, (C,H,W) order) of one image; `arena` is scratch of `arenaCount` floats.
-    public var arenaCount: Int { total }
+    public var arenaCount: Int { total + plane }
 
     public func logits(pixels: UnsafePointer<UInt8>, arena a: UnsafeMutablePointer<Float>) -> UnsafeBufferPointer<Float> {
         let ins = program.tensors[program.input].shape.count
@@ -86,23 +102,38 @@ public final class FloatEvaluator: @unchecked Sendable {
                 let out = FloatPipeline.rnn(Array(UnsafeBufferPointer(start: a + src, count: s.count)), shape: s, p).output
                 for k in 0..<out.count { a[dst + k] = out[k] }
             case let .crossbar(src, dst, s, p, weights, gains, rc):
-                let os = p.outputShape(for: s), fanIn = p.fanIn
+                // Per output pixel: each tile's sum over its rows in row order, then the tiles'
+                // sum of sum * gain in tile order (FloatPipeline's order, so the same bits); the
+                // loops run row by row over whole output planes so that the pixels vectorize.
+                let os = p.outputShape(for: s), fanIn = p.fanIn, n = os.h * os.w
+                let acc = a + total
                 weights.withUnsafeBufferPointer { w in
-                    rc.withUnsafeBufferPointer { rc in
-                        for o in 0..<p.outChannels { for oy in 0..<os.h { for ox in 0..<os.w {
-                            var totalV: Float = 0
-                            for (t, tile) in p.tiles.enumerated() {
-                                var acc: Float = 0
-                                for r in tile.rowStart..<(tile.rowStart + tile.rowCount) {
-                                    let iy = oy * p.strideH - p.padH + rc[r].y, ix = ox * p.strideW - p.padW + rc[r].x
-                                    if iy >= 0 && iy < s.h && ix >= 0 && ix < s.w {
-                                        acc += a[src + (rc[r].c * s.h + iy) * s.w + ix] * w[o * fanIn + r]
+                    for o in 0..<p.outChannels {
+                        let out = a + dst + o * n
+                        out.update(repeating: 0, count: n)
+                        for (t, tile) in p.tiles.enumerated() {
+                            acc.update(repeating: 0, count: n)
+                            for r in tile.rowStart..<(tile.rowStart + tile.rowCount) {
+                                let wv = w[o * fanIn + r], (c, ky, kx) = rc[r]
+                                // output columns whose input column ox * sw - pw + kx lies in 0..<s.w
+                                let off = kx - p.padW
+                                let lo = off >= 0 ? 0 : (-off + p.strideW - 1) / p.strideW
+                                let hi = s.w - off <= 0 ? 0 : Swift.min(os.w, (s.w - off + p.strideW - 1) / p.strideW)
+                                guard lo < hi else { continue }
+                                for oy in 0..<os.h {
+                                    let iy = oy * p.strideH - p.padH + ky
+                                    guard iy >= 0 && iy < s.h else { continue }
+                                    let row = a + src + (c * s.h + iy) * s.w + off, accRow = acc + oy * os.w
+                                    if p.strideW == 1 {
+                                        for ox in lo..<hi { accRow[ox] += row[ox] * wv }
+                                    } else {
+                                        for ox in lo..<hi { accRow[ox] += row[ox * p.strideW] * wv }
                                     }
                                 }
-                                totalV += acc * gains[t]
                             }
-                            a[dst + (o * os.h + oy) * os.w + ox] = totalV
-                        } } }
+                            let g = gains[t]
+                            for k in 0..<n { out[k] += acc[k] * g }
+                        }
                     }
                 }
             }

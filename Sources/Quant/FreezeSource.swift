@@ -80,8 +80,10 @@ public struct FreezeSource: Sendable {
         self.weightInit = nil; self.readouts = nil
     }
 
-    /// Reads a trained run (checkpoint state in evaluation mode: running BN, static ranges).
-    public init(run: TrainedRun) {
+    /// Reads a trained run (checkpoint state in evaluation mode: running BN, static ranges), for
+    /// inputs of `inputShape` (default: the shape the run's network was loaded at; a fully
+    /// convolutional run, such as the DRIVE U-Net trained on patches, freezes at any size).
+    public init(run: TrainedRun, inputShape: [Int]? = nil) {
         let m = run.meta
         var bns: [Int: (mean: [Float], variance: [Float], eps: Double)] = [:]
         var qs: [Int: (bits: Int, range: Float)] = [:]
@@ -95,8 +97,7 @@ public struct FreezeSource: Sendable {
             SourceWeightLayer(name: w.name, graphIndex: w.graphIndex, fanOut: w.shape[0], fanIn: w.shape[1], wOn: w.wOn, wOff: w.wOff,
                               mask: w.mask, scale: metas[w.name]?.scale ?? 1, flipsTotal: metas[w.name]?.flipsTotal ?? 0)
         }
-        // the shape the run's network was loaded at (a fully convolutional run reads any size)
-        self.init(task: m.task, mode: m.mode, runTarget: m.target, seed: m.seed, epochs: m.epochsDone, inputShape: run.network.inputShape,
+        self.init(task: m.task, mode: m.mode, runTarget: m.target, seed: m.seed, epochs: m.epochsDone, inputShape: inputShape ?? run.network.inputShape,
                   classes: m.classes, inputScale: m.inputNormalization.scale, inputOffset: m.inputNormalization.offset,
                   graph: g, weightLayers: layers, batchNorms: bns, quantizers: qs, trainingTestAccuracy: m.testAccuracy)
         featureInput = m.task == "spoken-digit"   // InputNormalization.of(task:) == .features

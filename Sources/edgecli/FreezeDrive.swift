@@ -28,8 +28,9 @@ extension FreezeCommand {
         let train = try DriveSet.load(dir: dir, split: .train)
         let ph = DriveData.padded(train.height), pw = DriveData.padded(train.width)
         let run: TrainedRun
-        do { run = try TrainedRun(checkpoint, maxBatch: 1, threads: 1, inputShape: [1, ph, pw]) } catch { throw CLIError("freeze: \(runDir): \(error)") }
-        let source = FreezeSource(run: run)
+        // the network at its training size holds the weights; the program is lowered for whole images
+        do { run = try TrainedRun(checkpoint, maxBatch: 1, threads: 1) } catch { throw CLIError("freeze: \(runDir): \(error)") }
+        let source = FreezeSource(run: run, inputShape: [1, ph, pw])
         if o.weightBits == 0 { o.weightBits = FreezeOptions.defaultWeightBits(task: source.task, mode: source.mode) }
         let shape = TensorShape(c: 1, h: ph, w: pw)
         let nCal = min(calib, train.count)

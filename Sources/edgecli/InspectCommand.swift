@@ -134,7 +134,12 @@ enum InspectCommand {
             o += "provenance: seed \(p["seed"]!), \(p["epochs"]!) epochs on \(p["dataset"]!), tool \(p["toolVersion"]!)"
             if let c = p["created"] as? String { o += ", created \(c)" }
             o += "\n"
-            o += String(format: "accuracy: float %.4f, integer %.4f\n", p["floatAccuracy"] as! Double, p["integerAccuracy"] as! Double)
+            // a model frozen without evaluation images stores NaN accuracies
+            if let f = p["floatAccuracy"] as? Double, let i = p["integerAccuracy"] as? Double, f.isFinite, i.isFinite {
+                o += String(format: "accuracy: float %.4f, integer %.4f\n", f, i)
+            } else {
+                o += "accuracy: not evaluated at freeze\n"
+            }
         }
         o += "layers (\(s["crossbarLayers"]!) crossbar, \(s["weights"]!) weights"
         if let sp = s["sparsity"] as? Double { o += String(format: ", sparsity %.2f%%", 100 * sp) }

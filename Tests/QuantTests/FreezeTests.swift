@@ -386,6 +386,31 @@ final class FloatEvaluatorTests: XCTestCase {
             }
         }
     }
+
+    /// Padded and strided convolutions, 1x1 heads, concat, upsample, add and global pooling, on
+    /// one tile and on several (40 rows per array): the same bits as FloatPipeline, in an arena
+    /// shared by lifetime (smaller than all tensors side by side).
+    func testFloatEvaluatorEqualsFloatPipelineOnGraphs() throws {
+        let px = SamplePrograms.images(3, seed: 9)
+        for (name, make) in [("unet", SamplePrograms.tinyUNet), ("resnet", SamplePrograms.tinyResNet)] as [(String, (UInt64, Int, Int, Int, Int, Bool) -> Program)] {
+            for rows in [512, 40] {
+                let p = make(5, 8, 4, 14, rows, true)
+                try p.validate()
+                let fe = FloatEvaluator(p)
+                XCTAssertLessThan(fe.arenaCount, p.tensors.reduce(0) { $0 + $1.shape.count }, "\(name): the arena is not shared")
+                var arena = [Float](repeating: .nan, count: fe.arenaCount)
+                for i in 0..<3 {
+                    let img = Array(px[(i * 784)..<((i + 1) * 784)])
+                    let want = FloatPipeline.logits(p, pixels: img)
+                    let got = img.withUnsafeBufferPointer { q in arena.withUnsafeMutableBufferPointer { a in Array(fe.logits(pixels: q.baseAddress!, arena: a.baseAddress!)) } }
+                    XCTAssertEqual(want.count, got.count)
+                    for j in want.indices where want[j].bitPattern != got[j].bitPattern {
+                        XCTFail("\(name), \(rows) rows, image \(i): logit \(j): expected \(want[j]) got \(got[j])"); break
+                    }
+                }
+            }
+        }
+    }
 }
 
 private extension Int {
