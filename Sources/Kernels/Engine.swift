@@ -249,12 +249,15 @@ public final class Workspace {
         let r0 = UnsafeMutableRawPointer.allocate(byteCount: nCode * 2, alignment: 16)
         let r1 = UnsafeMutableRawPointer.allocate(byteCount: nSum * 4, alignment: 16)
         let r2 = UnsafeMutableRawPointer.allocate(byteCount: c.patchCount * 2, alignment: 16)
-        let r3 = UnsafeMutableRawPointer.allocate(byteCount: c.tileTraceCount * 4, alignment: 16)
+        // the per-tile ADC codes are reported only when tracing (at a whole DRIVE image, two
+        // tiles of a 32-channel layer are 87 MB)
+        let nTrace = tracing ? c.tileTraceCount : 1
+        let r3 = UnsafeMutableRawPointer.allocate(byteCount: nTrace * 4, alignment: 16)
         raws = [r0, r1, r2, r3]
         codes = r0.bindMemory(to: Int16.self, capacity: nCode); codes.initialize(repeating: 0, count: nCode)
         sums = r1.bindMemory(to: Int32.self, capacity: nSum); sums.initialize(repeating: 0, count: nSum)
         patch = r2.bindMemory(to: Int16.self, capacity: c.patchCount); patch.initialize(repeating: 0, count: c.patchCount)
-        tileTrace = r3.bindMemory(to: Int32.self, capacity: c.tileTraceCount); tileTrace.initialize(repeating: 0, count: c.tileTraceCount)
+        tileTrace = r3.bindMemory(to: Int32.self, capacity: nTrace); tileTrace.initialize(repeating: 0, count: nTrace)
     }
     deinit { for r in raws { r.deallocate() } }
 }

@@ -82,6 +82,8 @@ final class PixelTaskTests: XCTestCase {
         let test = try thresholdSplit(count: 32, size: 8, seed: 2)
         var cfg = TrainConfig.defaults(task: "drive")
         cfg.epochs = 8; cfg.batch = 16; cfg.evalBatch = 16; cfg.lr = 0.05; cfg.crop = 8
+        // a toy of 48 steps: a wide hysteresis band keeps its masks from flapping
+        cfg.limitStart = 0.3; cfg.limitEnd = 0.007
         func run(threads: Int) throws -> (Trainer, [EpochRecord]) {
             let t = try Trainer(config: cfg, train: train, test: test, threads: threads, specs: pixelSpecs(), classes: 2)
             var recs: [EpochRecord] = []
@@ -92,7 +94,7 @@ final class PixelTaskTests: XCTestCase {
         XCTAssertEqual(t1.pixels, 64, "the crop's pixels")
         let last = try XCTUnwrap(r1.last)
         XCTAssertGreaterThan(last.testAccuracy, 0.75, "a threshold map is learnable: \(r1.map(\.testAccuracy))")
-        XCTAssertGreaterThan(last.testAccuracy, r1[0].testAccuracy + 0.2, "training improves the map")
+        XCTAssertGreaterThan(last.testAccuracy, r1[0].testAccuracy + 0.2, "training improves the map: \(r1.map(\.testAccuracy))")
         let (t2, r2) = try run(threads: 2)
         XCTAssertEqual(r1.map(\.timeless), r2.map(\.timeless), "same seed, same records at 1 and 2 threads")
         XCTAssertEqual(t1.net.masked.map { $0.mask.array }, t2.net.masked.map { $0.mask.array })
