@@ -10,15 +10,18 @@ import Segmentation
 import Training
 
 extension FreezeCommand {
-    /// The preprocessed bytes of images `0..<n` of `set`, each zero-padded at the bottom and
-    /// right to `ph` x `pw` (the program's input).
-    static func paddedBytes(_ set: DriveSet, count n: Int, height ph: Int, width pw: Int, preprocess: Preprocess = Preprocess()) throws -> [[UInt8]] {
-        try (0..<n).map { i in
-            let b = try preprocess.bytes(rgb: Array(set.image(i)), width: set.width, height: set.height)
-            var out = [UInt8](repeating: 0, count: ph * pw)
-            for y in 0..<set.height { for x in 0..<set.width { out[y * pw + x] = b.pixels[y * set.width + x] } }
-            return out
-        }
+    /// The preprocessed bytes of image `i` of `set`, zero-padded at the bottom and right to
+    /// `ph` x `pw` (the program's input).
+    static func paddedImage(_ set: DriveSet, _ i: Int, height ph: Int, width pw: Int, preprocess: Preprocess = Preprocess()) throws -> [UInt8] {
+        let b = try preprocess.bytes(rgb: Array(set.image(i)), width: set.width, height: set.height)
+        var out = [UInt8](repeating: 0, count: ph * pw)
+        for y in 0..<set.height { for x in 0..<set.width { out[y * pw + x] = b.pixels[y * set.width + x] } }
+        return out
+    }
+
+    /// `paddedImage` of images `0..<n`.
+    static func paddedBytes(_ set: DriveSet, count n: Int, height ph: Int, width pw: Int) throws -> [[UInt8]] {
+        try (0..<n).map { try paddedImage(set, $0, height: ph, width: pw) }
     }
 
     static func freezeDrive(_ checkpoint: Checkpoint, runDir: String, target: TargetProfile, out: String, calib: Int, evalN: Int,

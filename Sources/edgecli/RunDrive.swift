@@ -35,14 +35,12 @@ extension RunCommand {
         let engine = try Engine(program: program, threads: 1)
         let plane = os.h * os.w
         var logits = [Int32](repeating: 0, count: engine.outputCount)
-        var input = [UInt8](repeating: 0, count: engine.inputCount)
         var scores = PixelScores()
         var files: [(name: String, bytes: [UInt8])] = []
         let first = split == .test ? 1 : 21   // DRIVE numbers its test images 01-20, training 21-40
         let t0 = Date()
         for i in 0..<set.count {
-            let b = try Preprocess().bytes(rgb: Array(set.image(i)), width: set.width, height: set.height)
-            for y in 0..<set.height { for x in 0..<set.width { input[y * inS.w + x] = b.pixels[y * set.width + x] } }
+            let input = try FreezeCommand.paddedImage(set, i, height: inS.h, width: inS.w)
             input.withUnsafeBufferPointer { px in logits.withUnsafeMutableBufferPointer { lg in _ = engine.infer(pixels: px, logits: lg) } }
             var p = [Float](repeating: 0, count: set.pixels), prob8 = [UInt8](repeating: 0, count: set.pixels), vessel = prob8
             for y in 0..<set.height {
