@@ -3,7 +3,7 @@
 `train` times software TO of the paper's DRIVE U-Net (edge-popup topology optimization over
 fixed random signed-constant weights, 6-bit activations) the way `edgecli bench train --task
 drive` trains it: 4500 training patches of 64x64, batches of 64 random 48x48 crops with random
-left-right / top-bottom mirrors and quarter turns, Adam lr 1e-4 (per-batch cosine to 0) on the
+left-right / top-bottom mirrors and quarter turns, Adam lr 1e-3 (per-batch cosine to 0) on the
 scores with weight decay 5e-4 (L2, as the Swift trainer), 2-class per-pixel cross-entropy.
 `onnx` writes the masked U-Net as a plain float ONNX graph (masked weights, batch norm folded
 into the convolutions, fake quantization removed) for a full DRIVE image padded to
@@ -489,7 +489,7 @@ def main():
     t.add_argument("--warmup", type=int, default=0, help="untimed batches before the first epoch's timing")
     t.add_argument("--patches", type=int, default=4500)
     t.add_argument("--crop", type=int, default=48)
-    t.add_argument("--lr", type=float, default=1e-4)
+    t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--data", default=DRIVE)
     t.add_argument("--synthetic", action="store_true", help="random patches even where DRIVE is present")
     t.add_argument("--save", help="write the trained state_dict here (for onnx --load)")
