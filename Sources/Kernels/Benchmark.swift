@@ -35,7 +35,7 @@ public func benchmarkInference(engine: Engine, pixels: [UInt8], batch: Int, thre
         for k in 0..<nIn { input[i * nIn + k] = pixels[j * nIn + k] }
     }
     var logits = [Int32](repeating: 0, count: batch * engine.outputCount)
-    var preds = [Int32](repeating: 0, count: batch)
+    var preds = [Int32](repeating: 0, count: batch * engine.predictionsPerImage)
     let clock = ContinuousClock()
     var images = 0
     var elapsed = Duration.zero

@@ -21,6 +21,13 @@ final class BenchmarkTests: XCTestCase {
                          batch, threads, r.secondsPerImage * 1e6, r.imagesPerSecond, r.secondsPerBatch * 1e6, cpu * 1e6, 1 / cpu))
         }
     }
+
+    /// A per-pixel program (one prediction per output pixel) benchmarks like a classifier.
+    func testBenchmarkRunsAPerPixelProgram() throws {
+        let p = SamplePrograms.tinyUNet(seed: 3)
+        let r = try benchmarkInference(program: p, pixels: SamplePrograms.images(2, seed: 4), batch: 2, threads: 1, minSeconds: 0)
+        XCTAssertGreaterThanOrEqual(r.images, 2)
+    }
 }
 
 /// CPU time of the whole process (user + system, all threads), seconds.
