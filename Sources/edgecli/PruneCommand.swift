@@ -14,7 +14,7 @@ enum PruneCommand {
       --readouts P        hardware mode: measured readouts (P as in `edgecli device fit`) instead of the model
       --epochs N          epochs (default 16; spoken-digit 20; drive 8)   --seed S   seed (default 1)
       --batch B           batch size (default 60; spoken-digit 30; drive 64)
-      --lr X              peak learning rate (default 0.1; fashion-mnist hardware 0.2; drive software 1e-3 with Adam)
+      --lr X              peak learning rate (default 0.1; fashion-mnist hardware 0.2; drive 1e-3 with Adam)
       --threads T         worker threads (default: all cores; results do not depend on it)
       --no-hysteresis     plain top-k masks (every candidate flip is programmed)
       --hysteresis-exempt L[,L...]|none   plain top-k masks in these layers only (fashion-mnist
