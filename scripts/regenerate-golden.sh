@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the committed golden vectors: a small software-TO Fashion-MNIST model
-# (golden/fashion-mnist.rram) and, for the first 64 test images, the integer codes of every
+# (golden/fashion-mnist.rram) and, for the first 48 test images, the integer codes of every
 # layer (golden/fashion-mnist/; docs/GOLDEN.md). `swift test`
-# (VerifyTests.testCommittedGoldenVectors) checks that the kernels reproduce all 64 images bit
+# (VerifyTests.testCommittedGoldenVectors) checks that the kernels reproduce all 48 images bit
 # for bit, so any change of integer semantics fails the build.
 # Regenerate only on purpose (a deliberate change of the datapath or of freeze), and say so in
 # the commit message.
@@ -10,14 +10,14 @@
 # Size: golden/ must stay within 2,000,000 bytes (checked by VerifyTests). Points equal to an
 # earlier point are stored once (aliases), every NPY file is gzip-compressed (--compress,
 # deterministic bytes), and the float pipeline's values, which compress badly, are kept for the
-# first 8 images only (--float-count 8); the integers are kept for all 64.
+# first 8 images only (--float-count 8); the integers are kept for all 48.
 #
 #   bash scripts/regenerate-golden.sh                 # retrain, freeze, then write the vectors
 #   bash scripts/regenerate-golden.sh --vectors-only  # keep golden/fashion-mnist.rram, rewrite the vectors
 set -euo pipefail
 cd "$(dirname "$0")/.."
 F=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
-COUNT=64
+COUNT=48
 FLOAT_COUNT=8
 swift build -c release --product edgecli
 E=.build/release/edgecli
@@ -66,3 +66,20 @@ $E golden golden/fashion-mnist-resnet.rram --input "$F/t10k-images-idx3-ubyte.gz
 $E verify golden/fashion-mnist-resnet.rram --golden golden/fashion-mnist-resnet
 du -sb golden
 # ---- end residual net -------------------------------------------------------------------------
+
+# ---- DRIVE U-Net (per-pixel head, padding, concatenation, bilinear upsampling) ----------------
+# golden/drive.rram: a software-TO DRIVE U-Net of width 4 (levels 4-8-16-32-32 channels, every
+# op of the paper's width-32 net; narrow so that the vectors stay small), 4 epochs, seed 1,
+# target rram-40nm-taox, frozen for 48 x 48 inputs (--input-size 48: calibrated on the 48 x 48
+# window of every training image, docs/SEGMENTATION.md); golden/drive/: every node for the window
+# of the first test image, float values for it, gzip. About 0.33 MB with the model.
+DR=${DRIVE_DIR:-../shared/data/drive}
+if [ "${1:-}" != "--vectors-only" ]; then
+    drrun=$(mktemp -d)/golden-drive-run
+    $E prune --task drive --mode software --width 4 --epochs 4 --seed 1 --data "$DR" --out "$drrun"
+    $E freeze "$drrun" --target rram-40nm-taox --input-size 48 --data "$DR" --out golden/drive.rram
+fi
+$E golden golden/drive.rram --drive --data "$DR" --count 1 --float-count 1 --compress --out golden/drive --force
+$E verify golden/drive.rram --golden golden/drive
+du -sb golden
+# ---- end DRIVE --------------------------------------------------------------------------------

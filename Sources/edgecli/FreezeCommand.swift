@@ -13,7 +13,7 @@ enum FreezeCommand {
     static let usage = """
     usage: edgecli freeze RUN_DIR --target T --out MODEL [--calib N] [--eval N] [--data DIR]
                           [--weight-bits B] [--weight-percentile P] [--adc-percentile P] [--adc-bits N]
-                          [--adc-gain integer|full-scale] [--threads T] [--explicit-weights] [--json]
+                          [--adc-gain integer|full-scale] [--threads T] [--explicit-weights] [--input-size N|HxW] [--json]
       Freezes a trained run (edgecli prune --out RUN_DIR) into an integer program for target T
       (name or profile path): weight codes (default 8-bit signed pair differences; 2-bit, codes
       +-1, for a software-TO fashion-mnist-resnet run, whose weights they represent exactly; LSB from
@@ -32,6 +32,13 @@ enum FreezeCommand {
       docs/FORMAT.md 8b): software TO signed constants as (magnitude, seed, stream), hardware TO
       on the statistical model as (device seed, embedded profile); the reader regenerates and
       CRC-checks them. --explicit-weights stores the int8 codes instead (a format 1.0 file).
+      A drive run (docs/SEGMENTATION.md) is frozen for whole images (584 x 565 padded to 592 x 576),
+      calibrated on the first 4 preprocessed training images (--calib), evaluated per pixel inside
+      the FOV of the first --eval test images (at most 20); --data is the DRIVE folder.
+      --input-size N|HxW (drive only; multiples of 16) freezes it for N x N (H x W) inputs instead:
+      calibration (default: every training image) and evaluation use a window of that size of each
+      image, centred horizontally 80 rows above the centre (the upper vessel arcade; docs/SEGMENTATION.md).
+      Golden vectors of a U-Net are made at such a crop size (edgecli golden --drive).
     """
 
     static let command = Command(name: "freeze", summary: "freeze a trained run into an integer model file", usage: usage) { args in
@@ -59,6 +66,7 @@ enum FreezeCommand {
         }
         o.threads = try args.int("threads", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...64)
         o.explicitWeights = args.flag("explicit-weights")
+        let inputSize = try args.option("input-size")
         let json = args.flag("json")
         try args.finish()
         guard o.weightPercentile > 0, o.weightPercentile <= 100 else { throw CLIError("freeze: --weight-percentile must be in (0, 100]") }
@@ -69,8 +77,10 @@ enum FreezeCommand {
         let checkpoint: Checkpoint
         do { checkpoint = try Checkpoint.read(dir: runDir) } catch { throw CLIError("freeze: \(runDir): \(error)") }
         if checkpoint.meta.task == "drive" {
-            return try freezeDrive(checkpoint, runDir: runDir, target: target, out: out, calib: calibOption ?? 4, evalN: evalN, data: dataOption, options: o, json: json)
+            return try freezeDrive(checkpoint, runDir: runDir, target: target, out: out, calib: calibOption, evalN: evalN, data: dataOption,
+                                   inputSize: inputSize, options: o, json: json)
         }
+        if inputSize != nil { throw CLIError("freeze: --input-size is for drive runs (a fully convolutional U-Net); \(runDir) is a \(checkpoint.meta.task) run") }
         let calib = calibOption ?? 512
         let run: TrainedRun
         do { run = try TrainedRun(checkpoint, maxBatch: 16, threads: 1) } catch { throw CLIError("freeze: \(runDir): \(error)") }

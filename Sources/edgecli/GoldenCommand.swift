@@ -1,10 +1,11 @@
-// `edgecli golden MODEL --input IMAGES [--count N] [--labels L] [--float-count K] [--compress] --out DIR [--force] [--json]`:
+// `edgecli golden MODEL --input IMAGES|--drive [--count N] [--labels L] [--float-count K] [--compress] --out DIR [--force] [--json]`:
 // golden vectors (every layer's integer codes and the float pipeline's values) for N images;
 // layout in docs/GOLDEN.md.
 import DataIO
 import Kernels
 import Quant
 import ModelFile
+import Segmentation
 import Verify
 
 enum GoldenCommand {
@@ -12,11 +13,14 @@ enum GoldenCommand {
         name: "golden",
         summary: "write golden vectors: every layer's integer outputs and float values for N images",
         usage: """
-        usage: edgecli golden MODEL --input IMAGES [--count N] [--labels L] [--float-count K] [--compress]
-                              --out DIR [--force] [--json]
+        usage: edgecli golden MODEL --input IMAGES|--drive [--data DIR] [--count N] [--labels L] [--float-count K]
+                              [--compress] --out DIR [--force] [--json]
           MODEL     a model file
           --input   images: IDX (gzipped or not) or NPY, uint8, shape [M, C, H, W], [M, H, W] (C = 1) or [M, C*H*W],
                     (C,H,W) order
+          --drive   a DRIVE model (edgecli freeze of a --task drive run): its inputs are the first N
+                    test images of the DRIVE folder (--data DIR; default shared/data/drive), preprocessed,
+                    whole or, for a model frozen with --input-size, the window of that size freeze uses
           --count   number of images, the first N of IMAGES (default 10, or all if fewer)
           --labels  labels: IDX or NPY, uint8/int8/int16/int32/int64, at least N entries (optional)
           --float-count  store the float pipeline's values for the first K images only (0...N; default N)
@@ -27,7 +31,9 @@ enum GoldenCommand {
         Layout: docs/GOLDEN.md.
         """,
         run: { args in
-            let input = try args.required("input")
+            let drive = args.flag("drive")
+            let dataOption = try args.option("data")
+            let input = drive ? nil : try args.required("input")
             let out = try args.required("out")
             let countOption = try args.int("count", default: -1, range: 1...1_000_000)
             let labelsPath = try args.option("labels")
@@ -45,17 +51,25 @@ enum GoldenCommand {
             let program = bundle.program
             let perImage = program.tensors[program.input].shape.count
 
-            let (shape, pixels) = try readImages(input, featureBits: inputFeatureBits(bundle))
             let ins = program.tensors[program.input].shape
+            if drive {
+                guard bundle.metadata.task == "drive" else { throw CLIError("golden: \(path) is a \(bundle.metadata.task) model; --drive is for DRIVE models") }
+                guard labelsPath == nil else { throw CLIError("golden: --labels is for classifiers; a DRIVE model's golden vectors hold its per-pixel decisions") }
+            } else if dataOption != nil {
+                throw CLIError("golden: --data names the DRIVE folder of --drive; images come from --input")
+            }
+            let (shape, pixels) = try input.map { try readImages($0, featureBits: inputFeatureBits(bundle)) }
+                ?? driveImages(dataOption, shape: ins, count: countOption == -1 ? 10 : countOption)
+            let source = input ?? "the DRIVE test images"
             let trailing = Array(shape.dropFirst())
             // (C,H,W) order only: [M, C, H, W], [M, H, W] when C == 1, or flat [M, C*H*W]. An
             // [M, H, W, C] file has the right count but the wrong order and is refused.
             guard trailing == [ins.c, ins.h, ins.w] || (ins.c == 1 && trailing == [ins.h, ins.w]) || trailing == [perImage] else {
-                throw CLIError("golden: \(input): images of shape \(shape) do not fit the model input (C,H,W) = \(ins): need [M, \(ins.c), \(ins.h), \(ins.w)]\(ins.c == 1 ? ", [M, \(ins.h), \(ins.w)]" : "") or [M, \(perImage)] in (C,H,W) order")
+                throw CLIError("golden: \(source): images of shape \(shape) do not fit the model input (C,H,W) = \(ins): need [M, \(ins.c), \(ins.h), \(ins.w)]\(ins.c == 1 ? ", [M, \(ins.h), \(ins.w)]" : "") or [M, \(perImage)] in (C,H,W) order")
             }
             let count = countOption == -1 ? min(10, shape[0]) : countOption
-            guard count >= 1 else { throw CLIError("golden: \(input) holds no images") }
-            guard shape[0] >= count else { throw CLIError("golden: \(input) holds \(shape[0]) images; --count is \(count)") }
+            guard count >= 1 else { throw CLIError("golden: \(source) holds no images") }
+            guard shape[0] >= count else { throw CLIError("golden: \(source) holds \(shape[0]) images; --count is \(count)") }
             guard floatCountOption <= count else { throw CLIError("golden: --float-count \(floatCountOption) exceeds the image count \(count)") }
             var labels: [Int32]? = nil
             if let labelsPath {
@@ -78,6 +92,15 @@ enum GoldenCommand {
             }
             return 0
         })
+
+    /// The first `count` (at most all) DRIVE test images as a model of input `shape` reads them.
+    static func driveImages(_ data: String?, shape: TensorShape, count: Int) throws -> ([Int], [UInt8]) {
+        guard shape.c == 1 else { throw CLIError("golden: a DRIVE model reads one grey channel, this one \(shape)") }
+        let set = try DriveSet.load(dir: try DriveData.dir(data, command: "golden"), split: .test)
+        let window = DriveWindow(set, inputHeight: shape.h, inputWidth: shape.w)
+        let n = min(count, set.count)
+        return ([n, 1, shape.h, shape.w], try (0..<n).flatMap { try window.input(set, $0) })
+    }
 
     static func readArray(_ path: String) throws -> (shape: [Int], values: [Int64], isU8: Bool) {
         let bytes: [UInt8]

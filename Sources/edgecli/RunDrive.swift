@@ -40,7 +40,7 @@ extension RunCommand {
         let first = split == .test ? 1 : 21   // DRIVE numbers its test images 01-20, training 21-40
         let t0 = Date()
         for i in 0..<set.count {
-            let input = try FreezeCommand.paddedImage(set, i, height: inS.h, width: inS.w)
+            let input = try DriveWindow(set, inputHeight: inS.h, inputWidth: inS.w).input(set, i)
             input.withUnsafeBufferPointer { px in logits.withUnsafeMutableBufferPointer { lg in _ = engine.infer(pixels: px, logits: lg) } }
             var p = [Float](repeating: 0, count: set.pixels), prob8 = [UInt8](repeating: 0, count: set.pixels), vessel = prob8
             for y in 0..<set.height {

@@ -135,4 +135,57 @@ extension DriveCommandTests {
         XCTAssertTrue(r2.err.contains(dir + "/nowhere/test-images-idx4-ubyte.gz"), r2.err)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/maps2"))
     }
+    /// `freeze --input-size 48` lowers the U-Net for the 48 x 48 window of each image (centred
+    /// horizontally, 80 rows above the centre), `golden --drive` feeds it that window of the test
+    /// images, and `verify` reproduces every node bit for bit.
+    func testCropFreezeGoldenAndVerifyThroughTheBinary() throws {
+        guard FileManager.default.isExecutableFile(atPath: edgecli) else { throw XCTSkip("no binary at \(edgecli)") }
+        let dir = tempPath("drive-crop")
+        try? FileManager.default.removeItem(atPath: dir)
+        try writeDrive(dir + "/data", splits: ["train", "test"])
+        let p = try prune(dir + "/data", out: dir + "/run")
+        XCTAssertEqual(p.status, 0, p.err)
+        let f = try runTool(["freeze", dir + "/run", "--target", "rram-40nm-taox", "--input-size", "48", "--data", dir + "/data",
+                             "--eval", "2", "--out", dir + "/crop.rram", "--json"])
+        XCTAssertEqual(f.status, 0, f.err)
+        let j = try JSONSerialization.jsonObject(with: Data(f.out.utf8)) as! [String: Any]
+        XCTAssertEqual(j["input_shape"] as? [Int], [1, 48, 48])
+        XCTAssertEqual(j["calibration_images"] as? Int, 2, "every training image's window")
+        // the FOV pixels of the two windows (rows 188..<236, columns 258..<306), by the synthetic disc
+        var fov = 0
+        for _ in 0..<2 { for y in 188..<236 { for x in 258..<306 {
+            let dy = Double(y - 292), dx = Double(x - 282)
+            if dy * dy + dx * dx < 250.0 * 250.0 { fov += 1 }
+        } } }
+        XCTAssertEqual(j["pixels"] as? Int, fov)
+        let g = try runTool(["golden", dir + "/crop.rram", "--drive", "--data", dir + "/data", "--count", "2", "--out", dir + "/golden"])
+        XCTAssertEqual(g.status, 0, g.err)
+        let v = try runTool(["verify", dir + "/crop.rram", "--golden", dir + "/golden"])
+        XCTAssertEqual(v.status, 0, v.out + v.err)
+        XCTAssertTrue(v.out.contains("MATCH: all"), v.out)
+        // the golden input is the preprocessed window of each test image
+        let test = try DriveSet.load(dir: dir + "/data", split: .test)
+        let input = try NPY.decode(try readFileBytes(dir + "/golden/input.npy"), name: "input.npy")
+        XCTAssertEqual(input.shape, [2, 1, 48, 48])
+        let codes = try input.uint8s()
+        for i in 0..<2 {
+            let b = try Preprocess().bytes(rgb: Array(test.image(i)), width: 565, height: 584).pixels
+            for y in 0..<48 {
+                XCTAssertEqual(Array(codes[(i * 48 + y) * 48 ..< (i * 48 + y + 1) * 48]), Array(b[(188 + y) * 565 + 258 ..< (188 + y) * 565 + 306]),
+                               "image \(i), window row \(y)")
+            }
+        }
+        // sizes the U-Net cannot pool four times are refused by the option, before any file is written
+        for bad in ["50", "16x0", "608", "abc"] {
+            let r = try runTool(["freeze", dir + "/run", "--target", "rram-40nm-taox", "--input-size", bad, "--data", dir + "/data",
+                                 "--out", dir + "/bad.rram"])
+            XCTAssertEqual(r.status, 1, bad)
+            XCTAssertTrue(r.err.contains("--input-size"), r.err)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/bad.rram"))
+        }
+        // --drive reads DRIVE models only
+        let c = try runTool(["golden", dir + "/crop.rram", "--drive", "--labels", dir + "/x", "--data", dir + "/data", "--out", dir + "/g2"])
+        XCTAssertEqual(c.status, 1)
+        XCTAssertTrue(c.err.contains("--labels is for classifiers"), c.err)
+    }
 }

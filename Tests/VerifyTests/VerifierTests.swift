@@ -180,10 +180,26 @@ final class VerifierTests: XCTestCase {
             guard let r else { XCTFail("\(d): no .rram file in the repository has the model SHA-256 its manifest records"); continue }
             XCTAssertTrue(r.ok, "\(d):\n" + r.text())
         }
-        // golden/fashion-mnist: all 64 images, every point, element by element with ==
+        // golden/drive: a crop through the U-Net (every op kind of the paper's network), verified above
+        let driveDir = root + "/golden/drive"
+        let drive = try Golden.read(dir: driveDir)
+        let driveReport = try XCTUnwrap(results.first { $0.0 == driveDir }?.1, "golden/drive is verified against its model")
+        XCTAssertTrue(driveReport.ok)
+        let driveModel = try XCTUnwrap(CommittedGolden.modelFiles(root: root)[drive.modelSHA256], "the model of \(driveDir)")
+        let unet = try ModelBundle.decode(try readFileBytes(driveModel), name: driveModel).program
+        let kinds = Set(unet.nodes.map { $0.op.kind })
+        for k in [OpKind.inputQuant, .crossbar, .activation, .maxPool, .upsampleBilinear, .concat] {
+            XCTAssertTrue(kinds.contains(k), "golden/drive's program has a \(k.name) node")
+        }
+        let out = unet.tensors[unet.output].shape
+        XCTAssertEqual([out.c, out.h, out.w], [2, 48, 48], "two class maps of the 48 x 48 crop")
+        XCTAssertEqual(drive.argmaxShape, [drive.count, 48, 48], "a decision per pixel")
+        XCTAssertTrue(drive.argmax.contains(1) && drive.argmax.contains(0), "the crop holds vessel and background decisions")
+
+        // golden/fashion-mnist: all 48 images, every point, element by element with ==
         let dir = root + "/golden/fashion-mnist"
         let golden = try Golden.read(dir: dir)
-        XCTAssertEqual(golden.count, 64, "golden/fashion-mnist holds 64 images")
+        XCTAssertEqual(golden.count, 48, "golden/fashion-mnist holds 48 images")
         let model = try XCTUnwrap(CommittedGolden.modelFiles(root: root)[golden.modelSHA256], "the model of \(dir)")
         let program = try ModelBundle.decode(try readFileBytes(model), name: model).program
         let input = golden.values[0].map { UInt8(truncatingIfNeeded: $0) }
