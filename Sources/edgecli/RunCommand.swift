@@ -114,6 +114,7 @@ func flatJSON(_ d: [String: Any]) -> String {
         case let x as Double: v = x.isFinite ? "\(x)" : "null"
         case let x as Bool: v = x ? "true" : "false"
         case let x as String: v = jsonStringLiteral(x)
+        case is NSNull: v = "null"
         default: v = jsonStringLiteral("\(d[k]!)")
         }
         return jsonStringLiteral(k) + ":" + v

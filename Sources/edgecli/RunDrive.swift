@@ -62,8 +62,9 @@ extension RunCommand {
         let secs = Date().timeIntervalSince(t0)
         let figures = DriveData.figures(scores)
         let value = Dictionary(uniqueKeysWithValues: figures.map { ($0.key, $0.value) })
-        var r: [String: Any] = ["model": modelPath, "split": split.rawValue, "images": set.count, "pixels": scores.count]
-        for f in figures { if let v = f.value { r[f.key] = v } }
+        // the figures as prune's summary writes them: every key, null when undefined
+        var r = DriveData.report(scores)
+        r["model"] = modelPath; r["split"] = split.rawValue; r["images"] = set.count
         if let outDir {
             files.append(("metrics.json", Array((flatJSON(r) + "\n").utf8)))
             do { try AtomicDirectory.write(files, to: outDir, kind: kind, replace: true) }

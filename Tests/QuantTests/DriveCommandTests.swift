@@ -121,6 +121,13 @@ extension DriveCommandTests {
         XCTAssertNotNil(j["roc_auc"] as? Double)
         let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/maps").sorted()
         XCTAssertEqual(files, ["01-probability.png", "01-vessels.png", "metrics.json"])
+        // metrics.json holds every figure of prune's summary, a number or null (undefined)
+        let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/maps/metrics.json"))) as! [String: Any]
+        for k in ["roc_auc", "average_precision", "pr_auc_trapezoid", "accuracy", "sensitivity", "specificity", "precision", "f1"] {
+            XCTAssertTrue(m[k] is Double || m[k] is NSNull, "metrics.json \(k): \(String(describing: m[k]))")
+        }
+        XCTAssertEqual(m["pixels"] as? Int, fovPixels)
+        XCTAssertNotNil(m["positives"] as? Int, "metrics.json counts the vessel pixels")
         // the vessel map is the engine's per-pixel argmax over the image (PNG rows: filter byte + 565 pixels)
         let png = try readFileBytes(dir + "/maps/01-vessels.png")
         XCTAssertEqual(Array(png[16..<24]), [0, 0, 2, 0x35, 0, 0, 2, 0x48], "IHDR: 565 x 584")
