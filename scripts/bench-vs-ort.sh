@@ -1,5 +1,5 @@
 #!/bin/sh
-# Speed ratios against ONNX Runtime int8 on this machine (issue 5): batch-1 latency and batch-256
+# Speed ratios against ONNX Runtime int8 on this machine: batch-1 latency and batch-256
 # throughput at 1 and 2 threads, for the portable build and the host-tuned build, measured
 # interleaved (ORT, portable, host-tuned, ORT, ...) so that all three see the same load; the
 # figures are medians over ROUNDS rounds.

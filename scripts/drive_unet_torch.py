@@ -425,14 +425,14 @@ def ort_bench(a):
     onnx.save(onnx_graph(net, PAD_H, PAD_W), f32)
     probe = images[-1:]
 
-    def session(path, threads):
+    def ort_session(path, threads):
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
-    ref = session(f32, max(a.threads)).run(None, {"x": probe})[0]
+    ref = ort_session(f32, max(a.threads)).run(None, {"x": probe})[0]
     with torch.no_grad():
         tref = float_forward(net, torch.from_numpy(probe)).numpy()
     print(json.dumps({"onnx_vs_torch_float_max_abs_diff": float(np.abs(ref - tref).max()),
@@ -459,7 +459,7 @@ def ort_bench(a):
         models.append(("ort-int8", fmt, i8))
     for engine, fmt, path in models:
         for threads in a.threads:
-            s = session(path, threads)
+            s = ort_session(path, threads)
             for _ in range(a.warmup):
                 out = s.run(None, {"x": probe})[0]
             t = []

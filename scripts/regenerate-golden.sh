@@ -31,7 +31,7 @@ $E golden golden/fashion-mnist.rram --input "$F/t10k-images-idx3-ubyte.gz" --lab
 $E verify golden/fashion-mnist.rram --golden golden/fashion-mnist
 du -sb golden
 
-# ---- spoken digit (issue 8, CRNN; maintained with the rnn datapath) ---------------------------
+# ---- spoken digit (the CRNN; maintained with the rnn datapath) ---------------------------------
 # golden/spoken-digit.rram: a software-TO spoken-digit CRNN (20 epochs, seed 1, target
 # rram-40nm-taox; docs/DATAPATH.md section 15); golden/spoken-digit/: the first 32 test samples
 # (IDX float32 features, encoded to 3-bit DAC codes), every layer and every rnn step, float

@@ -39,7 +39,7 @@ final class GeneratorTests: XCTestCase {
         }
     }
 
-    /// Issue 6: the Fashion-MNIST CNN's model file is at most 1/3 of the same network as an ONNX
+    /// Size target: the Fashion-MNIST CNN's model file is at most 1/3 of the same network as an ONNX
     /// int8 file (69,654 bytes, /work/shared/bench/ort_reference.py): <= 23,218 bytes, masks bit-packed.
     func testFashionCNNWithGeneratedWeightsIsAtMostAThirdOfONNXInt8() throws {
         let limit = 69_654 / 3
