@@ -9,16 +9,28 @@
 //   the caller reduces in chunk order), and a worker's scratch is reused only across chunks
 //   whose results do not depend on it.
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 public final class FloatBuffer: @unchecked Sendable {
     public let count: Int
     public let ptr: UnsafeMutablePointer<Float>
+    /// The allocation `ptr` lies in (64-byte aligned inside it).
+    private let base: UnsafeMutableRawPointer
 
+    /// `count` zeros. The memory comes from `calloc`, whose large blocks are fresh zero pages
+    /// that use no memory until written: a buffer a run never touches (the gradients of a
+    /// network that only evaluates, such as the U-Net read at a whole image's size) costs
+    /// address space, not resident memory.
     public init(count: Int) {
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4 + 64, alignment: 64)
-        ptr = raw.bindMemory(to: Float.self, capacity: max(count, 1))
-        ptr.initialize(repeating: 0, count: max(count, 1))
+        guard let raw = calloc(max(count, 1) * 4 + 128, 1) else { fatalError("FloatBuffer: out of memory for \(count) floats") }
+        base = raw
+        let misalignment = Int(bitPattern: raw) & 63
+        ptr = (raw + (misalignment == 0 ? 0 : 64 - misalignment)).bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
     public convenience init(_ values: [Float]) {
@@ -26,7 +38,7 @@ public final class FloatBuffer: @unchecked Sendable {
         for i in 0..<values.count { ptr[i] = values[i] }
     }
 
-    deinit { UnsafeMutableRawPointer(ptr).deallocate() }
+    deinit { free(base) }
 
     @inlinable public func zero() { ptr.update(repeating: 0, count: count) }
     @inlinable public var array: [Float] { Array(UnsafeBufferPointer(start: ptr, count: count)) }

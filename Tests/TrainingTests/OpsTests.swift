@@ -287,3 +287,23 @@ final class OpsTests: XCTestCase {
         }
     }
 }
+
+/// `FloatBuffer`: what the kernels rely on, whatever the allocator: 64-byte alignment, `count`
+/// zeros, and writable memory (64 bytes of slack after the last element for vector tails).
+final class FloatBufferTests: XCTestCase {
+    func testBuffersAreAlignedZeroedAndWritable() {
+        var buffers: [FloatBuffer] = []
+        for count in [0, 1, 3, 15, 16, 17, 1000, 4097, 1 << 18, (1 << 22) + 5] {
+            let b = FloatBuffer(count: count)
+            XCTAssertEqual(Int(bitPattern: b.ptr) % 64, 0, "count \(count): 64-byte aligned")
+            for i in 0..<max(count, 1) where b.ptr[i] != 0 { XCTFail("count \(count): element \(i) is \(b.ptr[i]), not 0"); break }
+            for i in 0..<(max(count, 1) + 16) { b.ptr[i] = Float(i) }   // the slack is ours too
+            XCTAssertEqual(b.ptr[max(count, 1) + 15], Float(max(count, 1) + 15))
+            buffers.append(b)
+        }
+        // a buffer made after others were freed is zero again (calloc, not reused dirty memory)
+        buffers.removeAll()
+        let again = FloatBuffer(count: 1000)
+        XCTAssertTrue((0..<1000).allSatisfy { again.ptr[$0] == 0 })
+    }
+}
