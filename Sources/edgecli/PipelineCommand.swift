@@ -25,6 +25,8 @@ enum PipelineCommand {
       --golden-count N   images in the golden vectors (default 64; drive: 4 crops)
       --threads T        worker threads (default: all cores; results do not depend on it)
       --limit-train N    train on the first N images only (quick looks and tests)
+      --width W          drive: the U-Net's first level W channels (default 32; a narrow net for
+                         quick looks and tests)
       --eval N           test images for the accuracies freeze records (default all 10,000; drive: all 20)
       --json             print the summary as JSON
     Stages write into DIR: run/ (training), model.rram, export/, golden/, summary.json; drive also
@@ -50,6 +52,8 @@ enum PipelineCommand {
             guard let v = Int(s), v >= 1 else { throw CLIError("pipeline: --limit-train must be a positive integer, got '\(s)'") }
             return v
         }
+        let width = try args.option("width")
+        if width != nil && task != "drive" { throw CLIError("pipeline: --width is for --task drive") }
         let eval = try args.int("eval", default: 10_000, range: 1...10_000)
         let out = try args.required("out")
         let json = args.flag("json")
@@ -99,6 +103,7 @@ enum PipelineCommand {
                      "--threads", String(threads), "--out", runDir] + dataArgs
         if mode == "hardware" { prune += ["--target", target] }
         if let n = limitTrain { prune += ["--limit-train", String(n)] }
+        if let w = width { prune += ["--width", w] }
         if FileManager.default.fileExists(atPath: (runDir as NSString).appendingPathComponent(RunFiles.checkpoint)) {
             let meta = try Checkpoint.read(dir: runDir).meta
             if meta.epochsDone >= meta.epochsPlanned {

@@ -3,6 +3,7 @@ import XCTest
 import DataIO
 import Training
 import Kernels
+import ModelFile
 import Segmentation
 @testable import Quant
 
@@ -194,5 +195,37 @@ extension DriveCommandTests {
         let c = try runTool(["golden", dir + "/crop.rram", "--drive", "--labels", dir + "/x", "--data", dir + "/data", "--out", dir + "/g2"])
         XCTAssertEqual(c.status, 1)
         XCTAssertTrue(c.err.contains("--labels is for classifiers"), c.err)
+    }
+    /// `pipeline --task drive`: every stage on a narrow U-Net, the whole-image model frozen,
+    /// evaluated and exported, the crop model's golden vectors verified, the summary's figures.
+    func testPipelineRunsEveryStage() throws {
+        guard FileManager.default.isExecutableFile(atPath: edgecli) else { throw XCTSkip("no binary at \(edgecli)") }
+        // about 6 minutes in a debug build (two whole-image evaluations): outside CI's budget
+        guard ProcessInfo.processInfo.environment["RRAM_EDGE_SLOW_TESTS"] != nil else {
+            throw XCTSkip("the whole-pipeline test runs with RRAM_EDGE_SLOW_TESTS=1 (about 6 minutes in a debug build)")
+        }
+        let dir = tempPath("drive-pipeline")
+        try? FileManager.default.removeItem(atPath: dir)
+        try writeDrive(dir + "/data", splits: ["train", "test"])
+        let r = try runTool(["pipeline", "--task", "drive", "--width", "4", "--epochs", "1", "--limit-train", "64", "--golden-count", "2",
+                             "--threads", "2", "--data", dir + "/data", "--out", dir + "/job", "--json"])
+        XCTAssertEqual(r.status, 0, r.err)
+        let s = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/job/summary.json"))) as! [String: Any]
+        XCTAssertEqual(s["task"] as? String, "drive")
+        XCTAssertEqual(s["mode"] as? String, "hardware")
+        XCTAssertEqual(Set((s["seconds"] as? [String: Any])?.keys.map { $0 } ?? []), ["prune", "freeze", "export", "freeze-crop", "golden", "verify"])
+        for k in ["pixel_integer_roc_auc", "pixel_float_roc_auc", "pixel_agreement"] {
+            let v = try XCTUnwrap(s[k] as? Double, "summary \(k)")
+            XCTAssertTrue((0...1).contains(v), "\(k) \(v)")
+        }
+        XCTAssertEqual(s["goldenCrop"] as? [Int], [48, 48])
+        for f in ["model.rram", "crop.rram", "export/manifest.json", "golden/manifest.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/job/" + f), f)
+        }
+        let whole = try ModelBundle.read(path: dir + "/job/model.rram").program, crop = try ModelBundle.read(path: dir + "/job/crop.rram").program
+        XCTAssertEqual(whole.tensors[whole.input].shape, TensorShape(c: 1, h: 592, w: 576), "the exported model reads whole images")
+        XCTAssertEqual(crop.tensors[crop.input].shape, TensorShape(c: 1, h: 48, w: 48))
+        let v = try runTool(["verify", dir + "/job/crop.rram", "--golden", dir + "/job/golden"])
+        XCTAssertEqual(v.status, 0, v.out + v.err)
     }
 }
