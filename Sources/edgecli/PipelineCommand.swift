@@ -140,6 +140,8 @@ enum PipelineCommand {
         // the test images freeze actually evaluated (the spoken-digit test set has 900)
         var evalImages = eval
         if case .u64(let n)? = md.extra["freeze.eval_images"] { evalImages = Int(n) }
+        var bytes = ["model": size(model), "export": dirSize(exportDir), "golden": dirSize(goldenDir)]
+        if drive { bytes["crop"] = size(crop) }
         var summary: [String: Any] = [
             "task": task, "mode": mode, "target": target, "seed": seed, "epochs": run.epochsDone, "evalImages": evalImages,
             "trainingTestAccuracy": run.testAccuracy ?? -1,
@@ -147,7 +149,7 @@ enum PipelineCommand {
             "maskFlips": flips, "maskFlipsPerLayer": Dictionary(uniqueKeysWithValues: run.layers.map { ($0.name, $0.flipsTotal) }),
             "cellsToReset": md.programming.cellsToReset,
             "arraysUsed": md.placement?.arraysUsed ?? 0,
-            "bytes": ["model": size(model), "export": dirSize(exportDir), "golden": dirSize(goldenDir)],
+            "bytes": bytes,
             "seconds": Dictionary(uniqueKeysWithValues: stages.map { ($0.name, ($0.seconds * 10).rounded() / 10) }),
             "verify": "bit-exact",
         ]
@@ -157,7 +159,6 @@ enum PipelineCommand {
             for k in ["integer_roc_auc", "float_roc_auc", "integer_average_precision", "float_average_precision", "agreement"] {
                 summary["pixel_" + k] = extra(k).map { $0 as Any } ?? NSNull()
             }
-            summary["bytes"] = ["model": size(model), "export": dirSize(exportDir), "golden": dirSize(goldenDir), "crop": size(crop)]
             summary["goldenCrop"] = [cropSide, cropSide]
         }
         let summaryJSON = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted])
