@@ -10,12 +10,21 @@ let speed: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .w
 // The float kernels (GEMM, window products) are compiled a second time for x86-64 CPUs with
 // AVX2 (FloatKernelsAVX2: the same files through symbolic links); Training picks the build at
 // startup (Sources/Training/FloatDispatch.swift). Other architectures have one build.
+// The integer crossbar loops likewise (CrossbarBlocks, CrossbarBlocksAVX2 with the u8 x i8 kernel);
+// Kernels picks the set at startup (Sources/Kernels/IntDispatch.swift).
 #if arch(x86_64)
+let haswell: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
 let avx2Kernels: [Target.Dependency] = ["FloatKernelsAVX2"]
-let avx2Targets: [Target] = [.target(name: "FloatKernelsAVX2", swiftSettings: speed + [.unsafeFlags(["-target-cpu", "haswell"])])]
+let avx2Blocks: [Target.Dependency] = ["CrossbarBlocksAVX2"]
+let avx2Targets: [Target] = [
+    .target(name: "FloatKernelsAVX2", swiftSettings: speed + haswell),
+    .target(name: "CrossbarBlocksAVX2", dependencies: ["CrossbarLayout", "FixedPoint"],
+            swiftSettings: speed + haswell + [.define("RRAM_EDGE_AVX2")]),
+]
 let avx2Define: [SwiftSetting] = [.define("RRAM_EDGE_FLOAT_AVX2")]
 #else
 let avx2Kernels: [Target.Dependency] = []
+let avx2Blocks: [Target.Dependency] = []
 let avx2Targets: [Target] = []
 let avx2Define: [SwiftSetting] = []
 #endif
@@ -34,6 +43,8 @@ let package = Package(
         // Layer 0: integer semantics and reproducible randomness. No Foundation.
         .target(name: "FixedPoint", swiftSettings: speed),
         .target(name: "Randomness", swiftSettings: speed),
+        // What this CPU runs (for the modules compiled once per instruction set).
+        .target(name: "CPUFeatures"),
         // Layer 1: data sets and arrays on disk.
         .target(name: "DataIO", dependencies: ["CZlib"]),
         // Layer 2: the physics (device model, target profiles, crossbar mapping).
@@ -41,10 +52,15 @@ let package = Package(
         // Layer 3: the float pipeline: topology optimization over random conductances, on its
         // hot loops (FloatKernels, Foundation-free, no dependencies).
         .target(name: "FloatKernels", swiftSettings: speed),
-        .target(name: "Training", dependencies: ["Randomness", "DataIO", "Device", "FloatKernels"] + avx2Kernels,
+        .target(name: "Training", dependencies: ["Randomness", "DataIO", "Device", "CPUFeatures", "FloatKernels"] + avx2Kernels,
                 swiftSettings: speed + avx2Define),
         // Layer 3': the integer program (the hardware datapath), Foundation-free.
-        .target(name: "Kernels", dependencies: ["FixedPoint"], swiftSettings: speed),
+        // Its crossbar block loops (CrossbarBlocks) read a plain layout (CrossbarLayout) and are
+        // compiled once per instruction set.
+        .target(name: "CrossbarLayout", dependencies: ["FixedPoint"], swiftSettings: speed),
+        .target(name: "CrossbarBlocks", dependencies: ["CrossbarLayout", "FixedPoint"], swiftSettings: speed),
+        .target(name: "Kernels", dependencies: ["FixedPoint", "CPUFeatures", "CrossbarLayout", "CrossbarBlocks"] + avx2Blocks,
+                swiftSettings: speed),
         // Layer 4: freeze a trained run into an integer program.
         .target(name: "Quant", dependencies: ["FixedPoint", "Randomness", "Kernels", "Training", "Device", "DataIO", "ModelFile", "Segmentation", "CZlib"], swiftSettings: speed),
         // Layer 4': the model file (versioned, checksummed container of an integer program).
@@ -68,7 +84,7 @@ let package = Package(
         .testTarget(name: "DeviceTests", dependencies: ["Device", "Randomness", "DataIO"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Randomness", "DataIO", "Device", "FloatKernels"] + avx2Kernels,
                     swiftSettings: avx2Define),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "FixedPoint", "Randomness"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CrossbarLayout", "FixedPoint", "Randomness"] + avx2Blocks),
         .testTarget(name: "QuantTests", dependencies: ["Quant", "Kernels", "Training", "Randomness", "ModelFile", "DataIO", "Device", "FixedPoint"]),
         .testTarget(name: "ModelFileTests", dependencies: ["ModelFile", "Kernels", "Randomness", "DataIO", "Device"]),
         .testTarget(name: "ExportTests", dependencies: ["Export", "ModelFile", "Kernels", "FixedPoint", "Randomness", "Device", "DataIO"]),

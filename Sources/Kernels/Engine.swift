@@ -38,6 +38,8 @@ public final class CompiledProgram: @unchecked Sendable {
     }
 
     public let program: Program
+    /// The kernel set whose builds of the crossbar loops run (IntDispatch.swift).
+    public let kernelSet: IntKernelSet
     /// Worst-case value range of every tensor (from validate()).
     public let ranges: [ValueRange]
     /// Steps of `run` (with fusion) and of tracing (every node separately).
@@ -69,9 +71,12 @@ public final class CompiledProgram: @unchecked Sendable {
     public let inputCount: Int
     public let outputCount: Int
 
-    public init(_ program: Program) throws(ProgramError) {
+    /// `set`: one of `IntDispatch.available` (the default: the one chosen at startup).
+    public init(_ program: Program, set: IntKernelSet = IntDispatch.selected) throws(ProgramError) {
+        precondition(IntDispatch.available.contains(set), "kernel set \(set) does not run on this CPU")
         ranges = try program.valueRanges()
         self.program = program
+        kernelSet = set
         var offs: [Int] = [], code: [Bool] = []
         var nCode = 0, nSum = 0
         for t in program.tensors {
@@ -83,7 +88,7 @@ public final class CompiledProgram: @unchecked Sendable {
         var rnnScratch: [Int: (q: Int, s: Int)] = [:]
         for (k, node) in program.nodes.enumerated() {
             if case .rnn(let p) = node.op {
-                let plan = RNNPlan(p, steps: 1, maxCode: 1)
+                let plan = RNNPlan(p, steps: 1, maxCode: 1, set: set)
                 rnnScratch[k] = (nCode, nSum)
                 nCode += plan.codeScratch; nSum += plan.sumScratch
             }
@@ -93,7 +98,7 @@ public final class CompiledProgram: @unchecked Sendable {
         traceOffsets = offs
         var steps: [Step] = [], trace: [Step] = []
         var patch = 8, tileTrace = 1
-        let rw = Rewrites(program, ranges: ranges)
+        let rw = Rewrites(program, ranges: ranges, set: set)
         for (k, node) in program.nodes.enumerated() {
             let i = node.inputs[0], o = node.output
             let s = program.tensors[i].shape
@@ -118,7 +123,7 @@ public final class CompiledProgram: @unchecked Sendable {
                 trace.append(st)
                 if !rw.elidedFlattens.contains(k) { steps.append(st) }
             case .crossbar(let p0):
-                let kernel = Fast.crossbarKernel(p0, inShape: s, maxCode: ranges[i].magnitude)
+                let kernel = Fast.crossbarKernel(p0, inShape: s, maxCode: ranges[i].magnitude, set: set)
                 patch = Swift.max(patch, kernel.scratchCount)
                 tileTrace = Swift.max(tileTrace, kernel.geometry.tileCount * kernel.geometry.outShape.count)
                 trace.append(.crossbar(src: offs[i], dst: offs[o], kernel: kernel, node: k))
@@ -129,12 +134,12 @@ public final class CompiledProgram: @unchecked Sendable {
                 } else {
                     // (the run's weights differ from the trace's when a pass permuted them)
                     guard case .crossbar(let p) = rw.ops[k] else { preconditionFailure("a pass changed node \(k)'s op") }
-                    let run = p == p0 ? kernel : Fast.crossbarKernel(p, inShape: s, maxCode: ranges[i].magnitude)
+                    let run = p == p0 ? kernel : Fast.crossbarKernel(p, inShape: s, maxCode: ranges[i].magnitude, set: set)
                     patch = Swift.max(patch, run.scratchCount)
                     steps.append(.crossbar(src: src, dst: offs[o], kernel: run, node: k))
                 }
             case .rnn(let p):
-                let plan = RNNPlan(p, steps: s.w, maxCode: ranges[i].magnitude)
+                let plan = RNNPlan(p, steps: s.w, maxCode: ranges[i].magnitude, set: set)
                 patch = Swift.max(patch, plan.patchCount)
                 tileTrace = Swift.max(tileTrace, plan.traceCount)
                 let sc = rnnScratch[k]!
@@ -168,7 +173,7 @@ public final class CompiledProgram: @unchecked Sendable {
         var slots = program.tensors.indices.map { MemorySlot(code: code[$0], offset: offs[$0], size: (program.tensors[$0].shape.count + 7) / 8 * 8) }
         for (k, sc) in rnnScratch.sorted(by: { $0.key < $1.key }) {
             guard case .rnn(let p) = program.nodes[k].op else { continue }
-            let plan = RNNPlan(p, steps: 1, maxCode: 1)
+            let plan = RNNPlan(p, steps: 1, maxCode: 1, set: set)
             slots.append(MemorySlot(code: true, offset: sc.q, size: plan.codeScratch))
             slots.append(MemorySlot(code: false, offset: sc.s, size: plan.sumScratch))
         }
@@ -375,9 +380,10 @@ public final class Engine {
     public var inputCount: Int { compiled.inputCount }
     public var outputCount: Int { compiled.outputCount }
 
-    /// Validates and compiles `program`, and allocates one workspace per thread.
-    public init(program: Program, threads: Int = 1) throws(ProgramError) {
-        compiled = try CompiledProgram(program)
+    /// Validates and compiles `program` for kernel set `kernels` (one of
+    /// `IntDispatch.available`), and allocates one workspace per thread.
+    public init(program: Program, threads: Int = 1, kernels: IntKernelSet = IntDispatch.selected) throws(ProgramError) {
+        compiled = try CompiledProgram(program, set: kernels)
         workspaces = []
         for _ in 0..<Swift.max(1, threads) { workspaces.append(Workspace(for: compiled)) }
     }

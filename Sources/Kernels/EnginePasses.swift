@@ -40,7 +40,11 @@ extension CompiledProgram {
             return readers[o] == 1 && o != p.output && k + 1 < p.nodes.count && p.nodes[k + 1].inputs == [o]
         }
 
-        init(_ p: Program, ranges: [ValueRange]) {
+        /// The kernel set the fused kernels are made for.
+        let set: IntKernelSet
+
+        init(_ p: Program, ranges: [ValueRange], set: IntKernelSet) {
+            self.set = set
             ops = p.nodes.map(\.op)
             var readers = [Int](repeating: 0, count: p.tensors.count)
             for n in p.nodes { for i in n.inputs { readers[i] += 1 } }
@@ -82,13 +86,13 @@ extension CompiledProgram {
             for k in fusedCrossbars.sorted() {
                 guard case .crossbar(var x) = ops[k], case .activation(var a) = ops[k + 1] else { continue }
                 let s = p.tensors[p.nodes[k].inputs[0]].shape, maxCode = ranges[p.nodes[k].inputs[0]].hi
-                var kernel = Fast.fusedCrossbarKernel(x, inShape: s, fusing: a, maxCode: maxCode)
+                var kernel = Fast.fusedCrossbarKernel(x, inShape: s, fusing: a, maxCode: maxCode, set: set)
                 if kernel is NarrowFusedKernel, Self.nextIsSoleReader(p, k + 1, readers: readers), case .crossbar(let q) = ops[k + 2],
                    let order = CompiledProgram.levelOrder(kernel.geometry.channelLevels, reader: q) {
                     let (x2, a2, q2) = CompiledProgram.permuteChannels(x, a, q, order)
                     x = x2; a = a2
                     ops[k] = .crossbar(x); ops[k + 1] = .activation(a); ops[k + 2] = .crossbar(q2)
-                    kernel = Fast.fusedCrossbarKernel(x, inShape: s, fusing: a, maxCode: maxCode)
+                    kernel = Fast.fusedCrossbarKernel(x, inShape: s, fusing: a, maxCode: maxCode, set: set)
                     permutedCount += 1
                 }
                 fusedKernels[k] = kernel

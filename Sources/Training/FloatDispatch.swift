@@ -3,14 +3,10 @@
 // CPUs). Both give bit-identical results (same operations in the same order; no FMA
 // contraction), so the choice changes speed only. `RRAM_EDGE_FLOAT_KERNELS=portable` forces the
 // baseline build (e.g. to measure what the AVX2 build buys).
+import CPUFeatures
 import FloatKernels
 #if RRAM_EDGE_FLOAT_AVX2
 import FloatKernelsAVX2
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
 #endif
 
 public enum FloatKernelBuild: String, Sendable, CaseIterable {
@@ -22,50 +18,20 @@ public enum FloatDispatch {
     public static let environmentKey = "RRAM_EDGE_FLOAT_KERNELS"
 
     /// Builds this binary has and this CPU can run.
-    public static let available: [FloatKernelBuild] = {
+    public static let choice = KernelBuildChoice<FloatKernelBuild>(key: environmentKey, available: {
         #if RRAM_EDGE_FLOAT_AVX2
-        if cpuRunsHaswellCode() { return [.portable, .avx2] }
+        if CPUFeatures.runsHaswellCode { return [.portable, .avx2] }
         #endif
         return [.portable]
-    }()
+    }())
+    public static var available: [FloatKernelBuild] { choice.available }
 
     /// The build in use: the environment's choice when it names an available build, else the
     /// fastest available one. `edgecli` rejects an unknown or unavailable value before any work.
-    public static let selected: FloatKernelBuild = {
-        if let v = getenv(environmentKey).map({ String(cString: $0) }), let b = FloatKernelBuild(rawValue: v), available.contains(b) { return b }
-        return available.last!
-    }()
+    public static var selected: FloatKernelBuild { choice.selected }
 
     /// nil when the environment variable is unset or valid; else what is wrong with it.
-    public static var environmentProblem: String? {
-        guard let raw = getenv(environmentKey) else { return nil }
-        let v = String(cString: raw)
-        guard let b = FloatKernelBuild(rawValue: v) else {
-            return "\(environmentKey)='\(v)' is not one of \(FloatKernelBuild.allCases.map(\.rawValue).joined(separator: ", "))"
-        }
-        guard available.contains(b) else { return "\(environmentKey)=\(v): this binary or CPU has only \(available.map(\.rawValue).joined(separator: ", "))" }
-        return nil
-    }
-
-    /// The CPU features `-target-cpu haswell` may use, as Linux reports them (the kernel clears
-    /// AVX flags when the OS does not save the YMM registers). Elsewhere: false.
-    static func cpuRunsHaswellCode() -> Bool {
-        #if os(Linux)
-        guard let f = fopen("/proc/cpuinfo", "r") else { return false }
-        defer { fclose(f) }
-        var line: UnsafeMutablePointer<CChar>? = nil, cap = 0
-        defer { free(line) }
-        while getline(&line, &cap, f) > 0 {
-            let s = String(cString: line!)
-            guard s.hasPrefix("flags") else { continue }
-            let flags = Set(s.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init))
-            return ["avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe", "popcnt", "abm"].allSatisfy(flags.contains)
-        }
-        return false
-        #else
-        return false
-        #endif
-    }
+    public static var environmentProblem: String? { choice.problem }
 }
 
 /// Scratch of one GEMM caller (one per worker).

@@ -1,9 +1,8 @@
 // `edgecli bench infer MODEL`: integer inference speed of a model file with the fast engine:
 // batch-1 latency (median of R timed runs after warm-up) and batch-256 throughput, at 1 and 2
-// threads, and MAC/s. Build for figures: `swift build -c release --static-swift-stdlib`
-// (portable), and the host-tuned build with the flags of scripts/build-flags.sh
-// (`-target-cpu native` and the AVX2 u8 x i8 kernel); scripts/bench-infer.sh runs both,
-// scripts/bench-vs-ort.sh compares both with ONNX Runtime int8.
+// threads, and MAC/s, with the integer kernel set in use (IntDispatch: chosen at startup,
+// `RRAM_EDGE_INT_KERNELS` overrides). Build for figures: `swift build -c release`;
+// scripts/bench-vs-ort.sh compares every kernel set with ONNX Runtime int8.
 import Foundation
 import DataIO
 import Kernels
@@ -120,11 +119,12 @@ enum BenchInferCommand {
         let arch = "other"
         #endif
         if json {
-            var r: [String: Any] = ["bench": "infer", "model": path, "macs_per_image": macs, "images": source, "arch": arch, "results": results]
+            var r: [String: Any] = ["bench": "infer", "model": path, "macs_per_image": macs, "images": source, "arch": arch,
+                                    "int_kernels": IntDispatch.selected.rawValue, "results": results]
             if breakdown { r["breakdown"] = prefixes }
             try printJSON(r)
         } else {
-            print("model \(path): \(macs) MACs per image; images: \(source)")
+            print("model \(path): \(macs) MACs per image; images: \(source); integer kernels: \(IntDispatch.selected.rawValue)")
         }
         return 0
     }

@@ -1,6 +1,7 @@
 // edgecli: the command line of rram-edge. Each command lives in its own file and is
 // registered here; `edgecli help` lists them.
 import Foundation
+import Kernels
 import Training
 
 let commands = Registry.all
@@ -25,7 +26,7 @@ guard let command = commands.first(where: { $0.name == name }) else {
     printErr("edgecli: unknown command '\(name)'\n" + usage())
     exit(2)
 }
-if let problem = FloatDispatch.environmentProblem {
+for problem in [FloatDispatch.environmentProblem, IntDispatch.environmentProblem].compactMap({ $0 }) {
     printErr("edgecli: error: \(problem)")
     exit(2)
 }

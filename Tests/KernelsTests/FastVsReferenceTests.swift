@@ -2,9 +2,16 @@
 // with deliberate saturation at the edges (and a check that saturation actually happened).
 
 import XCTest
+import CrossbarLayout
 import FixedPoint
 import Randomness
 @testable import Kernels
+#if arch(x86_64)
+@testable import CrossbarBlocksAVX2
+#endif
+
+/// Whether this CPU runs the AVX2 kernel set (the u8 x i8 kernel and the vector ADC).
+let cpuRunsAVX2Set = IntDispatch.available.contains(.avx2)
 
 final class FastVsReferenceTests: XCTestCase {
 
@@ -254,14 +261,18 @@ final class FastVsReferenceTests: XCTestCase {
             let os = p.outputShape(for: s)
             // odd cases: the geometry knows the real code range (longer Int16 chunks, as the engine does)
             let geo = CrossbarGeometry(p, inShape: s, maxCode: case_ % 2 == 1 ? Int64((1 << codeBits) - 1) : 255)
-            let pairs = Int16PairKernel(geo, p)
+            // the pair kernel in every kernel set's build
+            let pairSets = IntDispatch.available.map { Int16PairKernel(geo, p, set: $0) }
+            let pairs = pairSets[0]
             if (0..<geo.tileCount).contains(where: { pairs.tilePairs[$0] > pairs.chunkRows }) && pairs.chunkRows > 1 { chunked += 1 }
             if geo.groups > 1 { multiGroup += 1 }
-            // u8 x i8 kernel (host-tuned builds): eligible exactly when a pair of products fits Int16
+            // u8 x i8 kernel (kernel set avx2): eligible exactly when a pair of products fits Int16
             let pairBound = 2 * Int(geo.maxCode) * geo.maxAbsWeight
-            let quads = U8QuadKernel(geo, p)
-            XCTAssertEqual(quads != nil, Fast.hasU8Kernel && pairBound <= Int(Int16.max), "u8 eligibility, case \(case_)")
-            XCTAssertEqual(Fast.crossbarKernel(p, inShape: s, maxCode: geo.maxCode).name, quads?.name ?? pairs.name, "the chosen kernel, case \(case_)")
+            let quads = cpuRunsAVX2Set ? U8QuadKernel(geo, p, set: .avx2) : nil
+            XCTAssertNil(U8QuadKernel(geo, p, set: .portable))
+            XCTAssertEqual(quads != nil, cpuRunsAVX2Set && pairBound <= Int(Int16.max), "u8 eligibility, case \(case_)")
+            XCTAssertEqual(Fast.crossbarKernel(p, inShape: s, maxCode: geo.maxCode, set: IntDispatch.available.last!).name,
+                           quads?.name ?? pairs.name, "the chosen kernel, case \(case_)")
             if let quads {
                 u8Cases += 1
                 // several runs between flushes in some tile's schedule
@@ -269,13 +280,12 @@ final class FastVsReferenceTests: XCTestCase {
                     quads.flush[quads.flushStart[t * geo.groups + g] + 1] != U8QuadKernel.sentinel } }) { u8Chunked += 1 }
                 if p.inChannels % 4 != 0 || p.tiles.count > 1 { u8PartialQuad += 1 }
             }
-            XCTAssertTrue(!geo.vectorADC || Fast.hasVectorADC)
-            if geo.vectorADC { vectorADCCases += 1 }
+            if geo.vectorADC && cpuRunsAVX2Set { vectorADCCases += 1 }
             if os.h * os.w % 4 != 0 { partialBlock += 1 }
             if os.h * os.w >= 4 { fullBlock += 1 }
             let hwc = toHWC(x, s).map { Int16($0) }
             // every variant that applies, each against the reference
-            var variants: [any CrossbarSumsKernel] = [pairs]
+            var variants: [any CrossbarSumsKernel] = pairSets
             if let quads { variants.append(quads) }
             for kernel in variants {
                 var got = [Int32](repeating: 0, count: os.count)
@@ -288,11 +298,11 @@ final class FastVsReferenceTests: XCTestCase {
                 } }
                 for (t, tile) in p.tiles.enumerated() {
                     let gotTile = toCHW(Array(tileBuf[(t * os.count)..<((t + 1) * os.count)]), os)
-                    assertBitExact(expTiles[t], gotTile, stage: "crossbar case \(case_) \(kernel.name) tile \(t) ADC")
+                    assertBitExact(expTiles[t], gotTile, stage: "crossbar case \(case_) \(kernel.name) (\(Self.set(kernel))) tile \(t) ADC")
                     let hi = Int32((1 << (tile.bits - 1)) - 1), lo = -hi - 1
                     if kernel === pairs { for v in expTiles[t] { total += 1; if v == hi || v == lo { saturated += 1 } } }
                 }
-                assertBitExact(expected, toCHW(got, os), stage: "crossbar case \(case_) \(kernel.name) digital sum")
+                assertBitExact(expected, toCHW(got, os), stage: "crossbar case \(case_) \(kernel.name) (\(Self.set(kernel))) digital sum")
             }
         }
         XCTAssertGreaterThan(saturated, total / 50, "ADC saturation exercised (\(saturated) of \(total))")
@@ -302,8 +312,8 @@ final class FastVsReferenceTests: XCTestCase {
         XCTAssertGreaterThan(multiGroup, 200, "more than 16 outputs")
         XCTAssertGreaterThan(partialBlock, 200); XCTAssertGreaterThan(fullBlock, 500)
         XCTAssertLessThan(saturated, total / 2, "most ADC codes unsaturated (\(saturated) of \(total))")
-        if Fast.hasVectorADC { XCTAssertGreaterThan(vectorADCCases, 200, "vector ADC exercised") }
-        if Fast.hasU8Kernel {
+        if cpuRunsAVX2Set {
+            XCTAssertGreaterThan(vectorADCCases, 200, "vector ADC exercised")
             // u8 x i8 kernel: several Int16 chunks per tile, segments not a multiple of 4 rows
             XCTAssertGreaterThan(u8Cases, 300, "u8 x i8 kernel exercised")
             XCTAssertGreaterThan(u8Chunked, 50, "u8 Int16 chunk flushes exercised")
@@ -313,11 +323,18 @@ final class FastVsReferenceTests: XCTestCase {
         }
     }
 
-    #if arch(x86_64) && RRAM_EDGE_AVX2
+    /// The kernel set of a kernel variant, for failure messages.
+    static func set(_ k: any CrossbarKernel) -> String {
+        if let pairs = k as? Int16PairKernel { return pairs.set.rawValue }
+        return k is U8QuadKernel ? "avx2" : "portable"
+    }
+
+    #if arch(x86_64)
     /// The vector (Double) ADC == the reference ADC: random gains with a right shift <= 52 and
     /// accumulators with |acc * multiplier| < 2^52, every rounding rule, ties (multipliers
     /// `odd * 2^(s-1)` with odd accumulators), saturation.
-    func testVectorADC() {
+    func testVectorADC() throws {
+        try XCTSkipUnless(cpuRunsAVX2Set, "this CPU does not run the AVX2 kernel set")
         var rng = Xoshiro256StarStar(seed: 47)
         var ties = 0, saturated = 0, total = 0
         for case_ in 0..<3000 {
@@ -336,7 +353,7 @@ final class FastVsReferenceTests: XCTestCase {
             }
             let scale = Double(m) * Double(sign: .plus, exponent: -s, significand: 1)
             let lo = -(1 << (bits - 1)), hi = (1 << (bits - 1)) - 1
-            let got = Fast.adcVector4(a, SIMD4(repeating: scale), rule, SIMD4(repeating: Double(lo)), SIMD4(repeating: Double(hi)))
+            let got = CrossbarBlocksAVX2.adcVector4(a, SIMD4(repeating: scale), rule, SIMD4(repeating: Double(lo)), SIMD4(repeating: Double(hi)))
             for k in 0..<4 {
                 let exp = Reference.adc(a[k], tile)
                 XCTAssertEqual(got[k], exp, "case \(case_): acc \(a[k]) m \(m) shift \(shift) rule \(rule) bits \(bits)")
@@ -369,9 +386,9 @@ final class FastVsReferenceTests: XCTestCase {
             var t: [[Int32]] = []
             let expected = Reference.crossbar(x, shape: s, p, tileADC: &t)
             let geo = CrossbarGeometry(p, inShape: s, maxCode: maxCode)
-            let quads = U8QuadKernel(geo, p)
-            XCTAssertEqual(quads != nil, Fast.hasU8Kernel && maxCode <= 127)
-            var variants: [any CrossbarSumsKernel] = [Int16PairKernel(geo, p)]
+            let quads = cpuRunsAVX2Set ? U8QuadKernel(geo, p, set: .avx2) : nil
+            XCTAssertEqual(quads != nil, cpuRunsAVX2Set && maxCode <= 127)
+            var variants: [any CrossbarSumsKernel] = IntDispatch.available.map { Int16PairKernel(geo, p, set: $0) }
             if let quads { variants.append(quads) }
             for kernel in variants {
                 var got = [Int32](repeating: 0, count: 3)
@@ -379,7 +396,7 @@ final class FastVsReferenceTests: XCTestCase {
                 x.map { Int16($0) }.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
                     kernel.sums(src: src.baseAddress!, dst: dst.baseAddress!, scratch: patch.pointer, tileOut: nil)
                 } }
-                assertBitExact(expected, got, stage: "extreme code \(code) weight \(wt), \(kernel.name)")
+                assertBitExact(expected, got, stage: "extreme code \(code) weight \(wt), \(kernel.name) (\(Self.set(kernel)))")
             }
             // acc = 512 * code * wt, gain ~ 2^30 * ... saturates at 16 bits
             XCTAssertEqual(t[0][0], wt < 0 ? -32768 : 32767)
@@ -468,17 +485,17 @@ final class FastVsReferenceTests: XCTestCase {
             let os = p.outputShape(for: s)
             let expected = Reference.affineQuant(Reference.crossbar(x, shape: s, p, tileADC: &tiles), shape: os, act)
             let geo = CrossbarGeometry(p, inShape: s, fusing: act, maxCode: maxCode)
-            let narrow = NarrowFusedKernel(geo, p), quads = U8QuadKernel(geo, p)
+            let narrow = NarrowFusedKernel(geo, p), quads = cpuRunsAVX2Set ? U8QuadKernel(geo, p, set: .avx2) : nil
             if narrow != nil {
                 narrowCases += 1
                 // windows read in place (no padding involved) for at least one block
                 if os.h * os.w >= 1 && p.padH == 0 && p.padW == 0 { inPlace += 1 }
             }
             if quads != nil { u8Cases += 1 }
-            XCTAssertEqual(Fast.fusedCrossbarKernel(p, inShape: s, fusing: act, maxCode: maxCode).name,
+            XCTAssertEqual(Fast.fusedCrossbarKernel(p, inShape: s, fusing: act, maxCode: maxCode, set: IntDispatch.available.last!).name,
                            narrow?.name ?? quads?.name ?? Int16PairKernel(geo, p).name, "the chosen kernel, case \(case_)")
             // every variant that applies, each against the reference
-            var variants: [any CrossbarActivationKernel] = [Int16PairKernel(geo, p)]
+            var variants: [any CrossbarActivationKernel] = IntDispatch.available.map { Int16PairKernel(geo, p, set: $0) }
             if let narrow { variants.append(narrow) }
             if let quads { variants.append(quads) }
             for kernel in variants {
@@ -487,7 +504,7 @@ final class FastVsReferenceTests: XCTestCase {
                 toHWC(x, s).map { Int16($0) }.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
                     kernel.activationCodes(src: src.baseAddress!, dst: dst.baseAddress!, scratch: patch.pointer)
                 } }
-                assertBitExact(expected, toCHW(got.map { Int32($0) }, os), stage: "fused crossbar+activation case \(case_), \(kernel.name)")
+                assertBitExact(expected, toCHW(got.map { Int32($0) }, os), stage: "fused crossbar+activation case \(case_), \(kernel.name) (\(Self.set(kernel)))")
             }
             for v in expected { if v == 0 { zero += 1 } else if v == (1 << outBits) - 1 { top += 1 } else { mid += 1 } }
         }
@@ -496,6 +513,6 @@ final class FastVsReferenceTests: XCTestCase {
         XCTAssertGreaterThan(fusedCases - narrowCases, 200, "layers too wide for the narrow kernel")
         XCTAssertGreaterThan(top, 500); XCTAssertGreaterThan(zero, 500); XCTAssertGreaterThan(mid, 500)
         XCTAssertGreaterThan(inPlace, 30, "narrow windows read in place")
-        if Fast.hasU8Kernel { XCTAssertGreaterThan(u8Cases, 100, "wide fused u8 x i8 kernel exercised") }
+        if cpuRunsAVX2Set { XCTAssertGreaterThan(u8Cases, 100, "wide fused u8 x i8 kernel exercised") }
     }
 }

@@ -3,6 +3,7 @@
 // tricks), the convolution over an explicitly zero-padded input, saturation by comparisons.
 
 import XCTest
+import CrossbarLayout
 import FixedPoint
 import Randomness
 @testable import Kernels

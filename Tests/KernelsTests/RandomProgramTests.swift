@@ -115,21 +115,24 @@ final class RandomProgramTests: XCTestCase {
                 XCTFail("generated program \(case_) should be valid: \(error)"); continue
             }
             valid += 1
-            let engine = try Engine(program: p, threads: 2)
-            fusedTotal += engine.compiled.fusedCount
-            let n = engine.inputCount
-            let images = (0..<(3 * n)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-            let batch = engine.inferBatch(images, count: 3, threads: 2)
-            for i in 0..<3 {
-                let px = Array(images[(i * n)..<((i + 1) * n)])
-                let ref = Reference.run(p, pixels: px)
-                let tr = engine.trace(pixels: px)
-                for t in 0..<p.tensors.count { assertBitExact(ref.tensors[t], tr.tensors[t], stage: "program \(case_) image \(i) tensor \(t)") }
-                for k in 0..<p.nodes.count where !ref.tileADC[k].isEmpty {
-                    for t in 0..<ref.tileADC[k].count { assertBitExact(ref.tileADC[k][t], tr.tileADC[k][t], stage: "program \(case_) node \(k) tile \(t)") }
+            // every kernel set this CPU runs
+            for set in IntDispatch.available {
+                let engine = try Engine(program: p, threads: 2, kernels: set)
+                if set == IntDispatch.available[0] { fusedTotal += engine.compiled.fusedCount }
+                let n = engine.inputCount
+                let images = (0..<(3 * n)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                let batch = engine.inferBatch(images, count: 3, threads: 2)
+                for i in 0..<3 {
+                    let px = Array(images[(i * n)..<((i + 1) * n)])
+                    let ref = Reference.run(p, pixels: px)
+                    let tr = engine.trace(pixels: px)
+                    for t in 0..<p.tensors.count { assertBitExact(ref.tensors[t], tr.tensors[t], stage: "program \(case_) \(set) image \(i) tensor \(t)") }
+                    for k in 0..<p.nodes.count where !ref.tileADC[k].isEmpty {
+                        for t in 0..<ref.tileADC[k].count { assertBitExact(ref.tileADC[k][t], tr.tileADC[k][t], stage: "program \(case_) \(set) node \(k) tile \(t)") }
+                    }
+                    let m = engine.outputCount
+                    assertBitExact(ref.tensors[p.output], Array(batch.logits[(i * m)..<((i + 1) * m)]), stage: "program \(case_) \(set) image \(i) fused logits")
                 }
-                let m = engine.outputCount
-                assertBitExact(ref.tensors[p.output], Array(batch.logits[(i * m)..<((i + 1) * m)]), stage: "program \(case_) image \(i) fused logits")
             }
         }
         XCTAssertEqual(valid, 250)

@@ -38,6 +38,24 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r.code, 0, r.err)
     }
 
+    /// RRAM_EDGE_INT_KERNELS (Kernels/IntDispatch.swift): the same rule; `edgecli version` names
+    /// the set in use and the sets available.
+    func testIntKernelVariableIsValidatedAndNamed() throws {
+        var r = try edgecli(["version"], environment: ["RRAM_EDGE_INT_KERNELS": "vnni"])
+        XCTAssertEqual(r.code, 2, r.err)
+        XCTAssertTrue(r.err.contains("RRAM_EDGE_INT_KERNELS='vnni'") && r.err.contains("portable, avx2"), r.err)
+        for set in IntDispatch.available {
+            r = try edgecli(["version", "--json"], environment: ["RRAM_EDGE_INT_KERNELS": set.rawValue])
+            XCTAssertEqual(r.code, 0, r.err)
+            XCTAssertTrue(r.out.contains("\"int_kernels\":\"\(set.rawValue)\""), r.out)
+        }
+        if !IntDispatch.available.contains(.avx2) {
+            r = try edgecli(["version"], environment: ["RRAM_EDGE_INT_KERNELS": "avx2"])
+            XCTAssertEqual(r.code, 2, r.err)
+            XCTAssertTrue(r.err.contains("has only portable"), r.err)
+        }
+    }
+
     /// `prune --hysteresis-exempt`: names are checked against the task's masked layers before any
     /// data is read or the run directory is made.
     func testPruneChecksHysteresisExemptLayers() throws {

@@ -1,5 +1,6 @@
 // Fast residual addition on HWC buffers (DATAPATH.md section 16).
 
+import CrossbarLayout
 import FixedPoint
 
 /// Set-up constants of one residual addition.

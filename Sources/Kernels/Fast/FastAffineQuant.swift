@@ -1,5 +1,6 @@
 // Fast inputQuant / activation on an HWC buffer (DATAPATH.md sections 3 and 7).
 
+import CrossbarLayout
 import FixedPoint
 
 /// Set-up constants of one affine quantizer.

@@ -11,13 +11,15 @@
 // | type | layout | computes | chosen when |
 // |---|---|---|---|
 // | `Int16PairKernel` (FastCrossbarBlocked.swift) | rows in pairs, Int16 | sums, fused codes | always possible |
-// | `U8QuadKernel` (FastCrossbarU8.swift) | rows in quads, Int8 | sums, fused codes | build has it, `2 * maxCode * maxAbsWeight <= 2^15 - 1` |
+// | `U8QuadKernel` (FastCrossbarU8.swift) | rows in quads, Int8 | sums, fused codes | kernel set `avx2`, `2 * maxCode * maxAbsWeight <= 2^15 - 1` |
 // | `NarrowFusedKernel` (FastCrossbarNarrow.swift) | `[row][out]` Int16 | fused codes | fused, accumulator bound `< 2^15 - 1` |
 //
 // `Fast.crossbarKernel` and `Fast.fusedCrossbarKernel` choose once per node, in the order of
 // the last column (the first that applies, from the bottom up); the engine stores the chosen
-// kernel in its step.
+// kernel in its step. The block kernels' set-up (weight packing) is here; their loops are in
+// CrossbarBlocks, compiled once per kernel set (IntDispatch.swift).
 
+import CrossbarLayout
 import FixedPoint
 
 /// Namespace of the fast kernels.
@@ -54,8 +56,8 @@ public final class CrossbarGeometry: @unchecked Sendable {
     @usableFromInline let adcRound: UnsafeMutablePointer<RoundingConst>
     @usableFromInline let adcLo: UnsafeMutablePointer<Int64>
     @usableFromInline let adcHi: UnsafeMutablePointer<Int64>
-    /// Vector ADC (builds with `Fast.hasVectorADC`, FastCrossbarU8.swift): used when
-    /// `vectorADC`; per tile the gain as a Double `multiplier * 2^-(31 - shift)` (exact: a
+    /// Vector ADC (the AVX2 build of the block loops, CrossbarBlocks/QuadAccumulator.swift): used
+    /// when `vectorADC` (every tile exact in Double lanes); per tile the gain as a Double `multiplier * 2^-(31 - shift)` (exact: a
     /// power-of-two scaling) and the rounding rule.
     public let vectorADC: Bool
     @usableFromInline let adcScale: UnsafeMutablePointer<Double>
@@ -73,6 +75,8 @@ public final class CrossbarGeometry: @unchecked Sendable {
     /// Fused plans: per output channel, the levels its accumulator can reach
     /// (`#{k : T_k[o] <= maxCode * (sum of o's positive weights)}`: codes are in `0...maxCode`).
     public let channelLevels: [Int]
+    /// The same data as the block loops read it (the memory stays this object's).
+    public let layout: BlockLayout
 
     /// Whether `act` can be fused into this single-tile layer (see `CrossbarActivationKernel`):
     /// one tile, multipliers >= 0, at most `maxLevels` output levels, thresholds fit Int32.
@@ -186,7 +190,7 @@ public final class CrossbarGeometry: @unchecked Sendable {
         // <= 52 (the rounding bias stays exact)
         adcScale = .allocate(capacity: tileCount)
         adcRule = .allocate(capacity: tileCount)
-        var vadc = Fast.hasVectorADC
+        var vadc = true
         for (t, tile) in p.tiles.enumerated() {
             let s = 31 - Int(tile.shift)
             adcScale[t] = Double(tile.multiplier) * Double(sign: .plus, exponent: -s, significand: 1)
@@ -195,6 +199,12 @@ public final class CrossbarGeometry: @unchecked Sendable {
             if !(s <= 52 && accBound * Double(tile.multiplier) < 0x1p52) { vadc = false }
         }
         vectorADC = vadc
+        layout = BlockLayout(inH: inShape.h, inW: inShape.w, inC: inShape.c, outH: outShape.h, outW: outShape.w,
+                             kh: kh, kw: kw, sh: sh, sw: sw, ph: ph, pw: pw, cout: cout, tileCount: tileCount, groups: groups,
+                             segments: segments, segmentOffset: segmentOffset, tileSegStart: tileSegStart,
+                             adcMult: adcMult, adcRound: adcRound, adcLo: adcLo, adcHi: adcHi,
+                             vectorADC: vadc, adcScale: adcScale, adcRule: adcRule,
+                             zeroRow: zeroRow, fusedLevels: fusedLevels, thresholds: thresholds)
     }
 
     /// The segments' fields, for the kernels' set-up: (y, x, cLo, cHi, packedOffset).
@@ -267,21 +277,22 @@ public protocol CrossbarActivationKernel: CrossbarKernel {
 }
 
 extension Fast {
-    /// The sums kernel of a crossbar node: the u8 x i8 kernel where this build has it and the
-    /// layer is eligible, else the Int16 pair kernel.
-    public static func crossbarKernel(_ p: CrossbarParams, inShape: TensorShape, maxCode: Int64 = 255) -> any CrossbarSumsKernel {
+    /// The sums kernel of a crossbar node: the u8 x i8 kernel where the kernel set has it and
+    /// the layer is eligible, else the Int16 pair kernel.
+    public static func crossbarKernel(_ p: CrossbarParams, inShape: TensorShape, maxCode: Int64 = 255,
+                                      set: IntKernelSet = IntDispatch.selected) -> any CrossbarSumsKernel {
         let geo = CrossbarGeometry(p, inShape: inShape, maxCode: maxCode)
-        return U8QuadKernel(geo, p) ?? Int16PairKernel(geo, p)
+        return U8QuadKernel(geo, p, set: set) ?? Int16PairKernel(geo, p, set: set)
     }
 
     /// The fused kernel of a crossbar node and the activation `act` after it
     /// (`CrossbarGeometry.canFuse` must hold): the narrow kernel when the accumulator bound fits
     /// Int16 lanes, else as `crossbarKernel`.
     public static func fusedCrossbarKernel(_ p: CrossbarParams, inShape: TensorShape, fusing act: AffineQuantParams,
-                                           maxCode: Int64 = 255) -> any CrossbarActivationKernel {
+                                           maxCode: Int64 = 255, set: IntKernelSet = IntDispatch.selected) -> any CrossbarActivationKernel {
         let geo = CrossbarGeometry(p, inShape: inShape, fusing: act, maxCode: maxCode)
         if let k = NarrowFusedKernel(geo, p) { return k }
-        return U8QuadKernel(geo, p) ?? Int16PairKernel(geo, p)
+        return U8QuadKernel(geo, p, set: set) ?? Int16PairKernel(geo, p, set: set)
     }
 
     /// Gathers the patch of output pixel (oy, ox) in packed order. The row padding of each tile
@@ -311,57 +322,5 @@ extension Fast {
                 for j in 0..<n { d[j] = 0 }
             }
         }
-    }
-
-    /// Window origins of 4 output pixels: the offsets of their top-left corners
-    /// `((oy*sh - ph)*W + (ox*sw - pw))*C` in the HWC input, when all 4 windows lie inside the
-    /// map (then a segment's input run starts at `origin + segmentOffset[s]`); nil otherwise.
-    @inlinable @inline(__always)
-    static func windowOrigins(_ geo: CrossbarGeometry, _ oy: SIMD4<Int>, _ ox: SIMD4<Int>) -> SIMD4<Int>? {
-        let iy = oy &* geo.sh &- geo.ph, ix = ox &* geo.sw &- geo.pw
-        let inside = iy.min() >= 0 && ix.min() >= 0 && iy.max() &+ geo.kh <= geo.inShape.h && ix.max() &+ geo.kw <= geo.inShape.w
-        return inside ? (iy &* geo.inShape.w &+ ix) &* geo.inShape.c : nil
-    }
-
-    /// The offset of segment `sg`'s input run for output pixel (oy, ox), or nil when the kernel
-    /// position lies outside the map (the run is then zero codes).
-    @inlinable @inline(__always)
-    static func segmentStart(_ geo: CrossbarGeometry, _ sg: UnsafePointer<Int>, _ oy: Int, _ ox: Int) -> Int? {
-        let iy = oy &* geo.sh &- geo.ph &+ sg[0]
-        let ix = ox &* geo.sw &- geo.pw &+ sg[1]
-        if iy >= 0 && iy < geo.inShape.h && ix >= 0 && ix < geo.inShape.w {
-            return (iy &* geo.inShape.w &+ ix) &* geo.inShape.c &+ sg[2]
-        }
-        return nil
-    }
-
-    /// One ADC conversion (DATAPATH.md section 6), branch-free: `RoundingConst.apply` then the
-    /// saturation. `|acc * m| < 2^62` (validate): no wrap.
-    @inlinable @inline(__always)
-    static func adcCode(_ acc: Int32, _ m: Int64, _ rc: RoundingConst, _ lo: Int64, _ hi: Int64) -> Int32 {
-        let x = Int64(acc) &* m
-        let q0 = (x &+ (x > 0 ? rc.biasPos : rc.biasNeg)) &>> rc.shift
-        let q = q0 &- ((x & rc.mask) == rc.tieEven ? (q0 & 1) : 0)
-        return Int32(truncatingIfNeeded: Swift.min(Swift.max(q, lo), hi))
-    }
-
-    /// Output coordinates of the block of `count` (1...4) pixels starting at (y0, x0) in a map of
-    /// width `ow` (entries past `count` repeat the last pixel), without divisions.
-    @inlinable @inline(__always)
-    static func blockCoords(_ y0: Int, _ x0: Int, _ count: Int, _ ow: Int) -> (SIMD4<Int>, SIMD4<Int>) {
-        var oy = SIMD4<Int>(), ox = SIMD4<Int>()
-        var y = y0, x = x0
-        for i in 0..<4 {
-            oy[i] = y; ox[i] = x
-            if i &+ 1 < count { x &+= 1; if x == ow { x = 0; y &+= 1 } }
-        }
-        return (oy, ox)
-    }
-
-    /// (y, x) advanced by `n` (<= 4) pixels in a map of width `ow`.
-    @inlinable @inline(__always)
-    static func advance(_ y: inout Int, _ x: inout Int, _ n: Int, _ ow: Int) {
-        x &+= n
-        while x >= ow { x &-= ow; y &+= 1 }
     }
 }

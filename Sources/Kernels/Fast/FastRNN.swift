@@ -4,6 +4,7 @@
 // the previous hidden codes from a scratch vector. The combiner, the hidden quantizer and the
 // fused average + output quantizer use the set-up rounding constants (FastRounding.swift).
 
+import CrossbarLayout
 import FixedPoint
 
 /// Set-up of one rnn layer: the two crossbar kernels and the combiner constants. Immutable.
@@ -18,14 +19,14 @@ public final class RNNPlan: @unchecked Sendable {
     @usableFromInline let stateShift: Int64
     @usableFromInline let output: AffinePlan
 
-    /// `maxCode`: the largest input code (the input tensor's range).
-    public init(_ p: RNNParams, steps: Int, maxCode: Int64) {
+    /// `maxCode`: the largest input code (the input tensor's range); `set`: the kernel set.
+    public init(_ p: RNNParams, steps: Int, maxCode: Int64, set: IntKernelSet = IntDispatch.selected) {
         self.steps = steps
         inputSize = p.inputSize
         hiddenSize = p.hiddenSize
-        inputKernel = Fast.crossbarKernel(p.input, inShape: TensorShape(c: p.inputSize, h: 1, w: 1), maxCode: maxCode)
+        inputKernel = Fast.crossbarKernel(p.input, inShape: TensorShape(c: p.inputSize, h: 1, w: 1), maxCode: maxCode, set: set)
         hiddenMax = (Int64(1) << Int64(p.hiddenBits)) - 1
-        recurrentKernel = Fast.crossbarKernel(p.recurrent, inShape: TensorShape(c: p.hiddenSize, h: 1, w: 1), maxCode: hiddenMax)
+        recurrentKernel = Fast.crossbarKernel(p.recurrent, inShape: TensorShape(c: p.hiddenSize, h: 1, w: 1), maxCode: hiddenMax, set: set)
         inputTiles = p.input.tiles.count
         recurrentTiles = p.recurrent.tiles.count
         mx = Int64(p.inputMultiplier); mh = Int64(p.recurrentMultiplier)
