@@ -1,22 +1,19 @@
 #!/bin/sh
 # Speed ratios against ONNX Runtime int8 on this machine: batch-1 latency and batch-256
-# throughput at 1 and 2 threads, for the portable build and the host-tuned build, measured
-# interleaved (ORT, portable, host-tuned, ORT, ...) so that all three see the same load; the
-# figures are medians over ROUNDS rounds.
-#
-# The build flags live in scripts/build-flags.sh (one place): the portable build is plain
-# `swift build -c release`; the host-tuned build adds $HOST_TUNED_FLAGS (AVX2 code generation and
-# the u8 x i8 `vpmaddubsw` crossbar kernel, docs/DATAPATH.md section 12).
+# throughput at 1 and 2 threads, for every integer kernel set this CPU runs, all from the binary
+# users build (`swift build -c release`; RRAM_EDGE_INT_KERNELS chooses the set), measured
+# interleaved (ORT, portable, avx2, ORT, ...) so that all see the same load; the figures are
+# medians over ROUNDS rounds.
 #
 # ORT is not part of the project: the reference script (shared/bench/ort_reference.py next to
 # the repository, or $ORT_SCRIPT) runs in its own venv ($ORT_PYTHON, default /tmp/ortref/bin/python;
-# set-up: python3 -m venv /tmp/ortref && /tmp/ortref/bin/pip install numpy onnx onnxruntime).
+# set-up: python3 -m venv /tmp/ortref && /tmp/ortref/bin/pip install numpy onnx onnxruntime sympy).
 # Without it the script still prints our figures.
 #
 # usage: scripts/bench-vs-ort.sh [MODEL] [ROUNDS]      (default golden/fashion-mnist.rram, 3)
+#        SKIP_BUILD=1 uses the binary already in .build/release.
 set -eu
 cd "$(dirname "$0")/.."
-. scripts/build-flags.sh
 MODEL=${1:-golden/fashion-mnist.rram}
 ROUNDS=${2:-3}
 DATA=${FMNIST_DIR:-/usr/share/datasets/fashion-mnist}
@@ -25,15 +22,9 @@ ORT_SCRIPT=${ORT_SCRIPT:-$(cd .. && pwd)/shared/bench/ort_reference.py}
 OUT=${BENCH_OUT:-/tmp/bench-vs-ort}
 mkdir -p "$OUT"
 rm -f "$OUT"/*.jsonl
-
-# (the same build commands as scripts/bench-infer.sh, so both share the build directories;
-# SKIP_BUILD=1 uses the binaries already in $PORTABLE_SCRATCH and $HOST_TUNED_SCRATCH)
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-    # shellcheck disable=SC2086
-    swift build -c release --static-swift-stdlib $PORTABLE_FLAGS --scratch-path "$PORTABLE_SCRATCH" >/dev/null
-    # shellcheck disable=SC2086
-    swift build -c release --static-swift-stdlib $HOST_TUNED_FLAGS --scratch-path "$HOST_TUNED_SCRATCH" >/dev/null
-fi
+if [ "${SKIP_BUILD:-0}" != 1 ]; then swift build -c release >/dev/null; fi
+BIN=.build/release/edgecli
+SETS=$("$BIN" version --json | python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)["int_kernels_available"]))')
 
 HAVE_ORT=0
 if [ -x "$ORT_PYTHON" ] && [ -f "$ORT_SCRIPT" ]; then HAVE_ORT=1; else echo "ORT reference not found ($ORT_PYTHON, $ORT_SCRIPT): our figures only"; fi
@@ -44,16 +35,15 @@ while [ "$r" -le "$ROUNDS" ]; do
     if [ "$HAVE_ORT" = 1 ]; then
         "$ORT_PYTHON" "$ORT_SCRIPT" --out "$OUT/ort-models" | grep '"threads"' >> "$OUT/ort.jsonl"
     fi
-    for build in portable host-tuned; do
-        if [ "$build" = portable ]; then bin=$PORTABLE_SCRATCH/release/edgecli; else bin=$HOST_TUNED_SCRATCH/release/edgecli; fi
-        "$bin" bench infer "$MODEL" --data "$DATA" --threads 1,2 --json >> "$OUT/$build.jsonl"
+    for set in $SETS; do
+        RRAM_EDGE_INT_KERNELS=$set "$BIN" bench infer "$MODEL" --data "$DATA" --threads 1,2 --json >> "$OUT/$set.jsonl"
     done
     r=$((r + 1))
 done
 
-python3 - "$OUT" "$HAVE_ORT" <<'EOF'
+python3 - "$OUT" "$HAVE_ORT" $SETS <<'EOF'
 import json, statistics, sys
-out, have_ort = sys.argv[1], sys.argv[2] == "1"
+out, have_ort, sets = sys.argv[1], sys.argv[2] == "1", sys.argv[3:]
 def ours(name):
     lat, thr = {}, {}
     for line in open(f"{out}/{name}.jsonl"):
@@ -70,9 +60,9 @@ if have_ort:
             ort_thr.setdefault(r["threads"], []).append(r["batch256_images_per_s"])
     ort_lat = {t: statistics.median(v) for t, v in ort_lat.items()}
     ort_thr = {t: statistics.median(v) for t, v in ort_thr.items()}
-print("medians over rounds; ratio = ours / ORT int8 (target: latency <= 0.50, throughput >= 1.00)")
-print(f"{'build':<11} {'thr':>3} {'lat us':>8} {'ORT us':>8} {'lat ratio':>9} {'img/s':>8} {'ORT img/s':>9} {'thr ratio':>9}")
-for name in ("portable", "host-tuned"):
+print("medians over rounds; ratio = ours / ORT int8")
+print(f"{'kernel set':<11} {'thr':>3} {'lat us':>8} {'ORT us':>8} {'lat ratio':>9} {'img/s':>8} {'ORT img/s':>9} {'thr ratio':>9}")
+for name in sets:
     lat, thr = ours(name)
     for t in sorted(lat):
         ol, ot = ort_lat.get(t), ort_thr.get(t)

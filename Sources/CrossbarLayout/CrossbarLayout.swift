@@ -14,6 +14,7 @@ public struct BlockLayout: @unchecked Sendable {
     /// Segments, 5 Ints each (y, x, cLo, cHi, packedOffset); per segment the offset of its first
     /// input code from the window's top-left corner; per tile (plus one) its first segment.
     public var segments: UnsafePointer<Int>, segmentOffset: UnsafePointer<Int>, tileSegStart: UnsafePointer<Int>
+    public var segmentCount: Int
     /// Per tile: the ADC as integers (gain, rounding, saturation bounds).
     public var adcMult: UnsafePointer<Int64>, adcRound: UnsafePointer<RoundingConst>
     public var adcLo: UnsafePointer<Int64>, adcHi: UnsafePointer<Int64>
@@ -30,7 +31,7 @@ public struct BlockLayout: @unchecked Sendable {
 
     public init(inH: Int, inW: Int, inC: Int, outH: Int, outW: Int, kh: Int, kw: Int, sh: Int, sw: Int, ph: Int, pw: Int,
                 cout: Int, tileCount: Int, groups: Int,
-                segments: UnsafePointer<Int>, segmentOffset: UnsafePointer<Int>, tileSegStart: UnsafePointer<Int>,
+                segments: UnsafePointer<Int>, segmentOffset: UnsafePointer<Int>, tileSegStart: UnsafePointer<Int>, segmentCount: Int,
                 adcMult: UnsafePointer<Int64>, adcRound: UnsafePointer<RoundingConst>, adcLo: UnsafePointer<Int64>, adcHi: UnsafePointer<Int64>,
                 vectorADC: Bool, adcScale: UnsafePointer<Double>, adcRule: UnsafePointer<RoundingRule>,
                 zeroRow: UnsafePointer<Int16>, fusedLevels: Int, thresholds: UnsafePointer<Int32>) {
@@ -38,6 +39,7 @@ public struct BlockLayout: @unchecked Sendable {
         self.kh = kh; self.kw = kw; self.sh = sh; self.sw = sw; self.ph = ph; self.pw = pw
         self.cout = cout; self.tileCount = tileCount; self.groups = groups
         self.segments = segments; self.segmentOffset = segmentOffset; self.tileSegStart = tileSegStart
+        self.segmentCount = segmentCount
         self.adcMult = adcMult; self.adcRound = adcRound; self.adcLo = adcLo; self.adcHi = adcHi
         self.vectorADC = vectorADC; self.adcScale = adcScale; self.adcRule = adcRule
         self.zeroRow = zeroRow; self.fusedLevels = fusedLevels; self.thresholds = thresholds
@@ -57,6 +59,22 @@ public struct PairWeights: @unchecked Sendable {
 
     public init(weights: UnsafeRawPointer, tileWeightOffset: UnsafePointer<Int>, tilePairs: UnsafePointer<Int>, chunkRows: Int) {
         self.weights = weights; self.tileWeightOffset = tileWeightOffset; self.tilePairs = tilePairs; self.chunkRows = chunkRows
+    }
+}
+
+/// The narrow fused kernel's data (FastCrossbarNarrow.swift): weights `[packed row][out padded to
+/// pad]` Int16, thresholds `[level][out padded to pad]` Int16, per packed row the offset of its
+/// input code from the window's top-left corner, per group of 16 outputs the levels it compares;
+/// the tile's rows and its rows rounded up to 8 (a gathered patch's stride).
+public struct NarrowWeights: @unchecked Sendable {
+    public var weights: UnsafeRawPointer, thresholds: UnsafeRawPointer
+    public var rowOffset: UnsafePointer<Int>, groupLevels: UnsafePointer<Int>
+    public var pad: Int, rows: Int, rows8: Int
+
+    public init(weights: UnsafeRawPointer, thresholds: UnsafeRawPointer, rowOffset: UnsafePointer<Int>, groupLevels: UnsafePointer<Int>,
+                pad: Int, rows: Int, rows8: Int) {
+        self.weights = weights; self.thresholds = thresholds; self.rowOffset = rowOffset; self.groupLevels = groupLevels
+        self.pad = pad; self.rows = rows; self.rows8 = rows8
     }
 }
 

@@ -326,6 +326,7 @@ final class FastVsReferenceTests: XCTestCase {
     /// The kernel set of a kernel variant, for failure messages.
     static func set(_ k: any CrossbarKernel) -> String {
         if let pairs = k as? Int16PairKernel { return pairs.set.rawValue }
+        if let narrow = k as? NarrowFusedKernel { return narrow.set.rawValue }
         return k is U8QuadKernel ? "avx2" : "portable"
     }
 
@@ -406,7 +407,7 @@ final class FastVsReferenceTests: XCTestCase {
     /// The narrow fused kernel for 64 outputs at a time (`pad` a multiple of 64: 49 to 64
     /// and 113 to 128 outputs, padding lanes, map tails of one pixel, padded windows) == the
     /// reference.
-    func testFusedNarrow64() {
+    func testFusedNarrow64() throws {
         var rng = Xoshiro256StarStar(seed: 44)
         var cases = 0, partialLanes = 0, oddPixels = 0, padded = 0
         for case_ in 0..<1000 {
@@ -447,11 +448,15 @@ final class FastVsReferenceTests: XCTestCase {
             var tiles: [[Int32]] = []
             let expected = Reference.affineQuant(Reference.crossbar(x, shape: s, p, tileADC: &tiles), shape: os, act)
             let patch = AlignedPatch(narrow.scratchCount)
-            var got = [Int16](repeating: -1, count: os.count)
-            toHWC(x, s).map { Int16($0) }.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
-                narrow.activationCodes(src: src.baseAddress!, dst: dst.baseAddress!, scratch: patch.pointer)
-            } }
-            assertBitExact(expected, toCHW(got.map { Int32($0) }, os), stage: "narrow 64 case \(case_)")
+            let geo = narrow.geometry
+            for set in IntDispatch.available {
+                let kernel = try XCTUnwrap(NarrowFusedKernel(geo, p, set: set))
+                var got = [Int16](repeating: -1, count: os.count)
+                toHWC(x, s).map { Int16($0) }.withUnsafeBufferPointer { src in got.withUnsafeMutableBufferPointer { dst in
+                    kernel.activationCodes(src: src.baseAddress!, dst: dst.baseAddress!, scratch: patch.pointer)
+                } }
+                assertBitExact(expected, toCHW(got.map { Int32($0) }, os), stage: "narrow 64 case \(case_) (\(set))")
+            }
         }
         XCTAssertGreaterThan(cases, 400); XCTAssertGreaterThan(partialLanes, 100)
         XCTAssertGreaterThan(oddPixels, 100); XCTAssertGreaterThan(padded, 150)
@@ -496,7 +501,7 @@ final class FastVsReferenceTests: XCTestCase {
                            narrow?.name ?? quads?.name ?? Int16PairKernel(geo, p).name, "the chosen kernel, case \(case_)")
             // every variant that applies, each against the reference
             var variants: [any CrossbarActivationKernel] = IntDispatch.available.map { Int16PairKernel(geo, p, set: $0) }
-            if let narrow { variants.append(narrow) }
+            if narrow != nil { variants += IntDispatch.available.compactMap { NarrowFusedKernel(geo, p, set: $0) } }
             if let quads { variants.append(quads) }
             for kernel in variants {
                 let patch = AlignedPatch(kernel.scratchCount)

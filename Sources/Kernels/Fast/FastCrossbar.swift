@@ -201,7 +201,7 @@ public final class CrossbarGeometry: @unchecked Sendable {
         vectorADC = vadc
         layout = BlockLayout(inH: inShape.h, inW: inShape.w, inC: inShape.c, outH: outShape.h, outW: outShape.w,
                              kh: kh, kw: kw, sh: sh, sw: sw, ph: ph, pw: pw, cout: cout, tileCount: tileCount, groups: groups,
-                             segments: segments, segmentOffset: segmentOffset, tileSegStart: tileSegStart,
+                             segments: segments, segmentOffset: segmentOffset, tileSegStart: tileSegStart, segmentCount: segmentCount,
                              adcMult: adcMult, adcRound: adcRound, adcLo: adcLo, adcHi: adcHi,
                              vectorADC: vadc, adcScale: adcScale, adcRule: adcRule,
                              zeroRow: zeroRow, fusedLevels: fusedLevels, thresholds: thresholds)
@@ -291,36 +291,7 @@ extension Fast {
     public static func fusedCrossbarKernel(_ p: CrossbarParams, inShape: TensorShape, fusing act: AffineQuantParams,
                                            maxCode: Int64 = 255, set: IntKernelSet = IntDispatch.selected) -> any CrossbarActivationKernel {
         let geo = CrossbarGeometry(p, inShape: inShape, fusing: act, maxCode: maxCode)
-        if let k = NarrowFusedKernel(geo, p) { return k }
+        if let k = NarrowFusedKernel(geo, p, set: set) { return k }
         return U8QuadKernel(geo, p, set: set) ?? Int16PairKernel(geo, p, set: set)
-    }
-
-    /// Gathers the patch of output pixel (oy, ox) in packed order. The row padding of each tile
-    /// is left as is: its weights are 0, so whatever the scratch holds there contributes 0.
-    @inlinable @inline(__always)
-    static func gather(_ src: UnsafePointer<Int16>, _ geo: CrossbarGeometry, _ patch: UnsafeMutablePointer<Int16>,
-                       _ oy: Int, _ ox: Int) {
-        let inH = geo.inShape.h, inW = geo.inShape.w, inC = geo.inShape.c
-        let segs = geo.segments
-        for s in 0..<geo.segmentCount {
-            let sg = segs + 5 &* s
-            let iy = oy &* geo.sh &- geo.ph &+ sg[0]
-            let ix = ox &* geo.sw &- geo.pw &+ sg[1]
-            let cLo = sg[2], n = sg[3] &- cLo
-            let d = patch + sg[4]
-            if iy >= 0 && iy < inH && ix >= 0 && ix < inW {
-                let sp = src + ((iy &* inW &+ ix) &* inC &+ cLo)
-                // explicit 8-lane copy + scalar tail (short runs: a libc memmove call costs more)
-                var j = 0
-                while j &+ 8 <= n {
-                    UnsafeMutableRawPointer(d + j).storeBytes(of: UnsafeRawPointer(sp + j).loadUnaligned(as: SIMD8<Int16>.self),
-                                                              as: SIMD8<Int16>.self)
-                    j &+= 8
-                }
-                while j < n { d[j] = sp[j]; j &+= 1 }
-            } else {
-                for j in 0..<n { d[j] = 0 }
-            }
-        }
     }
 }

@@ -1,0 +1,1 @@
+../CrossbarBlocks/NarrowLoops.swift
