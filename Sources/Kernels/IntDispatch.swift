@@ -5,6 +5,7 @@
 // only. `RRAM_EDGE_INT_KERNELS=portable|avx2` overrides the choice (`edgecli` stops on an unknown
 // or unavailable value); an engine can also be made for a given set (tests run every set).
 import CPUFeatures
+import CrossbarBlocks
 #if arch(x86_64)
 import CrossbarBlocksAVX2
 #endif
@@ -28,4 +29,21 @@ public enum IntDispatch {
     public static var available: [IntKernelSet] { choice.available }
     public static var selected: IntKernelSet { choice.selected }
     public static var environmentProblem: String? { choice.problem }
+}
+
+extension IntDispatch {
+    /// `bench peak` of kernel set `set` (one of `available`): the instruction its crossbar loops
+    /// are built on, the MACs it does, and a run of `iterations` x 12 of it (the return value
+    /// depends on every result).
+    public static func peak(_ set: IntKernelSet, iterations: Int) -> (instruction: String, macsPerInstruction: Int, check: Int) {
+        precondition(available.contains(set), "kernel set \(set) does not run on this CPU")
+        #if arch(x86_64)
+        if set == .avx2 {
+            let i = CrossbarBlocksAVX2.BlockLoops.peakInstruction
+            return (i.name, i.macs, CrossbarBlocksAVX2.BlockLoops.peak(iterations: iterations))
+        }
+        #endif
+        let i = CrossbarBlocks.BlockLoops.peakInstruction
+        return (i.name, i.macs, CrossbarBlocks.BlockLoops.peak(iterations: iterations))
+    }
 }

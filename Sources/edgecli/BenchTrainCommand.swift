@@ -16,12 +16,16 @@ enum BenchCommand {
       it times synthetic samples of the same shape and count.
     """
 
-    static let command = Command(name: "bench", summary: "speed benchmarks (bench train, bench infer)", usage: usage + "\n" + BenchInferCommand.usage) { args in
-        guard let subject = args.positional() else { throw CLIError("bench: missing subject (train, infer)\n" + usage + "\n" + BenchInferCommand.usage) }
+    static let command = Command(name: "bench", summary: "speed benchmarks (bench train, bench infer, bench peak)",
+                                 usage: usage + "\n" + BenchInferCommand.usage + "\n" + BenchPeakCommand.usage) { args in
+        guard let subject = args.positional() else {
+            throw CLIError("bench: missing subject (train, infer, peak)\n" + usage + "\n" + BenchInferCommand.usage + "\n" + BenchPeakCommand.usage)
+        }
         switch subject {
         case "train": return try benchTrain(&args)
         case "infer": return try BenchInferCommand.run(&args)
-        default: throw CLIError("bench: unknown subject '\(subject)' (train, infer)")
+        case "peak": return try BenchPeakCommand.run(&args)
+        default: throw CLIError("bench: unknown subject '\(subject)' (train, infer, peak)")
         }
     }
 

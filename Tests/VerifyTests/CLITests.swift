@@ -56,6 +56,23 @@ final class CLITests: XCTestCase {
         }
     }
 
+    /// `bench peak`: one figure per available kernel set, each naming its instruction; a bad
+    /// duration is an error.
+    func testBenchPeakCoversEveryKernelSet() throws {
+        var r = try edgecli(["bench", "peak", "--seconds", "0.05", "--json"])
+        XCTAssertEqual(r.code, 0, r.err)
+        let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        let results = try XCTUnwrap(obj["results"] as? [[String: Any]])
+        XCTAssertEqual(results.compactMap { $0["int_kernels"] as? String }, IntDispatch.available.map(\.rawValue))
+        for res in results {
+            XCTAssertGreaterThan(res["gmac_per_s"] as? Double ?? 0, 0, "\(res)")
+            XCTAssertFalse((res["instruction"] as? String ?? "").isEmpty)
+        }
+        r = try edgecli(["bench", "peak", "--seconds", "-1"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.err.contains("--seconds"), r.err)
+    }
+
     /// `prune --hysteresis-exempt`: names are checked against the task's masked layers before any
     /// data is read or the run directory is made.
     func testPruneChecksHysteresisExemptLayers() throws {

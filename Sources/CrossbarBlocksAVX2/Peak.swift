@@ -1,0 +1,1 @@
+../CrossbarBlocks/Peak.swift
