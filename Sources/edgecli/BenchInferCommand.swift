@@ -77,7 +77,7 @@ enum BenchInferCommand {
                                     "gmac_per_second_batch1": Double(macs) / q(0.5) / 1e9]
             results.append(r)
             if !json {
-                print(String(format: "threads %d: batch-1 latency median %.1f us (p10 %.1f, p90 %.1f; %d runs), batch-%d throughput %.0f images/s (%.2f GMAC/s)",
+                print(String(format: "threads %d: batch-1 latency median %.1f us (p10 %.1f, p90 %.1f; %d runs), batch-%d throughput %.4g images/s (%.2f GMAC/s)",
                              t, 1e6 * q(0.5), 1e6 * q(0.1), 1e6 * q(0.9), runs, batch, b.imagesPerSecond, b.imagesPerSecond * Double(macs) / 1e9))
             }
         }
